@@ -1,0 +1,213 @@
+//! Wires the store, the dispatcher and the gRPC server together; the only place where
+//! long-lived tasks are spawned.
+//!
+//! [`Application::build`] opens the store and binds the listener (so tests bind
+//! `127.0.0.1:0` and read the real port); [`Application::run_until`] serves until the
+//! given future resolves, then follows the shutdown protocol: health NOT_SERVING, stop
+//! accepting, stop claiming deliveries, let attempts in flight finish and be recorded,
+//! all within the grace period.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+
+use crate::config::{Config, StorageConfig};
+use crate::delivery::Dispatcher;
+use crate::delivery::http::{ClientError, WebhookClient};
+use crate::grpc::pb::webhook_service_server::WebhookServiceServer;
+use crate::grpc::{WebhookApi, pb};
+use crate::storage::{SqliteStore, Store, sqlite::OpenError};
+
+/// How often expired idempotency keys are forgotten.
+const KEY_PURGE_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Why the application could not start or serve.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("cannot open the store")]
+    Store(#[from] OpenError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("cannot bind the gRPC address {addr}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot build the reflection service")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("the gRPC server failed")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+/// A built, not yet running, Herald.
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    store: Arc<dyn Store>,
+    dispatcher: Dispatcher,
+    api: WebhookApi,
+    storage: String,
+    shutdown_grace: Duration,
+}
+
+impl Application {
+    /// Opens the store and binds the gRPC address.
+    ///
+    /// # Errors
+    /// When the store cannot open (locked, unreadable), the HTTP client cannot be built,
+    /// or the address cannot be bound.
+    pub async fn build(config: Config) -> Result<Self, AppError> {
+        // Several applications may share a process (tests); the first install wins.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (store, storage): (Arc<dyn Store>, String) = match &config.storage {
+            StorageConfig::Embedded { data_dir } => (
+                Arc::new(SqliteStore::open_dir(data_dir, config.idempotency_ttl)?),
+                format!("embedded ({})", data_dir.display()),
+            ),
+            StorageConfig::Memory => {
+                tracing::warn!("storage is in memory: nothing survives a restart");
+                (
+                    Arc::new(SqliteStore::open_memory(config.idempotency_ttl)?),
+                    "memory".to_owned(),
+                )
+            }
+        };
+        let client = WebhookClient::new(config.legacy_signature_headers)?;
+        let dispatcher = Dispatcher::new(store.clone(), client, config.delivery.clone());
+        let api = WebhookApi::new(store.clone(), dispatcher.waker(), config.api.clone());
+        let listener = TcpListener::bind(config.grpc_addr)
+            .await
+            .map_err(|source| AppError::Bind {
+                addr: config.grpc_addr,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| AppError::Bind {
+            addr: config.grpc_addr,
+            source,
+        })?;
+        Ok(Self {
+            listener,
+            local_addr,
+            store,
+            dispatcher,
+            api,
+            storage,
+            shutdown_grace: config.shutdown_grace,
+        })
+    }
+
+    /// The bound gRPC address (the real port when 0 was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` resolves, then shuts down gracefully.
+    ///
+    /// # Errors
+    /// When reflection cannot be built or the server fails.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), AppError> {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_serving::<WebhookServiceServer<WebhookApi>>()
+            .await;
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+
+        let stopping = CancellationToken::new();
+        let trigger = stopping.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            trigger.cancel();
+        });
+
+        let delivery = tokio::spawn(self.dispatcher.run(stopping.child_token()));
+        let purge = tokio::spawn(purge_expired_keys(
+            self.store.clone(),
+            stopping.child_token(),
+        ));
+
+        let drain = {
+            let stopping = stopping.clone();
+            let health = health.clone();
+            async move {
+                stopping.cancelled().await;
+                tracing::info!(
+                    "shutdown started: health NOT_SERVING, no new connections, finishing attempts in flight"
+                );
+                health
+                    .set_not_serving::<WebhookServiceServer<WebhookApi>>()
+                    .await;
+                health
+                    .set_service_status("", ServingStatus::NotServing)
+                    .await;
+            }
+        };
+        let server = Server::builder()
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+            .tcp_keepalive(Some(Duration::from_secs(60)))
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(WebhookServiceServer::new(self.api))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), drain);
+
+        tracing::info!(grpc = %self.local_addr, storage = %self.storage, "herald serving");
+        // The server returns once shut down and drained; open connections must not hold
+        // the process past the grace period.
+        let grace = self.shutdown_grace;
+        let served = tokio::select! {
+            served = server => served,
+            () = async { stopping.cancelled().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!(grace_secs = grace.as_secs(), "connections still open after the grace period; closing them");
+                Ok(())
+            }
+        };
+        stopping.cancel();
+        if tokio::time::timeout(grace, delivery).await.is_err() {
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "attempts still in flight after the grace period; they will be retried at the next start"
+            );
+        }
+        purge.abort();
+        tracing::info!("herald stopped");
+        served.map_err(AppError::from)
+    }
+}
+
+/// Forgets expired idempotency keys now and then, until `stop`.
+async fn purge_expired_keys(store: Arc<dyn Store>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(KEY_PURGE_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        match store.purge_expired_keys(SystemTime::now()).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::debug!(purged, "expired idempotency keys purged"),
+            Err(e) => {
+                tracing::warn!(error = %crate::telemetry::ErrorChain(&e), "cannot purge expired idempotency keys")
+            }
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! Configuration: every setting is a CLI flag and an environment variable, with defaults
+//! that work on a laptop. Parsed and validated in full before any port opens; an invalid
+//! setting is an error naming both its flag and its variable.
+//!
+//! `Cli` is the command line; [`ServeArgs::into_config`] turns it into one struct per
+//! subsystem ([`Config`]).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::delivery::DeliveryConfig;
+use crate::delivery::retry::RetryPolicy;
+use crate::domain::Jitter;
+use crate::grpc::ApiConfig;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "herald",
+    version,
+    about = "Webhook delivery service with a gRPC API",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Settings of `serve`, the default command.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gRPC server and the delivery workers (the default).
+    Serve(ServeArgs),
+}
+
+impl Cli {
+    /// The arguments of the serve command, whether or not it was named.
+    pub fn into_serve(self) -> ServeArgs {
+        match self.command {
+            Some(Command::Serve(args)) => args,
+            None => self.serve,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StorageType {
+    /// Redis when REDIS_URL is set, the embedded store otherwise.
+    Auto,
+    /// Durable SQLite store in the data directory.
+    Embedded,
+    /// In memory: nothing survives a restart.
+    Memory,
+    /// Shared Redis (several instances).
+    Redis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Accepts whole seconds (`30`) or a unit (`250ms`, `5m`, `2h 30m`).
+fn duration(value: &str) -> Result<Duration, String> {
+    if let Ok(secs) = value.trim().parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(value)
+        .map_err(|e| format!("{e} (use seconds, or a unit such as 250ms, 30s, 5m, 24h)"))
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address of the gRPC server (h2c).
+    #[arg(long, env = "WEBHOOK_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    pub grpc_addr: SocketAddr,
+
+    /// Where deliveries are stored.
+    #[arg(long, env = "WEBHOOK_STORAGE_TYPE", value_enum, default_value = "auto")]
+    pub storage_type: StorageType,
+
+    /// Directory of the embedded store.
+    #[arg(long, env = "WEBHOOK_DATA_DIR", default_value = "./herald-data")]
+    pub data_dir: PathBuf,
+
+    /// Redis URL; with storage type auto, its presence selects Redis.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Delivery attempts in flight at once.
+    #[arg(long, env = "WEBHOOK_MAX_WORKERS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_workers: u32,
+
+    /// Unfinished deliveries beyond which Publish answers RESOURCE_EXHAUSTED.
+    #[arg(long, env = "WEBHOOK_MAX_QUEUE_SIZE", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_queue_size: u64,
+
+    /// Limit on one delivery attempt (seconds, or 500ms, 15s...).
+    #[arg(long, env = "WEBHOOK_DEFAULT_TIMEOUT", default_value = "15s", value_parser = duration)]
+    pub default_timeout: Duration,
+
+    /// Retries after the first attempt.
+    #[arg(long, env = "WEBHOOK_DEFAULT_RETRY_COUNT", default_value_t = 8)]
+    pub default_retry_count: u32,
+
+    /// Delay before the first retry.
+    #[arg(long, env = "WEBHOOK_RETRY_INITIAL_DELAY", default_value = "5s", value_parser = duration)]
+    pub retry_initial_delay: Duration,
+
+    /// Growth of the delay from one retry to the next.
+    #[arg(long, env = "WEBHOOK_RETRY_MULTIPLIER", default_value_t = 4.0)]
+    pub retry_multiplier: f64,
+
+    /// Longest delay between attempts, including a Retry-After asked by an endpoint.
+    #[arg(long, env = "WEBHOOK_MAX_RETRY_DELAY", default_value = "24h", value_parser = duration)]
+    pub max_retry_delay: Duration,
+
+    /// Randomisation of retry delays.
+    #[arg(
+        long,
+        env = "WEBHOOK_RETRY_JITTER",
+        value_enum,
+        default_value = "proportional"
+    )]
+    pub retry_jitter: Jitter,
+
+    /// How long an idempotency key is remembered.
+    #[arg(long, env = "WEBHOOK_IDEMPOTENCY_TTL", default_value = "24h", value_parser = duration)]
+    pub idempotency_ttl: Duration,
+
+    /// How long a rotated-out secret keeps signing, unless the rotation says otherwise.
+    #[arg(long, env = "WEBHOOK_SECRET_ROTATION_GRACE", default_value = "24h", value_parser = duration)]
+    pub secret_rotation_grace: Duration,
+
+    /// Largest accepted payload, in bytes.
+    #[arg(long, env = "WEBHOOK_MAX_PAYLOAD_BYTES", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u32).range(1..=16 * 1024 * 1024))]
+    pub max_payload_bytes: u32,
+
+    /// Also send X-Webhook-Id, X-Webhook-Timestamp and X-Webhook-Signature.
+    #[arg(
+        long,
+        env = "WEBHOOK_LEGACY_SIGNATURE_HEADERS",
+        default_value_t = false
+    )]
+    pub legacy_signature_headers: bool,
+
+    /// On SIGTERM/SIGINT, how long attempts in flight may take to finish.
+    #[arg(long, env = "WEBHOOK_SHUTDOWN_GRACE", default_value = "30s", value_parser = duration)]
+    pub shutdown_grace: Duration,
+
+    /// Log line format.
+    #[arg(long, env = "WEBHOOK_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// Where the store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageConfig {
+    Embedded { data_dir: PathBuf },
+    Memory,
+}
+
+/// Validated configuration, one part per subsystem.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub grpc_addr: SocketAddr,
+    pub storage: StorageConfig,
+    pub idempotency_ttl: Duration,
+    pub delivery: DeliveryConfig,
+    pub api: ApiConfig,
+    pub legacy_signature_headers: bool,
+    pub shutdown_grace: Duration,
+}
+
+/// A setting with an unusable value.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {flag} ({env}): {reason}")]
+pub struct ConfigError {
+    pub flag: &'static str,
+    pub env: &'static str,
+    pub reason: String,
+}
+
+impl ServeArgs {
+    /// # Errors
+    /// Names the first setting whose value cannot work, alone or with the others.
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        let storage = match self.storage_type {
+            StorageType::Embedded => StorageConfig::Embedded {
+                data_dir: self.data_dir,
+            },
+            StorageType::Memory => StorageConfig::Memory,
+            StorageType::Auto if self.redis_url.is_none() => StorageConfig::Embedded {
+                data_dir: self.data_dir,
+            },
+            StorageType::Auto | StorageType::Redis => {
+                return Err(ConfigError {
+                    flag: "--storage-type",
+                    env: "WEBHOOK_STORAGE_TYPE",
+                    reason: "the redis backend is not available in this version; unset REDIS_URL or choose embedded or memory".into(),
+                });
+            }
+        };
+        if self.default_timeout.is_zero() {
+            return Err(ConfigError {
+                flag: "--default-timeout",
+                env: "WEBHOOK_DEFAULT_TIMEOUT",
+                reason: "must be more than zero".into(),
+            });
+        }
+        for (value, flag, env) in [
+            (
+                self.idempotency_ttl,
+                "--idempotency-ttl",
+                "WEBHOOK_IDEMPOTENCY_TTL",
+            ),
+            (
+                self.shutdown_grace,
+                "--shutdown-grace",
+                "WEBHOOK_SHUTDOWN_GRACE",
+            ),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError {
+                    flag,
+                    env,
+                    reason: "must be more than zero".into(),
+                });
+            }
+        }
+        let retry = RetryPolicy::try_new(
+            self.default_retry_count,
+            self.retry_initial_delay,
+            self.max_retry_delay,
+            self.retry_multiplier,
+            self.retry_jitter,
+        )
+        .map_err(|e| {
+            let (flag, env) = match e.field() {
+                "max_retries" => ("--default-retry-count", "WEBHOOK_DEFAULT_RETRY_COUNT"),
+                "initial_delay" => ("--retry-initial-delay", "WEBHOOK_RETRY_INITIAL_DELAY"),
+                "max_delay" => ("--max-retry-delay", "WEBHOOK_MAX_RETRY_DELAY"),
+                _ => ("--retry-multiplier", "WEBHOOK_RETRY_MULTIPLIER"),
+            };
+            ConfigError {
+                flag,
+                env,
+                reason: e.to_string(),
+            }
+        })?;
+        Ok(Config {
+            grpc_addr: self.grpc_addr,
+            storage,
+            idempotency_ttl: self.idempotency_ttl,
+            delivery: DeliveryConfig {
+                max_workers: self.max_workers as usize,
+                request_timeout: self.default_timeout,
+                retry,
+            },
+            api: ApiConfig {
+                max_queue_size: self.max_queue_size,
+                secret_rotation_grace: self.secret_rotation_grace,
+                max_payload_bytes: self.max_payload_bytes as usize,
+                retry,
+            },
+            legacy_signature_headers: self.legacy_signature_headers,
+            shutdown_grace: self.shutdown_grace,
+        })
+    }
+}
+
+impl Config {
+    /// Defaults with the given store, as a laptop run would have them.
+    pub fn with_storage(storage: StorageConfig) -> Self {
+        let mut args = Cli::parse_from(["herald"]).into_serve();
+        args.storage_type = match storage {
+            StorageConfig::Memory => StorageType::Memory,
+            StorageConfig::Embedded { data_dir } => {
+                args.data_dir = data_dir;
+                StorageType::Embedded
+            }
+        };
+        args.into_config().expect("the defaults are valid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_seconds_and_units() {
+        assert_eq!(duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(duration("2h 30m"), Ok(Duration::from_secs(9000)));
+        assert!(duration("soon").is_err());
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let mut args = Cli::parse_from(["herald"]).into_serve();
+        args.retry_multiplier = 0.5;
+        let e = args.into_config().unwrap_err();
+        assert_eq!(e.env, "WEBHOOK_RETRY_MULTIPLIER");
+        assert!(e.to_string().contains("--retry-multiplier"));
+    }
+
+    #[test]
+    fn auto_with_redis_url_does_not_fall_back_silently() {
+        let mut args = Cli::parse_from(["herald"]).into_serve();
+        args.redis_url = Some("redis://127.0.0.1:6379".into());
+        assert_eq!(args.into_config().unwrap_err().env, "WEBHOOK_STORAGE_TYPE");
+    }
+}

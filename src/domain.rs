@@ -1,0 +1,615 @@
+//! Domain values, parsed once at the edge ("parse, don't validate").
+//!
+//! Every type here is valid by construction: the gRPC layer turns wire input into these
+//! with `parse`, and the core (`delivery`, `storage`) never checks them again. This module
+//! knows nothing of gRPC or of any storage backend; a parse failure is a [`Invalid`]
+//! carrying only a description, to which the caller adds the field path.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+/// Why a value was rejected; the caller names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+fn invalid(description: impl Into<String>) -> Invalid {
+    Invalid(description.into())
+}
+
+/// Checks the characters and length shared by ids, keys and channel names.
+fn check_token(
+    value: &str,
+    max: usize,
+    allowed: impl Fn(char) -> bool,
+    what: &str,
+) -> Result<(), Invalid> {
+    if value.is_empty() {
+        return Err(invalid("must not be empty"));
+    }
+    if value.len() > max {
+        return Err(invalid(format!("must be at most {max} characters")));
+    }
+    if let Some(bad) = value.chars().find(|c| !allowed(*c)) {
+        return Err(invalid(format!("{bad:?} is not allowed; {what}")));
+    }
+    Ok(())
+}
+
+fn is_id_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')
+}
+
+/// A dotted lowercase event name such as `invoice.paid`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EventType(String);
+
+impl EventType {
+    pub const MAX_LEN: usize = 128;
+
+    /// # Errors
+    /// When the name is empty, too long, has characters outside `[a-z0-9_.-]`, or has an
+    /// empty dotted segment.
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
+        check_token(
+            value,
+            Self::MAX_LEN,
+            |c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.'),
+            "use [a-z0-9_.-]",
+        )?;
+        if value.split('.').any(str::is_empty) {
+            return Err(invalid("dotted segments must not be empty"));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for EventType {
+    type Error = Invalid;
+    fn try_from(value: String) -> Result<Self, Invalid> {
+        Self::parse(&value)
+    }
+}
+
+impl From<EventType> for String {
+    fn from(value: EventType) -> Self {
+        value.0
+    }
+}
+
+/// An endpoint's event-type filter entry: an exact name or `prefix.*`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EventPattern(String);
+
+impl EventPattern {
+    /// # Errors
+    /// When the pattern is neither a valid event type nor a valid event type followed by `.*`.
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
+        let name = value.strip_suffix(".*").unwrap_or(value);
+        EventType::parse(name)
+            .map_err(|e| invalid(format!("{e} (an event type, or a prefix followed by .*)")))?;
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn matches(&self, event: &EventType) -> bool {
+        match self.0.strip_suffix(".*") {
+            Some(prefix) => event
+                .0
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('.')),
+            None => self.0 == event.0,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for EventPattern {
+    type Error = Invalid;
+    fn try_from(value: String) -> Result<Self, Invalid> {
+        Self::parse(&value)
+    }
+}
+
+impl From<EventPattern> for String {
+    fn from(value: EventPattern) -> Self {
+        value.0
+    }
+}
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $max:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub const MAX_LEN: usize = $max;
+
+            /// A new unique id: the prefix and a ULID, so ids sort by creation time.
+            pub fn generate() -> Self {
+                Self(format!("{}{}", $prefix, ulid::Ulid::new()))
+            }
+
+            /// # Errors
+            /// When the id is empty, too long or has characters outside `[A-Za-z0-9_.-]`.
+            pub fn parse(value: &str) -> Result<Self, Invalid> {
+                check_token(value, Self::MAX_LEN, is_id_char, "use [A-Za-z0-9_.-]")?;
+                Ok(Self(value.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = Invalid;
+            fn try_from(value: String) -> Result<Self, Invalid> {
+                Self::parse(&value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// Identifies an endpoint: client-chosen or `ep_<ulid>`.
+    EndpointId, "ep_", 64
+);
+id_type!(
+    /// Identifies a message: `msg_<ulid>`, also the `webhook-id` of every request.
+    MessageId, "msg_", 64
+);
+
+/// Checks a channel name or idempotency key: printable ASCII without spaces.
+///
+/// # Errors
+/// When the value is empty, longer than `max`, or not printable ASCII.
+pub fn parse_label(value: &str, max: usize) -> Result<String, Invalid> {
+    check_token(
+        value,
+        max,
+        |c| c.is_ascii_graphic(),
+        "use printable ASCII without spaces",
+    )?;
+    Ok(value.to_owned())
+}
+
+pub const MAX_CHANNEL_LEN: usize = 128;
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 256;
+
+/// An HMAC signing key. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    const PREFIX: &'static str = "whsec_";
+    const MIN_BYTES: usize = 24;
+    const MAX_BYTES: usize = 64;
+
+    /// 32 fresh random bytes.
+    pub fn generate() -> Self {
+        let mut key = vec![0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        Self(key)
+    }
+
+    /// # Errors
+    /// When the value lacks the `whsec_` prefix, is not base64, or does not decode to
+    /// 24–64 bytes.
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
+        let encoded = value
+            .strip_prefix(Self::PREFIX)
+            .ok_or_else(|| invalid("must start with whsec_"))?;
+        let key = BASE64
+            .decode(encoded)
+            .map_err(|_| invalid("must be whsec_ followed by base64"))?;
+        if !(Self::MIN_BYTES..=Self::MAX_BYTES).contains(&key.len()) {
+            return Err(invalid(format!(
+                "must decode to {}–{} bytes",
+                Self::MIN_BYTES,
+                Self::MAX_BYTES
+            )));
+        }
+        Ok(Self(key))
+    }
+
+    pub fn key(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The `whsec_…` form shown to the user once.
+    pub fn expose(&self) -> String {
+        format!("{}{}", Self::PREFIX, BASE64.encode(&self.0))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(redacted)")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.expose())
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The secrets that sign an endpoint's requests: the current one and, during a rotation's
+/// grace period, the previous one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SigningSecrets {
+    pub current: Secret,
+    pub previous: Option<(Secret, SystemTime)>,
+}
+
+impl SigningSecrets {
+    pub fn new(current: Secret) -> Self {
+        Self {
+            current,
+            previous: None,
+        }
+    }
+
+    /// Every secret valid at `now`, the current one first.
+    pub fn valid_at(&self, now: SystemTime) -> impl Iterator<Item = &Secret> {
+        let previous = self
+            .previous
+            .as_ref()
+            .filter(|(_, until)| now < *until)
+            .map(|(s, _)| s);
+        std::iter::once(&self.current).chain(previous)
+    }
+
+    /// Makes `next` current; the current secret stays valid until `previous_until`.
+    pub fn rotate(&mut self, next: Secret, previous_until: SystemTime) {
+        let previous = std::mem::replace(&mut self.current, next);
+        self.previous = Some((previous, previous_until));
+    }
+
+    pub fn previous_expires_at(&self) -> Option<SystemTime> {
+        self.previous.as_ref().map(|(_, until)| *until)
+    }
+}
+
+/// How delays between attempts are randomised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Jitter {
+    /// Uniform in `[0, backoff]`: spreads retries of many deliveries widest.
+    Full,
+    /// The backoff ±20 %: keeps the schedule recognisable.
+    Proportional,
+}
+
+/// An endpoint's partial override of the server's retry policy.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RetryOverride {
+    pub max_retries: Option<u32>,
+    pub initial_delay: Option<Duration>,
+    pub max_delay: Option<Duration>,
+    pub multiplier: Option<f64>,
+    pub jitter: Option<Jitter>,
+}
+
+/// Why an endpoint receives nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisabledReason {
+    Manual,
+    Gone,
+    Failing,
+}
+
+/// A custom request header: a valid HTTP header name (lowercase) and value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomHeader {
+    pub name: String,
+    pub value: String,
+}
+
+impl CustomHeader {
+    pub const MAX_COUNT: usize = 32;
+    const MAX_SIZE: usize = 4096;
+    /// Headers Herald sets itself; an endpoint may not override them.
+    const RESERVED: [&'static str; 9] = [
+        "content-type",
+        "content-length",
+        "host",
+        "user-agent",
+        "connection",
+        "transfer-encoding",
+        "traceparent",
+        "tracestate",
+        "te",
+    ];
+
+    /// # Errors
+    /// When the name is not a valid header name or is reserved, or the value is not a
+    /// valid header value, or the pair is larger than 4 KiB.
+    pub fn parse(name: &str, value: &str) -> Result<Self, Invalid> {
+        let name = http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| invalid(format!("{name:?} is not a valid header name")))?;
+        let name = name.as_str();
+        if Self::RESERVED.contains(&name)
+            || name.starts_with("webhook-")
+            || name.starts_with("x-webhook-")
+        {
+            return Err(invalid(format!(
+                "{name} is set by Herald and cannot be overridden"
+            )));
+        }
+        http::HeaderValue::from_str(value)
+            .map_err(|_| invalid(format!("value of {name} is not a valid header value")))?;
+        if name.len() + value.len() > Self::MAX_SIZE {
+            return Err(invalid(format!(
+                "{name} is larger than {} bytes",
+                Self::MAX_SIZE
+            )));
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            value: value.to_owned(),
+        })
+    }
+}
+
+/// A webhook receiver.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub id: EndpointId,
+    pub url: url::Url,
+    pub description: String,
+    /// Empty: every event type.
+    pub event_types: Vec<EventPattern>,
+    /// Empty: every message.
+    pub channels: Vec<String>,
+    pub headers: Vec<CustomHeader>,
+    pub retry: RetryOverride,
+    /// `None` when enabled.
+    pub disabled: Option<DisabledReason>,
+    pub secrets: SigningSecrets,
+    pub created_at: SystemTime,
+    pub updated_at: SystemTime,
+}
+
+impl Endpoint {
+    pub const MAX_DESCRIPTION_LEN: usize = 1024;
+    pub const MAX_FILTER_LEN: usize = 256;
+
+    /// # Errors
+    /// When the URL does not parse, is not http(s) or carries credentials.
+    pub fn parse_url(value: &str) -> Result<url::Url, Invalid> {
+        if value.len() > 2048 {
+            return Err(invalid("must be at most 2048 characters"));
+        }
+        let url = url::Url::parse(value).map_err(|e| invalid(format!("not a valid URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(invalid("scheme must be http or https"));
+        }
+        if url.host().is_none() {
+            return Err(invalid("must have a host"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(invalid("must not carry credentials; use custom headers"));
+        }
+        Ok(url)
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.disabled.is_none()
+    }
+
+    /// Whether a message of this type in these channels goes to this endpoint.
+    pub fn subscribes_to(&self, event: &EventType, channels: &[String]) -> bool {
+        let type_ok =
+            self.event_types.is_empty() || self.event_types.iter().any(|p| p.matches(event));
+        let channel_ok =
+            self.channels.is_empty() || self.channels.iter().any(|c| channels.contains(c));
+        type_ok && channel_ok
+    }
+}
+
+/// A message as published, before it has an id.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub event_type: EventType,
+    pub payload: Bytes,
+    pub content_type: String,
+    pub idempotency_key: Option<String>,
+    pub channels: Vec<String>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl NewMessage {
+    pub const DEFAULT_CONTENT_TYPE: &'static str = "application/json";
+}
+
+/// A stored message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub id: MessageId,
+    pub event_type: EventType,
+    pub payload: Bytes,
+    pub content_type: String,
+    pub idempotency_key: Option<String>,
+    pub channels: Vec<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub created_at: SystemTime,
+}
+
+/// Where a (message, endpoint) delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    Pending,
+    InFlight,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl DeliveryState {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub message_id: MessageId,
+    pub endpoint_id: EndpointId,
+    pub state: DeliveryState,
+    pub attempt_count: u32,
+    pub next_attempt_at: Option<SystemTime>,
+    pub created_at: SystemTime,
+    pub updated_at: SystemTime,
+}
+
+/// Why no HTTP response arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportError {
+    Timeout,
+    Dns,
+    Connection,
+    Tls,
+    Other,
+}
+
+/// One HTTP attempt, as recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    pub id: i64,
+    pub message_id: MessageId,
+    pub endpoint_id: EndpointId,
+    pub number: u32,
+    pub started_at: SystemTime,
+    pub latency: Duration,
+    pub status_code: Option<u16>,
+    pub transport_error: Option<TransportError>,
+    /// Why the attempt failed; empty on success.
+    pub error: String,
+    pub response_excerpt: String,
+    pub succeeded: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_types_are_dotted_lowercase() {
+        assert!(EventType::parse("invoice.paid").is_ok());
+        assert!(EventType::parse("a-b_c.d9").is_ok());
+        for bad in [
+            "",
+            "Invoice.paid",
+            "invoice..paid",
+            ".paid",
+            "paid.",
+            "in voice",
+            &"a".repeat(129),
+        ] {
+            assert!(EventType::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn patterns_match_exact_names_and_dotted_prefixes() {
+        let event = EventType::parse("invoice.paid").unwrap();
+        assert!(EventPattern::parse("invoice.paid").unwrap().matches(&event));
+        assert!(EventPattern::parse("invoice.*").unwrap().matches(&event));
+        assert!(
+            !EventPattern::parse("invoice.paid.*")
+                .unwrap()
+                .matches(&event)
+        );
+        assert!(!EventPattern::parse("inv.*").unwrap().matches(&event));
+        assert!(!EventPattern::parse("invoice").unwrap().matches(&event));
+        assert!(EventPattern::parse("*").is_err());
+        assert!(EventPattern::parse("invoice.*.x").is_err());
+    }
+
+    #[test]
+    fn secrets_round_trip_and_never_print() {
+        let secret = Secret::generate();
+        let exposed = secret.expose();
+        assert!(exposed.starts_with("whsec_"));
+        assert_eq!(Secret::parse(&exposed).unwrap(), secret);
+        assert_eq!(format!("{secret:?}"), "Secret(redacted)");
+        assert!(Secret::parse("whsec_c2hvcnQ=").is_err());
+        assert!(Secret::parse("nope").is_err());
+    }
+
+    #[test]
+    fn previous_secret_signs_only_until_its_expiry() {
+        let now = SystemTime::now();
+        let mut secrets = SigningSecrets::new(Secret::generate());
+        let old = secrets.current.clone();
+        let new = Secret::generate();
+        secrets.rotate(new.clone(), now + Duration::from_secs(60));
+        assert_eq!(secrets.valid_at(now).collect::<Vec<_>>(), vec![&new, &old]);
+        assert_eq!(
+            secrets
+                .valid_at(now + Duration::from_secs(60))
+                .collect::<Vec<_>>(),
+            vec![&new]
+        );
+    }
+
+    #[test]
+    fn custom_headers_cannot_override_signing_headers() {
+        assert!(CustomHeader::parse("X-Tenant", "acme").is_ok());
+        assert_eq!(
+            CustomHeader::parse("X-Tenant", "acme").unwrap().name,
+            "x-tenant"
+        );
+        assert!(CustomHeader::parse("webhook-signature", "forged").is_err());
+        assert!(CustomHeader::parse("Content-Type", "text/plain").is_err());
+        assert!(CustomHeader::parse("bad name", "x").is_err());
+        assert!(CustomHeader::parse("x-ok", "bad\nvalue").is_err());
+    }
+
+    #[test]
+    fn urls_must_be_http_with_a_host() {
+        assert!(Endpoint::parse_url("https://example.com/hook").is_ok());
+        assert!(Endpoint::parse_url("ftp://example.com").is_err());
+        assert!(Endpoint::parse_url("not a url").is_err());
+        assert!(Endpoint::parse_url("https://user:pw@example.com").is_err());
+    }
+}

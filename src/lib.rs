@@ -1,0 +1,22 @@
+//! Herald: webhook delivery with a gRPC API.
+//!
+//! Layout (the map of the system):
+//! - `domain`: the values everything else passes around, valid by construction.
+//! - `config`: CLI flags and environment variables, validated into one struct per subsystem.
+//! - `app`: wires store, dispatcher and gRPC server; runs them; shuts them down in order.
+//! - `grpc`: `herald.v1.WebhookService` handlers, proto ⇄ domain conversion, error mapping.
+//! - `delivery`: scheduler and workers (`http` attempt, `retry` schedule, `signer`).
+//! - `storage`: the `Store` trait and its SQLite backend (embedded file or memory).
+//! - `telemetry`: logging setup.
+//!
+//! Publishing commits a message and one delivery per matching endpoint; the dispatcher
+//! claims due deliveries under a lease, attempts each over HTTP, and records the attempt
+//! with the delivery's next state in one store transition.
+
+pub mod app;
+pub mod config;
+pub mod delivery;
+pub mod domain;
+pub mod grpc;
+pub mod storage;
+pub mod telemetry;

@@ -1,0 +1,40 @@
+//! The `herald` binary: parse the configuration, build the application, run it until
+//! SIGTERM or SIGINT, and report a failure with its cause chain.
+
+use anyhow::Context;
+use clap::Parser;
+use herald::app::Application;
+use herald::config::Cli;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Cli::parse().into_serve();
+    herald::telemetry::init_logs(args.log_format);
+    let config = args.into_config()?;
+    let app = Application::build(config)
+        .await
+        .context("cannot start herald")?;
+    app.run_until(shutdown_signal())
+        .await
+        .context("herald failed")?;
+    Ok(())
+}
+
+/// Resolves on the first SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,204 @@
+//! Durable state behind one trait, [`Store`], so backends are interchangeable.
+//!
+//! The trait is shaped by what every backend can do atomically: publish (message,
+//! deliveries and idempotency record in one commit), claim due deliveries under a lease
+//! that outlives the request timeout, and record an attempt together with the delivery's
+//! transition. The embedded and memory backends live in `sqlite`; a backend that cannot
+//! do one of these atomically does not implement the trait. Nothing here knows of gRPC.
+
+pub mod sqlite;
+
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+
+pub use sqlite::SqliteStore;
+
+use crate::domain::{
+    Attempt, CustomHeader, Delivery, DeliveryState, DisabledReason, Endpoint, EndpointId,
+    EventPattern, Message, MessageId, NewMessage, RetryOverride, Secret, TransportError,
+};
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{kind} {id} not found")]
+    NotFound { kind: &'static str, id: String },
+    #[error("{kind} {id} already exists")]
+    AlreadyExists { kind: &'static str, id: String },
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("storage backend failure")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("storage is shut down")]
+    Closed,
+}
+
+impl StoreError {
+    pub fn endpoint_not_found(id: &EndpointId) -> Self {
+        Self::NotFound {
+            kind: "endpoint",
+            id: id.to_string(),
+        }
+    }
+
+    pub fn message_not_found(id: &MessageId) -> Self {
+        Self::NotFound {
+            kind: "message",
+            id: id.to_string(),
+        }
+    }
+}
+
+/// The result of one publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Published {
+    Created {
+        message_id: MessageId,
+        deliveries: u32,
+    },
+    /// The idempotency key was seen before with the same content.
+    Duplicate {
+        message_id: MessageId,
+        deliveries: u32,
+    },
+    /// The idempotency key was seen before with different content.
+    Conflict { message_id: MessageId },
+}
+
+/// The fields of an endpoint to replace; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointUpdate {
+    pub url: Option<url::Url>,
+    pub description: Option<String>,
+    pub event_types: Option<Vec<EventPattern>>,
+    pub channels: Option<Vec<String>>,
+    pub headers: Option<Vec<CustomHeader>>,
+    pub retry: Option<RetryOverride>,
+    pub enabled: Option<bool>,
+}
+
+/// Which attempts to list, oldest first, after a cursor.
+#[derive(Debug, Clone)]
+pub struct AttemptQuery {
+    pub message_id: Option<MessageId>,
+    pub endpoint_id: Option<EndpointId>,
+    pub delivery_state: Option<DeliveryState>,
+    pub after_id: Option<i64>,
+    pub limit: usize,
+}
+
+/// Proof that a worker holds a delivery; outcomes are accepted only with a current one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    pub delivery: i64,
+    pub token: i64,
+}
+
+/// A delivery handed to a worker, with everything the attempt needs.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub lease: Lease,
+    pub message: std::sync::Arc<Message>,
+    pub endpoint: std::sync::Arc<Endpoint>,
+    /// Number of this attempt over the delivery's life (1-based).
+    pub attempt_number: u32,
+    /// Attempts already made since the delivery was last (re)queued by hand: retry `n`
+    /// of the schedule is attempt `n + 1` of the round.
+    pub attempts_in_round: u32,
+}
+
+/// The delivery's next state after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Succeeded,
+    RetryAt(SystemTime),
+    /// Retries exhausted.
+    Failed,
+    /// Failed, and the endpoint is disabled for this reason.
+    FailedAndDisable(DisabledReason),
+}
+
+/// One attempt's record, written with its transition.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub started_at: SystemTime,
+    pub latency: Duration,
+    pub status_code: Option<u16>,
+    pub transport_error: Option<TransportError>,
+    pub error: String,
+    pub response_excerpt: String,
+}
+
+/// Durable state of the service.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Commits each message with its deliveries and idempotency record, atomically per
+    /// message, durably before returning. Results are in input order.
+    async fn publish(
+        &self,
+        batch: Vec<NewMessage>,
+        now: SystemTime,
+    ) -> Result<Vec<Published>, StoreError>;
+
+    async fn create_endpoint(&self, endpoint: Endpoint) -> Result<Endpoint, StoreError>;
+    async fn get_endpoint(&self, id: &EndpointId) -> Result<Endpoint, StoreError>;
+    /// Endpoints in id order, after `after`.
+    async fn list_endpoints(
+        &self,
+        after: Option<EndpointId>,
+        limit: usize,
+    ) -> Result<Vec<Endpoint>, StoreError>;
+    async fn update_endpoint(
+        &self,
+        id: &EndpointId,
+        update: EndpointUpdate,
+        now: SystemTime,
+    ) -> Result<Endpoint, StoreError>;
+    /// Deletes the endpoint and cancels its unfinished deliveries; returns how many.
+    async fn delete_endpoint(&self, id: &EndpointId, now: SystemTime) -> Result<u32, StoreError>;
+    async fn rotate_secret(
+        &self,
+        id: &EndpointId,
+        next: Secret,
+        previous_until: SystemTime,
+        now: SystemTime,
+    ) -> Result<Endpoint, StoreError>;
+
+    async fn get_message(&self, id: &MessageId) -> Result<(Message, Vec<Delivery>), StoreError>;
+    async fn list_attempts(&self, query: AttemptQuery) -> Result<Vec<Attempt>, StoreError>;
+    /// Queues the delivery of a message to an endpoint now, creating it if needed.
+    async fn retry_delivery(
+        &self,
+        message: &MessageId,
+        endpoint: &EndpointId,
+        now: SystemTime,
+    ) -> Result<Delivery, StoreError>;
+    /// Queues the message now for every enabled endpoint that matches it; returns how many.
+    async fn replay_message(&self, message: &MessageId, now: SystemTime)
+    -> Result<u32, StoreError>;
+
+    /// Leases up to `limit` deliveries due at `now` (pending, or in flight with an
+    /// expired lease) to enabled endpoints for `lease`.
+    async fn claim_due(
+        &self,
+        now: SystemTime,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<Claim>, StoreError>;
+    /// When the earliest pending delivery falls due, if any.
+    async fn next_due(&self) -> Result<Option<SystemTime>, StoreError>;
+    /// Records an attempt and applies its transition if `lease` is still current.
+    async fn complete(
+        &self,
+        lease: Lease,
+        record: AttemptRecord,
+        transition: Transition,
+        now: SystemTime,
+    ) -> Result<(), StoreError>;
+
+    /// Forgets idempotency keys that expired by `now`; returns how many.
+    async fn purge_expired_keys(&self, now: SystemTime) -> Result<u64, StoreError>;
+    /// Deliveries not yet finished (pending or in flight).
+    fn backlog(&self) -> u64;
+}

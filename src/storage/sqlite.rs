@@ -1,0 +1,1114 @@
+//! The embedded store (SQLite in WAL mode in `WEBHOOK_DATA_DIR`) and the memory store
+//! (the same schema in an in-memory SQLite database).
+//!
+//! Why SQLite rather than redb: the queries Herald needs (due deliveries to enabled
+//! endpoints in due order, attempts filtered by message, endpoint and delivery state with
+//! cursor pagination) are indexes and joins that SQL states in a line each; in WAL mode
+//! readers never wait for the writer; and on this class of machine it commits batched
+//! durable writes faster than redb (42–63k against 30–46k items/s, 200 items a commit).
+//! Its crash safety with `synchronous=FULL` is among the most tested there is.
+//!
+//! Writes go through one thread that owns the write connection and practises group
+//! commit: it takes every job waiting in its queue, runs each inside its own savepoint,
+//! commits them in one transaction (one fsync), and only then answers each caller. So
+//! `Publish` is acknowledged only after fsync, and concurrent publishers share fsyncs.
+//! The writer also keeps the endpoints in memory, so fan-out matching costs no query.
+//!
+//! The data directory is locked for the life of the process. On open, deliveries left in
+//! flight by a previous process (killed mid-attempt) are made due again at once: the lock
+//! proves their worker is gone.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{
+    AttemptQuery, AttemptRecord, Claim, EndpointUpdate, Lease, Published, Store, StoreError,
+    Transition,
+};
+use crate::domain::{
+    Attempt, Delivery, DeliveryState, DisabledReason, Endpoint, EndpointId, EventType, Message,
+    MessageId, NewMessage, Secret, TransportError,
+};
+
+/// The most jobs one commit carries.
+const MAX_BATCH: usize = 512;
+/// Jobs waiting for the writer before callers wait to enqueue.
+const QUEUE_DEPTH: usize = 8192;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS endpoints (
+    id      TEXT PRIMARY KEY,
+    enabled INTEGER NOT NULL,
+    record  TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS messages (
+    id              TEXT PRIMARY KEY,
+    event_type      TEXT NOT NULL,
+    content_type    TEXT NOT NULL,
+    payload         BLOB NOT NULL,
+    channels        TEXT NOT NULL,
+    metadata        TEXT NOT NULL,
+    idempotency_key TEXT,
+    created_at      INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idempotency (
+    key          TEXT PRIMARY KEY,
+    message_id   TEXT NOT NULL,
+    content_hash BLOB NOT NULL,
+    deliveries   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_at);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id              INTEGER PRIMARY KEY,
+    message_id      TEXT NOT NULL,
+    endpoint_id     TEXT NOT NULL,
+    state           INTEGER NOT NULL,
+    attempt_count   INTEGER NOT NULL DEFAULT 0,
+    round_start     INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER,
+    lease_token     INTEGER,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    UNIQUE (message_id, endpoint_id)
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt_at);
+CREATE INDEX IF NOT EXISTS deliveries_endpoint ON deliveries (endpoint_id, state);
+CREATE TABLE IF NOT EXISTS attempts (
+    id               INTEGER PRIMARY KEY,
+    delivery_id      INTEGER NOT NULL,
+    message_id       TEXT NOT NULL,
+    endpoint_id      TEXT NOT NULL,
+    number           INTEGER NOT NULL,
+    started_at       INTEGER NOT NULL,
+    latency_us       INTEGER NOT NULL,
+    status_code      INTEGER,
+    transport_error  INTEGER,
+    error            TEXT NOT NULL,
+    response_excerpt TEXT NOT NULL,
+    succeeded        INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS attempts_message ON attempts (message_id, id);
+CREATE INDEX IF NOT EXISTS attempts_endpoint ON attempts (endpoint_id, id);
+";
+
+fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        backend(e)
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        backend(e)
+    }
+}
+
+/// The transaction carrying a job did not commit, so the job's effects are gone.
+#[derive(Debug, thiserror::Error)]
+#[error("commit failed")]
+struct CommitFailed(#[source] Arc<rusqlite::Error>);
+
+fn ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn time(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+fn state_code(state: DeliveryState) -> i64 {
+    match state {
+        DeliveryState::Pending => 1,
+        DeliveryState::InFlight => 2,
+        DeliveryState::Succeeded => 3,
+        DeliveryState::Failed => 4,
+        DeliveryState::Cancelled => 5,
+    }
+}
+
+fn state_from(code: i64) -> DeliveryState {
+    match code {
+        1 => DeliveryState::Pending,
+        2 => DeliveryState::InFlight,
+        3 => DeliveryState::Succeeded,
+        4 => DeliveryState::Failed,
+        _ => DeliveryState::Cancelled,
+    }
+}
+
+fn transport_code(e: TransportError) -> i64 {
+    match e {
+        TransportError::Timeout => 1,
+        TransportError::Dns => 2,
+        TransportError::Connection => 3,
+        TransportError::Tls => 4,
+        TransportError::Other => 5,
+    }
+}
+
+fn transport_from(code: i64) -> TransportError {
+    match code {
+        1 => TransportError::Timeout,
+        2 => TransportError::Dns,
+        3 => TransportError::Connection,
+        4 => TransportError::Tls,
+        _ => TransportError::Other,
+    }
+}
+
+/// A column that must hold a valid domain value; a bad one means a corrupt database.
+fn parsed<T, E: std::error::Error + Send + Sync + 'static>(
+    index: usize,
+    r: Result<T, E>,
+) -> rusqlite::Result<T> {
+    r.map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn content_hash(m: &NewMessage) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(m.event_type.as_str());
+    h.update([0]);
+    h.update(&m.content_type);
+    h.update([0]);
+    h.update(&m.payload);
+    h.finalize().to_vec()
+}
+
+const MESSAGE_COLUMNS: &str =
+    "id, event_type, content_type, payload, channels, metadata, idempotency_key, created_at";
+
+fn message_row(row: &Row<'_>) -> rusqlite::Result<Message> {
+    Ok(Message {
+        id: parsed(0, MessageId::parse(&row.get::<_, String>(0)?))?,
+        event_type: parsed(1, EventType::parse(&row.get::<_, String>(1)?))?,
+        content_type: row.get(2)?,
+        payload: Bytes::from(row.get::<_, Vec<u8>>(3)?),
+        channels: parsed(4, serde_json::from_str(&row.get::<_, String>(4)?))?,
+        metadata: parsed(5, serde_json::from_str(&row.get::<_, String>(5)?))?,
+        idempotency_key: row.get(6)?,
+        created_at: time(row.get(7)?),
+    })
+}
+
+const DELIVERY_COLUMNS: &str =
+    "message_id, endpoint_id, state, attempt_count, next_attempt_at, created_at, updated_at";
+
+fn delivery_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
+    let state = state_from(row.get(2)?);
+    Ok(Delivery {
+        message_id: parsed(0, MessageId::parse(&row.get::<_, String>(0)?))?,
+        endpoint_id: parsed(1, EndpointId::parse(&row.get::<_, String>(1)?))?,
+        state,
+        attempt_count: row.get(3)?,
+        next_attempt_at: row
+            .get::<_, Option<i64>>(4)?
+            .filter(|_| state == DeliveryState::Pending)
+            .map(time),
+        created_at: time(row.get(5)?),
+        updated_at: time(row.get(6)?),
+    })
+}
+
+fn attempt_row(row: &Row<'_>) -> rusqlite::Result<Attempt> {
+    Ok(Attempt {
+        id: row.get(0)?,
+        message_id: parsed(1, MessageId::parse(&row.get::<_, String>(1)?))?,
+        endpoint_id: parsed(2, EndpointId::parse(&row.get::<_, String>(2)?))?,
+        number: row.get(3)?,
+        started_at: time(row.get(4)?),
+        latency: Duration::from_micros(row.get(5)?),
+        status_code: row.get(6)?,
+        transport_error: row.get::<_, Option<i64>>(7)?.map(transport_from),
+        error: row.get(8)?,
+        response_excerpt: row.get(9)?,
+        succeeded: row.get(10)?,
+    })
+}
+
+fn endpoint_record(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
+    parsed(0, serde_json::from_str(&row.get::<_, String>(0)?))
+}
+
+type Reply = Box<dyn FnOnce(Result<(), Arc<rusqlite::Error>>) + Send>;
+type Job = Box<dyn FnOnce(&mut Writer) -> Reply + Send>;
+
+/// Owns the write connection; runs on its own thread.
+struct Writer {
+    conn: Connection,
+    /// Every endpoint, as committed plus this batch's changes.
+    endpoints: HashMap<EndpointId, Arc<Endpoint>>,
+    /// Lease tokens are unique within this process; a restart clears every lease.
+    next_lease: i64,
+    idempotency_ttl: Duration,
+    /// Change of the backlog by this batch, published only once it commits.
+    backlog_delta: i64,
+    backlog: Arc<AtomicU64>,
+}
+
+impl Writer {
+    fn load_endpoints(&mut self) -> rusqlite::Result<()> {
+        let mut stmt = self.conn.prepare("SELECT record FROM endpoints")?;
+        let endpoints = stmt
+            .query_map([], endpoint_record)?
+            .collect::<rusqlite::Result<Vec<Endpoint>>>()?;
+        drop(stmt);
+        self.endpoints = endpoints
+            .into_iter()
+            .map(|e| (e.id.clone(), Arc::new(e)))
+            .collect();
+        Ok(())
+    }
+
+    fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
+        while let Some(first) = jobs.blocking_recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            let outcome = self.commit_batch(batch);
+            let (replies, committed) = outcome;
+            match &committed {
+                Ok(()) => self.apply_backlog_delta(),
+                Err(e) => {
+                    tracing::error!(error = %e, "store commit failed; the batch is rolled back");
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    self.backlog_delta = 0;
+                    if let Err(e) = self.load_endpoints() {
+                        tracing::error!(error = %e, "cannot reload endpoints after a failed commit");
+                    }
+                }
+            }
+            for reply in replies {
+                reply(committed.clone());
+            }
+        }
+    }
+
+    fn commit_batch(&mut self, batch: Vec<Job>) -> (Vec<Reply>, Result<(), Arc<rusqlite::Error>>) {
+        if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+            let e = Arc::new(e);
+            let replies = batch.into_iter().map(|job| job(self)).collect();
+            return (replies, Err(e));
+        }
+        let replies = batch.into_iter().map(|job| job(self)).collect();
+        (replies, self.conn.execute_batch("COMMIT").map_err(Arc::new))
+    }
+
+    fn apply_backlog_delta(&mut self) {
+        let delta = std::mem::take(&mut self.backlog_delta);
+        if delta >= 0 {
+            self.backlog
+                .fetch_add(delta.unsigned_abs(), Ordering::Relaxed);
+        } else {
+            self.backlog
+                .fetch_sub(delta.unsigned_abs(), Ordering::Relaxed);
+        }
+    }
+
+    /// Runs `f` in a savepoint: its writes are undone if it fails, the batch goes on.
+    fn in_savepoint<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.conn.execute_batch("SAVEPOINT job")?;
+        let delta = self.backlog_delta;
+        match f(self) {
+            Ok(value) => {
+                self.conn.execute_batch("RELEASE job")?;
+                Ok(value)
+            }
+            Err(e) => {
+                self.conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+                self.backlog_delta = delta;
+                Err(e)
+            }
+        }
+    }
+
+    fn endpoint(&self, id: &EndpointId) -> Result<Arc<Endpoint>, StoreError> {
+        self.endpoints
+            .get(id)
+            .cloned()
+            .ok_or_else(|| StoreError::endpoint_not_found(id))
+    }
+
+    fn save_endpoint(&mut self, endpoint: Endpoint) -> Result<Endpoint, StoreError> {
+        let record = serde_json::to_string(&endpoint)?;
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO endpoints (id, enabled, record) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![endpoint.id.as_str(), endpoint.is_enabled(), record])?;
+        self.endpoints
+            .insert(endpoint.id.clone(), Arc::new(endpoint.clone()));
+        Ok(endpoint)
+    }
+
+    fn publish_one(
+        &mut self,
+        message: NewMessage,
+        now: SystemTime,
+    ) -> Result<Published, StoreError> {
+        let hash = content_hash(&message);
+        if let Some(key) = &message.idempotency_key {
+            let seen: Option<(String, Vec<u8>, u32)> = self
+                .conn
+                .prepare_cached("SELECT message_id, content_hash, deliveries FROM idempotency WHERE key = ?1 AND expires_at > ?2")?
+                .query_row(params![key, ms(now)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            if let Some((id, seen_hash, deliveries)) = seen {
+                let message_id = MessageId::parse(&id).map_err(backend)?;
+                return Ok(if seen_hash == hash {
+                    Published::Duplicate {
+                        message_id,
+                        deliveries,
+                    }
+                } else {
+                    Published::Conflict { message_id }
+                });
+            }
+        }
+        let id = MessageId::generate();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO messages (id, event_type, content_type, payload, channels, metadata, idempotency_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                id.as_str(),
+                message.event_type.as_str(),
+                message.content_type,
+                message.payload.as_ref(),
+                serde_json::to_string(&message.channels)?,
+                serde_json::to_string(&message.metadata)?,
+                message.idempotency_key,
+                ms(now),
+            ])?;
+        let targets: Vec<EndpointId> = self
+            .endpoints
+            .values()
+            .filter(|e| e.is_enabled() && e.subscribes_to(&message.event_type, &message.channels))
+            .map(|e| e.id.clone())
+            .collect();
+        let mut insert = self.conn.prepare_cached(
+            "INSERT INTO deliveries (message_id, endpoint_id, state, next_attempt_at, created_at, updated_at) VALUES (?1, ?2, 1, ?3, ?3, ?3)",
+        )?;
+        for endpoint in &targets {
+            insert.execute(params![id.as_str(), endpoint.as_str(), ms(now)])?;
+        }
+        drop(insert);
+        let deliveries = u32::try_from(targets.len()).unwrap_or(u32::MAX);
+        if let Some(key) = &message.idempotency_key {
+            let expires = ms(now + self.idempotency_ttl);
+            self.conn
+                .prepare_cached("INSERT OR REPLACE INTO idempotency (key, message_id, content_hash, deliveries, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
+                .execute(params![key, id.as_str(), hash, deliveries, expires])?;
+        }
+        self.backlog_delta += i64::from(deliveries);
+        Ok(Published::Created {
+            message_id: id,
+            deliveries,
+        })
+    }
+
+    /// Makes the delivery of `message` to `endpoint` due now, creating it if needed.
+    /// Returns false (and changes nothing) when an attempt is in flight.
+    fn requeue(
+        &mut self,
+        message: &MessageId,
+        endpoint: &EndpointId,
+        now: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let existing: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT state FROM deliveries WHERE message_id = ?1 AND endpoint_id = ?2",
+            )?
+            .query_row(params![message.as_str(), endpoint.as_str()], |r| r.get(0))
+            .optional()?;
+        match existing.map(state_from) {
+            Some(DeliveryState::InFlight) => return Ok(false),
+            Some(state) => {
+                self.conn
+                    .prepare_cached(
+                        "UPDATE deliveries SET state = 1, next_attempt_at = ?3, round_start = attempt_count, updated_at = ?3 WHERE message_id = ?1 AND endpoint_id = ?2",
+                    )?
+                    .execute(params![message.as_str(), endpoint.as_str(), ms(now)])?;
+                if state.is_terminal() {
+                    self.backlog_delta += 1;
+                }
+            }
+            None => {
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO deliveries (message_id, endpoint_id, state, next_attempt_at, created_at, updated_at) VALUES (?1, ?2, 1, ?3, ?3, ?3)",
+                    )?
+                    .execute(params![message.as_str(), endpoint.as_str(), ms(now)])?;
+                self.backlog_delta += 1;
+            }
+        }
+        Ok(true)
+    }
+
+    fn delivery(&self, message: &MessageId, endpoint: &EndpointId) -> Result<Delivery, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE message_id = ?1 AND endpoint_id = ?2"))?
+            .query_row(params![message.as_str(), endpoint.as_str()], delivery_row)?)
+    }
+
+    fn message(&self, id: &MessageId) -> Result<Message, StoreError> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"
+            ))?
+            .query_row([id.as_str()], message_row)
+            .optional()?
+            .ok_or_else(|| StoreError::message_not_found(id))
+    }
+
+    fn claim(
+        &mut self,
+        now: SystemTime,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<Claim>, StoreError> {
+        let mut due: Vec<(i64, String, String, u32, u32)> = Vec::new();
+        // Expired leases first (their worker is gone), then pending deliveries, each in due order.
+        for state in [DeliveryState::InFlight, DeliveryState::Pending] {
+            let remaining = limit - due.len();
+            if remaining == 0 {
+                break;
+            }
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT d.id, d.message_id, d.endpoint_id, d.attempt_count, d.round_start FROM deliveries d
+                 JOIN endpoints e ON e.id = d.endpoint_id AND e.enabled = 1
+                 WHERE d.state = ?1 AND d.next_attempt_at <= ?2 ORDER BY d.next_attempt_at LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![state_code(state), ms(now), remaining], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?;
+            for row in rows {
+                due.push(row?);
+            }
+        }
+        let mut messages: HashMap<String, Arc<Message>> = HashMap::new();
+        let mut claims = Vec::with_capacity(due.len());
+        for (delivery, message_id, endpoint_id, attempt_count, round_start) in due {
+            let endpoint = self.endpoint(&EndpointId::parse(&endpoint_id).map_err(backend)?)?;
+            let message = match messages.get(&message_id) {
+                Some(m) => m.clone(),
+                None => {
+                    let m =
+                        Arc::new(self.message(&MessageId::parse(&message_id).map_err(backend)?)?);
+                    messages.insert(message_id, m.clone());
+                    m
+                }
+            };
+            self.next_lease += 1;
+            let token = self.next_lease;
+            self.conn
+                .prepare_cached("UPDATE deliveries SET state = 2, next_attempt_at = ?2, lease_token = ?3 WHERE id = ?1")?
+                .execute(params![delivery, ms(now + lease), token])?;
+            claims.push(Claim {
+                lease: Lease { delivery, token },
+                message,
+                endpoint,
+                attempt_number: attempt_count + 1,
+                attempts_in_round: attempt_count.saturating_sub(round_start),
+            });
+        }
+        Ok(claims)
+    }
+
+    fn complete(
+        &mut self,
+        lease: Lease,
+        record: AttemptRecord,
+        transition: Transition,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        let succeeded = transition == Transition::Succeeded;
+        let inserted = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO attempts (delivery_id, message_id, endpoint_id, number, started_at, latency_us, status_code, transport_error, error, response_excerpt, succeeded)
+                 SELECT id, message_id, endpoint_id, attempt_count + 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 FROM deliveries WHERE id = ?1",
+            )?
+            .execute(params![
+                lease.delivery,
+                ms(record.started_at),
+                i64::try_from(record.latency.as_micros()).unwrap_or(i64::MAX),
+                record.status_code,
+                record.transport_error.map(transport_code),
+                record.error,
+                record.response_excerpt,
+                succeeded,
+            ])?;
+        if inserted == 0 {
+            // The delivery is gone (its message was purged); nothing left to record against.
+            return Ok(());
+        }
+        self.conn.prepare_cached("UPDATE deliveries SET attempt_count = attempt_count + 1, updated_at = ?2 WHERE id = ?1")?.execute(params![lease.delivery, ms(now)])?;
+        let (state, next) = match transition {
+            Transition::Succeeded => (DeliveryState::Succeeded, None),
+            Transition::RetryAt(at) => (DeliveryState::Pending, Some(ms(at))),
+            Transition::Failed | Transition::FailedAndDisable(_) => (DeliveryState::Failed, None),
+        };
+        let applied = self
+            .conn
+            .prepare_cached("UPDATE deliveries SET state = ?3, next_attempt_at = ?4, lease_token = NULL WHERE id = ?1 AND state = 2 AND lease_token = ?2")?
+            .execute(params![lease.delivery, lease.token, state_code(state), next])?;
+        if applied == 0 {
+            tracing::debug!(
+                delivery = lease.delivery,
+                "lease no longer current; attempt recorded without transition"
+            );
+            return Ok(());
+        }
+        if state.is_terminal() {
+            self.backlog_delta -= 1;
+        }
+        if let Transition::FailedAndDisable(reason) = transition {
+            let endpoint_id: String = self
+                .conn
+                .prepare_cached("SELECT endpoint_id FROM deliveries WHERE id = ?1")?
+                .query_row([lease.delivery], |r| r.get(0))?;
+            let endpoint_id = EndpointId::parse(&endpoint_id).map_err(backend)?;
+            self.disable(&endpoint_id, reason, now)?;
+        }
+        Ok(())
+    }
+
+    fn disable(
+        &mut self,
+        id: &EndpointId,
+        reason: DisabledReason,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        let Some(current) = self.endpoints.get(id) else {
+            return Ok(());
+        };
+        if !current.is_enabled() {
+            return Ok(());
+        }
+        let mut endpoint = Endpoint::clone(current);
+        endpoint.disabled = Some(reason);
+        endpoint.updated_at = now;
+        tracing::warn!(endpoint = %id, ?reason, "endpoint disabled");
+        self.save_endpoint(endpoint)?;
+        Ok(())
+    }
+}
+
+/// How reads reach the database.
+enum Reads {
+    /// WAL readers on their own connections, never waiting for the writer.
+    Pool {
+        path: PathBuf,
+        idle: Mutex<Vec<Connection>>,
+    },
+    /// An in-memory database has one connection: reads queue with the writes.
+    ThroughWriter,
+}
+
+/// The SQLite-backed [`Store`].
+pub struct SqliteStore {
+    jobs: mpsc::Sender<Job>,
+    reads: Arc<Reads>,
+    backlog: Arc<AtomicU64>,
+    /// Held for the life of the store: one process per data directory.
+    _lock: Option<File>,
+}
+
+/// Why the store could not open.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot create data directory {path}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("data directory {path} is in use by another Herald process")]
+    Locked { path: PathBuf },
+    #[error("cannot lock data directory {path}")]
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open database {path}")]
+    Database {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot start the store writer thread")]
+    Thread(#[source] std::io::Error),
+}
+
+impl SqliteStore {
+    const DATABASE_FILE: &'static str = "herald.sqlite3";
+
+    /// Opens (creating if needed) the durable store in `dir`.
+    ///
+    /// # Errors
+    /// When the directory cannot be created or is locked by another process, or the
+    /// database cannot be opened or migrated.
+    pub fn open_dir(dir: &Path, idempotency_ttl: Duration) -> Result<Self, OpenError> {
+        std::fs::create_dir_all(dir).map_err(|source| OpenError::CreateDir {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let lock_path = dir.join("herald.lock");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| OpenError::Lock {
+                path: lock_path.clone(),
+                source,
+            })?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(OpenError::Locked {
+                    path: dir.to_owned(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(OpenError::Lock {
+                    path: lock_path,
+                    source,
+                });
+            }
+        }
+        let path = dir.join(Self::DATABASE_FILE);
+        let database = |source| OpenError::Database {
+            path: path.clone(),
+            source,
+        };
+        let conn = Connection::open(&path).map_err(database)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
+        )
+        .map_err(database)?;
+        let reads = Reads::Pool {
+            path: path.clone(),
+            idle: Mutex::new(Vec::new()),
+        };
+        Self::start(conn, reads, idempotency_ttl, Some(lock)).map_err(|e| match e {
+            StartError::Sql(source) => database(source),
+            StartError::Thread(e) => OpenError::Thread(e),
+        })
+    }
+
+    /// Opens an empty in-memory store: nothing survives the process.
+    ///
+    /// # Errors
+    /// When SQLite cannot allocate the database or the writer thread cannot start.
+    pub fn open_memory(idempotency_ttl: Duration) -> Result<Self, OpenError> {
+        let path = PathBuf::from(":memory:");
+        let database = |source| OpenError::Database {
+            path: path.clone(),
+            source,
+        };
+        let conn = Connection::open_in_memory().map_err(database)?;
+        Self::start(conn, Reads::ThroughWriter, idempotency_ttl, None).map_err(|e| match e {
+            StartError::Sql(source) => database(source),
+            StartError::Thread(e) => OpenError::Thread(e),
+        })
+    }
+
+    fn start(
+        conn: Connection,
+        reads: Reads,
+        idempotency_ttl: Duration,
+        lock: Option<File>,
+    ) -> Result<Self, StartError> {
+        conn.execute_batch(SCHEMA)?;
+        let now = ms(SystemTime::now());
+        // The data directory lock proves no other worker holds these.
+        let recovered = conn.execute("UPDATE deliveries SET state = 1, next_attempt_at = ?1, lease_token = NULL WHERE state = 2", [now])?;
+        if recovered > 0 {
+            tracing::info!(
+                deliveries = recovered,
+                "requeued deliveries left in flight by the previous process"
+            );
+        }
+        let backlog: u64 = conn.query_row(
+            "SELECT COUNT(*) FROM deliveries WHERE state IN (1, 2)",
+            [],
+            |r| r.get(0),
+        )?;
+        let backlog = Arc::new(AtomicU64::new(backlog));
+        let mut writer = Writer {
+            conn,
+            endpoints: HashMap::new(),
+            next_lease: 0,
+            idempotency_ttl,
+            backlog_delta: 0,
+            backlog: backlog.clone(),
+        };
+        writer.load_endpoints()?;
+        let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
+        std::thread::Builder::new()
+            .name("herald-store".into())
+            .spawn(move || writer.run(queue))
+            .map_err(StartError::Thread)?;
+        Ok(Self {
+            jobs,
+            reads: Arc::new(reads),
+            backlog,
+            _lock: lock,
+        })
+    }
+
+    /// Runs `f` in the next group commit and answers once that commit is durable.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Writer) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |writer: &mut Writer| {
+            let result = writer.in_savepoint(f);
+            Box::new(move |committed: Result<(), Arc<rusqlite::Error>>| {
+                let _ = tx.send(committed.map_err(|e| backend(CommitFailed(e))).and(result));
+            })
+        });
+        self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs a read-only `f` on a connection that sees every committed write.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        match &*self.reads {
+            Reads::ThroughWriter => self.write(move |w| f(&w.conn)).await,
+            Reads::Pool { .. } => {
+                let reads = self.reads.clone();
+                tokio::task::spawn_blocking(move || {
+                    let Reads::Pool { path, idle } = &*reads else {
+                        unreachable!("checked above")
+                    };
+                    let pooled = idle
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .pop();
+                    let conn = match pooled {
+                        Some(conn) => conn,
+                        None => Connection::open_with_flags(
+                            path,
+                            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                        )?,
+                    };
+                    let result = f(&conn);
+                    idle.lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(conn);
+                    result
+                })
+                .await
+                .map_err(backend)?
+            }
+        }
+    }
+}
+
+enum StartError {
+    Sql(rusqlite::Error),
+    Thread(std::io::Error),
+}
+
+impl From<rusqlite::Error> for StartError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Sql(e)
+    }
+}
+
+fn get_endpoint(conn: &Connection, id: &EndpointId) -> Result<Endpoint, StoreError> {
+    conn.prepare_cached("SELECT record FROM endpoints WHERE id = ?1")?
+        .query_row([id.as_str()], endpoint_record)
+        .optional()?
+        .ok_or_else(|| StoreError::endpoint_not_found(id))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn publish(
+        &self,
+        batch: Vec<NewMessage>,
+        now: SystemTime,
+    ) -> Result<Vec<Published>, StoreError> {
+        self.write(move |w| batch.into_iter().map(|m| w.publish_one(m, now)).collect())
+            .await
+    }
+
+    async fn create_endpoint(&self, endpoint: Endpoint) -> Result<Endpoint, StoreError> {
+        self.write(move |w| {
+            if w.endpoints.contains_key(&endpoint.id) {
+                return Err(StoreError::AlreadyExists {
+                    kind: "endpoint",
+                    id: endpoint.id.to_string(),
+                });
+            }
+            w.save_endpoint(endpoint)
+        })
+        .await
+    }
+
+    async fn get_endpoint(&self, id: &EndpointId) -> Result<Endpoint, StoreError> {
+        let id = id.clone();
+        self.read(move |conn| get_endpoint(conn, &id)).await
+    }
+
+    async fn list_endpoints(
+        &self,
+        after: Option<EndpointId>,
+        limit: usize,
+    ) -> Result<Vec<Endpoint>, StoreError> {
+        self.read(move |conn| {
+            let after = after.as_ref().map_or("", EndpointId::as_str).to_owned();
+            let mut stmt = conn.prepare_cached(
+                "SELECT record FROM endpoints WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![after, limit], endpoint_record)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn update_endpoint(
+        &self,
+        id: &EndpointId,
+        update: EndpointUpdate,
+        now: SystemTime,
+    ) -> Result<Endpoint, StoreError> {
+        let id = id.clone();
+        self.write(move |w| {
+            let mut endpoint = Endpoint::clone(&*w.endpoint(&id)?);
+            let EndpointUpdate {
+                url,
+                description,
+                event_types,
+                channels,
+                headers,
+                retry,
+                enabled,
+            } = update;
+            endpoint.url = url.unwrap_or(endpoint.url);
+            endpoint.description = description.unwrap_or(endpoint.description);
+            endpoint.event_types = event_types.unwrap_or(endpoint.event_types);
+            endpoint.channels = channels.unwrap_or(endpoint.channels);
+            endpoint.headers = headers.unwrap_or(endpoint.headers);
+            endpoint.retry = retry.unwrap_or(endpoint.retry);
+            match enabled {
+                Some(true) => endpoint.disabled = None,
+                Some(false) => {
+                    endpoint.disabled = endpoint.disabled.or(Some(DisabledReason::Manual))
+                }
+                None => {}
+            }
+            endpoint.updated_at = now;
+            w.save_endpoint(endpoint)
+        })
+        .await
+    }
+
+    async fn delete_endpoint(&self, id: &EndpointId, now: SystemTime) -> Result<u32, StoreError> {
+        let id = id.clone();
+        self.write(move |w| {
+            w.endpoint(&id)?;
+            w.conn.prepare_cached("DELETE FROM endpoints WHERE id = ?1")?.execute([id.as_str()])?;
+            let cancelled = w
+                .conn
+                .prepare_cached("UPDATE deliveries SET state = 5, next_attempt_at = NULL, lease_token = NULL, updated_at = ?2 WHERE endpoint_id = ?1 AND state IN (1, 2)")?
+                .execute(params![id.as_str(), ms(now)])?;
+            w.backlog_delta -= i64::try_from(cancelled).unwrap_or(i64::MAX);
+            w.endpoints.remove(&id);
+            Ok(u32::try_from(cancelled).unwrap_or(u32::MAX))
+        })
+        .await
+    }
+
+    async fn rotate_secret(
+        &self,
+        id: &EndpointId,
+        next: Secret,
+        previous_until: SystemTime,
+        now: SystemTime,
+    ) -> Result<Endpoint, StoreError> {
+        let id = id.clone();
+        self.write(move |w| {
+            let mut endpoint = Endpoint::clone(&*w.endpoint(&id)?);
+            endpoint.secrets.rotate(next, previous_until);
+            endpoint.updated_at = now;
+            w.save_endpoint(endpoint)
+        })
+        .await
+    }
+
+    async fn get_message(&self, id: &MessageId) -> Result<(Message, Vec<Delivery>), StoreError> {
+        let id = id.clone();
+        self.read(move |conn| {
+            let message = conn
+                .prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"))?
+                .query_row([id.as_str()], message_row)
+                .optional()?
+                .ok_or_else(|| StoreError::message_not_found(&id))?;
+            let mut stmt = conn.prepare_cached(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE message_id = ?1 ORDER BY endpoint_id"))?;
+            let deliveries = stmt.query_map([id.as_str()], delivery_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((message, deliveries))
+        })
+        .await
+    }
+
+    async fn list_attempts(&self, query: AttemptQuery) -> Result<Vec<Attempt>, StoreError> {
+        self.read(move |conn| {
+            let mut sql = String::from(
+                "SELECT a.id, a.message_id, a.endpoint_id, a.number, a.started_at, a.latency_us, a.status_code, a.transport_error, a.error, a.response_excerpt, a.succeeded
+                 FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE a.id > ?",
+            );
+            let mut args = vec![Value::Integer(query.after_id.unwrap_or(0))];
+            if let Some(m) = &query.message_id {
+                sql.push_str(" AND a.message_id = ?");
+                args.push(Value::Text(m.to_string()));
+            }
+            if let Some(e) = &query.endpoint_id {
+                sql.push_str(" AND a.endpoint_id = ?");
+                args.push(Value::Text(e.to_string()));
+            }
+            if let Some(s) = query.delivery_state {
+                sql.push_str(" AND d.state = ?");
+                args.push(Value::Integer(state_code(s)));
+            }
+            sql.push_str(" ORDER BY a.id LIMIT ?");
+            args.push(Value::Integer(i64::try_from(query.limit).unwrap_or(i64::MAX)));
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args), attempt_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn retry_delivery(
+        &self,
+        message: &MessageId,
+        endpoint: &EndpointId,
+        now: SystemTime,
+    ) -> Result<Delivery, StoreError> {
+        let (message, endpoint) = (message.clone(), endpoint.clone());
+        self.write(move |w| {
+            w.message(&message)?;
+            w.endpoint(&endpoint)?;
+            if !w.requeue(&message, &endpoint, now)? {
+                return Err(StoreError::FailedPrecondition(format!(
+                    "an attempt to deliver {message} to {endpoint} is in flight"
+                )));
+            }
+            w.delivery(&message, &endpoint)
+        })
+        .await
+    }
+
+    async fn replay_message(
+        &self,
+        message: &MessageId,
+        now: SystemTime,
+    ) -> Result<u32, StoreError> {
+        let message = message.clone();
+        self.write(move |w| {
+            let m = w.message(&message)?;
+            let targets: Vec<EndpointId> = w
+                .endpoints
+                .values()
+                .filter(|e| e.is_enabled() && e.subscribes_to(&m.event_type, &m.channels))
+                .map(|e| e.id.clone())
+                .collect();
+            let mut queued = 0;
+            for endpoint in &targets {
+                if w.requeue(&message, endpoint, now)? {
+                    queued += 1;
+                }
+            }
+            Ok(queued)
+        })
+        .await
+    }
+
+    async fn claim_due(
+        &self,
+        now: SystemTime,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<Claim>, StoreError> {
+        self.write(move |w| w.claim(now, limit, lease)).await
+    }
+
+    async fn next_due(&self) -> Result<Option<SystemTime>, StoreError> {
+        self.read(|conn| {
+            let mut earliest: Option<i64> = None;
+            for state in [DeliveryState::InFlight, DeliveryState::Pending] {
+                let at: Option<i64> = conn
+                    .prepare_cached(
+                        "SELECT d.next_attempt_at FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id AND e.enabled = 1
+                         WHERE d.state = ?1 ORDER BY d.next_attempt_at LIMIT 1",
+                    )?
+                    .query_row([state_code(state)], |r| r.get(0))
+                    .optional()?;
+                earliest = match (earliest, at) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            Ok(earliest.map(time))
+        })
+        .await
+    }
+
+    async fn complete(
+        &self,
+        lease: Lease,
+        record: AttemptRecord,
+        transition: Transition,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        self.write(move |w| w.complete(lease, record, transition, now))
+            .await
+    }
+
+    async fn purge_expired_keys(&self, now: SystemTime) -> Result<u64, StoreError> {
+        self.write(move |w| {
+            Ok(w.conn
+                .prepare_cached("DELETE FROM idempotency WHERE expires_at <= ?1")?
+                .execute([ms(now)])? as u64)
+        })
+        .await
+    }
+
+    fn backlog(&self) -> u64 {
+        self.backlog.load(Ordering::Relaxed)
+    }
+}
