@@ -1,0 +1,12 @@
+//! The integration suite: real servers on loopback, real HTTP sinks, every backend.
+//!
+//! - `support`: the test Herald, the scriptable sink, waiting helpers.
+//! - `api`: endpoints, validation, idempotency, pagination, reflection and health.
+//! - `delivery`: signing, filters, retries, outcomes of each HTTP answer, rotation.
+//! - `process`: the real binary as a child process: crash recovery, graceful shutdown,
+//!   configuration errors.
+
+mod api;
+mod delivery;
+mod process;
+mod support;

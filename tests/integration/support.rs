@@ -1,0 +1,437 @@
+//! Test support: a real Herald on 127.0.0.1:0 and a real HTTP sink on another ephemeral
+//! port whose answers each test scripts. Waiting is on events (the sink's channel) or on
+//! bounded polls of the API; never on a fixed sleep.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::Request;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use herald::app::Application;
+use herald::config::{Config, StorageConfig};
+use herald::delivery::retry::RetryPolicy;
+use herald::domain::{Jitter, Secret};
+use herald::grpc::pb;
+use herald::grpc::pb::webhook_service_client::WebhookServiceClient;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tonic::transport::Channel;
+
+/// Longest any test waits for something that should happen.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+/// Interval between polls of the API while waiting for a state.
+const POLL: Duration = Duration::from_millis(10);
+
+/// Which store a test runs against.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Memory,
+    Embedded,
+}
+
+/// Runs an async test once per backend, so every backend passes the same suite.
+#[macro_export]
+macro_rules! each_backend {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn memory() {
+                    super::$name($crate::support::Backend::Memory).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn embedded() {
+                    super::$name($crate::support::Backend::Embedded).await;
+                }
+            }
+        )*
+    };
+}
+
+/// A running Herald with a connected client.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: WebhookServiceClient<Channel>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    /// Keeps the embedded store's directory alive for the test.
+    _data_dir: Option<tempfile::TempDir>,
+}
+
+/// A fast retry schedule for tests: 3 retries, 20 ms growing ×2, at most 200 ms.
+pub fn fast_retry() -> RetryPolicy {
+    RetryPolicy::try_new(
+        3,
+        Duration::from_millis(20),
+        Duration::from_millis(200),
+        2.0,
+        Jitter::Proportional,
+    )
+    .unwrap()
+}
+
+/// The configuration tests start from: ephemeral port, fast retries, short timeout.
+pub fn test_config(backend: Backend) -> (Config, Option<tempfile::TempDir>) {
+    let (storage, dir) = match backend {
+        Backend::Memory => (StorageConfig::Memory, None),
+        Backend::Embedded => {
+            let dir = tempfile::tempdir().unwrap();
+            (
+                StorageConfig::Embedded {
+                    data_dir: dir.path().to_owned(),
+                },
+                Some(dir),
+            )
+        }
+    };
+    let mut config = Config::with_storage(storage);
+    config.grpc_addr = "127.0.0.1:0".parse().unwrap();
+    config.delivery.retry = fast_retry();
+    config.api.retry = fast_retry();
+    config.delivery.request_timeout = Duration::from_secs(5);
+    config.shutdown_grace = Duration::from_secs(5);
+    (config, dir)
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let (mut config, dir) = test_config(backend);
+    adjust(&mut config);
+    let app = Application::build(config).await.expect("herald starts");
+    let addr = app.local_addr();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        app.run_until(async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("herald runs");
+    });
+    let client = WebhookServiceClient::connect(format!("http://{addr}"))
+        .await
+        .expect("client connects");
+    TestApp {
+        addr,
+        client,
+        shutdown: Some(tx),
+        server: Some(server),
+        _data_dir: dir,
+    }
+}
+
+impl TestApp {
+    /// Stops the server the way SIGTERM would, and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            tokio::time::timeout(PATIENCE, server)
+                .await
+                .expect("herald stops in time")
+                .expect("herald task");
+        }
+    }
+
+    /// Registers an endpoint at `url` with the given filter; returns its id and secret.
+    pub async fn register(&mut self, req: pb::RegisterEndpointRequest) -> (String, Secret) {
+        let resp = self
+            .client
+            .register_endpoint(req)
+            .await
+            .expect("register")
+            .into_inner();
+        (
+            resp.endpoint.unwrap().id,
+            Secret::parse(&resp.secret).unwrap(),
+        )
+    }
+
+    pub async fn publish_json(
+        &mut self,
+        event_type: &str,
+        json: serde_json::Value,
+    ) -> pb::PublishResponse {
+        self.client
+            .publish(publish_json(event_type, json))
+            .await
+            .expect("publish")
+            .into_inner()
+    }
+
+    pub async fn message(&mut self, id: &str) -> pb::GetMessageResponse {
+        self.client
+            .get_message(pb::GetMessageRequest {
+                message_id: id.to_owned(),
+            })
+            .await
+            .expect("get message")
+            .into_inner()
+    }
+
+    pub async fn attempts(&mut self, message_id: &str) -> Vec<pb::Attempt> {
+        let req = pb::ListAttemptsRequest {
+            message_id: message_id.to_owned(),
+            ..Default::default()
+        };
+        self.client
+            .list_attempts(req)
+            .await
+            .expect("list attempts")
+            .into_inner()
+            .attempts
+    }
+
+    /// Polls the message until its delivery to `endpoint` is in `state`.
+    pub async fn wait_for_delivery(
+        &self,
+        message_id: &str,
+        endpoint: &str,
+        state: pb::DeliveryState,
+    ) -> pb::Delivery {
+        let client = self.client.clone();
+        eventually(
+            &format!("delivery of {message_id} to {endpoint} reaches {state:?}"),
+            || {
+                let mut client = client.clone();
+                let (message_id, endpoint) = (message_id.to_owned(), endpoint.to_owned());
+                async move {
+                    let resp = client
+                        .get_message(pb::GetMessageRequest { message_id })
+                        .await
+                        .ok()?
+                        .into_inner();
+                    resp.deliveries
+                        .into_iter()
+                        .find(|d| d.endpoint_id == endpoint && d.state == state as i32)
+                }
+            },
+        )
+        .await
+    }
+}
+
+/// Polls `check` until it yields a value, for at most [`PATIENCE`].
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + PATIENCE;
+    let mut tick = tokio::time::interval(POLL);
+    loop {
+        tick.tick().await;
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+    }
+}
+
+pub fn publish_json(event_type: &str, json: serde_json::Value) -> pb::PublishRequest {
+    pb::PublishRequest {
+        event_type: event_type.to_owned(),
+        payload: Some(pb::publish_request::Payload::Json(to_proto_value(json))),
+        ..Default::default()
+    }
+}
+
+pub fn publish_raw(event_type: &str, data: &[u8], content_type: &str) -> pb::PublishRequest {
+    pb::PublishRequest {
+        event_type: event_type.to_owned(),
+        payload: Some(pb::publish_request::Payload::Raw(pb::RawPayload {
+            data: data.to_vec(),
+            content_type: content_type.to_owned(),
+        })),
+        ..Default::default()
+    }
+}
+
+pub fn to_proto_value(json: serde_json::Value) -> prost_types::Value {
+    use prost_types::value::Kind;
+    let kind = match json {
+        serde_json::Value::Null => Kind::NullValue(0),
+        serde_json::Value::Bool(b) => Kind::BoolValue(b),
+        serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap()),
+        serde_json::Value::String(s) => Kind::StringValue(s),
+        serde_json::Value::Array(a) => Kind::ListValue(prost_types::ListValue {
+            values: a.into_iter().map(to_proto_value).collect(),
+        }),
+        serde_json::Value::Object(o) => Kind::StructValue(prost_types::Struct {
+            fields: o.into_iter().map(|(k, v)| (k, to_proto_value(v))).collect(),
+        }),
+    };
+    prost_types::Value { kind: Some(kind) }
+}
+
+/// A request the sink received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub at: Instant,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+}
+
+/// How the sink answers one request.
+#[derive(Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    /// When set, the answer waits for a permit of this gate.
+    pub gate: Option<Arc<Semaphore>>,
+}
+
+impl Reply {
+    pub fn status(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            gate: None,
+        }
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn held_by(mut self, gate: Arc<Semaphore>) -> Self {
+        self.gate = Some(gate);
+        self
+    }
+}
+
+#[derive(Default)]
+struct Script {
+    /// Answers for the next requests to each path, in order; then `200`.
+    queued: HashMap<String, VecDeque<Reply>>,
+    /// The answer once a path's queue is empty.
+    default: HashMap<String, Reply>,
+}
+
+/// A real HTTP server on an ephemeral port that records every request.
+pub struct Sink {
+    pub addr: SocketAddr,
+    received: mpsc::UnboundedReceiver<Received>,
+    script: Arc<Mutex<Script>>,
+}
+
+impl Sink {
+    pub async fn start() -> Self {
+        let (tx, received) = mpsc::unbounded_channel();
+        let script = Arc::new(Mutex::new(Script::default()));
+        let handler_script = script.clone();
+        let app = axum::Router::new().fallback(move |req: Request| {
+            let (tx, script) = (tx.clone(), handler_script.clone());
+            async move { answer(req, tx, script).await }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self {
+            addr,
+            received,
+            script,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The next answers to requests at `path`, in order.
+    pub fn queue(&self, path: &str, replies: impl IntoIterator<Item = Reply>) {
+        self.script
+            .lock()
+            .unwrap()
+            .queued
+            .entry(path.to_owned())
+            .or_default()
+            .extend(replies);
+    }
+
+    /// The answer at `path` once its queue is used up.
+    pub fn always(&self, path: &str, reply: Reply) {
+        self.script
+            .lock()
+            .unwrap()
+            .default
+            .insert(path.to_owned(), reply);
+    }
+
+    /// The next request, waiting at most [`PATIENCE`].
+    pub async fn next(&mut self) -> Received {
+        tokio::time::timeout(PATIENCE, self.received.recv())
+            .await
+            .expect("the sink received a request in time")
+            .expect("sink running")
+    }
+
+    /// The next `n` requests.
+    pub async fn take(&mut self, n: usize) -> Vec<Received> {
+        let mut all = Vec::with_capacity(n);
+        for _ in 0..n {
+            all.push(self.next().await);
+        }
+        all
+    }
+
+    /// Requests received and not yet taken, without waiting.
+    pub fn drain(&mut self) -> Vec<Received> {
+        std::iter::from_fn(|| self.received.try_recv().ok()).collect()
+    }
+}
+
+async fn answer(
+    req: Request,
+    tx: mpsc::UnboundedSender<Received>,
+    script: Arc<Mutex<Script>>,
+) -> Response {
+    let path = req.uri().path().to_owned();
+    let headers = req.headers().clone();
+    let body = axum::body::to_bytes(req.into_body(), usize::MAX)
+        .await
+        .unwrap_or_default();
+    let reply = {
+        let mut s = script.lock().unwrap();
+        let queued = s.queued.get_mut(&path).and_then(VecDeque::pop_front);
+        queued
+            .or_else(|| s.default.get(&path).cloned())
+            .unwrap_or_else(|| Reply::status(200))
+    };
+    let _ = tx.send(Received {
+        path,
+        headers,
+        body,
+        at: Instant::now(),
+    });
+    if let Some(gate) = &reply.gate {
+        gate.acquire().await.unwrap().forget();
+    }
+    let mut response = (
+        StatusCode::from_u16(reply.status).unwrap(),
+        format!("sink answered {}", reply.status),
+    )
+        .into_response();
+    for (name, value) in reply.headers {
+        response.headers_mut().insert(name, value.parse().unwrap());
+    }
+    response
+}
