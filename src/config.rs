@@ -38,6 +38,35 @@ pub enum Command {
 }
 
 impl Cli {
+    /// Parses the command line and environment; on an invalid value, exits naming both
+    /// the flag and its environment variable (the value may have come from either).
+    pub fn parse_or_exit() -> Self {
+        Self::try_parse().unwrap_or_else(|e| {
+            if let Some(env) = Self::env_of_invalid_arg(&e) {
+                let _ = e.print();
+                eprintln!("(setting {env}: set by that environment variable or by the flag)");
+                std::process::exit(e.exit_code());
+            }
+            e.exit()
+        })
+    }
+
+    /// The environment variable of the argument an error is about, if it has one.
+    fn env_of_invalid_arg(e: &clap::Error) -> Option<String> {
+        let clap::error::ContextValue::String(arg) = e.get(clap::error::ContextKind::InvalidArg)?
+        else {
+            return None;
+        };
+        let long = arg.split_whitespace().next()?.strip_prefix("--")?;
+        let command = <Self as clap::CommandFactory>::command();
+        let found = command
+            .get_arguments()
+            .find(|a| a.get_long() == Some(long))?;
+        found
+            .get_env()
+            .map(|env| env.to_string_lossy().into_owned())
+    }
+
     /// The arguments of the serve command, whether or not it was named.
     pub fn into_serve(self) -> ServeArgs {
         match self.command {

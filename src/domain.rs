@@ -47,6 +47,24 @@ fn is_id_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')
 }
 
+/// `String` conversions through `parse`, so serde and callers can only build valid values.
+macro_rules! string_conversions {
+    ($name:ident) => {
+        impl TryFrom<String> for $name {
+            type Error = Invalid;
+            fn try_from(value: String) -> Result<Self, Invalid> {
+                Self::parse(&value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+    };
+}
+
 /// A dotted lowercase event name such as `invoice.paid`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -76,18 +94,7 @@ impl EventType {
     }
 }
 
-impl TryFrom<String> for EventType {
-    type Error = Invalid;
-    fn try_from(value: String) -> Result<Self, Invalid> {
-        Self::parse(&value)
-    }
-}
-
-impl From<EventType> for String {
-    fn from(value: EventType) -> Self {
-        value.0
-    }
-}
+string_conversions!(EventType);
 
 /// An endpoint's event-type filter entry: an exact name or `prefix.*`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,18 +126,7 @@ impl EventPattern {
     }
 }
 
-impl TryFrom<String> for EventPattern {
-    type Error = Invalid;
-    fn try_from(value: String) -> Result<Self, Invalid> {
-        Self::parse(&value)
-    }
-}
-
-impl From<EventPattern> for String {
-    fn from(value: EventPattern) -> Self {
-        value.0
-    }
-}
+string_conversions!(EventPattern);
 
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $prefix:literal, $max:literal) => {
@@ -159,18 +155,7 @@ macro_rules! id_type {
             }
         }
 
-        impl TryFrom<String> for $name {
-            type Error = Invalid;
-            fn try_from(value: String) -> Result<Self, Invalid> {
-                Self::parse(&value)
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(value: $name) -> Self {
-                value.0
-            }
-        }
+        string_conversions!($name);
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -511,21 +496,29 @@ pub enum TransportError {
     Other,
 }
 
-/// One HTTP attempt, as recorded.
+/// What one HTTP attempt observed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    pub started_at: SystemTime,
+    pub latency: Duration,
+    /// The HTTP status, when a response arrived.
+    pub status_code: Option<u16>,
+    /// Why no response arrived.
+    pub transport_error: Option<TransportError>,
+    /// Why the attempt failed; empty on success.
+    pub error: String,
+    pub response_excerpt: String,
+}
+
+/// One HTTP attempt of a delivery, as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Attempt {
     pub id: i64,
     pub message_id: MessageId,
     pub endpoint_id: EndpointId,
     pub number: u32,
-    pub started_at: SystemTime,
-    pub latency: Duration,
-    pub status_code: Option<u16>,
-    pub transport_error: Option<TransportError>,
-    /// Why the attempt failed; empty on success.
-    pub error: String,
-    pub response_excerpt: String,
     pub succeeded: bool,
+    pub record: AttemptRecord,
 }
 
 #[cfg(test)]

@@ -1,23 +1,33 @@
 //! The `herald` binary: parse the configuration, build the application, run it until
 //! SIGTERM or SIGINT, and report a failure with its cause chain.
 
+use std::process::ExitCode;
+
 use anyhow::Context;
-use clap::Parser;
 use herald::app::Application;
 use herald::config::Cli;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Cli::parse().into_serve();
+async fn main() -> ExitCode {
+    let args = Cli::parse_or_exit().into_serve();
     herald::telemetry::init_logs(args.log_format);
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: herald::config::ServeArgs) -> anyhow::Result<()> {
     let config = args.into_config()?;
     let app = Application::build(config)
         .await
         .context("cannot start herald")?;
     app.run_until(shutdown_signal())
         .await
-        .context("herald failed")?;
-    Ok(())
+        .context("herald failed")
 }
 
 /// Resolves on the first SIGTERM or SIGINT.

@@ -15,7 +15,7 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 use super::retry::parse_retry_after;
 use super::signer::signature_header;
-use crate::domain::{CustomHeader, Secret, TransportError};
+use crate::domain::{AttemptRecord, CustomHeader, Secret, TransportError};
 use crate::telemetry::ErrorChain;
 
 /// How much of a response body is read; the rest is dropped with the connection.
@@ -59,12 +59,7 @@ pub enum Verdict {
 #[derive(Debug, Clone)]
 pub struct AttemptResult {
     pub verdict: Verdict,
-    pub started_at: SystemTime,
-    pub latency: Duration,
-    pub status_code: Option<u16>,
-    pub transport_error: Option<TransportError>,
-    pub error: String,
-    pub response_excerpt: String,
+    pub record: AttemptRecord,
 }
 
 /// Failed to build the HTTP client.
@@ -153,22 +148,27 @@ impl WebhookClient {
                 };
                 AttemptResult {
                     verdict,
-                    started_at,
-                    latency,
-                    status_code: Some(status.as_u16()),
-                    transport_error: None,
-                    error,
-                    response_excerpt: excerpt(&body),
+                    record: AttemptRecord {
+                        started_at,
+                        latency,
+                        status_code: Some(status.as_u16()),
+                        transport_error: None,
+                        error,
+                        response_excerpt: excerpt(&body),
+                    },
                 }
             }
+            // The URL may carry credentials in its query; it is known from the endpoint anyway.
             Err(e) => AttemptResult {
                 verdict: Verdict::Retryable { retry_after: None },
-                started_at,
-                latency,
-                status_code: None,
-                transport_error: Some(classify(&e)),
-                error: ErrorChain(&e).to_string(),
-                response_excerpt: String::new(),
+                record: AttemptRecord {
+                    started_at,
+                    latency,
+                    status_code: None,
+                    transport_error: Some(classify(&e)),
+                    error: ErrorChain(&e.without_url()).to_string(),
+                    response_excerpt: String::new(),
+                },
             },
         }
     }

@@ -18,10 +18,10 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use self::http::{AttemptResult, Verdict, WebhookClient, WebhookRequest};
+use self::http::{Verdict, WebhookClient, WebhookRequest};
 use self::retry::RetryPolicy;
 use crate::domain::DisabledReason;
-use crate::storage::{AttemptRecord, Claim, Store, Transition};
+use crate::storage::{Claim, Store, Transition};
 
 /// The most deliveries leased in one claim.
 const CLAIM_BATCH: usize = 256;
@@ -186,28 +186,11 @@ impl Dispatcher {
         };
         tracing::debug!(
             message = %message.id, endpoint = %endpoint.id, attempt = attempt_number,
-            status = result.status_code, error = %result.error, ?transition, "attempt finished"
+            status = result.record.status_code, error = %result.record.error, ?transition, "attempt finished"
         );
-        let AttemptResult {
-            started_at,
-            latency,
-            status_code,
-            transport_error,
-            error,
-            response_excerpt,
-            ..
-        } = result;
-        let record = AttemptRecord {
-            started_at,
-            latency,
-            status_code,
-            transport_error,
-            error,
-            response_excerpt,
-        };
         if let Err(e) = self
             .store
-            .complete(lease, record, transition, SystemTime::now())
+            .complete(lease, result.record, transition, SystemTime::now())
             .await
         {
             // The lease will expire and the delivery be attempted again: at least once.

@@ -401,26 +401,35 @@ impl PageToken {
         }
     }
 
-    pub fn parse_endpoints(v: &mut Violations, token: &str) -> Option<EndpointId> {
-        match (token.is_empty(), Self::decode(token)) {
-            (true, _) => None,
-            (false, Some(Self::Endpoints(id))) => Some(id),
-            _ => {
-                v.add("page_token", "not a token returned by ListEndpoints");
-                None
-            }
+    /// The cursor of `list` in `token` (empty: the first page).
+    fn parse<T>(
+        v: &mut Violations,
+        token: &str,
+        list: &str,
+        cursor: impl FnOnce(Self) -> Option<T>,
+    ) -> Option<T> {
+        if token.is_empty() {
+            return None;
         }
+        let parsed = Self::decode(token).and_then(cursor);
+        if parsed.is_none() {
+            v.add("page_token", format!("not a token returned by {list}"));
+        }
+        parsed
+    }
+
+    pub fn parse_endpoints(v: &mut Violations, token: &str) -> Option<EndpointId> {
+        Self::parse(v, token, "ListEndpoints", |t| match t {
+            Self::Endpoints(id) => Some(id),
+            Self::Attempts(_) => None,
+        })
     }
 
     pub fn parse_attempts(v: &mut Violations, token: &str) -> Option<i64> {
-        match (token.is_empty(), Self::decode(token)) {
-            (true, _) => None,
-            (false, Some(Self::Attempts(id))) => Some(id),
-            _ => {
-                v.add("page_token", "not a token returned by ListAttempts");
-                None
-            }
-        }
+        Self::parse(v, token, "ListAttempts", |t| match t {
+            Self::Attempts(id) => Some(id),
+            Self::Endpoints(_) => None,
+        })
     }
 }
 
@@ -510,10 +519,10 @@ pub fn attempt(a: &Attempt) -> pb::Attempt {
         message_id: a.message_id.to_string(),
         endpoint_id: a.endpoint_id.to_string(),
         attempt_number: a.number,
-        start_time: Some(timestamp(a.started_at)),
-        latency: Some(duration(a.latency)),
-        status_code: a.status_code.map_or(0, u32::from),
-        error_kind: match a.transport_error {
+        start_time: Some(timestamp(a.record.started_at)),
+        latency: Some(duration(a.record.latency)),
+        status_code: a.record.status_code.map_or(0, u32::from),
+        error_kind: match a.record.transport_error {
             None => pb::AttemptErrorKind::Unspecified,
             Some(TransportError::Timeout) => pb::AttemptErrorKind::Timeout,
             Some(TransportError::Dns) => pb::AttemptErrorKind::Dns,
@@ -521,8 +530,8 @@ pub fn attempt(a: &Attempt) -> pb::Attempt {
             Some(TransportError::Tls) => pb::AttemptErrorKind::Tls,
             Some(TransportError::Other) => pb::AttemptErrorKind::Transport,
         } as i32,
-        error: a.error.clone(),
-        response_excerpt: a.response_excerpt.clone(),
+        error: a.record.error.clone(),
+        response_excerpt: a.record.response_excerpt.clone(),
         succeeded: a.succeeded,
     }
 }

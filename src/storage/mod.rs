@@ -15,8 +15,8 @@ use async_trait::async_trait;
 pub use sqlite::SqliteStore;
 
 use crate::domain::{
-    Attempt, CustomHeader, Delivery, DeliveryState, DisabledReason, Endpoint, EndpointId,
-    EventPattern, Message, MessageId, NewMessage, RetryOverride, Secret, TransportError,
+    Attempt, AttemptRecord, CustomHeader, Delivery, DeliveryState, DisabledReason, Endpoint,
+    EndpointId, EventPattern, Message, MessageId, NewMessage, RetryOverride, Secret,
 };
 
 /// What went wrong in the store.
@@ -117,17 +117,6 @@ pub enum Transition {
     Failed,
     /// Failed, and the endpoint is disabled for this reason.
     FailedAndDisable(DisabledReason),
-}
-
-/// One attempt's record, written with its transition.
-#[derive(Debug, Clone)]
-pub struct AttemptRecord {
-    pub started_at: SystemTime,
-    pub latency: Duration,
-    pub status_code: Option<u16>,
-    pub transport_error: Option<TransportError>,
-    pub error: String,
-    pub response_excerpt: String,
 }
 
 /// Durable state of the service.

@@ -32,17 +32,16 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{
-    AttemptQuery, AttemptRecord, Claim, EndpointUpdate, Lease, Published, Store, StoreError,
-    Transition,
-};
+use super::{AttemptQuery, Claim, EndpointUpdate, Lease, Published, Store, StoreError, Transition};
 use crate::domain::{
-    Attempt, Delivery, DeliveryState, DisabledReason, Endpoint, EndpointId, EventType, Message,
-    MessageId, NewMessage, Secret, TransportError,
+    Attempt, AttemptRecord, Delivery, DeliveryState, DisabledReason, Endpoint, EndpointId,
+    EventType, Message, MessageId, NewMessage, Secret, TransportError,
 };
 
 /// The most jobs one commit carries.
 const MAX_BATCH: usize = 512;
+/// Prepared statements kept per connection: more than the store has distinct queries.
+const STATEMENT_CACHE: usize = 64;
 /// Jobs waiting for the writer before callers wait to enqueue.
 const QUEUE_DEPTH: usize = 8192;
 
@@ -234,13 +233,15 @@ fn attempt_row(row: &Row<'_>) -> rusqlite::Result<Attempt> {
         message_id: parsed(1, MessageId::parse(&row.get::<_, String>(1)?))?,
         endpoint_id: parsed(2, EndpointId::parse(&row.get::<_, String>(2)?))?,
         number: row.get(3)?,
-        started_at: time(row.get(4)?),
-        latency: Duration::from_micros(row.get(5)?),
-        status_code: row.get(6)?,
-        transport_error: row.get::<_, Option<i64>>(7)?.map(transport_from),
-        error: row.get(8)?,
-        response_excerpt: row.get(9)?,
         succeeded: row.get(10)?,
+        record: AttemptRecord {
+            started_at: time(row.get(4)?),
+            latency: Duration::from_micros(row.get(5)?),
+            status_code: row.get(6)?,
+            transport_error: row.get::<_, Option<i64>>(7)?.map(transport_from),
+            error: row.get(8)?,
+            response_excerpt: row.get(9)?,
+        },
     })
 }
 
@@ -746,6 +747,7 @@ impl SqliteStore {
         idempotency_ttl: Duration,
         lock: Option<File>,
     ) -> Result<Self, StartError> {
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         conn.execute_batch(SCHEMA)?;
         let now = ms(SystemTime::now());
         // The data directory lock proves no other worker holds these.
