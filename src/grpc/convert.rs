@@ -85,23 +85,25 @@ pub fn json_bytes(value: &prost_types::Value) -> Result<Vec<u8>, Invalid> {
     Ok(serde_json::to_vec(&convert(value)?).expect("a JSON value always serialises"))
 }
 
+/// A JSON value as a `google.protobuf.Value`.
+pub fn proto_value(value: serde_json::Value) -> prost_types::Value {
+    let kind = match value {
+        serde_json::Value::Null => Kind::NullValue(0),
+        serde_json::Value::Bool(b) => Kind::BoolValue(b),
+        serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
+        serde_json::Value::String(s) => Kind::StringValue(s),
+        serde_json::Value::Array(a) => Kind::ListValue(prost_types::ListValue {
+            values: a.into_iter().map(proto_value).collect(),
+        }),
+        serde_json::Value::Object(o) => Kind::StructValue(prost_types::Struct {
+            fields: o.into_iter().map(|(k, v)| (k, proto_value(v))).collect(),
+        }),
+    };
+    prost_types::Value { kind: Some(kind) }
+}
+
 /// The payload as a `google.protobuf.Value`, when it is JSON.
 fn json_value(content_type: &str, payload: &[u8]) -> Option<prost_types::Value> {
-    fn convert(value: serde_json::Value) -> prost_types::Value {
-        let kind = match value {
-            serde_json::Value::Null => Kind::NullValue(0),
-            serde_json::Value::Bool(b) => Kind::BoolValue(b),
-            serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
-            serde_json::Value::String(s) => Kind::StringValue(s),
-            serde_json::Value::Array(a) => Kind::ListValue(prost_types::ListValue {
-                values: a.into_iter().map(convert).collect(),
-            }),
-            serde_json::Value::Object(o) => Kind::StructValue(prost_types::Struct {
-                fields: o.into_iter().map(|(k, v)| (k, convert(v))).collect(),
-            }),
-        };
-        prost_types::Value { kind: Some(kind) }
-    }
     let essence = content_type
         .split(';')
         .next()
@@ -111,7 +113,7 @@ fn json_value(content_type: &str, payload: &[u8]) -> Option<prost_types::Value> 
     if essence != "application/json" && !essence.ends_with("+json") {
         return None;
     }
-    serde_json::from_slice(payload).ok().map(convert)
+    serde_json::from_slice(payload).ok().map(proto_value)
 }
 
 fn parse_content_type(value: &str) -> Result<String, Invalid> {

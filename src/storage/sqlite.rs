@@ -348,6 +348,15 @@ impl Writer {
         }
     }
 
+    /// The enabled endpoints a message of this type in these channels goes to.
+    fn subscribers(&self, event_type: &EventType, channels: &[String]) -> Vec<EndpointId> {
+        self.endpoints
+            .values()
+            .filter(|e| e.is_enabled() && e.subscribes_to(event_type, channels))
+            .map(|e| e.id.clone())
+            .collect()
+    }
+
     fn endpoint(&self, id: &EndpointId) -> Result<Arc<Endpoint>, StoreError> {
         self.endpoints
             .get(id)
@@ -406,12 +415,7 @@ impl Writer {
                 message.idempotency_key,
                 ms(now),
             ])?;
-        let targets: Vec<EndpointId> = self
-            .endpoints
-            .values()
-            .filter(|e| e.is_enabled() && e.subscribes_to(&message.event_type, &message.channels))
-            .map(|e| e.id.clone())
-            .collect();
+        let targets = self.subscribers(&message.event_type, &message.channels);
         let mut insert = self.conn.prepare_cached(
             "INSERT INTO deliveries (message_id, endpoint_id, state, next_attempt_at, created_at, updated_at) VALUES (?1, ?2, 1, ?3, ?3, ?3)",
         )?;
@@ -1043,12 +1047,7 @@ impl Store for SqliteStore {
         let message = message.clone();
         self.write(move |w| {
             let m = w.message(&message)?;
-            let targets: Vec<EndpointId> = w
-                .endpoints
-                .values()
-                .filter(|e| e.is_enabled() && e.subscribes_to(&m.event_type, &m.channels))
-                .map(|e| e.id.clone())
-                .collect();
+            let targets = w.subscribers(&m.event_type, &m.channels);
             let mut queued = 0;
             for endpoint in &targets {
                 if w.requeue(&message, endpoint, now)? {

@@ -59,7 +59,7 @@ async fn idempotency_returns_the_original_and_refuses_other_content(backend: Bac
     );
 
     req.payload = Some(pb::publish_request::Payload::Json(
-        crate::support::to_proto_value(serde_json::json!({"order": 8})),
+        herald::grpc::convert::proto_value(serde_json::json!({"order": 8})),
     ));
     let status = app.client.publish(req).await.unwrap_err();
     assert_eq!(status.code(), Code::AlreadyExists);
@@ -131,73 +131,47 @@ async fn every_validation_error_names_its_field(backend: Backend) {
         assert_eq!(violated_fields(&status), vec![field], "{status:?}");
     }
 
+    // Each case: a valid registration with one field spoiled, and the field to be named.
+    let registration = |spoil: &dyn Fn(&mut pb::RegisterEndpointRequest)| {
+        let mut req = pb::RegisterEndpointRequest {
+            url: "http://x".into(),
+            ..Default::default()
+        };
+        spoil(&mut req);
+        req
+    };
     let registrations: Vec<(pb::RegisterEndpointRequest, &str)> = vec![
+        (registration(&|r| r.url = "ftp://example.com".into()), "url"),
+        (registration(&|r| r.url = String::new()), "url"),
         (
-            pb::RegisterEndpointRequest {
-                url: "ftp://example.com".into(),
-                ..Default::default()
-            },
-            "url",
-        ),
-        (
-            pb::RegisterEndpointRequest {
-                url: "".into(),
-                ..Default::default()
-            },
-            "url",
-        ),
-        (
-            pb::RegisterEndpointRequest {
-                url: "http://x".into(),
-                endpoint_id: "bad id".into(),
-                ..Default::default()
-            },
+            registration(&|r| r.endpoint_id = "bad id".into()),
             "endpoint_id",
         ),
         (
-            pb::RegisterEndpointRequest {
-                url: "http://x".into(),
-                event_types: vec!["ok.*".into(), "*".into()],
-                ..Default::default()
-            },
+            registration(&|r| r.event_types = vec!["ok.*".into(), "*".into()]),
             "event_types[1]",
         ),
         (
-            pb::RegisterEndpointRequest {
-                url: "http://x".into(),
-                headers: [("webhook-id".to_owned(), "x".to_owned())].into(),
-                ..Default::default()
-            },
+            registration(&|r| r.headers = [("webhook-id".to_owned(), "x".to_owned())].into()),
             "headers[webhook-id]",
         ),
+        (registration(&|r| r.secret = "whsec_short".into()), "secret"),
         (
-            pb::RegisterEndpointRequest {
-                url: "http://x".into(),
-                secret: "whsec_short".into(),
-                ..Default::default()
-            },
-            "secret",
-        ),
-        (
-            pb::RegisterEndpointRequest {
-                url: "http://x".into(),
-                retry_policy: Some(pb::RetryPolicy {
+            registration(&|r| {
+                r.retry_policy = Some(pb::RetryPolicy {
                     multiplier: Some(0.1),
                     ..Default::default()
-                }),
-                ..Default::default()
-            },
+                })
+            }),
             "retry_policy.multiplier",
         ),
         (
-            pb::RegisterEndpointRequest {
-                url: "http://x".into(),
-                retry_policy: Some(pb::RetryPolicy {
+            registration(&|r| {
+                r.retry_policy = Some(pb::RetryPolicy {
                     max_retries: Some(1000),
                     ..Default::default()
-                }),
-                ..Default::default()
-            },
+                })
+            }),
             "retry_policy.max_retries",
         ),
     ];

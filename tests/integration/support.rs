@@ -238,7 +238,9 @@ where
 pub fn publish_json(event_type: &str, json: serde_json::Value) -> pb::PublishRequest {
     pb::PublishRequest {
         event_type: event_type.to_owned(),
-        payload: Some(pb::publish_request::Payload::Json(to_proto_value(json))),
+        payload: Some(pb::publish_request::Payload::Json(
+            herald::grpc::convert::proto_value(json),
+        )),
         ..Default::default()
     }
 }
@@ -252,23 +254,6 @@ pub fn publish_raw(event_type: &str, data: &[u8], content_type: &str) -> pb::Pub
         })),
         ..Default::default()
     }
-}
-
-pub fn to_proto_value(json: serde_json::Value) -> prost_types::Value {
-    use prost_types::value::Kind;
-    let kind = match json {
-        serde_json::Value::Null => Kind::NullValue(0),
-        serde_json::Value::Bool(b) => Kind::BoolValue(b),
-        serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap()),
-        serde_json::Value::String(s) => Kind::StringValue(s),
-        serde_json::Value::Array(a) => Kind::ListValue(prost_types::ListValue {
-            values: a.into_iter().map(to_proto_value).collect(),
-        }),
-        serde_json::Value::Object(o) => Kind::StructValue(prost_types::Struct {
-            fields: o.into_iter().map(|(k, v)| (k, to_proto_value(v))).collect(),
-        }),
-    };
-    prost_types::Value { kind: Some(kind) }
 }
 
 /// A request the sink received.
