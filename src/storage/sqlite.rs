@@ -118,10 +118,10 @@ impl From<serde_json::Error> for StoreError {
     }
 }
 
-/// The transaction carrying a job did not commit, so the job's effects are gone.
+/// The transaction carrying a job did not open or did not commit: the job had no effect.
 #[derive(Debug, thiserror::Error)]
-#[error("commit failed")]
-struct CommitFailed(#[source] Arc<rusqlite::Error>);
+#[error("store transaction failed")]
+struct TransactionFailed(#[source] Arc<rusqlite::Error>);
 
 fn ms(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
@@ -249,8 +249,11 @@ fn endpoint_record(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
     parsed(0, serde_json::from_str(&row.get::<_, String>(0)?))
 }
 
+/// Tells a caller whether the commit carrying its job succeeded.
 type Reply = Box<dyn FnOnce(Result<(), Arc<rusqlite::Error>>) + Send>;
-type Job = Box<dyn FnOnce(&mut Writer) -> Reply + Send>;
+/// A caller's work: run inside the batch's transaction (answering later, once the commit
+/// is known), or refused at once when no transaction could be opened.
+type Job = Box<dyn FnOnce(Result<&mut Writer, Arc<rusqlite::Error>>) -> Option<Reply> + Send>;
 
 /// Owns the write connection; runs on its own thread.
 struct Writer {
@@ -288,8 +291,7 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let outcome = self.commit_batch(batch);
-            let (replies, committed) = outcome;
+            let (replies, committed) = self.commit_batch(batch);
             match &committed {
                 Ok(()) => self.apply_backlog_delta(),
                 Err(e) => {
@@ -309,11 +311,18 @@ impl Writer {
 
     fn commit_batch(&mut self, batch: Vec<Job>) -> (Vec<Reply>, Result<(), Arc<rusqlite::Error>>) {
         if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+            // Run nothing: outside a transaction each statement would commit by itself.
             let e = Arc::new(e);
-            let replies = batch.into_iter().map(|job| job(self)).collect();
-            return (replies, Err(e));
+            tracing::error!(error = %e, "cannot open a store transaction");
+            for job in batch {
+                job(Err(e.clone()));
+            }
+            return (Vec::new(), Ok(()));
         }
-        let replies = batch.into_iter().map(|job| job(self)).collect();
+        let replies = batch
+            .into_iter()
+            .filter_map(|job| job(Ok(&mut *self)))
+            .collect();
         (replies, self.conn.execute_batch("COMMIT").map_err(Arc::new))
     }
 
@@ -796,12 +805,27 @@ impl SqliteStore {
         f: impl FnOnce(&mut Writer) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |writer: &mut Writer| {
-            let result = writer.in_savepoint(f);
-            Box::new(move |committed: Result<(), Arc<rusqlite::Error>>| {
-                let _ = tx.send(committed.map_err(|e| backend(CommitFailed(e))).and(result));
-            })
-        });
+        let job: Job =
+            Box::new(
+                move |writer: Result<&mut Writer, Arc<rusqlite::Error>>| match writer {
+                    Ok(writer) => {
+                        let result = writer.in_savepoint(f);
+                        Some(
+                            Box::new(move |committed: Result<(), Arc<rusqlite::Error>>| {
+                                let _ = tx.send(
+                                    committed
+                                        .map_err(|e| backend(TransactionFailed(e)))
+                                        .and(result),
+                                );
+                            }) as Reply,
+                        )
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(backend(TransactionFailed(e))));
+                        None
+                    }
+                },
+            );
         self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
