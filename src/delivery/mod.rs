@@ -7,7 +7,9 @@
 //! `signer` computes Standard Webhooks signatures. Nothing here knows of gRPC: callers
 //! hand work over through the store and nudge the scheduler with [`Dispatcher::waker`].
 
+pub mod breaker;
 pub mod http;
+pub mod limiter;
 pub mod retry;
 pub mod signer;
 
