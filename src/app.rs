@@ -81,7 +81,12 @@ impl Application {
         };
         let client = WebhookClient::new(config.legacy_signature_headers)?;
         let dispatcher = Dispatcher::new(store.clone(), client, config.delivery.clone());
-        let api = WebhookApi::new(store.clone(), dispatcher.waker(), config.api.clone());
+        let api = WebhookApi::new(
+            store.clone(),
+            dispatcher.waker(),
+            dispatcher.guards(),
+            config.api.clone(),
+        );
         let listener = TcpListener::bind(config.grpc_addr)
             .await
             .map_err(|source| AppError::Bind {

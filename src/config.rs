@@ -12,8 +12,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::delivery::DeliveryConfig;
+use crate::delivery::breaker::BreakerPolicy;
+use crate::delivery::guard::ProtectionConfig;
+use crate::delivery::limiter::RateLimit;
 use crate::delivery::retry::RetryPolicy;
-use crate::domain::Jitter;
+use crate::domain::{Jitter, ProtectionOverride};
 use crate::grpc::ApiConfig;
 
 #[derive(Debug, Parser)]
@@ -185,6 +188,34 @@ pub struct ServeArgs {
     /// Log line format.
     #[arg(long, env = "WEBHOOK_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+
+    /// Consecutive failed attempts that open an endpoint's circuit breaker.
+    #[arg(long, env = "CIRCUIT_BREAKER_FAILURE_THRESHOLD", default_value_t = 5)]
+    pub circuit_breaker_failure_threshold: u32,
+
+    /// How long an open circuit breaker waits before its one probe.
+    #[arg(long, env = "CIRCUIT_BREAKER_TIMEOUT", default_value = "30s", value_parser = duration)]
+    pub circuit_breaker_timeout: Duration,
+
+    /// Requests per window each endpoint receives at most (0: no limit).
+    #[arg(long, env = "WEBHOOK_RATE_LIMIT", default_value_t = 1000)]
+    pub rate_limit: u32,
+
+    /// The window of the rate limit.
+    #[arg(long, env = "WEBHOOK_RATE_LIMIT_WINDOW", default_value = "1s", value_parser = duration)]
+    pub rate_limit_window: Duration,
+
+    /// Requests an idle endpoint may receive at once above its rate (0: the rate limit).
+    #[arg(long, env = "WEBHOOK_RATE_LIMIT_BURST", default_value_t = 0)]
+    pub rate_limit_burst: u32,
+
+    /// Attempts in flight to one endpoint at once.
+    #[arg(long, env = "WEBHOOK_ENDPOINT_MAX_IN_FLIGHT", default_value_t = 16)]
+    pub endpoint_max_in_flight: u32,
+
+    /// An endpoint whose attempts have all failed for this long is disabled.
+    #[arg(long, env = "WEBHOOK_AUTO_DISABLE_AFTER", default_value = "5days", value_parser = duration)]
+    pub auto_disable_after: Duration,
 }
 
 /// Where the store lives.
@@ -219,6 +250,7 @@ impl ServeArgs {
     /// # Errors
     /// Names the first setting whose value cannot work, alone or with the others.
     pub fn into_config(self) -> Result<Config, ConfigError> {
+        let protection = self.protection()?;
         let storage = match self.storage_type {
             StorageType::Embedded => StorageConfig::Embedded {
                 data_dir: self.data_dir,
@@ -290,16 +322,88 @@ impl ServeArgs {
                 max_workers: self.max_workers as usize,
                 request_timeout: self.default_timeout,
                 retry,
+                protection,
             },
             api: ApiConfig {
                 max_queue_size: self.max_queue_size,
                 secret_rotation_grace: self.secret_rotation_grace,
                 max_payload_bytes: self.max_payload_bytes as usize,
                 retry,
+                protection,
             },
             legacy_signature_headers: self.legacy_signature_headers,
             shutdown_grace: self.shutdown_grace,
         })
+    }
+}
+
+impl ServeArgs {
+    fn protection(&self) -> Result<ProtectionConfig, ConfigError> {
+        let breaker = BreakerPolicy::try_new(
+            self.circuit_breaker_failure_threshold,
+            self.circuit_breaker_timeout,
+        )
+        .map_err(|e| {
+            let (flag, env) = match e.field() {
+                "failure_threshold" => (
+                    "--circuit-breaker-failure-threshold",
+                    "CIRCUIT_BREAKER_FAILURE_THRESHOLD",
+                ),
+                _ => ("--circuit-breaker-timeout", "CIRCUIT_BREAKER_TIMEOUT"),
+            };
+            ConfigError {
+                flag,
+                env,
+                reason: e.to_string(),
+            }
+        })?;
+        let rate_limit = match self.rate_limit {
+            0 => None,
+            limit => {
+                let burst = if self.rate_limit_burst == 0 {
+                    limit
+                } else {
+                    self.rate_limit_burst
+                };
+                Some(
+                    RateLimit::try_new(limit, self.rate_limit_window, burst).map_err(|e| {
+                        let (flag, env) = match e.field() {
+                            "limit" => ("--rate-limit", "WEBHOOK_RATE_LIMIT"),
+                            "window" => ("--rate-limit-window", "WEBHOOK_RATE_LIMIT_WINDOW"),
+                            _ => ("--rate-limit-burst", "WEBHOOK_RATE_LIMIT_BURST"),
+                        };
+                        ConfigError {
+                            flag,
+                            env,
+                            reason: e.to_string(),
+                        }
+                    })?,
+                )
+            }
+        };
+        let config = ProtectionConfig {
+            breaker,
+            rate_limit,
+            rate_limit_window: self.rate_limit_window,
+            max_in_flight: self.endpoint_max_in_flight,
+            auto_disable_after: self.auto_disable_after,
+        };
+        // The defaults must themselves be a valid endpoint policy.
+        config
+            .resolve(&ProtectionOverride::default())
+            .map_err(|e| ConfigError {
+                flag: "--endpoint-max-in-flight",
+                env: "WEBHOOK_ENDPOINT_MAX_IN_FLIGHT",
+                reason: e.to_string(),
+            })?;
+        if self.auto_disable_after.is_zero() {
+            return Err(ConfigError {
+                flag: "--auto-disable-after",
+                env: "WEBHOOK_AUTO_DISABLE_AFTER",
+                reason: "must be more than zero".into(),
+            });
+        }
+        Ok(config)
     }
 }
 

@@ -313,6 +313,33 @@ pub struct RetryOverride {
     pub jitter: Option<Jitter>,
 }
 
+/// An endpoint's rate limit, relative to the server's default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimitOverride {
+    /// The server's `WEBHOOK_RATE_LIMIT`.
+    #[default]
+    Default,
+    /// No limit for this endpoint.
+    Unlimited,
+    /// `limit` requests per `window` (the server's window when unset), with `burst`
+    /// saved up (`limit` when unset).
+    Custom {
+        limit: u32,
+        window: Option<Duration>,
+        burst: Option<u32>,
+    },
+}
+
+/// An endpoint's overrides of the server's protection settings; `None` keeps the default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProtectionOverride {
+    pub rate_limit: RateLimitOverride,
+    pub failure_threshold: Option<u32>,
+    pub breaker_timeout: Option<Duration>,
+    pub max_in_flight: Option<u32>,
+}
+
 /// Why an endpoint receives nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -387,8 +414,14 @@ pub struct Endpoint {
     pub channels: Vec<String>,
     pub headers: Vec<CustomHeader>,
     pub retry: RetryOverride,
+    /// Overrides of the server's endpoint protection.
+    #[serde(default)]
+    pub protection: ProtectionOverride,
     /// `None` when enabled.
     pub disabled: Option<DisabledReason>,
+    /// Since when every attempt has failed; cleared by any success.
+    #[serde(default)]
+    pub failing_since: Option<SystemTime>,
     pub secrets: SigningSecrets,
     pub created_at: SystemTime,
     pub updated_at: SystemTime,
@@ -396,7 +429,6 @@ pub struct Endpoint {
 
 impl Endpoint {
     pub const MAX_DESCRIPTION_LEN: usize = 1024;
-    pub const MAX_FILTER_LEN: usize = 256;
 
     /// # Errors
     /// When the URL does not parse, is not http(s) or carries credentials.

@@ -46,7 +46,10 @@ impl BreakerPolicy {
         if open_for < Duration::from_millis(1) || open_for > Duration::from_secs(24 * 3600) {
             return Err(BreakerPolicyError::Timeout(open_for));
         }
-        Ok(Self { failure_threshold, open_for })
+        Ok(Self {
+            failure_threshold,
+            open_for,
+        })
     }
 
     pub fn failure_threshold(&self) -> u32 {
@@ -85,7 +88,10 @@ pub struct Breaker {
 
 impl Breaker {
     pub fn new(policy: BreakerPolicy) -> Self {
-        Self { policy, state: BreakerState::Closed { failures: 0 } }
+        Self {
+            policy,
+            state: BreakerState::Closed { failures: 0 },
+        }
     }
 
     pub fn state(&self) -> BreakerState {
@@ -129,7 +135,12 @@ impl Breaker {
 
     /// Records the end of an attempt started with `try_start`. Results of attempts that
     /// started before the breaker opened are ignored while it is open or probing.
-    pub fn record(&mut self, succeeded: bool, was_probe: bool, now: Instant) -> Option<BreakerChange> {
+    pub fn record(
+        &mut self,
+        succeeded: bool,
+        was_probe: bool,
+        now: Instant,
+    ) -> Option<BreakerChange> {
         match (self.state, was_probe) {
             (BreakerState::HalfOpen, true) if succeeded => {
                 self.state = BreakerState::Closed { failures: 0 };
@@ -170,9 +181,24 @@ mod tests {
 
     #[test]
     fn policy_rejects_nonsense() {
-        assert_eq!(BreakerPolicy::try_new(0, Duration::from_secs(1)).unwrap_err().field(), "failure_threshold");
-        assert_eq!(BreakerPolicy::try_new(1, Duration::ZERO).unwrap_err().field(), "timeout");
-        assert_eq!(BreakerPolicy::try_new(1, Duration::from_secs(2 * 24 * 3600)).unwrap_err().field(), "timeout");
+        assert_eq!(
+            BreakerPolicy::try_new(0, Duration::from_secs(1))
+                .unwrap_err()
+                .field(),
+            "failure_threshold"
+        );
+        assert_eq!(
+            BreakerPolicy::try_new(1, Duration::ZERO)
+                .unwrap_err()
+                .field(),
+            "timeout"
+        );
+        assert_eq!(
+            BreakerPolicy::try_new(1, Duration::from_secs(2 * 24 * 3600))
+                .unwrap_err()
+                .field(),
+            "timeout"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -181,10 +207,19 @@ mod tests {
         let now = Instant::now();
         assert_eq!(b.record(false, false, now), None);
         assert_eq!(b.record(false, false, now), None);
-        assert_eq!(b.record(true, false, now), None, "a success resets the count");
+        assert_eq!(
+            b.record(true, false, now),
+            None,
+            "a success resets the count"
+        );
         assert_eq!(b.record(false, false, now), None);
         assert_eq!(b.record(false, false, now), None);
-        assert_eq!(b.record(false, false, now), Some(BreakerChange::Opened { until: now + Duration::from_secs(10) }));
+        assert_eq!(
+            b.record(false, false, now),
+            Some(BreakerChange::Opened {
+                until: now + Duration::from_secs(10)
+            })
+        );
         assert_eq!(b.allowance(now), Some(0));
         assert_eq!(b.try_start(now), None);
     }
@@ -196,15 +231,29 @@ mod tests {
             b.record(false, false, Instant::now());
         }
         tokio::time::advance(Duration::from_millis(9_999)).await;
-        assert_eq!(b.try_start(Instant::now()), None, "still open just before the timeout");
-        assert_eq!(b.blocked_until(Instant::now()), Some(Instant::now() + Duration::from_millis(1)));
+        assert_eq!(
+            b.try_start(Instant::now()),
+            None,
+            "still open just before the timeout"
+        );
+        assert_eq!(
+            b.blocked_until(Instant::now()),
+            Some(Instant::now() + Duration::from_millis(1))
+        );
         tokio::time::advance(Duration::from_millis(1)).await;
         assert_eq!(b.allowance(Instant::now()), Some(1));
         assert_eq!(b.try_start(Instant::now()), Some(true), "the probe");
         assert_eq!(b.state(), BreakerState::HalfOpen);
-        assert_eq!(b.try_start(Instant::now()), None, "only one probe at a time");
+        assert_eq!(
+            b.try_start(Instant::now()),
+            None,
+            "only one probe at a time"
+        );
         assert_eq!(b.allowance(Instant::now()), Some(0));
-        assert_eq!(b.record(true, true, Instant::now()), Some(BreakerChange::Closed));
+        assert_eq!(
+            b.record(true, true, Instant::now()),
+            Some(BreakerChange::Closed)
+        );
         assert_eq!(b.allowance(Instant::now()), None);
         assert_eq!(b.try_start(Instant::now()), Some(false));
     }
@@ -219,9 +268,16 @@ mod tests {
         assert_eq!(b.try_start(Instant::now()), Some(true));
         tokio::time::advance(Duration::from_secs(2)).await;
         let until = Instant::now() + Duration::from_secs(10);
-        assert_eq!(b.record(false, true, Instant::now()), Some(BreakerChange::Opened { until }));
+        assert_eq!(
+            b.record(false, true, Instant::now()),
+            Some(BreakerChange::Opened { until })
+        );
         tokio::time::advance(Duration::from_millis(9_999)).await;
-        assert_eq!(b.try_start(Instant::now()), None, "no second probe within the timeout");
+        assert_eq!(
+            b.try_start(Instant::now()),
+            None,
+            "no second probe within the timeout"
+        );
         tokio::time::advance(Duration::from_millis(1)).await;
         assert_eq!(b.try_start(Instant::now()), Some(true));
     }
@@ -238,7 +294,11 @@ mod tests {
         assert_eq!(b.state(), state);
         tokio::time::advance(Duration::from_secs(10)).await;
         b.try_start(Instant::now());
-        assert_eq!(b.record(true, false, Instant::now()), None, "only the probe decides");
+        assert_eq!(
+            b.record(true, false, Instant::now()),
+            None,
+            "only the probe decides"
+        );
         assert_eq!(b.state(), BreakerState::HalfOpen);
     }
 }

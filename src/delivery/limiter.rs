@@ -55,7 +55,11 @@ impl RateLimit {
         if !(1..=Self::MAX).contains(&burst) {
             return Err(RateLimitError::Burst(burst));
         }
-        Ok(Self { limit, window, burst })
+        Ok(Self {
+            limit,
+            window,
+            burst,
+        })
     }
 
     pub fn limit(&self) -> u32 {
@@ -90,7 +94,12 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     pub fn new(policy: RateLimit, now: Instant) -> Self {
-        Self { policy, tokens: policy.burst, updated: now, recent: VecDeque::new() }
+        Self {
+            policy,
+            tokens: policy.burst,
+            updated: now,
+            recent: VecDeque::new(),
+        }
     }
 
     pub fn policy(&self) -> RateLimit {
@@ -147,7 +156,11 @@ impl TokenBucket {
     /// When the next token will be there (`now` if one is).
     pub fn next_token_at(&mut self, now: Instant) -> Instant {
         self.refill(now);
-        if self.tokens > 0 { now } else { self.updated + self.policy.token_interval() }
+        if self.tokens > 0 {
+            now
+        } else {
+            self.updated + self.policy.token_interval()
+        }
     }
 
     /// Requests started within the last window.
@@ -157,7 +170,11 @@ impl TokenBucket {
     }
 
     fn forget_before(&mut self, now: Instant) {
-        while self.recent.front().is_some_and(|t| now.saturating_duration_since(*t) >= self.policy.window) {
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= self.policy.window)
+        {
             self.recent.pop_front();
         }
     }
@@ -168,14 +185,32 @@ mod tests {
     use super::*;
 
     fn bucket(limit: u32, window_ms: u64, burst: u32) -> TokenBucket {
-        TokenBucket::new(RateLimit::try_new(limit, Duration::from_millis(window_ms), burst).unwrap(), Instant::now())
+        TokenBucket::new(
+            RateLimit::try_new(limit, Duration::from_millis(window_ms), burst).unwrap(),
+            Instant::now(),
+        )
     }
 
     #[test]
     fn policy_rejects_nonsense() {
-        assert_eq!(RateLimit::try_new(0, Duration::from_secs(1), 1).unwrap_err().field(), "limit");
-        assert_eq!(RateLimit::try_new(1, Duration::ZERO, 1).unwrap_err().field(), "window");
-        assert_eq!(RateLimit::try_new(1, Duration::from_secs(1), 0).unwrap_err().field(), "burst");
+        assert_eq!(
+            RateLimit::try_new(0, Duration::from_secs(1), 1)
+                .unwrap_err()
+                .field(),
+            "limit"
+        );
+        assert_eq!(
+            RateLimit::try_new(1, Duration::ZERO, 1)
+                .unwrap_err()
+                .field(),
+            "window"
+        );
+        assert_eq!(
+            RateLimit::try_new(1, Duration::from_secs(1), 0)
+                .unwrap_err()
+                .field(),
+            "burst"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -200,10 +235,18 @@ mod tests {
         assert!(b.try_take(Instant::now()) && b.try_take(Instant::now()));
         tokio::time::advance(Duration::from_millis(150)).await;
         assert!(b.try_take(Instant::now()), "one token after 100 ms");
-        assert_eq!(b.next_token_at(Instant::now()), Instant::now() + Duration::from_millis(50), "50 ms already earned");
+        assert_eq!(
+            b.next_token_at(Instant::now()),
+            Instant::now() + Duration::from_millis(50),
+            "50 ms already earned"
+        );
         tokio::time::advance(Duration::from_millis(1000)).await;
         assert!(b.try_take(Instant::now()) && b.try_take(Instant::now()));
-        assert_eq!(b.next_token_at(Instant::now()), Instant::now() + Duration::from_millis(100), "a full bucket banks nothing");
+        assert_eq!(
+            b.next_token_at(Instant::now()),
+            Instant::now() + Duration::from_millis(100),
+            "a full bucket banks nothing"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -218,8 +261,14 @@ mod tests {
             tokio::time::advance(Duration::from_millis(1)).await;
         }
         for (i, first) in starts.iter().enumerate() {
-            let in_window = starts[i..].iter().take_while(|t| t.duration_since(*first) < Duration::from_secs(1)).count();
-            assert!(in_window <= (limit + burst) as usize, "{in_window} in one window");
+            let in_window = starts[i..]
+                .iter()
+                .take_while(|t| t.duration_since(*first) < Duration::from_secs(1))
+                .count();
+            assert!(
+                in_window <= (limit + burst) as usize,
+                "{in_window} in one window"
+            );
         }
         assert!(starts.len() >= 100, "sustains the limit: {}", starts.len());
     }
@@ -240,7 +289,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_new_policy_keeps_tokens_within_its_burst() {
         let mut b = bucket(10, 1000, 10);
-        b.set_policy(RateLimit::try_new(1, Duration::from_secs(1), 2).unwrap(), Instant::now());
+        b.set_policy(
+            RateLimit::try_new(1, Duration::from_secs(1), 2).unwrap(),
+            Instant::now(),
+        );
         assert_eq!(b.available(Instant::now()), 2);
         assert_eq!(b.policy().limit(), 1);
     }

@@ -1,13 +1,15 @@
 //! The delivery core: the scheduler that claims due deliveries and the workers that
 //! attempt them.
 //!
-//! Layout: `scheduler` (this file) leases due work from the store in batches, bounded by
-//! `max_workers` concurrent attempts, and sleeps until the next due time or a wake-up;
-//! `http` sends one signed attempt and classifies it; `retry` schedules the next one;
-//! `signer` computes Standard Webhooks signatures. Nothing here knows of gRPC: callers
+//! Layout: the scheduler (this file) leases due work from the store in batches, bounded by
+//! `max_workers` concurrent attempts and by each endpoint's room (`guard`: `breaker`,
+//! `limiter`, in-flight cap), and sleeps until the next due time or a wake-up; `http`
+//! sends one signed attempt and classifies it; `retry` schedules the next one; `signer`
+//! computes Standard Webhooks signatures. Nothing here knows of gRPC: callers
 //! hand work over through the store and nudge the scheduler with [`Dispatcher::waker`].
 
 pub mod breaker;
+pub mod guard;
 pub mod http;
 pub mod limiter;
 pub mod retry;
@@ -17,13 +19,16 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::{Notify, Semaphore};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use self::guard::{Guards, ProtectionConfig, Ticket};
 use self::http::{Verdict, WebhookClient, WebhookRequest};
 use self::retry::RetryPolicy;
 use crate::domain::DisabledReason;
-use crate::storage::{Claim, Store, Transition};
+use crate::storage::{Claim, ClaimRequest, Outcome, Store, Transition};
+use crate::telemetry::ErrorChain;
 
 /// The most deliveries leased in one claim.
 const CLAIM_BATCH: usize = 256;
@@ -41,6 +46,8 @@ pub struct DeliveryConfig {
     pub request_timeout: Duration,
     /// The server-wide retry schedule; endpoints may override parts of it.
     pub retry: RetryPolicy,
+    /// Breakers, rate limits, in-flight caps and auto-disable; endpoints may override.
+    pub protection: ProtectionConfig,
 }
 
 impl DeliveryConfig {
@@ -56,15 +63,18 @@ pub struct Dispatcher {
     store: Arc<dyn Store>,
     client: WebhookClient,
     config: DeliveryConfig,
+    guards: Arc<Guards>,
     wake: Arc<Notify>,
 }
 
 impl Dispatcher {
     pub fn new(store: Arc<dyn Store>, client: WebhookClient, config: DeliveryConfig) -> Self {
+        let guards = Arc::new(Guards::new(config.protection));
         Self {
             store,
             client,
             config,
+            guards,
             wake: Arc::new(Notify::new()),
         }
     }
@@ -73,6 +83,11 @@ impl Dispatcher {
     /// enabled), so the scheduler does not wait for its next timer.
     pub fn waker(&self) -> Arc<Notify> {
         self.wake.clone()
+    }
+
+    /// The live protection state of every endpoint, for the API to show.
+    pub fn guards(&self) -> Arc<Guards> {
+        self.guards.clone()
     }
 
     /// Claims and attempts deliveries until `stop` fires, then waits for the attempts in
@@ -93,32 +108,48 @@ impl Dispatcher {
                     Err(_) => break,
                 }
             }
-            let claims = match this
-                .store
-                .claim_due(SystemTime::now(), permits.len(), this.config.lease())
-                .await
-            {
-                Ok(claims) => claims,
+            let allowance = this.guards.allowance(Instant::now());
+            let request = ClaimRequest {
+                now: SystemTime::now(),
+                lease: this.config.lease(),
+                limit: permits.len(),
+                per_endpoint: allowance.per_endpoint,
+                unknown: allowance.unknown,
+            };
+            let batch = match this.store.claim_due(request).await {
+                Ok(batch) => batch,
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot claim due deliveries");
+                    tracing::error!(error = %ErrorChain(&e), "cannot claim due deliveries");
                     drop(permits);
                     tokio::select! { () = tokio::time::sleep(STORE_RETRY) => {}, () = stop.cancelled() => break }
                     continue;
                 }
             };
-            if claims.is_empty() {
-                drop(permits);
-                if !this.idle(&stop).await {
-                    break;
-                }
-                continue;
-            }
-            for (claim, permit) in claims.into_iter().zip(permits) {
+            let mut started = 0;
+            let mut refused = Vec::new();
+            for claim in batch.claims {
+                // Room was reserved before the claim; only an endpoint met for the first
+                // time, with limits below the defaults, can be refused here.
+                let Some(ticket) = this.guards.admit(&claim.endpoint, Instant::now()) else {
+                    refused.push(claim.lease);
+                    continue;
+                };
+                let permit = permits.pop().expect("no more claims than permits");
                 let this = this.clone();
+                started += 1;
                 attempts.spawn(async move {
-                    this.attempt(claim).await;
+                    this.attempt(claim, ticket).await;
                     drop(permit);
                 });
+            }
+            if !refused.is_empty()
+                && let Err(e) = this.store.release(refused, SystemTime::now()).await
+            {
+                tracing::error!(error = %ErrorChain(&e), "cannot release refused deliveries; they are due again when their lease expires");
+            }
+            drop(permits);
+            if started == 0 && !this.idle(batch.next_due, &stop).await {
+                break;
             }
         }
         tracing::info!(
@@ -129,19 +160,20 @@ impl Dispatcher {
         attempts.wait().await;
     }
 
-    /// Waits until the next delivery is due, a wake-up, or `stop`; false on `stop`.
-    async fn idle(&self, stop: &CancellationToken) -> bool {
-        let wait = match self.store.next_due().await {
-            Ok(Some(at)) => at
-                .duration_since(SystemTime::now())
-                .unwrap_or_default()
-                .clamp(Duration::from_millis(1), MAX_IDLE),
-            Ok(None) => MAX_IDLE,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the next due time");
-                STORE_RETRY
-            }
-        };
+    /// Waits until more work is due (from the store's view, or an endpoint's breaker or
+    /// rate limit opening up), a wake-up, or `stop`; false on `stop`.
+    async fn idle(&self, next_due: Option<SystemTime>, stop: &CancellationToken) -> bool {
+        let now = Instant::now();
+        let due = next_due.map(|at| now + at.duration_since(SystemTime::now()).unwrap_or_default());
+        let unblock = self.guards.next_unblock(now);
+        let until = [due, unblock]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(now + MAX_IDLE);
+        let wait = until
+            .saturating_duration_since(now)
+            .clamp(Duration::from_millis(1), MAX_IDLE);
         tokio::select! {
             () = tokio::time::sleep(wait) => true,
             () = self.wake.notified() => true,
@@ -149,7 +181,7 @@ impl Dispatcher {
         }
     }
 
-    async fn attempt(&self, claim: Claim) {
+    async fn attempt(&self, claim: Claim, ticket: Ticket) {
         let Claim {
             lease,
             message,
@@ -170,6 +202,7 @@ impl Dispatcher {
                 timeout: self.config.request_timeout,
             })
             .await;
+        ticket.finish(&result.record);
         let transition = match result.verdict {
             Verdict::Delivered => Transition::Succeeded,
             Verdict::Gone => Transition::FailedAndDisable(DisabledReason::Gone),
@@ -190,16 +223,16 @@ impl Dispatcher {
             message = %message.id, endpoint = %endpoint.id, attempt = attempt_number,
             status = result.record.status_code, error = %result.record.error, ?transition, "attempt finished"
         );
-        if let Err(e) = self
-            .store
-            .complete(lease, result.record, transition, SystemTime::now())
-            .await
-        {
+        let outcome = Outcome {
+            record: result.record,
+            transition,
+            disable_after_failing: self.config.protection.auto_disable_after,
+        };
+        if let Err(e) = self.store.complete(lease, outcome, SystemTime::now()).await {
             // The lease will expire and the delivery be attempted again: at least once.
-            tracing::error!(error = %e, message = %message.id, endpoint = %endpoint.id, "cannot record attempt");
+            tracing::error!(error = %ErrorChain(&e), message = %message.id, endpoint = %endpoint.id, "cannot record attempt");
         }
-        if matches!(transition, Transition::RetryAt(_)) {
-            self.wake.notify_one();
-        }
+        // A retry may now be due before the scheduler's timer, and the endpoint has room.
+        self.wake.notify_one();
     }
 }

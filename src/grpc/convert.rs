@@ -12,10 +12,11 @@ use prost_types::value::Kind;
 use super::ApiConfig;
 use super::error::Violations;
 use super::pb;
+use crate::delivery::guard::{CircuitStatus, EndpointStatus};
 use crate::domain::{
     Attempt, CustomHeader, Delivery, DeliveryState, DisabledReason, Endpoint, EndpointId,
     EventPattern, EventType, Invalid, Jitter, MAX_CHANNEL_LEN, MAX_IDEMPOTENCY_KEY_LEN, Message,
-    NewMessage, RetryOverride, TransportError, parse_label,
+    NewMessage, ProtectionOverride, RateLimitOverride, RetryOverride, TransportError, parse_label,
 };
 
 /// Limits on repeated fields.
@@ -319,6 +320,89 @@ pub fn parse_headers(
     parsed
 }
 
+/// A rate-limit override: unset keeps the server's, a limit of 0 removes the limit.
+pub fn parse_rate_limit(
+    v: &mut Violations,
+    field: &str,
+    value: Option<pb::RateLimit>,
+    config: &ApiConfig,
+) -> RateLimitOverride {
+    let parsed = match value {
+        None => RateLimitOverride::Default,
+        Some(pb::RateLimit { limit: 0, .. }) => RateLimitOverride::Unlimited,
+        Some(pb::RateLimit {
+            limit,
+            window,
+            burst,
+        }) => {
+            let window = window.and_then(|w| v.check(join(field, "window"), parse_duration(w)));
+            RateLimitOverride::Custom {
+                limit,
+                window,
+                burst: (burst > 0).then_some(burst),
+            }
+        }
+    };
+    check_protection(
+        v,
+        field,
+        ProtectionOverride {
+            rate_limit: parsed,
+            ..Default::default()
+        },
+        config,
+    );
+    parsed
+}
+
+/// A circuit-breaker override: threshold and open period, each optional.
+pub fn parse_circuit_breaker(
+    v: &mut Violations,
+    field: &str,
+    value: Option<pb::CircuitBreakerPolicy>,
+    config: &ApiConfig,
+) -> (Option<u32>, Option<Duration>) {
+    let Some(p) = value else { return (None, None) };
+    let timeout = p
+        .timeout
+        .and_then(|t| v.check(join(field, "timeout"), parse_duration(t)));
+    let o = ProtectionOverride {
+        failure_threshold: p.failure_threshold,
+        breaker_timeout: timeout,
+        ..Default::default()
+    };
+    check_protection(v, field, o, config);
+    (p.failure_threshold, timeout)
+}
+
+pub fn parse_max_in_flight(
+    v: &mut Violations,
+    field: &str,
+    value: Option<u32>,
+    config: &ApiConfig,
+) -> Option<u32> {
+    check_protection(
+        v,
+        field,
+        ProtectionOverride {
+            max_in_flight: value,
+            ..Default::default()
+        },
+        config,
+    );
+    value
+}
+
+/// Records a violation when the override cannot work with the server's defaults. The
+/// error names its field below the endpoint (`rate_limit.burst`); `field` is where the
+/// override sits in the request (`endpoint.rate_limit` in an update).
+fn check_protection(v: &mut Violations, field: &str, o: ProtectionOverride, config: &ApiConfig) {
+    if let Err(e) = config.protection.resolve(&o) {
+        let prefix = field.rsplit_once('.').map_or("", |(p, _)| p);
+        v.add(join(prefix, e.field), e.message);
+    }
+}
+
 pub fn parse_description(v: &mut Violations, field: &str, value: String) -> String {
     if value.len() > Endpoint::MAX_DESCRIPTION_LEN {
         v.add(
@@ -449,8 +533,51 @@ fn retry_proto(r: &RetryOverride) -> pb::RetryPolicy {
     }
 }
 
-pub fn endpoint(e: &Endpoint) -> pb::Endpoint {
+fn rate_limit_proto(o: RateLimitOverride) -> Option<pb::RateLimit> {
+    match o {
+        RateLimitOverride::Default => None,
+        RateLimitOverride::Unlimited => Some(pb::RateLimit::default()),
+        RateLimitOverride::Custom {
+            limit,
+            window,
+            burst,
+        } => Some(pb::RateLimit {
+            limit,
+            window: window.map(duration),
+            burst: burst.unwrap_or(0),
+        }),
+    }
+}
+
+fn status_proto(s: &EndpointStatus) -> pb::EndpointStatus {
+    let (circuit_state, circuit_retry_time) = match s.circuit {
+        CircuitStatus::Closed => (pb::CircuitState::Closed, None),
+        CircuitStatus::Open { until } => (pb::CircuitState::Open, Some(timestamp(until))),
+        CircuitStatus::HalfOpen => (pb::CircuitState::HalfOpen, None),
+    };
+    pb::EndpointStatus {
+        circuit_state: circuit_state as i32,
+        circuit_retry_time,
+        consecutive_failures: s.consecutive_failures,
+        in_flight: s.in_flight,
+        rate_limit_used: s.rate_used,
+        rate_limit_max: s.rate_limit.map_or(0, |l| l.limit()),
+        rate_limit_window: s.rate_limit.map(|l| duration(l.window())),
+    }
+}
+
+pub fn endpoint(e: &Endpoint, status: &EndpointStatus) -> pb::Endpoint {
     pb::Endpoint {
+        rate_limit: rate_limit_proto(e.protection.rate_limit),
+        circuit_breaker: (e.protection.failure_threshold.is_some()
+            || e.protection.breaker_timeout.is_some())
+        .then(|| pb::CircuitBreakerPolicy {
+            failure_threshold: e.protection.failure_threshold,
+            timeout: e.protection.breaker_timeout.map(duration),
+        }),
+        max_in_flight: e.protection.max_in_flight,
+        failing_since: e.failing_since.map(timestamp),
+        status: Some(status_proto(status)),
         id: e.id.to_string(),
         url: e.url.to_string(),
         description: e.description.clone(),

@@ -14,10 +14,11 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use self::convert::PageToken;
 use self::error::{Violations, exhausted};
+use crate::delivery::guard::{Guards, ProtectionConfig};
 use crate::delivery::retry::RetryPolicy;
 use crate::domain::{
-    DisabledReason, Endpoint, EndpointId, MessageId, NewMessage, RetryOverride, Secret,
-    SigningSecrets,
+    DisabledReason, Endpoint, EndpointId, MessageId, NewMessage, ProtectionOverride, RetryOverride,
+    Secret, SigningSecrets,
 };
 use crate::storage::{AttemptQuery, EndpointUpdate, Published, Store};
 
@@ -44,6 +45,8 @@ pub struct ApiConfig {
     pub max_payload_bytes: usize,
     /// The server's retry policy, against which endpoint overrides are validated.
     pub retry: RetryPolicy,
+    /// The server's protection defaults, against which endpoint overrides are validated.
+    pub protection: ProtectionConfig,
 }
 
 /// `herald.v1.WebhookService`.
@@ -51,16 +54,28 @@ pub struct WebhookApi {
     store: Arc<dyn Store>,
     /// Tells the dispatcher that deliveries may be due now.
     wake: Arc<Notify>,
+    /// The endpoints' live protection state, shown with each endpoint.
+    guards: Arc<Guards>,
     config: ApiConfig,
 }
 
 impl WebhookApi {
-    pub fn new(store: Arc<dyn Store>, wake: Arc<Notify>, config: ApiConfig) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        wake: Arc<Notify>,
+        guards: Arc<Guards>,
+        config: ApiConfig,
+    ) -> Self {
         Self {
             store,
             wake,
+            guards,
             config,
         }
+    }
+
+    fn endpoint_proto(&self, endpoint: &Endpoint) -> pb::Endpoint {
+        convert::endpoint(endpoint, &self.guards.status(endpoint))
     }
 
     /// Refuses new work while the backlog is over its limit; nothing accepted is dropped.
@@ -248,6 +263,28 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         } else {
             v.check("secret", Secret::parse(&req.secret))
         };
+        let (failure_threshold, breaker_timeout) = convert::parse_circuit_breaker(
+            &mut v,
+            "circuit_breaker",
+            req.circuit_breaker,
+            &self.config,
+        );
+        let protection = ProtectionOverride {
+            rate_limit: convert::parse_rate_limit(
+                &mut v,
+                "rate_limit",
+                req.rate_limit,
+                &self.config,
+            ),
+            failure_threshold,
+            breaker_timeout,
+            max_in_flight: convert::parse_max_in_flight(
+                &mut v,
+                "max_in_flight",
+                req.max_in_flight,
+                &self.config,
+            ),
+        };
         v.finish()?;
         let (Some(id), Some(url), Some(retry), Some(secret)) = (id, url, retry, secret) else {
             unreachable!("every field parsed without violations")
@@ -261,7 +298,9 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
             channels,
             headers,
             retry,
+            protection,
             disabled: req.disabled.then_some(DisabledReason::Manual),
+            failing_since: None,
             secrets: SigningSecrets::new(secret.clone()),
             created_at: now,
             updated_at: now,
@@ -269,7 +308,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let endpoint = self.store.create_endpoint(endpoint).await?;
         tracing::info!(endpoint = %endpoint.id, "endpoint registered");
         Ok(Response::new(pb::RegisterEndpointResponse {
-            endpoint: Some(convert::endpoint(&endpoint)),
+            endpoint: Some(self.endpoint_proto(&endpoint)),
             secret: secret.expose(),
         }))
     }
@@ -283,7 +322,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         v.finish()?;
         let endpoint = self.store.get_endpoint(&id.expect("parsed")).await?;
         Ok(Response::new(pb::GetEndpointResponse {
-            endpoint: Some(convert::endpoint(&endpoint)),
+            endpoint: Some(self.endpoint_proto(&endpoint)),
         }))
     }
 
@@ -307,7 +346,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
             String::new()
         };
         Ok(Response::new(pb::ListEndpointsResponse {
-            endpoints: endpoints.iter().map(convert::endpoint).collect(),
+            endpoints: endpoints.iter().map(|e| self.endpoint_proto(e)).collect(),
             next_page_token,
         }))
     }
@@ -340,21 +379,25 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
                 "channels" => update.channels = Some(convert::parse_endpoint_channels(&mut v, &field, fields.channels.clone())),
                 "headers" => update.headers = Some(convert::parse_headers(&mut v, &field, fields.headers.clone())),
                 "retry_policy" => update.retry = Some(fields.retry_policy.and_then(|p| convert::parse_retry(p, &field, &self.config, &mut v)).unwrap_or_default()),
+                "rate_limit" => update.rate_limit = Some(convert::parse_rate_limit(&mut v, &field, fields.rate_limit, &self.config)),
+                "circuit_breaker" => update.circuit_breaker = Some(convert::parse_circuit_breaker(&mut v, &field, fields.circuit_breaker, &self.config)),
+                "max_in_flight" => update.max_in_flight = Some(convert::parse_max_in_flight(&mut v, &field, fields.max_in_flight, &self.config)),
                 "enabled" => update.enabled = Some(fields.enabled),
-                other => v.add("update_mask", format!("{other:?} cannot be updated; use url, description, event_types, channels, headers, retry_policy or enabled")),
+                other => v.add(
+                    "update_mask",
+                    format!("{other:?} cannot be updated; use url, description, event_types, channels, headers, retry_policy, rate_limit, circuit_breaker, max_in_flight or enabled"),
+                ),
             }
         }
         v.finish()?;
-        let enabling = update.enabled == Some(true);
         let endpoint = self
             .store
             .update_endpoint(&id.expect("parsed"), update, SystemTime::now())
             .await?;
-        if enabling {
-            self.wake.notify_one();
-        }
+        // Enabled again, or given more room: its deliveries may start now.
+        self.wake.notify_one();
         Ok(Response::new(pb::UpdateEndpointResponse {
-            endpoint: Some(convert::endpoint(&endpoint)),
+            endpoint: Some(self.endpoint_proto(&endpoint)),
         }))
     }
 
@@ -367,6 +410,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         v.finish()?;
         let id = id.expect("parsed");
         let cancelled = self.store.delete_endpoint(&id, SystemTime::now()).await?;
+        self.guards.forget(&id);
         tracing::info!(endpoint = %id, cancelled, "endpoint deleted");
         Ok(Response::new(pb::DeleteEndpointResponse {
             cancelled_deliveries: cancelled,
@@ -394,7 +438,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
             .await?;
         tracing::info!(endpoint = %endpoint.id, grace_secs = grace.as_secs(), "endpoint secret rotated");
         Ok(Response::new(pb::RotateEndpointSecretResponse {
-            endpoint: Some(convert::endpoint(&endpoint)),
+            endpoint: Some(self.endpoint_proto(&endpoint)),
             secret: secret.expose(),
         }))
     }
@@ -500,5 +544,37 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
             .await?;
         self.wake.notify_one();
         Ok(Response::new(pb::ReplayMessageResponse { delivery_count }))
+    }
+
+    async fn recover_endpoint(
+        &self,
+        request: Request<pb::RecoverEndpointRequest>,
+    ) -> Result<Response<pb::RecoverEndpointResponse>, Status> {
+        let req = request.into_inner();
+        let mut v = Violations::default();
+        let id = convert::parse_endpoint_id(&mut v, "endpoint_id", &req.endpoint_id);
+        let since = match req.since.map(SystemTime::try_from) {
+            Some(Ok(since)) => Some(since),
+            Some(Err(_)) => {
+                v.add("since", "not a valid timestamp");
+                None
+            }
+            None => {
+                v.add(
+                    "since",
+                    "required: recover deliveries that failed at or after this time",
+                );
+                None
+            }
+        };
+        v.finish()?;
+        let id = id.expect("parsed");
+        let requeued = self
+            .store
+            .recover_endpoint(&id, since.expect("parsed"), SystemTime::now())
+            .await?;
+        tracing::info!(endpoint = %id, requeued, "endpoint recovery requeued failed deliveries");
+        self.wake.notify_one();
+        Ok(Response::new(pb::RecoverEndpointResponse { requeued }))
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod sqlite;
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -16,7 +17,8 @@ pub use sqlite::SqliteStore;
 
 use crate::domain::{
     Attempt, AttemptRecord, CustomHeader, Delivery, DeliveryState, DisabledReason, Endpoint,
-    EndpointId, EventPattern, Message, MessageId, NewMessage, RetryOverride, Secret,
+    EndpointId, EventPattern, Message, MessageId, NewMessage, RateLimitOverride, RetryOverride,
+    Secret,
 };
 
 /// What went wrong in the store.
@@ -75,6 +77,10 @@ pub struct EndpointUpdate {
     pub channels: Option<Vec<String>>,
     pub headers: Option<Vec<CustomHeader>>,
     pub retry: Option<RetryOverride>,
+    pub rate_limit: Option<RateLimitOverride>,
+    /// Failure threshold and open period of the circuit breaker.
+    pub circuit_breaker: Option<(Option<u32>, Option<Duration>)>,
+    pub max_in_flight: Option<Option<u32>>,
     pub enabled: Option<bool>,
 }
 
@@ -108,6 +114,37 @@ pub struct Claim {
     pub attempts_in_round: u32,
 }
 
+/// What may be claimed: at most `limit` deliveries, and per endpoint at most its entry
+/// in `per_endpoint` (`unknown` for an endpoint not listed). Endpoints with no room cost
+/// nothing to skip.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    pub now: SystemTime,
+    /// How long the claimed deliveries stay reserved.
+    pub lease: Duration,
+    pub limit: usize,
+    pub per_endpoint: HashMap<EndpointId, usize>,
+    pub unknown: usize,
+}
+
+impl ClaimRequest {
+    /// How many deliveries to `endpoint` this request allows.
+    pub fn room(&self, endpoint: &EndpointId) -> usize {
+        self.per_endpoint
+            .get(endpoint)
+            .copied()
+            .unwrap_or(self.unknown)
+    }
+}
+
+/// Claimed deliveries, and when more would fall due under the same request.
+#[derive(Debug, Clone)]
+pub struct ClaimBatch {
+    pub claims: Vec<Claim>,
+    /// The earliest due time of pending work to an enabled endpoint with room left.
+    pub next_due: Option<SystemTime>,
+}
+
 /// The delivery's next state after an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transition {
@@ -117,6 +154,15 @@ pub enum Transition {
     Failed,
     /// Failed, and the endpoint is disabled for this reason.
     FailedAndDisable(DisabledReason),
+}
+
+/// An attempt's record with what it means for its delivery and its endpoint.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub record: AttemptRecord,
+    pub transition: Transition,
+    /// An endpoint whose attempts have all failed for this long is disabled (`FAILING`).
+    pub disable_after_failing: Duration,
 }
 
 /// Durable state of the service.
@@ -167,24 +213,27 @@ pub trait Store: Send + Sync + 'static {
     async fn replay_message(&self, message: &MessageId, now: SystemTime)
     -> Result<u32, StoreError>;
 
-    /// Leases up to `limit` deliveries due at `now` (pending, or in flight with an
-    /// expired lease) to enabled endpoints for `lease`.
-    async fn claim_due(
-        &self,
-        now: SystemTime,
-        limit: usize,
-        lease: Duration,
-    ) -> Result<Vec<Claim>, StoreError>;
-    /// When the earliest pending delivery falls due, if any.
-    async fn next_due(&self) -> Result<Option<SystemTime>, StoreError>;
-    /// Records an attempt and applies its transition if `lease` is still current.
+    /// Leases deliveries due at `now` to enabled endpoints, within the request's limits;
+    /// deliveries whose lease expired are due again first.
+    async fn claim_due(&self, request: ClaimRequest) -> Result<ClaimBatch, StoreError>;
+    /// Hands claimed deliveries back, due now, without an attempt.
+    async fn release(&self, leases: Vec<Lease>, now: SystemTime) -> Result<(), StoreError>;
+    /// Records an attempt and applies its transition if `lease` is still current; keeps
+    /// the endpoint's failing-since clock and disables it once failing too long.
     async fn complete(
         &self,
         lease: Lease,
-        record: AttemptRecord,
-        transition: Transition,
+        outcome: Outcome,
         now: SystemTime,
     ) -> Result<(), StoreError>;
+    /// Queues again, now, every failed delivery of the endpoint that failed since `since`;
+    /// returns how many.
+    async fn recover_endpoint(
+        &self,
+        id: &EndpointId,
+        since: SystemTime,
+        now: SystemTime,
+    ) -> Result<u32, StoreError>;
 
     /// Forgets idempotency keys that expired by `now`; returns how many.
     async fn purge_expired_keys(&self, now: SystemTime) -> Result<u64, StoreError>;

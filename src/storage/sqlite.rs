@@ -32,7 +32,10 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{AttemptQuery, Claim, EndpointUpdate, Lease, Published, Store, StoreError, Transition};
+use super::{
+    AttemptQuery, Claim, ClaimBatch, ClaimRequest, EndpointUpdate, Lease, Outcome, Published,
+    Store, StoreError, Transition,
+};
 use crate::domain::{
     Attempt, AttemptRecord, Delivery, DeliveryState, DisabledReason, Endpoint, EndpointId,
     EventType, Message, MessageId, NewMessage, Secret, TransportError,
@@ -83,7 +86,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     UNIQUE (message_id, endpoint_id)
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt_at);
-CREATE INDEX IF NOT EXISTS deliveries_endpoint ON deliveries (endpoint_id, state);
+CREATE INDEX IF NOT EXISTS deliveries_endpoint_due ON deliveries (endpoint_id, state, next_attempt_at);
 CREATE TABLE IF NOT EXISTS attempts (
     id               INTEGER PRIMARY KEY,
     delivery_id      INTEGER NOT NULL,
@@ -260,6 +263,10 @@ struct Writer {
     conn: Connection,
     /// Every endpoint, as committed plus this batch's changes.
     endpoints: HashMap<EndpointId, Arc<Endpoint>>,
+    /// Per endpoint with pending work: a lower bound of its earliest due time (ms). The
+    /// claim visits only endpoints due by now, so endpoints without room, or with nothing
+    /// due, cost no query.
+    due: HashMap<EndpointId, i64>,
     /// Lease tokens are unique within this process; a restart clears every lease.
     next_lease: i64,
     idempotency_ttl: Duration,
@@ -432,6 +439,9 @@ impl Writer {
             insert.execute(params![id.as_str(), endpoint.as_str(), ms(now)])?;
         }
         drop(insert);
+        for endpoint in &targets {
+            self.mark_due(endpoint, ms(now));
+        }
         let deliveries = u32::try_from(targets.len()).unwrap_or(u32::MAX);
         if let Some(key) = &message.idempotency_key {
             let expires = ms(now + self.idempotency_ttl);
@@ -482,6 +492,7 @@ impl Writer {
                 self.backlog_delta += 1;
             }
         }
+        self.mark_due(endpoint, ms(now));
         Ok(true)
     }
 
@@ -502,89 +513,201 @@ impl Writer {
             .ok_or_else(|| StoreError::message_not_found(id))
     }
 
-    fn claim(
-        &mut self,
-        now: SystemTime,
-        limit: usize,
-        lease: Duration,
-    ) -> Result<Vec<Claim>, StoreError> {
-        let mut due: Vec<(i64, String, String, u32, u32)> = Vec::new();
-        // Expired leases first (their worker is gone), then pending deliveries, each in due order.
-        for state in [DeliveryState::InFlight, DeliveryState::Pending] {
-            let remaining = limit - due.len();
-            if remaining == 0 {
+    fn load_due(&mut self) -> rusqlite::Result<()> {
+        let mut stmt = self.conn.prepare(
+            "SELECT endpoint_id, MIN(next_attempt_at) FROM deliveries WHERE state = 1 GROUP BY endpoint_id",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut due = HashMap::new();
+        for row in rows {
+            let (endpoint, at) = row?;
+            due.insert(parsed(0, EndpointId::parse(&endpoint))?, at);
+        }
+        drop(stmt);
+        self.due = due;
+        Ok(())
+    }
+
+    /// Notes that `endpoint` has pending work due at `at`.
+    fn mark_due(&mut self, endpoint: &EndpointId, at: i64) {
+        self.due
+            .entry(endpoint.clone())
+            .and_modify(|t| *t = (*t).min(at))
+            .or_insert(at);
+    }
+
+    /// Reads the endpoint's earliest pending due time back from the index.
+    fn refresh_due(&mut self, endpoint: &EndpointId) -> Result<(), StoreError> {
+        let at: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT MIN(next_attempt_at) FROM deliveries WHERE endpoint_id = ?1 AND state = 1",
+            )?
+            .query_row([endpoint.as_str()], |r| r.get(0))?;
+        match at {
+            Some(at) => self.due.insert(endpoint.clone(), at),
+            None => self.due.remove(endpoint),
+        };
+        Ok(())
+    }
+
+    /// Makes deliveries whose lease expired (their worker is gone) pending again.
+    fn reclaim_expired(&mut self, now: SystemTime) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE deliveries SET state = 1, lease_token = NULL WHERE state = 2 AND next_attempt_at <= ?1 RETURNING endpoint_id, next_attempt_at",
+        )?;
+        let expired = stmt
+            .query_map([ms(now)], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        drop(stmt);
+        for (endpoint, at) in expired {
+            tracing::warn!(endpoint = %endpoint, "a delivery's lease expired; it is due again");
+            self.mark_due(&EndpointId::parse(&endpoint).map_err(backend)?, at);
+        }
+        Ok(())
+    }
+
+    fn claim(&mut self, request: &ClaimRequest) -> Result<ClaimBatch, StoreError> {
+        let now = ms(request.now);
+        self.reclaim_expired(request.now)?;
+        let mut candidates: Vec<(i64, EndpointId)> = self
+            .due
+            .iter()
+            .filter(|(endpoint, at)| {
+                **at <= now
+                    && request.room(endpoint) > 0
+                    && self
+                        .endpoints
+                        .get(*endpoint)
+                        .is_some_and(|e| e.is_enabled())
+            })
+            .map(|(endpoint, at)| (*at, endpoint.clone()))
+            .collect();
+        candidates.sort();
+        let mut claims = Vec::new();
+        let mut taken: HashMap<EndpointId, usize> = HashMap::new();
+        let mut messages: HashMap<String, Arc<Message>> = HashMap::new();
+        for (_, endpoint_id) in candidates {
+            let room = request.room(&endpoint_id).min(request.limit - claims.len());
+            if room == 0 {
                 break;
             }
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT d.id, d.message_id, d.endpoint_id, d.attempt_count, d.round_start FROM deliveries d
-                 JOIN endpoints e ON e.id = d.endpoint_id AND e.enabled = 1
-                 WHERE d.state = ?1 AND d.next_attempt_at <= ?2 ORDER BY d.next_attempt_at LIMIT ?3",
-            )?;
-            let rows = stmt.query_map(params![state_code(state), ms(now), remaining], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })?;
-            for row in rows {
-                due.push(row?);
+            let endpoint = self.endpoint(&endpoint_id)?;
+            let rows: Vec<(i64, String, u32, u32)> = self
+                .conn
+                .prepare_cached(
+                    "SELECT id, message_id, attempt_count, round_start FROM deliveries
+                     WHERE endpoint_id = ?1 AND state = 1 AND next_attempt_at <= ?2 ORDER BY next_attempt_at LIMIT ?3",
+                )?
+                .query_map(params![endpoint_id.as_str(), now, room], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            taken.insert(endpoint_id.clone(), rows.len());
+            for (delivery, message_id, attempt_count, round_start) in rows {
+                let message = match messages.get(&message_id) {
+                    Some(m) => m.clone(),
+                    None => {
+                        let m = Arc::new(
+                            self.message(&MessageId::parse(&message_id).map_err(backend)?)?,
+                        );
+                        messages.insert(message_id, m.clone());
+                        m
+                    }
+                };
+                self.next_lease += 1;
+                let token = self.next_lease;
+                self.conn
+                    .prepare_cached("UPDATE deliveries SET state = 2, next_attempt_at = ?2, lease_token = ?3 WHERE id = ?1")?
+                    .execute(params![delivery, ms(request.now + request.lease), token])?;
+                claims.push(Claim {
+                    lease: Lease { delivery, token },
+                    message,
+                    endpoint: endpoint.clone(),
+                    attempt_number: attempt_count + 1,
+                    attempts_in_round: attempt_count.saturating_sub(round_start),
+                });
+            }
+            self.refresh_due(&endpoint_id)?;
+        }
+        let next_due = if claims.len() == request.limit {
+            Some(request.now)
+        } else {
+            self.due
+                .iter()
+                .filter(|(endpoint, _)| {
+                    let room = request
+                        .room(endpoint)
+                        .saturating_sub(taken.get(*endpoint).copied().unwrap_or(0));
+                    room > 0
+                        && self
+                            .endpoints
+                            .get(*endpoint)
+                            .is_some_and(|e| e.is_enabled())
+                })
+                .map(|(_, at)| *at)
+                .min()
+                .map(time)
+        };
+        Ok(ClaimBatch { claims, next_due })
+    }
+
+    fn release(&mut self, leases: &[Lease], now: SystemTime) -> Result<(), StoreError> {
+        for lease in leases {
+            let endpoint: Option<String> = self
+                .conn
+                .prepare_cached(
+                    "UPDATE deliveries SET state = 1, next_attempt_at = ?3, lease_token = NULL WHERE id = ?1 AND state = 2 AND lease_token = ?2 RETURNING endpoint_id",
+                )?
+                .query_row(params![lease.delivery, lease.token, ms(now)], |r| r.get(0))
+                .optional()?;
+            if let Some(endpoint) = endpoint {
+                self.mark_due(&EndpointId::parse(&endpoint).map_err(backend)?, ms(now));
             }
         }
-        let mut messages: HashMap<String, Arc<Message>> = HashMap::new();
-        let mut claims = Vec::with_capacity(due.len());
-        for (delivery, message_id, endpoint_id, attempt_count, round_start) in due {
-            let endpoint = self.endpoint(&EndpointId::parse(&endpoint_id).map_err(backend)?)?;
-            let message = match messages.get(&message_id) {
-                Some(m) => m.clone(),
-                None => {
-                    let m =
-                        Arc::new(self.message(&MessageId::parse(&message_id).map_err(backend)?)?);
-                    messages.insert(message_id, m.clone());
-                    m
-                }
-            };
-            self.next_lease += 1;
-            let token = self.next_lease;
-            self.conn
-                .prepare_cached("UPDATE deliveries SET state = 2, next_attempt_at = ?2, lease_token = ?3 WHERE id = ?1")?
-                .execute(params![delivery, ms(now + lease), token])?;
-            claims.push(Claim {
-                lease: Lease { delivery, token },
-                message,
-                endpoint,
-                attempt_number: attempt_count + 1,
-                attempts_in_round: attempt_count.saturating_sub(round_start),
-            });
-        }
-        Ok(claims)
+        Ok(())
     }
 
     fn complete(
         &mut self,
         lease: Lease,
-        record: AttemptRecord,
-        transition: Transition,
+        outcome: Outcome,
         now: SystemTime,
     ) -> Result<(), StoreError> {
+        let Outcome {
+            record,
+            transition,
+            disable_after_failing,
+        } = outcome;
         let succeeded = transition == Transition::Succeeded;
-        let inserted = self
+        let endpoint_id: Option<String> = self
             .conn
             .prepare_cached(
                 "INSERT INTO attempts (delivery_id, message_id, endpoint_id, number, started_at, latency_us, status_code, transport_error, error, response_excerpt, succeeded)
-                 SELECT id, message_id, endpoint_id, attempt_count + 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 FROM deliveries WHERE id = ?1",
+                 SELECT id, message_id, endpoint_id, attempt_count + 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 FROM deliveries WHERE id = ?1 RETURNING endpoint_id",
             )?
-            .execute(params![
-                lease.delivery,
-                ms(record.started_at),
-                i64::try_from(record.latency.as_micros()).unwrap_or(i64::MAX),
-                record.status_code,
-                record.transport_error.map(transport_code),
-                record.error,
-                record.response_excerpt,
-                succeeded,
-            ])?;
-        if inserted == 0 {
-            // The delivery is gone (its message was purged); nothing left to record against.
+            .query_row(
+                params![
+                    lease.delivery,
+                    ms(record.started_at),
+                    i64::try_from(record.latency.as_micros()).unwrap_or(i64::MAX),
+                    record.status_code,
+                    record.transport_error.map(transport_code),
+                    record.error,
+                    record.response_excerpt,
+                    succeeded,
+                ],
+                |r| r.get(0),
+            )
+            .optional()?;
+        // The delivery is gone (its message was purged): nothing to record against.
+        let Some(endpoint_id) = endpoint_id else {
             return Ok(());
-        }
-        self.conn.prepare_cached("UPDATE deliveries SET attempt_count = attempt_count + 1, updated_at = ?2 WHERE id = ?1")?.execute(params![lease.delivery, ms(now)])?;
+        };
+        let endpoint_id = EndpointId::parse(&endpoint_id).map_err(backend)?;
+        self.conn
+            .prepare_cached("UPDATE deliveries SET attempt_count = attempt_count + 1, updated_at = ?2 WHERE id = ?1")?
+            .execute(params![lease.delivery, ms(now)])?;
         let (state, next) = match transition {
             Transition::Succeeded => (DeliveryState::Succeeded, None),
             Transition::RetryAt(at) => (DeliveryState::Pending, Some(ms(at))),
@@ -599,20 +722,51 @@ impl Writer {
                 delivery = lease.delivery,
                 "lease no longer current; attempt recorded without transition"
             );
-            return Ok(());
-        }
-        if state.is_terminal() {
-            self.backlog_delta -= 1;
+        } else {
+            if state.is_terminal() {
+                self.backlog_delta -= 1;
+            }
+            if let Some(next) = next {
+                self.mark_due(&endpoint_id, next);
+            }
         }
         if let Transition::FailedAndDisable(reason) = transition {
-            let endpoint_id: String = self
-                .conn
-                .prepare_cached("SELECT endpoint_id FROM deliveries WHERE id = ?1")?
-                .query_row([lease.delivery], |r| r.get(0))?;
-            let endpoint_id = EndpointId::parse(&endpoint_id).map_err(backend)?;
             self.disable(&endpoint_id, reason, now)?;
         }
-        Ok(())
+        self.track_failing(&endpoint_id, succeeded, disable_after_failing, now)
+    }
+
+    /// Keeps the endpoint's failing-since clock: started by a failure, cleared by any
+    /// success; an endpoint failing for `disable_after` is disabled.
+    fn track_failing(
+        &mut self,
+        id: &EndpointId,
+        succeeded: bool,
+        disable_after: Duration,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        let Some(current) = self.endpoints.get(id) else {
+            return Ok(());
+        };
+        match (succeeded, current.failing_since) {
+            (true, None) => Ok(()),
+            (true, Some(_)) => {
+                let mut endpoint = Endpoint::clone(current);
+                endpoint.failing_since = None;
+                self.save_endpoint(endpoint).map(drop)
+            }
+            (false, None) => {
+                let mut endpoint = Endpoint::clone(current);
+                endpoint.failing_since = Some(now);
+                self.save_endpoint(endpoint).map(drop)
+            }
+            (false, Some(since))
+                if now.duration_since(since).unwrap_or_default() >= disable_after =>
+            {
+                self.disable(id, DisabledReason::Failing, now)
+            }
+            (false, Some(_)) => Ok(()),
+        }
     }
 
     fn disable(
@@ -630,7 +784,7 @@ impl Writer {
         let mut endpoint = Endpoint::clone(current);
         endpoint.disabled = Some(reason);
         endpoint.updated_at = now;
-        tracing::warn!(endpoint = %id, ?reason, "endpoint disabled");
+        tracing::warn!(endpoint = %id, ?reason, failing_since = ?endpoint.failing_since, "endpoint disabled");
         self.save_endpoint(endpoint)?;
         Ok(())
     }
@@ -780,12 +934,14 @@ impl SqliteStore {
         let mut writer = Writer {
             conn,
             endpoints: HashMap::new(),
+            due: HashMap::new(),
             next_lease: 0,
             idempotency_ttl,
             backlog_delta: 0,
             backlog: backlog.clone(),
         };
         writer.load_endpoints()?;
+        writer.load_due()?;
         let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
         std::thread::Builder::new()
             .name("herald-store".into())
@@ -946,6 +1102,9 @@ impl Store for SqliteStore {
                 channels,
                 headers,
                 retry,
+                rate_limit,
+                circuit_breaker,
+                max_in_flight,
                 enabled,
             } = update;
             endpoint.url = url.unwrap_or(endpoint.url);
@@ -954,6 +1113,12 @@ impl Store for SqliteStore {
             endpoint.channels = channels.unwrap_or(endpoint.channels);
             endpoint.headers = headers.unwrap_or(endpoint.headers);
             endpoint.retry = retry.unwrap_or(endpoint.retry);
+            let protection = &mut endpoint.protection;
+            protection.rate_limit = rate_limit.unwrap_or(protection.rate_limit);
+            if let Some((threshold, timeout)) = circuit_breaker {
+                (protection.failure_threshold, protection.breaker_timeout) = (threshold, timeout);
+            }
+            protection.max_in_flight = max_in_flight.unwrap_or(protection.max_in_flight);
             match enabled {
                 Some(true) => endpoint.disabled = None,
                 Some(false) => {
@@ -978,6 +1143,7 @@ impl Store for SqliteStore {
                 .execute(params![id.as_str(), ms(now)])?;
             w.backlog_delta -= i64::try_from(cancelled).unwrap_or(i64::MAX);
             w.endpoints.remove(&id);
+            w.due.remove(&id);
             Ok(u32::try_from(cancelled).unwrap_or(u32::MAX))
         })
         .await
@@ -1083,45 +1249,46 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn claim_due(
-        &self,
-        now: SystemTime,
-        limit: usize,
-        lease: Duration,
-    ) -> Result<Vec<Claim>, StoreError> {
-        self.write(move |w| w.claim(now, limit, lease)).await
+    async fn claim_due(&self, request: ClaimRequest) -> Result<ClaimBatch, StoreError> {
+        self.write(move |w| w.claim(&request)).await
     }
 
-    async fn next_due(&self) -> Result<Option<SystemTime>, StoreError> {
-        self.read(|conn| {
-            let mut earliest: Option<i64> = None;
-            for state in [DeliveryState::InFlight, DeliveryState::Pending] {
-                let at: Option<i64> = conn
-                    .prepare_cached(
-                        "SELECT d.next_attempt_at FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id AND e.enabled = 1
-                         WHERE d.state = ?1 ORDER BY d.next_attempt_at LIMIT 1",
-                    )?
-                    .query_row([state_code(state)], |r| r.get(0))
-                    .optional()?;
-                earliest = match (earliest, at) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-            }
-            Ok(earliest.map(time))
-        })
-        .await
+    async fn release(&self, leases: Vec<Lease>, now: SystemTime) -> Result<(), StoreError> {
+        self.write(move |w| w.release(&leases, now)).await
     }
 
     async fn complete(
         &self,
         lease: Lease,
-        record: AttemptRecord,
-        transition: Transition,
+        outcome: Outcome,
         now: SystemTime,
     ) -> Result<(), StoreError> {
-        self.write(move |w| w.complete(lease, record, transition, now))
-            .await
+        self.write(move |w| w.complete(lease, outcome, now)).await
+    }
+
+    async fn recover_endpoint(
+        &self,
+        id: &EndpointId,
+        since: SystemTime,
+        now: SystemTime,
+    ) -> Result<u32, StoreError> {
+        let id = id.clone();
+        self.write(move |w| {
+            w.endpoint(&id)?;
+            let failed: Vec<String> = w
+                .conn
+                .prepare_cached("SELECT message_id FROM deliveries WHERE endpoint_id = ?1 AND state = 4 AND updated_at >= ?2")?
+                .query_map(params![id.as_str(), ms(since)], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut requeued = 0;
+            for message in failed {
+                if w.requeue(&MessageId::parse(&message).map_err(backend)?, &id, now)? {
+                    requeued += 1;
+                }
+            }
+            Ok(requeued)
+        })
+        .await
     }
 
     async fn purge_expired_keys(&self, now: SystemTime) -> Result<u64, StoreError> {
