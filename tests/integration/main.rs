@@ -3,10 +3,13 @@
 //! - `support`: the test Herald, the scriptable sink, waiting helpers.
 //! - `api`: endpoints, validation, idempotency, pagination, reflection and health.
 //! - `delivery`: signing, filters, retries, outcomes of each HTTP answer, rotation.
+//! - `protection`: breakers, rate limits, in-flight caps, isolation, auto-disable,
+//!   recovery.
 //! - `process`: the real binary as a child process: crash recovery, graceful shutdown,
 //!   configuration errors.
 
 mod api;
 mod delivery;
 mod process;
+mod protection;
 mod support;

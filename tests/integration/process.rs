@@ -20,7 +20,7 @@ use herald::grpc::pb::webhook_service_client::WebhookServiceClient;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tonic::transport::Channel;
 
-use crate::support::{PATIENCE, Reply, Sink, eventually, publish_json};
+use crate::support::{PATIENCE, Reply, Sink, eventually, publish_json, share_machine};
 
 type Client = WebhookServiceClient<Channel>;
 
@@ -350,6 +350,7 @@ async fn publisher(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_recovery_delivers_every_acknowledged_message() {
+    let _machine = share_machine().await;
     let started = Instant::now();
     let data = tempfile::tempdir().unwrap();
     let mut sink = Sink::start().await;
@@ -564,6 +565,7 @@ async fn crash_recovery_delivers_every_acknowledged_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_records_the_in_flight_attempt() {
+    let _machine = share_machine().await;
     let data = tempfile::tempdir().unwrap();
     let mut sink = Sink::start().await;
     let gate = Arc::new(Semaphore::new(0));
@@ -687,6 +689,7 @@ async fn graceful_shutdown_records_the_in_flight_attempt() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_configuration_exits_before_listening() {
+    let _machine = share_machine().await;
     // (variable, value, its flag, what the error says about the value)
     let cases = [
         ("WEBHOOK_MAX_WORKERS", "0", "--max-workers", "'0'"),
@@ -749,6 +752,7 @@ async fn invalid_configuration_exits_before_listening() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_process_on_the_same_data_dir_is_refused() {
+    let _machine = share_machine().await;
     let data = tempfile::tempdir().unwrap();
     let (mut first, mut client) = Herald::start(data.path(), &[]).await;
 

@@ -18,7 +18,7 @@ use herald::delivery::retry::RetryPolicy;
 use herald::domain::{Jitter, Secret};
 use herald::grpc::pb;
 use herald::grpc::pb::webhook_service_client::WebhookServiceClient;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard, Semaphore, mpsc, oneshot};
 use tonic::transport::Channel;
 
 /// Longest any test waits for something that should happen.
@@ -60,6 +60,36 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<()>>,
     /// Keeps the embedded store's directory alive for the test.
     _data_dir: Option<tempfile::TempDir>,
+    /// This test's share of the machine, held while the server runs.
+    _machine: Machine,
+}
+
+/// Tests run in parallel and share the machine; a test that compares two timed runs
+/// takes it alone, so that other tests' load does not fall on one run only.
+static MACHINE: RwLock<()> = RwLock::const_new(());
+
+/// A test's hold on the machine.
+pub enum Machine {
+    Shared {
+        _guard: RwLockReadGuard<'static, ()>,
+    },
+    Alone {
+        _guard: RwLockWriteGuard<'static, ()>,
+    },
+}
+
+/// A share of the machine, for tests that run beside others.
+pub async fn share_machine() -> Machine {
+    Machine::Shared {
+        _guard: MACHINE.read().await,
+    }
+}
+
+/// The whole machine: waits for every running test to finish, and holds others back.
+pub async fn take_machine() -> Machine {
+    Machine::Alone {
+        _guard: MACHINE.write().await,
+    }
 }
 
 /// A fast retry schedule for tests: 3 retries, 20 ms growing ×2, at most 200 ms.
@@ -102,6 +132,15 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_holding(share_machine().await, backend, adjust).await
+}
+
+/// Starts a Herald for a test that already holds `machine`.
+pub async fn spawn_app_holding(
+    machine: Machine,
+    backend: Backend,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
     let (mut config, dir) = test_config(backend);
     adjust(&mut config);
     let app = Application::build(config).await.expect("herald starts");
@@ -123,6 +162,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         shutdown: Some(tx),
         server: Some(server),
         _data_dir: dir,
+        _machine: machine,
     }
 }
 
@@ -281,6 +321,8 @@ pub struct Reply {
     pub headers: Vec<(&'static str, String)>,
     /// When set, the answer waits for a permit of this gate.
     pub gate: Option<Arc<Semaphore>>,
+    /// When set, the answer takes this long, like a slow receiver.
+    pub delay: Option<Duration>,
 }
 
 impl Reply {
@@ -289,6 +331,7 @@ impl Reply {
             status,
             headers: Vec::new(),
             gate: None,
+            delay: None,
         }
     }
 
@@ -299,6 +342,11 @@ impl Reply {
 
     pub fn held_by(mut self, gate: Arc<Semaphore>) -> Self {
         self.gate = Some(gate);
+        self
+    }
+
+    pub fn slow(mut self, delay: Duration) -> Self {
+        self.delay = Some(delay);
         self
     }
 }
@@ -409,6 +457,9 @@ async fn answer(
     });
     if let Some(gate) = &reply.gate {
         gate.acquire().await.unwrap().forget();
+    }
+    if let Some(delay) = reply.delay {
+        tokio::time::sleep(delay).await;
     }
     let mut response = (
         StatusCode::from_u16(reply.status).unwrap(),
