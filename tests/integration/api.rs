@@ -39,11 +39,7 @@ each_backend!(
 async fn idempotency_returns_the_original_and_refuses_other_content(backend: Backend) {
     let mut sink = Sink::start().await;
     let mut app = spawn_app(backend).await;
-    app.register(pb::RegisterEndpointRequest {
-        url: sink.url("/hook"),
-        ..Default::default()
-    })
-    .await;
+    app.register_url(sink.url("/hook")).await;
     let mut req = publish_json("order.created", serde_json::json!({"order": 7}));
     req.idempotency_key = "order-7".into();
     let first = app.client.publish(req.clone()).await.unwrap().into_inner();
@@ -340,13 +336,7 @@ async fn endpoints_list_update_and_paginate(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::AlreadyExists);
-    let generated = app
-        .register(pb::RegisterEndpointRequest {
-            url: "http://127.0.0.1:9/gen".into(),
-            ..Default::default()
-        })
-        .await
-        .0;
+    let generated = app.register_url("http://127.0.0.1:9/gen".into()).await.0;
     assert!(generated.starts_with("ep_"));
 
     let mut ids = Vec::new();
@@ -419,11 +409,7 @@ async fn endpoints_list_update_and_paginate(backend: Backend) {
 async fn batches_answer_each_event(backend: Backend) {
     let mut sink = Sink::start().await;
     let mut app = spawn_app(backend).await;
-    app.register(pb::RegisterEndpointRequest {
-        url: sink.url("/hook"),
-        ..Default::default()
-    })
-    .await;
+    app.register_url(sink.url("/hook")).await;
     let mut keyed = publish_json("a.b", serde_json::json!({"k": 1}));
     keyed.idempotency_key = "k1".into();
     let mut conflicting = publish_json("a.b", serde_json::json!({"k": 2}));
@@ -494,12 +480,7 @@ async fn batches_answer_each_event(backend: Backend) {
 async fn attempts_paginate(backend: Backend) {
     let mut sink = Sink::start().await;
     let mut app = spawn_app(backend).await;
-    let (endpoint_id, _) = app
-        .register(pb::RegisterEndpointRequest {
-            url: sink.url("/hook"),
-            ..Default::default()
-        })
-        .await;
+    let (endpoint_id, _) = app.register_url(sink.url("/hook")).await;
     let mut published = Vec::new();
     for i in 0..5 {
         let id = app
@@ -550,12 +531,7 @@ async fn backlog_limit_answers_resource_exhausted(backend: Backend) {
     let mut app = spawn_app_with(backend, |c| c.api.max_queue_size = 2).await;
     let gate = Arc::new(Semaphore::new(0));
     sink.always("/hook", Reply::status(200).held_by(gate.clone()));
-    let (endpoint_id, _) = app
-        .register(pb::RegisterEndpointRequest {
-            url: sink.url("/hook"),
-            ..Default::default()
-        })
-        .await;
+    let (endpoint_id, _) = app.register_url(sink.url("/hook")).await;
     let first = app
         .publish_json("a.b", serde_json::json!({}))
         .await

@@ -148,25 +148,13 @@ async fn rate_limit_caps_what_the_receiver_sees(backend: Backend) {
         })
         .await;
     let total = 120;
-    let batch = pb::PublishBatchRequest {
-        requests: (0..total)
-            .map(|i| publish_json("tick", serde_json::json!({"i": i})))
-            .collect(),
-    };
-    let results = app
-        .client
-        .publish_batch(batch)
-        .await
-        .unwrap()
-        .into_inner()
-        .results;
-    let ids: Vec<String> = results
-        .into_iter()
-        .map(|r| match r.result {
-            Some(pb::publish_batch_result::Result::Published(p)) => p.message_id,
-            other => panic!("{other:?}"),
-        })
-        .collect();
+    let ids = app
+        .publish_batch(
+            (0..total)
+                .map(|i| publish_json("tick", serde_json::json!({"i": i})))
+                .collect(),
+        )
+        .await;
     let first = sink.next().await;
     let live = status(&app, &endpoint_id).await.status.unwrap();
     assert_eq!(live.rate_limit_max, limit);
@@ -529,11 +517,7 @@ async fn bad_endpoints_do_not_slow_healthy_ones() {
         .await;
     }
     sink.always("/slow", Reply::status(200).slow(Duration::from_millis(300)));
-    app.register(pb::RegisterEndpointRequest {
-        url: sink.url("/slow"),
-        ..Default::default()
-    })
-    .await;
+    app.register_url(sink.url("/slow")).await;
     let with_bad = healthy_latencies(&mut app, &mut sink, MESSAGES, HEALTHY).await;
 
     let (clean_p95, bad_p95) = (percentile(&clean, 0.95), percentile(&with_bad, 0.95));

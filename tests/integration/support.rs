@@ -194,6 +194,33 @@ impl TestApp {
         )
     }
 
+    /// Registers an endpoint at `url` with every other setting left to the defaults.
+    pub async fn register_url(&mut self, url: String) -> (String, Secret) {
+        self.register(pb::RegisterEndpointRequest {
+            url,
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// Publishes a batch that must succeed in full; returns the message ids in order.
+    pub async fn publish_batch(&mut self, requests: Vec<pb::PublishRequest>) -> Vec<String> {
+        let results = self
+            .client
+            .publish_batch(pb::PublishBatchRequest { requests })
+            .await
+            .expect("publish batch")
+            .into_inner()
+            .results;
+        results
+            .into_iter()
+            .map(|r| match r.result {
+                Some(pb::publish_batch_result::Result::Published(p)) => p.message_id,
+                other => panic!("a batch event was refused: {other:?}"),
+            })
+            .collect()
+    }
+
     pub async fn publish_json(
         &mut self,
         event_type: &str,
