@@ -54,6 +54,8 @@ pub struct Application {
     dispatcher: Dispatcher,
     api: WebhookApi,
     storage: String,
+    /// Fires when shutdown starts: stops claiming, ends status streams.
+    stopping: CancellationToken,
     shutdown_grace: Duration,
 }
 
@@ -68,23 +70,25 @@ impl Application {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let (store, storage): (Arc<dyn Store>, String) = match &config.storage {
             StorageConfig::Embedded { data_dir } => (
-                Arc::new(SqliteStore::open_dir(data_dir, config.idempotency_ttl)?),
+                Arc::new(SqliteStore::open_dir(data_dir, config.store)?),
                 format!("embedded ({})", data_dir.display()),
             ),
             StorageConfig::Memory => {
                 tracing::warn!("storage is in memory: nothing survives a restart");
                 (
-                    Arc::new(SqliteStore::open_memory(config.idempotency_ttl)?),
+                    Arc::new(SqliteStore::open_memory(config.store)?),
                     "memory".to_owned(),
                 )
             }
         };
         let client = WebhookClient::new(config.legacy_signature_headers)?;
         let dispatcher = Dispatcher::new(store.clone(), client, config.delivery.clone());
+        let stopping = CancellationToken::new();
         let api = WebhookApi::new(
             store.clone(),
             dispatcher.waker(),
             dispatcher.guards(),
+            stopping.child_token(),
             config.api.clone(),
         );
         let listener = TcpListener::bind(config.grpc_addr)
@@ -104,6 +108,7 @@ impl Application {
             dispatcher,
             api,
             storage,
+            stopping,
             shutdown_grace: config.shutdown_grace,
         })
     }
@@ -136,7 +141,7 @@ impl Application {
             .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
 
-        let stopping = CancellationToken::new();
+        let stopping = self.stopping;
         let trigger = stopping.clone();
         tokio::spawn(async move {
             shutdown.await;

@@ -18,6 +18,7 @@ use crate::delivery::limiter::RateLimit;
 use crate::delivery::retry::RetryPolicy;
 use crate::domain::{Jitter, ProtectionOverride};
 use crate::grpc::ApiConfig;
+use crate::storage::StoreOptions;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -213,6 +214,14 @@ pub struct ServeArgs {
     #[arg(long, env = "WEBHOOK_ENDPOINT_MAX_IN_FLIGHT", default_value_t = 16)]
     pub endpoint_max_in_flight: u32,
 
+    /// Status events kept for watchers that reconnect with a cursor.
+    #[arg(long, env = "WEBHOOK_STATUS_RETENTION", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub status_retention: u64,
+
+    /// How long an idle status stream waits before sending a heartbeat.
+    #[arg(long, env = "WEBHOOK_STREAM_HEARTBEAT", default_value = "15s", value_parser = duration)]
+    pub stream_heartbeat: Duration,
+
     /// An endpoint whose attempts have all failed for this long is disabled.
     #[arg(long, env = "WEBHOOK_AUTO_DISABLE_AFTER", default_value = "5days", value_parser = duration)]
     pub auto_disable_after: Duration,
@@ -230,7 +239,7 @@ pub enum StorageConfig {
 pub struct Config {
     pub grpc_addr: SocketAddr,
     pub storage: StorageConfig,
-    pub idempotency_ttl: Duration,
+    pub store: StoreOptions,
     pub delivery: DeliveryConfig,
     pub api: ApiConfig,
     pub legacy_signature_headers: bool,
@@ -285,6 +294,11 @@ impl ServeArgs {
                 "--shutdown-grace",
                 "WEBHOOK_SHUTDOWN_GRACE",
             ),
+            (
+                self.stream_heartbeat,
+                "--stream-heartbeat",
+                "WEBHOOK_STREAM_HEARTBEAT",
+            ),
         ] {
             if value.is_zero() {
                 return Err(ConfigError {
@@ -317,7 +331,10 @@ impl ServeArgs {
         Ok(Config {
             grpc_addr: self.grpc_addr,
             storage,
-            idempotency_ttl: self.idempotency_ttl,
+            store: StoreOptions {
+                idempotency_ttl: self.idempotency_ttl,
+                status_retention: self.status_retention,
+            },
             delivery: DeliveryConfig {
                 max_workers: self.max_workers as usize,
                 request_timeout: self.default_timeout,
@@ -330,6 +347,7 @@ impl ServeArgs {
                 max_payload_bytes: self.max_payload_bytes as usize,
                 retry,
                 protection,
+                stream_heartbeat: self.stream_heartbeat,
             },
             legacy_signature_headers: self.legacy_signature_headers,
             shutdown_grace: self.shutdown_grace,

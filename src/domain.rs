@@ -553,6 +553,63 @@ pub struct Attempt {
     pub record: AttemptRecord,
 }
 
+/// What a status event reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusKind {
+    AttemptStarted,
+    AttemptSucceeded,
+    AttemptFailed,
+    RetryScheduled,
+    /// Retries exhausted (or 410 Gone): the delivery failed.
+    DeliveryExhausted,
+    DeliveryCancelled,
+    EndpointDisabled,
+    EndpointEnabled,
+    CircuitOpened,
+    CircuitClosed,
+}
+
+/// A change of a delivery or an endpoint, as the status stream shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusEvent {
+    /// Position in the stream: increases with every event, never reused.
+    pub cursor: u64,
+    pub at: SystemTime,
+    pub kind: StatusKind,
+    pub message_id: Option<MessageId>,
+    pub endpoint_id: Option<EndpointId>,
+    pub event_type: Option<EventType>,
+    pub attempt_number: Option<u32>,
+    pub status_code: Option<u16>,
+    pub transport_error: Option<TransportError>,
+    pub error: String,
+    pub latency: Option<Duration>,
+    /// The next attempt (retry scheduled) or the probe (circuit opened).
+    pub next_attempt_at: Option<SystemTime>,
+    pub disabled_reason: Option<DisabledReason>,
+}
+
+impl StatusEvent {
+    /// An event about `kind` with every detail empty, to fill in.
+    pub fn new(kind: StatusKind, at: SystemTime) -> Self {
+        Self {
+            cursor: 0,
+            at,
+            kind,
+            message_id: None,
+            endpoint_id: None,
+            event_type: None,
+            attempt_number: None,
+            status_code: None,
+            transport_error: None,
+            error: String::new(),
+            latency: None,
+            next_attempt_at: None,
+            disabled_reason: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

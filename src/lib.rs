@@ -6,6 +6,7 @@
 //! - `app`: wires store, dispatcher and gRPC server; runs them; shuts them down in order.
 //! - `grpc`: `herald.v1.WebhookService` handlers, proto ⇄ domain conversion, error mapping.
 //! - `delivery`: scheduler and workers (`http` attempt, `retry` schedule, `signer`).
+//! - `status`: the status stream: retained events after a cursor, then the live tail.
 //! - `storage`: the `Store` trait and its SQLite backend (embedded file or memory).
 //! - `telemetry`: logging setup.
 //!
@@ -18,5 +19,6 @@ pub mod config;
 pub mod delivery;
 pub mod domain;
 pub mod grpc;
+pub mod status;
 pub mod storage;
 pub mod telemetry;

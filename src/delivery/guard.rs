@@ -321,12 +321,15 @@ impl Guards {
         self.lock().remove(endpoint);
     }
 
-    fn finish(&self, endpoint: &EndpointId, probe: bool, outcome: Option<bool>) {
+    fn finish(
+        &self,
+        endpoint: &EndpointId,
+        probe: bool,
+        outcome: Option<bool>,
+    ) -> Option<BreakerChange> {
         let now = Instant::now();
         let mut guards = self.lock();
-        let Some(guard) = guards.get_mut(endpoint) else {
-            return;
-        };
+        let guard = guards.get_mut(endpoint)?;
         guard.in_flight = guard.in_flight.saturating_sub(1);
         let change = match outcome {
             Some(succeeded) => guard.breaker.record(succeeded, probe, now),
@@ -341,6 +344,7 @@ impl Guards {
             Some(BreakerChange::Closed) => tracing::info!(endpoint = %endpoint, "circuit closed"),
             None => {}
         }
+        change
     }
 }
 
@@ -360,20 +364,22 @@ pub struct Ticket {
 }
 
 impl Ticket {
-    pub fn finish(mut self, record: &AttemptRecord) {
+    /// Ends the attempt with its record; returns the breaker's change, if any.
+    pub fn finish(mut self, record: &AttemptRecord) -> Option<BreakerChange> {
         self.open = false;
         self.guards.finish(
             &self.endpoint,
             self.probe,
             Some(!is_endpoint_failure(record)),
-        );
+        )
     }
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
         if self.open {
-            self.guards.finish(&self.endpoint, self.probe, None);
+            // No outcome: the process is stopping, and the breaker's state ends with it.
+            let _ = self.guards.finish(&self.endpoint, self.probe, None);
         }
     }
 }

@@ -23,10 +23,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use self::breaker::BreakerChange;
 use self::guard::{Guards, ProtectionConfig, Ticket};
 use self::http::{Verdict, WebhookClient, WebhookRequest};
 use self::retry::RetryPolicy;
-use crate::domain::DisabledReason;
+use crate::domain::{DisabledReason, EndpointId, StatusEvent, StatusKind};
 use crate::storage::{Claim, ClaimRequest, Outcome, Store, Transition};
 use crate::telemetry::ErrorChain;
 
@@ -181,6 +182,25 @@ impl Dispatcher {
         }
     }
 
+    /// Puts a circuit change on the status stream.
+    async fn record_circuit_change(&self, endpoint: &EndpointId, change: BreakerChange) {
+        let now = SystemTime::now();
+        let event = match change {
+            BreakerChange::Opened { until } => StatusEvent {
+                next_attempt_at: Some(now + until.saturating_duration_since(Instant::now())),
+                ..StatusEvent::new(StatusKind::CircuitOpened, now)
+            },
+            BreakerChange::Closed => StatusEvent::new(StatusKind::CircuitClosed, now),
+        };
+        let event = StatusEvent {
+            endpoint_id: Some(endpoint.clone()),
+            ..event
+        };
+        if let Err(e) = self.store.record_event(event).await {
+            tracing::warn!(error = %ErrorChain(&e), endpoint = %endpoint, "cannot record a circuit change");
+        }
+    }
+
     async fn attempt(&self, claim: Claim, ticket: Ticket) {
         let Claim {
             lease,
@@ -202,7 +222,9 @@ impl Dispatcher {
                 timeout: self.config.request_timeout,
             })
             .await;
-        ticket.finish(&result.record);
+        if let Some(change) = ticket.finish(&result.record) {
+            self.record_circuit_change(&endpoint.id, change).await;
+        }
         let transition = match result.verdict {
             Verdict::Delivered => Transition::Succeeded,
             Verdict::Gone => Transition::FailedAndDisable(DisabledReason::Gone),
@@ -224,6 +246,7 @@ impl Dispatcher {
             status = result.record.status_code, error = %result.record.error, ?transition, "attempt finished"
         );
         let outcome = Outcome {
+            event_type: message.event_type.clone(),
             record: result.record,
             transition,
             disable_after_failing: self.config.protection.auto_disable_after,

@@ -16,8 +16,10 @@ use crate::delivery::guard::{CircuitStatus, EndpointStatus};
 use crate::domain::{
     Attempt, CustomHeader, Delivery, DeliveryState, DisabledReason, Endpoint, EndpointId,
     EventPattern, EventType, Invalid, Jitter, MAX_CHANNEL_LEN, MAX_IDEMPOTENCY_KEY_LEN, Message,
-    NewMessage, ProtectionOverride, RateLimitOverride, RetryOverride, TransportError, parse_label,
+    MessageId, NewMessage, ProtectionOverride, RateLimitOverride, RetryOverride, StatusKind,
+    TransportError, parse_label,
 };
+use crate::status::{StatusFilter, StatusItem, WatchRequest};
 
 /// Limits on repeated fields.
 const MAX_CHANNELS: usize = 32;
@@ -533,6 +535,119 @@ fn retry_proto(r: &RetryOverride) -> pb::RetryPolicy {
     }
 }
 
+fn kind_proto(kind: StatusKind) -> pb::StatusEventKind {
+    match kind {
+        StatusKind::AttemptStarted => pb::StatusEventKind::AttemptStarted,
+        StatusKind::AttemptSucceeded => pb::StatusEventKind::AttemptSucceeded,
+        StatusKind::AttemptFailed => pb::StatusEventKind::AttemptFailed,
+        StatusKind::RetryScheduled => pb::StatusEventKind::RetryScheduled,
+        StatusKind::DeliveryExhausted => pb::StatusEventKind::DeliveryExhausted,
+        StatusKind::DeliveryCancelled => pb::StatusEventKind::DeliveryCancelled,
+        StatusKind::EndpointDisabled => pb::StatusEventKind::EndpointDisabled,
+        StatusKind::EndpointEnabled => pb::StatusEventKind::EndpointEnabled,
+        StatusKind::CircuitOpened => pb::StatusEventKind::CircuitOpened,
+        StatusKind::CircuitClosed => pb::StatusEventKind::CircuitClosed,
+    }
+}
+
+const STATUS_KINDS: [StatusKind; 10] = [
+    StatusKind::AttemptStarted,
+    StatusKind::AttemptSucceeded,
+    StatusKind::AttemptFailed,
+    StatusKind::RetryScheduled,
+    StatusKind::DeliveryExhausted,
+    StatusKind::DeliveryCancelled,
+    StatusKind::EndpointDisabled,
+    StatusKind::EndpointEnabled,
+    StatusKind::CircuitOpened,
+    StatusKind::CircuitClosed,
+];
+
+/// Parses a status stream request into a watch.
+pub fn parse_watch(
+    v: &mut Violations,
+    req: pb::StreamDeliveryStatusRequest,
+    heartbeat: Duration,
+) -> WatchRequest {
+    let endpoints = parse_list(
+        v,
+        "endpoint_ids",
+        req.endpoint_ids,
+        MAX_ENDPOINT_FILTERS,
+        EndpointId::parse,
+    );
+    let event_types = parse_event_types(v, "event_types", req.event_types);
+    let message = (!req.message_id.is_empty())
+        .then(|| v.check("message_id", MessageId::parse(&req.message_id)))
+        .flatten();
+    let kinds = req
+        .kinds
+        .iter()
+        .enumerate()
+        .filter_map(|(i, k)| {
+            let kind = STATUS_KINDS
+                .into_iter()
+                .find(|s| kind_proto(*s) as i32 == *k);
+            if kind.is_none() {
+                v.add(format!("kinds[{i}]"), format!("unknown value {k}"));
+            }
+            kind
+        })
+        .collect();
+    if req.until_settled && req.message_id.is_empty() {
+        v.add("until_settled", "needs message_id");
+    }
+    WatchRequest {
+        filter: StatusFilter {
+            endpoints,
+            event_types,
+            message,
+            kinds,
+        },
+        after: req.after_cursor,
+        until_settled: req.until_settled,
+        heartbeat,
+    }
+}
+
+pub fn status_item(item: StatusItem) -> pb::StreamDeliveryStatusResponse {
+    use pb::stream_delivery_status_response::Item;
+    let item = match item {
+        StatusItem::Heartbeat { at, cursor } => Item::Heartbeat(pb::Heartbeat {
+            time: Some(timestamp(at)),
+            cursor,
+        }),
+        StatusItem::Event(e) => Item::Event(pb::DeliveryStatusEvent {
+            cursor: e.cursor,
+            time: Some(timestamp(e.at)),
+            kind: kind_proto(e.kind) as i32,
+            message_id: e
+                .message_id
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            endpoint_id: e
+                .endpoint_id
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            event_type: e
+                .event_type
+                .as_ref()
+                .map(|t| t.as_str().to_owned())
+                .unwrap_or_default(),
+            attempt_number: e.attempt_number.unwrap_or_default(),
+            status_code: e.status_code.map_or(0, u32::from),
+            error_kind: error_kind(e.transport_error) as i32,
+            error: e.error.clone(),
+            latency: e.latency.map(duration),
+            next_attempt_time: e.next_attempt_at.map(timestamp),
+            disabled_reason: disabled_reason(e.disabled_reason) as i32,
+        }),
+    };
+    pb::StreamDeliveryStatusResponse { item: Some(item) }
+}
+
 fn rate_limit_proto(o: RateLimitOverride) -> Option<pb::RateLimit> {
     match o {
         RateLimitOverride::Default => None,
@@ -594,12 +709,7 @@ pub fn endpoint(e: &Endpoint, status: &EndpointStatus) -> pb::Endpoint {
             .collect(),
         retry_policy: Some(retry_proto(&e.retry)),
         enabled: e.is_enabled(),
-        disabled_reason: match e.disabled {
-            None => pb::DisabledReason::Unspecified,
-            Some(DisabledReason::Manual) => pb::DisabledReason::Manual,
-            Some(DisabledReason::Gone) => pb::DisabledReason::Gone,
-            Some(DisabledReason::Failing) => pb::DisabledReason::Failing,
-        } as i32,
+        disabled_reason: disabled_reason(e.disabled) as i32,
         create_time: Some(timestamp(e.created_at)),
         update_time: Some(timestamp(e.updated_at)),
         previous_secret_expire_time: e
@@ -642,6 +752,26 @@ pub fn delivery(d: &Delivery) -> pb::Delivery {
     }
 }
 
+fn error_kind(e: Option<TransportError>) -> pb::AttemptErrorKind {
+    match e {
+        None => pb::AttemptErrorKind::Unspecified,
+        Some(TransportError::Timeout) => pb::AttemptErrorKind::Timeout,
+        Some(TransportError::Dns) => pb::AttemptErrorKind::Dns,
+        Some(TransportError::Connection) => pb::AttemptErrorKind::Connection,
+        Some(TransportError::Tls) => pb::AttemptErrorKind::Tls,
+        Some(TransportError::Other) => pb::AttemptErrorKind::Transport,
+    }
+}
+
+fn disabled_reason(reason: Option<DisabledReason>) -> pb::DisabledReason {
+    match reason {
+        None => pb::DisabledReason::Unspecified,
+        Some(DisabledReason::Manual) => pb::DisabledReason::Manual,
+        Some(DisabledReason::Gone) => pb::DisabledReason::Gone,
+        Some(DisabledReason::Failing) => pb::DisabledReason::Failing,
+    }
+}
+
 pub fn attempt(a: &Attempt) -> pb::Attempt {
     pb::Attempt {
         id: a.id.to_string(),
@@ -651,14 +781,7 @@ pub fn attempt(a: &Attempt) -> pb::Attempt {
         start_time: Some(timestamp(a.record.started_at)),
         latency: Some(duration(a.record.latency)),
         status_code: a.record.status_code.map_or(0, u32::from),
-        error_kind: match a.record.transport_error {
-            None => pb::AttemptErrorKind::Unspecified,
-            Some(TransportError::Timeout) => pb::AttemptErrorKind::Timeout,
-            Some(TransportError::Dns) => pb::AttemptErrorKind::Dns,
-            Some(TransportError::Connection) => pb::AttemptErrorKind::Connection,
-            Some(TransportError::Tls) => pb::AttemptErrorKind::Tls,
-            Some(TransportError::Other) => pb::AttemptErrorKind::Transport,
-        } as i32,
+        error_kind: error_kind(a.record.transport_error) as i32,
         error: a.record.error.clone(),
         response_excerpt: a.record.response_excerpt.clone(),
         succeeded: a.succeeded,

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::Notify;
+use tokio_stream::{Stream, StreamExt};
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -20,6 +22,7 @@ use crate::domain::{
     DisabledReason, Endpoint, EndpointId, MessageId, NewMessage, ProtectionOverride, RetryOverride,
     Secret, SigningSecrets,
 };
+use crate::status::{self, WatchError};
 use crate::storage::{AttemptQuery, EndpointUpdate, Published, Store};
 
 /// The generated API types, and the descriptor set served by reflection.
@@ -47,6 +50,8 @@ pub struct ApiConfig {
     pub retry: RetryPolicy,
     /// The server's protection defaults, against which endpoint overrides are validated.
     pub protection: ProtectionConfig,
+    /// Idle time after which a status stream sends a heartbeat.
+    pub stream_heartbeat: Duration,
 }
 
 /// `herald.v1.WebhookService`.
@@ -56,6 +61,8 @@ pub struct WebhookApi {
     wake: Arc<Notify>,
     /// The endpoints' live protection state, shown with each endpoint.
     guards: Arc<Guards>,
+    /// Fires at shutdown: open status streams end so they do not hold the server open.
+    streams_stop: CancellationToken,
     config: ApiConfig,
 }
 
@@ -64,12 +71,14 @@ impl WebhookApi {
         store: Arc<dyn Store>,
         wake: Arc<Notify>,
         guards: Arc<Guards>,
+        streams_stop: CancellationToken,
         config: ApiConfig,
     ) -> Self {
         Self {
             store,
             wake,
             guards,
+            streams_stop,
             config,
         }
     }
@@ -157,8 +166,51 @@ fn batch_error(
     })
 }
 
+/// How a watch that ended early is told to the client.
+fn watch_status(e: WatchError) -> Status {
+    match e {
+        WatchError::Pruned { after } => Status::with_error_details(
+            tonic::Code::OutOfRange,
+            e.to_string(),
+            ErrorDetails::with_error_info(
+                "CURSOR_NOT_RETAINED",
+                "herald.v1",
+                [("after_cursor".to_owned(), after.to_string())],
+            ),
+        ),
+        WatchError::Lagged { resume_after } => {
+            let mut details = ErrorDetails::with_error_info(
+                "CONSUMER_TOO_SLOW",
+                "herald.v1",
+                [("resume_after_cursor".to_owned(), resume_after.to_string())],
+            );
+            details.set_retry_info(Some(Duration::ZERO));
+            Status::with_error_details(tonic::Code::ResourceExhausted, e.to_string(), details)
+        }
+        WatchError::Store(e) => e.into(),
+    }
+}
+
+type StatusStream =
+    std::pin::Pin<Box<dyn Stream<Item = Result<pb::StreamDeliveryStatusResponse, Status>> + Send>>;
+
 #[tonic::async_trait]
 impl pb::webhook_service_server::WebhookService for WebhookApi {
+    type StreamDeliveryStatusStream = StatusStream;
+
+    async fn stream_delivery_status(
+        &self,
+        request: Request<pb::StreamDeliveryStatusRequest>,
+    ) -> Result<Response<StatusStream>, Status> {
+        let mut v = Violations::default();
+        let watch =
+            convert::parse_watch(&mut v, request.into_inner(), self.config.stream_heartbeat);
+        v.finish()?;
+        let items = status::watch(self.store.clone(), watch, self.streams_stop.clone());
+        let responses = items.map(|item| item.map(convert::status_item).map_err(watch_status));
+        Ok(Response::new(Box::pin(responses)))
+    }
+
     async fn publish(
         &self,
         request: Request<pb::PublishRequest>,

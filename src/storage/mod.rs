@@ -17,9 +17,18 @@ pub use sqlite::SqliteStore;
 
 use crate::domain::{
     Attempt, AttemptRecord, CustomHeader, Delivery, DeliveryState, DisabledReason, Endpoint,
-    EndpointId, EventPattern, Message, MessageId, NewMessage, RateLimitOverride, RetryOverride,
-    Secret,
+    EndpointId, EventPattern, EventType, Message, MessageId, NewMessage, RateLimitOverride,
+    RetryOverride, Secret, StatusEvent,
 };
+
+/// Settings every backend takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// How long an idempotency key is remembered.
+    pub idempotency_ttl: Duration,
+    /// How many status events are kept for watchers that resume from a cursor.
+    pub status_retention: u64,
+}
 
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -161,8 +170,20 @@ pub enum Transition {
 pub struct Outcome {
     pub record: AttemptRecord,
     pub transition: Transition,
+    /// The message's event type, for the status events of the attempt.
+    pub event_type: EventType,
     /// An endpoint whose attempts have all failed for this long is disabled (`FAILING`).
     pub disable_after_failing: Duration,
+}
+
+/// Retained status events after a cursor.
+#[derive(Debug, Clone)]
+pub struct EventPage {
+    pub events: Vec<StatusEvent>,
+    /// Some events right after the cursor are no longer retained.
+    pub pruned: bool,
+    /// The cursor of the newest event ever written.
+    pub latest: u64,
 }
 
 /// Durable state of the service.
@@ -234,6 +255,14 @@ pub trait Store: Send + Sync + 'static {
         since: SystemTime,
         now: SystemTime,
     ) -> Result<u32, StoreError>;
+
+    /// Status events committed from now on, in cursor order. A receiver more than the
+    /// channel's capacity behind is told it lagged.
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<StatusEvent>>;
+    /// Retained status events after `cursor`, oldest first, at most `limit`.
+    async fn events_after(&self, cursor: u64, limit: usize) -> Result<EventPage, StoreError>;
+    /// Writes a status event that no store transition produces (circuit changes).
+    async fn record_event(&self, event: StatusEvent) -> Result<(), StoreError>;
 
     /// Forgets idempotency keys that expired by `now`; returns how many.
     async fn purge_expired_keys(&self, now: SystemTime) -> Result<u64, StoreError>;

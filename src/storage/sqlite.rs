@@ -30,19 +30,21 @@ use bytes::Bytes;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use sha2::{Digest, Sha256};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::{
-    AttemptQuery, Claim, ClaimBatch, ClaimRequest, EndpointUpdate, Lease, Outcome, Published,
-    Store, StoreError, Transition,
+    AttemptQuery, Claim, ClaimBatch, ClaimRequest, EndpointUpdate, EventPage, Lease, Outcome,
+    Published, Store, StoreError, StoreOptions, Transition,
 };
 use crate::domain::{
     Attempt, AttemptRecord, Delivery, DeliveryState, DisabledReason, Endpoint, EndpointId,
-    EventType, Message, MessageId, NewMessage, Secret, TransportError,
+    EventType, Message, MessageId, NewMessage, Secret, StatusEvent, StatusKind, TransportError,
 };
 
 /// The most jobs one commit carries.
 const MAX_BATCH: usize = 512;
+/// Status events a subscriber may fall behind by before it is told it lagged.
+const STATUS_CHANNEL: usize = 4096;
 /// Prepared statements kept per connection: more than the store has distinct queries.
 const STATEMENT_CACHE: usize = 64;
 /// Jobs waiting for the writer before callers wait to enqueue.
@@ -103,6 +105,21 @@ CREATE TABLE IF NOT EXISTS attempts (
 );
 CREATE INDEX IF NOT EXISTS attempts_message ON attempts (message_id, id);
 CREATE INDEX IF NOT EXISTS attempts_endpoint ON attempts (endpoint_id, id);
+CREATE TABLE IF NOT EXISTS status_events (
+    cursor          INTEGER PRIMARY KEY AUTOINCREMENT,
+    at              INTEGER NOT NULL,
+    kind            INTEGER NOT NULL,
+    message_id      TEXT,
+    endpoint_id     TEXT,
+    event_type      TEXT,
+    attempt_number  INTEGER,
+    status_code     INTEGER,
+    transport_error INTEGER,
+    error           TEXT NOT NULL,
+    latency_us      INTEGER,
+    next_attempt_at INTEGER,
+    disabled_reason INTEGER
+);
 ";
 
 fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -153,6 +170,77 @@ fn state_from(code: i64) -> DeliveryState {
         4 => DeliveryState::Failed,
         _ => DeliveryState::Cancelled,
     }
+}
+
+fn kind_code(kind: StatusKind) -> i64 {
+    match kind {
+        StatusKind::AttemptStarted => 1,
+        StatusKind::AttemptSucceeded => 2,
+        StatusKind::AttemptFailed => 3,
+        StatusKind::RetryScheduled => 4,
+        StatusKind::DeliveryExhausted => 5,
+        StatusKind::DeliveryCancelled => 6,
+        StatusKind::EndpointDisabled => 7,
+        StatusKind::EndpointEnabled => 8,
+        StatusKind::CircuitOpened => 9,
+        StatusKind::CircuitClosed => 10,
+    }
+}
+
+fn kind_from(code: i64) -> StatusKind {
+    match code {
+        1 => StatusKind::AttemptStarted,
+        2 => StatusKind::AttemptSucceeded,
+        3 => StatusKind::AttemptFailed,
+        4 => StatusKind::RetryScheduled,
+        5 => StatusKind::DeliveryExhausted,
+        6 => StatusKind::DeliveryCancelled,
+        7 => StatusKind::EndpointDisabled,
+        8 => StatusKind::EndpointEnabled,
+        9 => StatusKind::CircuitOpened,
+        _ => StatusKind::CircuitClosed,
+    }
+}
+
+fn reason_code(reason: DisabledReason) -> i64 {
+    match reason {
+        DisabledReason::Manual => 1,
+        DisabledReason::Gone => 2,
+        DisabledReason::Failing => 3,
+    }
+}
+
+fn reason_from(code: i64) -> DisabledReason {
+    match code {
+        2 => DisabledReason::Gone,
+        3 => DisabledReason::Failing,
+        _ => DisabledReason::Manual,
+    }
+}
+
+fn status_event_row(row: &Row<'_>) -> rusqlite::Result<StatusEvent> {
+    let text = |i: usize| row.get::<_, Option<String>>(i);
+    Ok(StatusEvent {
+        cursor: u64::try_from(row.get::<_, i64>(0)?).unwrap_or_default(),
+        at: time(row.get(1)?),
+        kind: kind_from(row.get(2)?),
+        message_id: text(3)?
+            .map(|s| parsed(3, MessageId::parse(&s)))
+            .transpose()?,
+        endpoint_id: text(4)?
+            .map(|s| parsed(4, EndpointId::parse(&s)))
+            .transpose()?,
+        event_type: text(5)?
+            .map(|s| parsed(5, EventType::parse(&s)))
+            .transpose()?,
+        attempt_number: row.get(6)?,
+        status_code: row.get(7)?,
+        transport_error: row.get::<_, Option<i64>>(8)?.map(transport_from),
+        error: row.get(9)?,
+        latency: row.get::<_, Option<u64>>(10)?.map(Duration::from_micros),
+        next_attempt_at: row.get::<_, Option<i64>>(11)?.map(time),
+        disabled_reason: row.get::<_, Option<i64>>(12)?.map(reason_from),
+    })
 }
 
 fn transport_code(e: TransportError) -> i64 {
@@ -270,8 +358,13 @@ struct Writer {
     /// Lease tokens are unique within this process; a restart clears every lease.
     next_lease: i64,
     idempotency_ttl: Duration,
+    /// How many status events are kept for watchers that reconnect.
+    status_retention: u64,
     /// Change of the backlog by this batch, published only once it commits.
     backlog_delta: i64,
+    /// Status events written by this batch, broadcast only once it commits.
+    events: Vec<Arc<StatusEvent>>,
+    status: broadcast::Sender<Arc<StatusEvent>>,
     backlog: Arc<AtomicU64>,
 }
 
@@ -300,11 +393,18 @@ impl Writer {
             }
             let (replies, committed) = self.commit_batch(batch);
             match &committed {
-                Ok(()) => self.apply_backlog_delta(),
+                Ok(()) => {
+                    self.apply_backlog_delta();
+                    for event in self.events.drain(..) {
+                        // No subscriber is fine: the events are in the store.
+                        let _ = self.status.send(event);
+                    }
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "store commit failed; the batch is rolled back");
                     let _ = self.conn.execute_batch("ROLLBACK");
                     self.backlog_delta = 0;
+                    self.events.clear();
                     if let Err(e) = self.load_endpoints() {
                         tracing::error!(error = %e, "cannot reload endpoints after a failed commit");
                     }
@@ -350,7 +450,7 @@ impl Writer {
         f: impl FnOnce(&mut Self) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.conn.execute_batch("SAVEPOINT job")?;
-        let delta = self.backlog_delta;
+        let (delta, events) = (self.backlog_delta, self.events.len());
         match f(self) {
             Ok(value) => {
                 self.conn.execute_batch("RELEASE job")?;
@@ -359,9 +459,48 @@ impl Writer {
             Err(e) => {
                 self.conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
                 self.backlog_delta = delta;
+                self.events.truncate(events);
                 Err(e)
             }
         }
+    }
+
+    /// Writes a status event; it is broadcast once the batch commits.
+    fn emit(&mut self, mut event: StatusEvent) -> Result<(), StoreError> {
+        let cursor: i64 = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO status_events (at, kind, message_id, endpoint_id, event_type, attempt_number, status_code, transport_error, error, latency_us, next_attempt_at, disabled_reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING cursor",
+            )?
+            .query_row(
+                params![
+                    ms(event.at),
+                    kind_code(event.kind),
+                    event.message_id.as_ref().map(MessageId::as_str),
+                    event.endpoint_id.as_ref().map(EndpointId::as_str),
+                    event.event_type.as_ref().map(EventType::as_str),
+                    event.attempt_number,
+                    event.status_code,
+                    event.transport_error.map(transport_code),
+                    event.error,
+                    event.latency.map(|l| i64::try_from(l.as_micros()).unwrap_or(i64::MAX)),
+                    event.next_attempt_at.map(ms),
+                    event.disabled_reason.map(reason_code),
+                ],
+                |r| r.get(0),
+            )?;
+        event.cursor = u64::try_from(cursor).unwrap_or_default();
+        self.events.push(Arc::new(event));
+        // Retention: every so often, drop what is older than the newest `status_retention`.
+        if cursor % 64 == 0 {
+            self.conn
+                .prepare_cached("DELETE FROM status_events WHERE cursor <= ?1")?
+                .execute([
+                    cursor.saturating_sub(i64::try_from(self.status_retention).unwrap_or(i64::MAX))
+                ])?;
+        }
+        Ok(())
     }
 
     /// The enabled endpoints a message of this type in these channels goes to.
@@ -620,6 +759,12 @@ impl Writer {
                 self.conn
                     .prepare_cached("UPDATE deliveries SET state = 2, next_attempt_at = ?2, lease_token = ?3 WHERE id = ?1")?
                     .execute(params![delivery, ms(request.now + request.lease), token])?;
+                let mut started = StatusEvent::new(StatusKind::AttemptStarted, request.now);
+                started.message_id = Some(message.id.clone());
+                started.endpoint_id = Some(endpoint_id.clone());
+                started.event_type = Some(message.event_type.clone());
+                started.attempt_number = Some(attempt_count + 1);
+                self.emit(started)?;
                 claims.push(Claim {
                     lease: Lease { delivery, token },
                     message,
@@ -677,14 +822,28 @@ impl Writer {
         let Outcome {
             record,
             transition,
+            event_type,
             disable_after_failing,
         } = outcome;
         let succeeded = transition == Transition::Succeeded;
-        let endpoint_id: Option<String> = self
+        let mut result = StatusEvent::new(
+            if succeeded {
+                StatusKind::AttemptSucceeded
+            } else {
+                StatusKind::AttemptFailed
+            },
+            now,
+        );
+        result.event_type = Some(event_type);
+        result.status_code = record.status_code;
+        result.transport_error = record.transport_error;
+        result.error.clone_from(&record.error);
+        result.latency = Some(record.latency);
+        let recorded: Option<(String, String, u32)> = self
             .conn
             .prepare_cached(
                 "INSERT INTO attempts (delivery_id, message_id, endpoint_id, number, started_at, latency_us, status_code, transport_error, error, response_excerpt, succeeded)
-                 SELECT id, message_id, endpoint_id, attempt_count + 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 FROM deliveries WHERE id = ?1 RETURNING endpoint_id",
+                 SELECT id, message_id, endpoint_id, attempt_count + 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 FROM deliveries WHERE id = ?1 RETURNING endpoint_id, message_id, number",
             )?
             .query_row(
                 params![
@@ -697,14 +856,23 @@ impl Writer {
                     record.response_excerpt,
                     succeeded,
                 ],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
         // The delivery is gone (its message was purged): nothing to record against.
-        let Some(endpoint_id) = endpoint_id else {
+        let Some((endpoint_id, message_id, number)) = recorded else {
             return Ok(());
         };
         let endpoint_id = EndpointId::parse(&endpoint_id).map_err(backend)?;
+        result.endpoint_id = Some(endpoint_id.clone());
+        result.message_id = Some(MessageId::parse(&message_id).map_err(backend)?);
+        result.attempt_number = Some(number);
+        let follow_up = StatusEvent {
+            cursor: 0,
+            at: now,
+            ..result.clone()
+        };
+        self.emit(result)?;
         self.conn
             .prepare_cached("UPDATE deliveries SET attempt_count = attempt_count + 1, updated_at = ?2 WHERE id = ?1")?
             .execute(params![lease.delivery, ms(now)])?;
@@ -728,6 +896,20 @@ impl Writer {
             }
             if let Some(next) = next {
                 self.mark_due(&endpoint_id, next);
+            }
+            let kind = match transition {
+                Transition::Succeeded => None,
+                Transition::RetryAt(_) => Some(StatusKind::RetryScheduled),
+                Transition::Failed | Transition::FailedAndDisable(_) => {
+                    Some(StatusKind::DeliveryExhausted)
+                }
+            };
+            if let Some(kind) = kind {
+                self.emit(StatusEvent {
+                    kind,
+                    next_attempt_at: next.map(time),
+                    ..follow_up
+                })?;
             }
         }
         if let Transition::FailedAndDisable(reason) = transition {
@@ -785,6 +967,10 @@ impl Writer {
         endpoint.disabled = Some(reason);
         endpoint.updated_at = now;
         tracing::warn!(endpoint = %id, ?reason, failing_since = ?endpoint.failing_since, "endpoint disabled");
+        let mut event = StatusEvent::new(StatusKind::EndpointDisabled, now);
+        event.endpoint_id = Some(id.clone());
+        event.disabled_reason = Some(reason);
+        self.emit(event)?;
         self.save_endpoint(endpoint)?;
         Ok(())
     }
@@ -806,6 +992,8 @@ pub struct SqliteStore {
     jobs: mpsc::Sender<Job>,
     reads: Arc<Reads>,
     backlog: Arc<AtomicU64>,
+    /// Committed status events, for subscribers.
+    status: broadcast::Sender<Arc<StatusEvent>>,
     /// Held for the life of the store: one process per data directory.
     _lock: Option<File>,
 }
@@ -842,7 +1030,7 @@ impl SqliteStore {
     /// # Errors
     /// When the directory cannot be created or is locked by another process, or the
     /// database cannot be opened or migrated.
-    pub fn open_dir(dir: &Path, idempotency_ttl: Duration) -> Result<Self, OpenError> {
+    pub fn open_dir(dir: &Path, options: StoreOptions) -> Result<Self, OpenError> {
         std::fs::create_dir_all(dir).map_err(|source| OpenError::CreateDir {
             path: dir.to_owned(),
             source,
@@ -885,7 +1073,7 @@ impl SqliteStore {
             path: path.clone(),
             idle: Mutex::new(Vec::new()),
         };
-        Self::start(conn, reads, idempotency_ttl, Some(lock)).map_err(|e| match e {
+        Self::start(conn, reads, options, Some(lock)).map_err(|e| match e {
             StartError::Sql(source) => database(source),
             StartError::Thread(e) => OpenError::Thread(e),
         })
@@ -895,14 +1083,14 @@ impl SqliteStore {
     ///
     /// # Errors
     /// When SQLite cannot allocate the database or the writer thread cannot start.
-    pub fn open_memory(idempotency_ttl: Duration) -> Result<Self, OpenError> {
+    pub fn open_memory(options: StoreOptions) -> Result<Self, OpenError> {
         let path = PathBuf::from(":memory:");
         let database = |source| OpenError::Database {
             path: path.clone(),
             source,
         };
         let conn = Connection::open_in_memory().map_err(database)?;
-        Self::start(conn, Reads::ThroughWriter, idempotency_ttl, None).map_err(|e| match e {
+        Self::start(conn, Reads::ThroughWriter, options, None).map_err(|e| match e {
             StartError::Sql(source) => database(source),
             StartError::Thread(e) => OpenError::Thread(e),
         })
@@ -911,7 +1099,7 @@ impl SqliteStore {
     fn start(
         conn: Connection,
         reads: Reads,
-        idempotency_ttl: Duration,
+        options: StoreOptions,
         lock: Option<File>,
     ) -> Result<Self, StartError> {
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -931,13 +1119,17 @@ impl SqliteStore {
             |r| r.get(0),
         )?;
         let backlog = Arc::new(AtomicU64::new(backlog));
+        let (status, _) = broadcast::channel(STATUS_CHANNEL);
         let mut writer = Writer {
             conn,
             endpoints: HashMap::new(),
             due: HashMap::new(),
             next_lease: 0,
-            idempotency_ttl,
+            idempotency_ttl: options.idempotency_ttl,
+            status_retention: options.status_retention,
             backlog_delta: 0,
+            events: Vec::new(),
+            status: status.clone(),
             backlog: backlog.clone(),
         };
         writer.load_endpoints()?;
@@ -951,6 +1143,7 @@ impl SqliteStore {
             jobs,
             reads: Arc::new(reads),
             backlog,
+            status,
             _lock: lock,
         })
     }
@@ -1119,6 +1312,7 @@ impl Store for SqliteStore {
                 (protection.failure_threshold, protection.breaker_timeout) = (threshold, timeout);
             }
             protection.max_in_flight = max_in_flight.unwrap_or(protection.max_in_flight);
+            let was_enabled = endpoint.is_enabled();
             match enabled {
                 Some(true) => endpoint.disabled = None,
                 Some(false) => {
@@ -1127,6 +1321,17 @@ impl Store for SqliteStore {
                 None => {}
             }
             endpoint.updated_at = now;
+            if was_enabled != endpoint.is_enabled() {
+                let kind = if was_enabled {
+                    StatusKind::EndpointDisabled
+                } else {
+                    StatusKind::EndpointEnabled
+                };
+                let mut event = StatusEvent::new(kind, now);
+                event.endpoint_id = Some(endpoint.id.clone());
+                event.disabled_reason = endpoint.disabled;
+                w.emit(event)?;
+            }
             w.save_endpoint(endpoint)
         })
         .await
@@ -1137,10 +1342,20 @@ impl Store for SqliteStore {
         self.write(move |w| {
             w.endpoint(&id)?;
             w.conn.prepare_cached("DELETE FROM endpoints WHERE id = ?1")?.execute([id.as_str()])?;
-            let cancelled = w
+            let cancelled: Vec<String> = w
                 .conn
-                .prepare_cached("UPDATE deliveries SET state = 5, next_attempt_at = NULL, lease_token = NULL, updated_at = ?2 WHERE endpoint_id = ?1 AND state IN (1, 2)")?
-                .execute(params![id.as_str(), ms(now)])?;
+                .prepare_cached(
+                    "UPDATE deliveries SET state = 5, next_attempt_at = NULL, lease_token = NULL, updated_at = ?2 WHERE endpoint_id = ?1 AND state IN (1, 2) RETURNING message_id",
+                )?
+                .query_map(params![id.as_str(), ms(now)], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for message in &cancelled {
+                let mut event = StatusEvent::new(StatusKind::DeliveryCancelled, now);
+                event.message_id = Some(MessageId::parse(message).map_err(backend)?);
+                event.endpoint_id = Some(id.clone());
+                w.emit(event)?;
+            }
+            let cancelled = cancelled.len();
             w.backlog_delta -= i64::try_from(cancelled).unwrap_or(i64::MAX);
             w.endpoints.remove(&id);
             w.due.remove(&id);
@@ -1289,6 +1504,33 @@ impl Store for SqliteStore {
             Ok(requeued)
         })
         .await
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Arc<StatusEvent>> {
+        self.status.subscribe()
+    }
+
+    async fn events_after(&self, cursor: u64, limit: usize) -> Result<EventPage, StoreError> {
+        self.read(move |conn| {
+            let after = i64::try_from(cursor).unwrap_or(i64::MAX);
+            let mut stmt = conn.prepare_cached(
+                "SELECT cursor, at, kind, message_id, endpoint_id, event_type, attempt_number, status_code, transport_error, error, latency_us, next_attempt_at, disabled_reason
+                 FROM status_events WHERE cursor > ?1 ORDER BY cursor LIMIT ?2",
+            )?;
+            let events = stmt.query_map(params![after, limit], status_event_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            let (oldest, latest): (Option<i64>, Option<i64>) = conn
+                .prepare_cached("SELECT (SELECT MIN(cursor) FROM status_events), (SELECT seq FROM sqlite_sequence WHERE name = 'status_events')")?
+                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let latest = latest.unwrap_or(0);
+            // Events after `cursor` were pruned when the oldest kept one is further on.
+            let pruned = after < latest && oldest.is_none_or(|oldest| oldest > after + 1);
+            Ok(EventPage { events, pruned, latest: u64::try_from(latest).unwrap_or_default() })
+        })
+        .await
+    }
+
+    async fn record_event(&self, event: StatusEvent) -> Result<(), StoreError> {
+        self.write(move |w| w.emit(event)).await
     }
 
     async fn purge_expired_keys(&self, now: SystemTime) -> Result<u64, StoreError> {
