@@ -218,6 +218,10 @@ pub struct ServeArgs {
     #[arg(long, env = "WEBHOOK_STATUS_RETENTION", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub status_retention: u64,
 
+    /// Live status events a stream consumer may fall behind before it is cut off.
+    #[arg(long, env = "WEBHOOK_STREAM_BUFFER", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub stream_buffer: u32,
+
     /// How long an idle status stream waits before sending a heartbeat.
     #[arg(long, env = "WEBHOOK_STREAM_HEARTBEAT", default_value = "15s", value_parser = duration)]
     pub stream_heartbeat: Duration,
@@ -334,6 +338,7 @@ impl ServeArgs {
             store: StoreOptions {
                 idempotency_ttl: self.idempotency_ttl,
                 status_retention: self.status_retention,
+                status_buffer: self.stream_buffer as usize,
             },
             delivery: DeliveryConfig {
                 max_workers: self.max_workers as usize,

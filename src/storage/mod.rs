@@ -28,6 +28,8 @@ pub struct StoreOptions {
     pub idempotency_ttl: Duration,
     /// How many status events are kept for watchers that resume from a cursor.
     pub status_retention: u64,
+    /// How many live status events a watcher may fall behind before it is cut off.
+    pub status_buffer: usize,
 }
 
 /// What went wrong in the store.

@@ -43,8 +43,6 @@ use crate::domain::{
 
 /// The most jobs one commit carries.
 const MAX_BATCH: usize = 512;
-/// Status events a subscriber may fall behind by before it is told it lagged.
-const STATUS_CHANNEL: usize = 4096;
 /// Prepared statements kept per connection: more than the store has distinct queries.
 const STATEMENT_CACHE: usize = 64;
 /// Jobs waiting for the writer before callers wait to enqueue.
@@ -1119,7 +1117,7 @@ impl SqliteStore {
             |r| r.get(0),
         )?;
         let backlog = Arc::new(AtomicU64::new(backlog));
-        let (status, _) = broadcast::channel(STATUS_CHANNEL);
+        let (status, _) = broadcast::channel(options.status_buffer);
         let mut writer = Writer {
             conn,
             endpoints: HashMap::new(),

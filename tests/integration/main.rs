@@ -5,6 +5,7 @@
 //! - `delivery`: signing, filters, retries, outcomes of each HTTP answer, rotation.
 //! - `protection`: breakers, rate limits, in-flight caps, isolation, auto-disable,
 //!   recovery.
+//! - `status`: the live status stream: order, filters, resume, heartbeats, cut-off.
 //! - `process`: the real binary as a child process: crash recovery, graceful shutdown,
 //!   configuration errors.
 
@@ -12,4 +13,5 @@ mod api;
 mod delivery;
 mod process;
 mod protection;
+mod status;
 mod support;
