@@ -10,8 +10,8 @@ use tokio::sync::Semaphore;
 
 use crate::each_backend;
 use crate::support::{
-    Backend, Reply, Sink, TestApp, eventually, publish_json, spawn_app, spawn_app_holding,
-    spawn_app_with, take_machine,
+    Backend, Reply, Sink, TestApp, eventually, spawn_app, spawn_app_holding, spawn_app_with,
+    take_machine,
 };
 
 fn millis(ms: u64) -> prost_types::Duration {
@@ -148,13 +148,7 @@ async fn rate_limit_caps_what_the_receiver_sees(backend: Backend) {
         })
         .await;
     let total = 120;
-    let ids = app
-        .publish_batch(
-            (0..total)
-                .map(|i| publish_json("tick", serde_json::json!({"i": i})))
-                .collect(),
-        )
-        .await;
+    let ids = app.publish_many("tick", total).await;
     let first = sink.next().await;
     let live = status(&app, &endpoint_id).await.status.unwrap();
     assert_eq!(live.rate_limit_max, limit);

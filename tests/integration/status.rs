@@ -11,9 +11,7 @@ use tonic::Streaming;
 use tonic_types::StatusExt;
 
 use crate::each_backend;
-use crate::support::{
-    Backend, PATIENCE, Reply, Sink, TestApp, publish_json, spawn_app, spawn_app_with,
-};
+use crate::support::{Backend, PATIENCE, Reply, Sink, TestApp, spawn_app, spawn_app_with};
 
 type Kind = pb::StatusEventKind;
 
@@ -218,13 +216,7 @@ async fn slow_consumer_is_cut_off_with_a_cursor_to_resume(backend: Backend) {
     app.register_url(sink.url("/hook")).await;
     // A consumer that reads nothing while a thousand deliveries happen.
     let mut stalled = open(&app, pb::StreamDeliveryStatusRequest::default()).await;
-    let ids = app
-        .publish_batch(
-            (0..1000)
-                .map(|i| publish_json("load.tick", serde_json::json!({"i": i})))
-                .collect(),
-        )
-        .await;
+    let ids = app.publish_many("load.tick", 1000).await;
     sink.take(ids.len()).await;
 
     let mut last_cursor = 0;
@@ -355,13 +347,7 @@ async fn heartbeats_pruned_cursors_and_shutdown() {
 
     // Enough events to prune: a cursor before the retained ones is out of range.
     app.register_url(sink.url("/hook")).await;
-    let ids = app
-        .publish_batch(
-            (0..80)
-                .map(|i| publish_json("a.b", serde_json::json!({"i": i})))
-                .collect(),
-        )
-        .await;
+    let ids = app.publish_many("a.b", 80).await;
     sink.take(ids.len()).await;
     let mut old = open(&app, from_start()).await;
     let status = tokio::time::timeout(PATIENCE, old.next())

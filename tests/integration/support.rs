@@ -203,8 +203,19 @@ impl TestApp {
         .await
     }
 
+    /// Publishes `count` events of one type in one batch, numbered `{"i": n}`; returns
+    /// their message ids in order.
+    pub async fn publish_many(&mut self, event_type: &str, count: usize) -> Vec<String> {
+        self.publish_batch(
+            (0..count)
+                .map(|i| publish_json(event_type, serde_json::json!({ "i": i })))
+                .collect(),
+        )
+        .await
+    }
+
     /// Publishes a batch that must succeed in full; returns the message ids in order.
-    pub async fn publish_batch(&mut self, requests: Vec<pb::PublishRequest>) -> Vec<String> {
+    async fn publish_batch(&mut self, requests: Vec<pb::PublishRequest>) -> Vec<String> {
         let results = self
             .client
             .publish_batch(pb::PublishBatchRequest { requests })
