@@ -97,74 +97,89 @@ pub fn watch(
                 Err(e) => { yield Err(e.into()); return; }
             },
         };
-        // Replay what the store retains; subscribe; replay what committed meanwhile.
+        // Catch up from the store; subscribe; catch up with what committed meanwhile; then
+        // follow the broadcast. A settled message ends the watch after one more catch-up:
+        // its state is visible only once its events are committed, so they are all read.
         let mut live = None;
+        let mut ending = false;
         loop {
-            let page = match store.events_after(last, REPLAY_PAGE).await {
-                Ok(page) => page,
-                Err(e) => { yield Err(e.into()); return; }
-            };
-            if page.pruned {
-                yield Err(WatchError::Pruned { after: last });
-                return;
-            }
-            let caught_up = page.events.len() < REPLAY_PAGE;
-            for event in page.events {
-                last = event.cursor;
-                if filter.matches(&event) {
-                    yield Ok(StatusItem::Event(Arc::new(event)));
-                }
-            }
-            if caught_up {
-                if live.is_some() {
-                    break;
-                }
-                live = Some(store.subscribe());
-            }
-        }
-        let mut live = live.expect("subscribed before the last replay");
-        if let Some(message) = &settle_on {
-            match settled(&*store, message).await {
-                Ok(true) => return,
-                Ok(false) => {}
-                Err(e) => { yield Err(e.into()); return; }
-            }
-        }
-        // Idle means nothing sent to this consumer, whatever its filter skipped.
-        let mut idle_until = Instant::now() + heartbeat;
-        loop {
-            let received = tokio::select! {
-                received = live.recv() => received,
-                () = tokio::time::sleep_until(idle_until) => {
-                    idle_until = Instant::now() + heartbeat;
-                    yield Ok(StatusItem::Heartbeat { at: SystemTime::now(), cursor: last });
-                    continue;
-                }
-                () = stop.cancelled() => return,
-            };
-            let event = match received {
-                Ok(event) => event,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    yield Err(WatchError::Lagged { resume_after: last });
+            loop {
+                let page = match store.events_after(last, REPLAY_PAGE).await {
+                    Ok(page) => page,
+                    Err(e) => { yield Err(e.into()); return; }
+                };
+                if page.pruned {
+                    yield Err(WatchError::Pruned { after: last });
                     return;
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                let caught_up = page.events.len() < REPLAY_PAGE;
+                for event in page.events {
+                    last = event.cursor;
+                    if filter.matches(&event) {
+                        yield Ok(StatusItem::Event(Arc::new(event)));
+                    }
+                }
+                if caught_up {
+                    break;
+                }
+            }
+            if ending {
+                return;
+            }
+            let Some(receiver) = live.as_mut() else {
+                live = Some(store.subscribe());
+                continue;
             };
-            if event.cursor <= last {
-                continue;
-            }
-            last = event.cursor;
-            if !filter.matches(&event) {
-                continue;
-            }
-            let concerns_settling = settle_on.is_some() && event.message_id == settle_on;
-            idle_until = Instant::now() + heartbeat;
-            yield Ok(StatusItem::Event(event));
-            if concerns_settling {
-                match settled(&*store, settle_on.as_ref().expect("checked")).await {
-                    Ok(true) => return,
+            // Events read by the catch-ups may have settled the message.
+            if let Some(message) = &settle_on {
+                match settled(&*store, message).await {
+                    Ok(true) => {
+                        ending = true;
+                        continue;
+                    }
                     Ok(false) => {}
                     Err(e) => { yield Err(e.into()); return; }
+                }
+            }
+            // Idle means nothing sent to this consumer, whatever its filter skipped.
+            let mut idle_until = Instant::now() + heartbeat;
+            loop {
+                let received = tokio::select! {
+                    received = receiver.recv() => received,
+                    () = tokio::time::sleep_until(idle_until) => {
+                        idle_until = Instant::now() + heartbeat;
+                        yield Ok(StatusItem::Heartbeat { at: SystemTime::now(), cursor: last });
+                        continue;
+                    }
+                    () = stop.cancelled() => return,
+                };
+                let event = match received {
+                    Ok(event) => event,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        yield Err(WatchError::Lagged { resume_after: last });
+                        return;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                if event.cursor <= last {
+                    continue;
+                }
+                last = event.cursor;
+                if !filter.matches(&event) {
+                    continue;
+                }
+                let concerns_settling = settle_on.is_some() && event.message_id == settle_on;
+                idle_until = Instant::now() + heartbeat;
+                yield Ok(StatusItem::Event(event));
+                if concerns_settling {
+                    match settled(&*store, settle_on.as_ref().expect("checked")).await {
+                        Ok(true) => {
+                            ending = true;
+                            break;
+                        }
+                        Ok(false) => {}
+                        Err(e) => { yield Err(e.into()); return; }
+                    }
                 }
             }
         }

@@ -195,8 +195,8 @@ pub struct Guards {
 pub struct Allowance {
     /// Endpoints this process knows, with how many deliveries each may start now.
     pub per_endpoint: HashMap<EndpointId, usize>,
-    /// Room of an endpoint not yet known: its cap and burst are not known either, so the
-    /// smaller defaults; `Guards::admit` catches an override below them.
+    /// Room of an endpoint not yet known: one delivery, which any policy admits (caps and
+    /// bursts are at least 1, a new breaker is closed); its own limits apply from then on.
     pub unknown: usize,
 }
 
@@ -228,10 +228,6 @@ impl Guards {
     }
 
     pub fn allowance(&self, now: Instant) -> Allowance {
-        let unknown =
-            self.config
-                .max_in_flight
-                .min(self.config.rate_limit.map_or(u32::MAX, |l| l.burst())) as usize;
         let per_endpoint = self
             .lock()
             .iter_mut()
@@ -239,7 +235,7 @@ impl Guards {
             .collect();
         Allowance {
             per_endpoint,
-            unknown,
+            unknown: 1,
         }
     }
 

@@ -129,8 +129,8 @@ impl Dispatcher {
             let mut started = 0;
             let mut refused = Vec::new();
             for claim in batch.claims {
-                // Room was reserved before the claim; only an endpoint met for the first
-                // time, with limits below the defaults, can be refused here.
+                // Room was reserved before the claim; only a change of the endpoint's
+                // limits in between can refuse it now.
                 let Some(ticket) = this.guards.admit(&claim.endpoint, Instant::now()) else {
                     refused.push(claim.lease);
                     continue;
