@@ -1,6 +1,7 @@
 //! Herald: webhook delivery with a gRPC API.
 //!
 //! Layout (the map of the system):
+//! - `analytics`: per-minute rollups of attempts and the latency sketch behind percentiles.
 //! - `domain`: the values everything else passes around, valid by construction.
 //! - `config`: CLI flags and environment variables, validated into one struct per subsystem.
 //! - `app`: wires store, dispatcher and gRPC server; runs them; shuts them down in order.
@@ -14,6 +15,7 @@
 //! claims due deliveries under a lease, attempts each over HTTP, and records the attempt
 //! with the delivery's next state in one store transition.
 
+pub mod analytics;
 pub mod app;
 pub mod config;
 pub mod delivery;
