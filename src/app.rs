@@ -18,15 +18,17 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
+use crate::analytics::minute_of;
 use crate::config::{Config, StorageConfig};
 use crate::delivery::Dispatcher;
 use crate::delivery::http::{ClientError, WebhookClient};
 use crate::grpc::pb::webhook_service_server::WebhookServiceServer;
 use crate::grpc::{WebhookApi, pb};
 use crate::storage::{SqliteStore, Store, sqlite::OpenError};
+use crate::telemetry::ErrorChain;
 
 /// How often expired idempotency keys are forgotten.
-const KEY_PURGE_INTERVAL: Duration = Duration::from_secs(600);
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(600);
 
 /// Why the application could not start or serve.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +58,8 @@ pub struct Application {
     storage: String,
     /// Fires when shutdown starts: stops claiming, ends status streams.
     stopping: CancellationToken,
+    /// How long analytics rollups are kept.
+    analytics_retention: Duration,
     shutdown_grace: Duration,
 }
 
@@ -109,6 +113,7 @@ impl Application {
             api,
             storage,
             stopping,
+            analytics_retention: config.analytics_retention,
             shutdown_grace: config.shutdown_grace,
         })
     }
@@ -149,8 +154,9 @@ impl Application {
         });
 
         let delivery = tokio::spawn(self.dispatcher.run(stopping.child_token()));
-        let purge = tokio::spawn(purge_expired_keys(
+        let purge = tokio::spawn(housekeeping(
             self.store.clone(),
+            self.analytics_retention,
             stopping.child_token(),
         ));
 
@@ -207,20 +213,32 @@ impl Application {
     }
 }
 
-/// Forgets expired idempotency keys now and then, until `stop`.
-async fn purge_expired_keys(store: Arc<dyn Store>, stop: CancellationToken) {
-    let mut tick = tokio::time::interval(KEY_PURGE_INTERVAL);
+/// Now and then, until `stop`: forgets expired idempotency keys and drops analytics
+/// rollups older than `analytics_retention`.
+async fn housekeeping(
+    store: Arc<dyn Store>,
+    analytics_retention: Duration,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(HOUSEKEEPING_INTERVAL);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             () = stop.cancelled() => return,
         }
-        match store.purge_expired_keys(SystemTime::now()).await {
-            Ok(0) => {}
+        let now = SystemTime::now();
+        match store.purge_expired_keys(now).await {
             Ok(purged) => tracing::debug!(purged, "expired idempotency keys purged"),
             Err(e) => {
-                tracing::warn!(error = %crate::telemetry::ErrorChain(&e), "cannot purge expired idempotency keys")
+                tracing::warn!(error = %ErrorChain(&e), "cannot purge expired idempotency keys")
             }
+        }
+        match store
+            .prune_rollups(minute_of(now - analytics_retention))
+            .await
+        {
+            Ok(pruned) => tracing::debug!(pruned, "old analytics rollups pruned"),
+            Err(e) => tracing::warn!(error = %ErrorChain(&e), "cannot prune analytics rollups"),
         }
     }
 }

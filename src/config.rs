@@ -214,6 +214,10 @@ pub struct ServeArgs {
     #[arg(long, env = "WEBHOOK_ENDPOINT_MAX_IN_FLIGHT", default_value_t = 16)]
     pub endpoint_max_in_flight: u32,
 
+    /// Days of per-minute analytics kept.
+    #[arg(long, env = "WEBHOOK_ANALYTICS_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub analytics_retention_days: u32,
+
     /// Status events kept for watchers that reconnect with a cursor.
     #[arg(long, env = "WEBHOOK_STATUS_RETENTION", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub status_retention: u64,
@@ -248,6 +252,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub legacy_signature_headers: bool,
     pub shutdown_grace: Duration,
+    pub analytics_retention: Duration,
 }
 
 /// A setting with an unusable value.
@@ -356,6 +361,9 @@ impl ServeArgs {
             },
             legacy_signature_headers: self.legacy_signature_headers,
             shutdown_grace: self.shutdown_grace,
+            analytics_retention: Duration::from_secs(
+                u64::from(self.analytics_retention_days) * 24 * 3600,
+            ),
         })
     }
 }

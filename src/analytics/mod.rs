@@ -124,7 +124,8 @@ pub fn minute_of(t: SystemTime) -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs() / 60).unwrap_or(i64::MAX))
 }
 
-fn time_of_minute(minute: i64) -> SystemTime {
+/// The start of a minute.
+pub fn time_of_minute(minute: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(u64::try_from(minute).unwrap_or(0) * 60)
 }
 

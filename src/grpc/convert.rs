@@ -12,6 +12,7 @@ use prost_types::value::Kind;
 use super::ApiConfig;
 use super::error::Violations;
 use super::pb;
+use crate::analytics::{Bucket, EndpointFigures, FailureKind, HealthStatus, Report};
 use crate::delivery::guard::{CircuitStatus, EndpointStatus};
 use crate::domain::{
     Attempt, CustomHeader, Delivery, DeliveryState, DisabledReason, Endpoint, EndpointId,
@@ -646,6 +647,115 @@ pub fn status_item(item: StatusItem) -> pb::StreamDeliveryStatusResponse {
         }),
     };
     pb::StreamDeliveryStatusResponse { item: Some(item) }
+}
+
+fn failure_kind_proto(kind: FailureKind) -> pb::FailureKind {
+    match kind {
+        FailureKind::Timeout => pb::FailureKind::Timeout,
+        FailureKind::Connection => pb::FailureKind::Connection,
+        FailureKind::Dns => pb::FailureKind::Dns,
+        FailureKind::Tls => pb::FailureKind::Tls,
+        FailureKind::Transport => pb::FailureKind::Transport,
+        FailureKind::Redirect => pb::FailureKind::Redirect,
+        FailureKind::ClientError => pb::FailureKind::ClientError,
+        FailureKind::ServerError => pb::FailureKind::ServerError,
+    }
+}
+
+fn endpoint_figures(f: &EndpointFigures) -> pb::EndpointFigures {
+    pb::EndpointFigures {
+        endpoint_id: f.endpoint.to_string(),
+        attempts: f.rollup.attempts,
+        succeeded: f.rollup.succeeded,
+        failed: f.rollup.failed,
+        success_rate: f.rollup.success_rate().unwrap_or_default(),
+        p95_ms: f.rollup.latency_ms(0.95).unwrap_or_default(),
+    }
+}
+
+fn time_bucket(b: &Bucket) -> pb::TimeBucket {
+    pb::TimeBucket {
+        start_time: Some(timestamp(b.start)),
+        attempts: b.rollup.attempts,
+        succeeded: b.rollup.succeeded,
+        failed: b.rollup.failed,
+        p95_ms: b.rollup.latency_ms(0.95).unwrap_or_default(),
+    }
+}
+
+pub fn analytics(report: &Report, pending: u64) -> pb::GetAnalyticsResponse {
+    let total = &report.total;
+    let ms = |q: f64| total.latency_ms(q).unwrap_or_default();
+    let success_rate = total.success_rate().unwrap_or_default();
+    let previous_rate = report.previous.success_rate().unwrap_or_default();
+    pb::GetAnalyticsResponse {
+        start_time: Some(timestamp(report.from)),
+        end_time: Some(timestamp(report.to)),
+        totals: Some(pb::DeliveryTotals {
+            deliveries: total.deliveries,
+            attempts: total.attempts,
+            succeeded: total.succeeded,
+            failed: total.failed,
+            exhausted: total.exhausted,
+            pending,
+        }),
+        success_rate,
+        latency: Some(pb::LatencySummary {
+            avg_ms: if total.attempts == 0 {
+                0.0
+            } else {
+                total.latency_sum_us as f64 / total.attempts as f64 / 1000.0
+            },
+            p50_ms: ms(0.5),
+            p95_ms: ms(0.95),
+            p99_ms: ms(0.99),
+            max_ms: total.latency_max_us as f64 / 1000.0,
+        }),
+        status_codes: total
+            .status_codes
+            .iter()
+            .map(|(code, count)| pb::StatusCodeCount {
+                status_code: u32::from(*code),
+                count: *count,
+            })
+            .collect(),
+        failure_kinds: total
+            .failure_kinds
+            .iter()
+            .map(|(kind, count)| pb::FailureKindCount {
+                kind: failure_kind_proto(*kind) as i32,
+                count: *count,
+            })
+            .collect(),
+        top_endpoints_by_volume: report.top_by_volume.iter().map(endpoint_figures).collect(),
+        top_endpoints_by_failure_rate: report
+            .top_by_failure_rate
+            .iter()
+            .map(endpoint_figures)
+            .collect(),
+        hourly: report.hourly.iter().map(time_bucket).collect(),
+        daily: report.daily.iter().map(time_bucket).collect(),
+        trend: Some(pb::Trend {
+            previous_attempts: report.previous.attempts,
+            previous_success_rate: previous_rate,
+            previous_p95_ms: report.previous.latency_ms(0.95).unwrap_or_default(),
+            attempts_change: if report.previous.attempts == 0 {
+                0.0
+            } else {
+                (total.attempts as f64 - report.previous.attempts as f64)
+                    / report.previous.attempts as f64
+            },
+            success_rate_change: success_rate - previous_rate,
+        }),
+        health_score: report.health.score,
+        health_status: match report.health.status {
+            HealthStatus::Excellent => pb::HealthStatus::Excellent,
+            HealthStatus::Good => pb::HealthStatus::Good,
+            HealthStatus::Fair => pb::HealthStatus::Fair,
+            HealthStatus::Poor => pb::HealthStatus::Poor,
+            HealthStatus::Critical => pb::HealthStatus::Critical,
+        } as i32,
+    }
 }
 
 fn rate_limit_proto(o: RateLimitOverride) -> Option<pb::RateLimit> {

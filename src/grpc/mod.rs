@@ -16,11 +16,12 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use self::convert::PageToken;
 use self::error::{Violations, exhausted};
+use crate::analytics;
 use crate::delivery::guard::{Guards, ProtectionConfig};
 use crate::delivery::retry::RetryPolicy;
 use crate::domain::{
-    DisabledReason, Endpoint, EndpointId, MessageId, NewMessage, ProtectionOverride, RetryOverride,
-    Secret, SigningSecrets,
+    DisabledReason, Endpoint, EndpointId, EventType, MessageId, NewMessage, ProtectionOverride,
+    RetryOverride, Secret, SigningSecrets,
 };
 use crate::status::{self, WatchError};
 use crate::storage::{AttemptQuery, EndpointUpdate, Published, Store};
@@ -35,6 +36,10 @@ pub mod pb {
 
 /// Most events in one PublishBatch.
 pub const MAX_BATCH: usize = 1000;
+/// The window of `GetAnalytics` when none is given.
+const ANALYTICS_DEFAULT_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// The longest window `GetAnalytics` takes.
+const ANALYTICS_LONGEST_WINDOW: Duration = Duration::from_secs(400 * 24 * 3600);
 /// What a client told to back off is asked to wait.
 const BACKLOG_RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -596,6 +601,62 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
             .await?;
         self.wake.notify_one();
         Ok(Response::new(pb::ReplayMessageResponse { delivery_count }))
+    }
+
+    async fn get_analytics(
+        &self,
+        request: Request<pb::GetAnalyticsRequest>,
+    ) -> Result<Response<pb::GetAnalyticsResponse>, Status> {
+        let req = request.into_inner();
+        let mut v = Violations::default();
+        let mut time =
+            |field: &str, t: Option<prost_types::Timestamp>| match t.map(SystemTime::try_from) {
+                None => None,
+                Some(Ok(t)) => Some(t),
+                Some(Err(_)) => {
+                    v.add(field, "not a valid timestamp");
+                    None
+                }
+            };
+        let end = time("end_time", req.end_time).unwrap_or_else(SystemTime::now);
+        let start =
+            time("start_time", req.start_time).unwrap_or_else(|| end - ANALYTICS_DEFAULT_WINDOW);
+        match end.duration_since(start) {
+            Ok(length)
+                if length >= Duration::from_secs(60) && length <= ANALYTICS_LONGEST_WINDOW => {}
+            _ => v.add(
+                "start_time",
+                "the window must run forward, from one minute to 400 days",
+            ),
+        }
+        let endpoint = (!req.endpoint_id.is_empty())
+            .then(|| convert::parse_endpoint_id(&mut v, "endpoint_id", &req.endpoint_id))
+            .flatten();
+        let event_type = (!req.event_type.is_empty())
+            .then(|| v.check("event_type", EventType::parse(&req.event_type)))
+            .flatten();
+        v.finish()?;
+        // Whole minutes: from the one holding `start` to the one holding the last instant
+        // before `end`, so that a window ending now includes the current minute.
+        let first = analytics::minute_of(start);
+        let last = analytics::minute_of(end - Duration::from_nanos(1)) + 1;
+        // The window before, of the same length, gives the trend.
+        let rows = self
+            .store
+            .rollups(
+                first - (last - first),
+                last,
+                endpoint.clone(),
+                event_type.clone(),
+            )
+            .await?;
+        let report = analytics::report(
+            &rows,
+            analytics::time_of_minute(first),
+            analytics::time_of_minute(last),
+        );
+        let pending = self.store.pending(endpoint, event_type).await?;
+        Ok(Response::new(convert::analytics(&report, pending)))
     }
 
     async fn recover_endpoint(

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 
 pub use sqlite::SqliteStore;
 
+use crate::analytics::RollupRow;
 use crate::domain::{
     Attempt, AttemptRecord, CustomHeader, Delivery, DeliveryState, DisabledReason, Endpoint,
     EndpointId, EventPattern, EventType, Message, MessageId, NewMessage, RateLimitOverride,
@@ -265,6 +266,24 @@ pub trait Store: Send + Sync + 'static {
     async fn events_after(&self, cursor: u64, limit: usize) -> Result<EventPage, StoreError>;
     /// Writes a status event that no store transition produces (circuit changes).
     async fn record_event(&self, event: StatusEvent) -> Result<(), StoreError>;
+
+    /// The per-minute rollups of `[from_minute, to_minute)`, optionally of one endpoint
+    /// and one event type.
+    async fn rollups(
+        &self,
+        from_minute: i64,
+        to_minute: i64,
+        endpoint: Option<EndpointId>,
+        event_type: Option<EventType>,
+    ) -> Result<Vec<RollupRow>, StoreError>;
+    /// Deliveries not yet finished, optionally of one endpoint and one event type.
+    async fn pending(
+        &self,
+        endpoint: Option<EndpointId>,
+        event_type: Option<EventType>,
+    ) -> Result<u64, StoreError>;
+    /// Drops rollups older than `before_minute`; returns how many.
+    async fn prune_rollups(&self, before_minute: i64) -> Result<u64, StoreError>;
 
     /// Forgets idempotency keys that expired by `now`; returns how many.
     async fn purge_expired_keys(&self, now: SystemTime) -> Result<u64, StoreError>;

@@ -36,6 +36,7 @@ use super::{
     AttemptQuery, Claim, ClaimBatch, ClaimRequest, EndpointUpdate, EventPage, Lease, Outcome,
     Published, Store, StoreError, StoreOptions, Transition,
 };
+use crate::analytics::{Rollup, RollupRow, minute_of};
 use crate::domain::{
     Attempt, AttemptRecord, Delivery, DeliveryState, DisabledReason, Endpoint, EndpointId,
     EventType, Message, MessageId, NewMessage, Secret, StatusEvent, StatusKind, TransportError,
@@ -103,6 +104,13 @@ CREATE TABLE IF NOT EXISTS attempts (
 );
 CREATE INDEX IF NOT EXISTS attempts_message ON attempts (message_id, id);
 CREATE INDEX IF NOT EXISTS attempts_endpoint ON attempts (endpoint_id, id);
+CREATE TABLE IF NOT EXISTS rollups (
+    minute      INTEGER NOT NULL,
+    endpoint_id TEXT NOT NULL,
+    event_type  TEXT NOT NULL,
+    data        TEXT NOT NULL,
+    PRIMARY KEY (minute, endpoint_id, event_type)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS status_events (
     cursor          INTEGER PRIMARY KEY AUTOINCREMENT,
     at              INTEGER NOT NULL,
@@ -360,6 +368,8 @@ struct Writer {
     status_retention: u64,
     /// Change of the backlog by this batch, published only once it commits.
     backlog_delta: i64,
+    /// This batch's attempts per (minute, endpoint, event type), written at its commit.
+    rollups: HashMap<(i64, EndpointId, EventType), Rollup>,
     /// Status events written by this batch, broadcast only once it commits.
     events: Vec<Arc<StatusEvent>>,
     status: broadcast::Sender<Arc<StatusEvent>>,
@@ -403,6 +413,7 @@ impl Writer {
                     let _ = self.conn.execute_batch("ROLLBACK");
                     self.backlog_delta = 0;
                     self.events.clear();
+                    self.rollups.clear();
                     if let Err(e) = self.load_endpoints() {
                         tracing::error!(error = %e, "cannot reload endpoints after a failed commit");
                     }
@@ -428,7 +439,32 @@ impl Writer {
             .into_iter()
             .filter_map(|job| job(Ok(&mut *self)))
             .collect();
-        (replies, self.conn.execute_batch("COMMIT").map_err(Arc::new))
+        let committed = self
+            .flush_rollups()
+            .and_then(|()| self.conn.execute_batch("COMMIT"));
+        (replies, committed.map_err(Arc::new))
+    }
+
+    /// Adds this batch's attempts to their stored per-minute rollups.
+    fn flush_rollups(&mut self) -> rusqlite::Result<()> {
+        for ((minute, endpoint, event_type), rollup) in std::mem::take(&mut self.rollups) {
+            let stored: Option<String> = self
+                .conn
+                .prepare_cached("SELECT data FROM rollups WHERE minute = ?1 AND endpoint_id = ?2 AND event_type = ?3")?
+                .query_row(params![minute, endpoint.as_str(), event_type.as_str()], |r| r.get(0))
+                .optional()?;
+            let mut merged: Rollup = match stored {
+                Some(text) => parsed(0, serde_json::from_str(&text))?,
+                None => Rollup::default(),
+            };
+            merged.merge(&rollup);
+            let data = serde_json::to_string(&merged)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            self.conn
+                .prepare_cached("INSERT OR REPLACE INTO rollups (minute, endpoint_id, event_type, data) VALUES (?1, ?2, ?3, ?4)")?
+                .execute(params![minute, endpoint.as_str(), event_type.as_str(), data])?;
+        }
+        Ok(())
     }
 
     fn apply_backlog_delta(&mut self) {
@@ -824,6 +860,7 @@ impl Writer {
             disable_after_failing,
         } = outcome;
         let succeeded = transition == Transition::Succeeded;
+        let rollup_type = event_type.clone();
         let mut result = StatusEvent::new(
             if succeeded {
                 StatusKind::AttemptSucceeded
@@ -913,7 +950,13 @@ impl Writer {
         if let Transition::FailedAndDisable(reason) = transition {
             self.disable(&endpoint_id, reason, now)?;
         }
-        self.track_failing(&endpoint_id, succeeded, disable_after_failing, now)
+        self.track_failing(&endpoint_id, succeeded, disable_after_failing, now)?;
+        let exhausted = applied > 0 && state == DeliveryState::Failed;
+        self.rollups
+            .entry((minute_of(record.started_at), endpoint_id, rollup_type))
+            .or_default()
+            .record(number, &record, succeeded, exhausted);
+        Ok(())
     }
 
     /// Keeps the endpoint's failing-since clock: started by a failure, cleared by any
@@ -1127,6 +1170,7 @@ impl SqliteStore {
             status_retention: options.status_retention,
             backlog_delta: 0,
             events: Vec::new(),
+            rollups: HashMap::new(),
             status: status.clone(),
             backlog: backlog.clone(),
         };
@@ -1529,6 +1573,63 @@ impl Store for SqliteStore {
 
     async fn record_event(&self, event: StatusEvent) -> Result<(), StoreError> {
         self.write(move |w| w.emit(event)).await
+    }
+
+    async fn rollups(
+        &self,
+        from_minute: i64,
+        to_minute: i64,
+        endpoint: Option<EndpointId>,
+        event_type: Option<EventType>,
+    ) -> Result<Vec<RollupRow>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT minute, endpoint_id, data FROM rollups WHERE minute >= ?1 AND minute < ?2
+                 AND (?3 IS NULL OR endpoint_id = ?3) AND (?4 IS NULL OR event_type = ?4)",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    from_minute,
+                    to_minute,
+                    endpoint.as_ref().map(EndpointId::as_str),
+                    event_type.as_ref().map(EventType::as_str)
+                ],
+                |r| {
+                    Ok(RollupRow {
+                        minute: r.get(0)?,
+                        endpoint: parsed(1, EndpointId::parse(&r.get::<_, String>(1)?))?,
+                        rollup: parsed(2, serde_json::from_str(&r.get::<_, String>(2)?))?,
+                    })
+                },
+            )?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn pending(
+        &self,
+        endpoint: Option<EndpointId>,
+        event_type: Option<EventType>,
+    ) -> Result<u64, StoreError> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM deliveries d JOIN messages m ON m.id = d.message_id
+                     WHERE d.state IN (1, 2) AND (?1 IS NULL OR d.endpoint_id = ?1) AND (?2 IS NULL OR m.event_type = ?2)",
+                )?
+                .query_row(params![endpoint.as_ref().map(EndpointId::as_str), event_type.as_ref().map(EventType::as_str)], |r| r.get(0))?)
+        })
+        .await
+    }
+
+    async fn prune_rollups(&self, before_minute: i64) -> Result<u64, StoreError> {
+        self.write(move |w| {
+            Ok(w.conn
+                .prepare_cached("DELETE FROM rollups WHERE minute < ?1")?
+                .execute([before_minute])? as u64)
+        })
+        .await
     }
 
     async fn purge_expired_keys(&self, now: SystemTime) -> Result<u64, StoreError> {

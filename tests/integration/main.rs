@@ -1,6 +1,7 @@
 //! The integration suite: real servers on loopback, real HTTP sinks, every backend.
 //!
 //! - `support`: the test Herald, the scriptable sink, waiting helpers.
+//! - `analytics`: GetAnalytics against the attempts actually made.
 //! - `api`: endpoints, validation, idempotency, pagination, reflection and health.
 //! - `delivery`: signing, filters, retries, outcomes of each HTTP answer, rotation.
 //! - `protection`: breakers, rate limits, in-flight caps, isolation, auto-disable,
@@ -9,6 +10,7 @@
 //! - `process`: the real binary as a child process: crash recovery, graceful shutdown,
 //!   configuration errors.
 
+mod analytics;
 mod api;
 mod delivery;
 mod process;
