@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::cli::{StatsArgs, WatchArgs};
 use crate::delivery::DeliveryConfig;
 use crate::delivery::breaker::BreakerPolicy;
 use crate::delivery::guard::ProtectionConfig;
@@ -39,6 +40,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the gRPC server and the delivery workers (the default).
     Serve(ServeArgs),
+    /// Follow deliveries live from a running server.
+    Watch(WatchArgs),
+    /// Print delivery analytics of a running server.
+    Stats(StatsArgs),
 }
 
 impl Cli {
@@ -71,12 +76,9 @@ impl Cli {
             .map(|env| env.to_string_lossy().into_owned())
     }
 
-    /// The arguments of the serve command, whether or not it was named.
-    pub fn into_serve(self) -> ServeArgs {
-        match self.command {
-            Some(Command::Serve(args)) => args,
-            None => self.serve,
-        }
+    /// The command to run: `serve` when none is named.
+    pub fn into_command(self) -> Command {
+        self.command.unwrap_or(Command::Serve(self.serve))
     }
 }
 
@@ -438,10 +440,18 @@ impl ServeArgs {
     }
 }
 
+/// The serve settings with nothing given but the environment.
+fn serve_defaults() -> ServeArgs {
+    match Cli::parse_from(["herald"]).into_command() {
+        Command::Serve(args) => args,
+        _ => unreachable!("no command given means serve"),
+    }
+}
+
 impl Config {
     /// Defaults with the given store, as a laptop run would have them.
     pub fn with_storage(storage: StorageConfig) -> Self {
-        let mut args = Cli::parse_from(["herald"]).into_serve();
+        let mut args = serve_defaults();
         args.storage_type = match storage {
             StorageConfig::Memory => StorageType::Memory,
             StorageConfig::Embedded { data_dir } => {
@@ -467,7 +477,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_setting() {
-        let mut args = Cli::parse_from(["herald"]).into_serve();
+        let mut args = serve_defaults();
         args.retry_multiplier = 0.5;
         let e = args.into_config().unwrap_err();
         assert_eq!(e.env, "WEBHOOK_RETRY_MULTIPLIER");
@@ -476,7 +486,7 @@ mod tests {
 
     #[test]
     fn auto_with_redis_url_does_not_fall_back_silently() {
-        let mut args = Cli::parse_from(["herald"]).into_serve();
+        let mut args = serve_defaults();
         args.redis_url = Some("redis://127.0.0.1:6379".into());
         assert_eq!(args.into_config().unwrap_err().env, "WEBHOOK_STORAGE_TYPE");
     }

@@ -3,6 +3,7 @@
 //! Layout (the map of the system):
 //! - `analytics`: per-minute rollups of attempts and the latency sketch behind percentiles.
 //! - `domain`: the values everything else passes around, valid by construction.
+//! - `cli`: `herald watch` and `herald stats`, terminal views over the API.
 //! - `config`: CLI flags and environment variables, validated into one struct per subsystem.
 //! - `app`: wires store, dispatcher and gRPC server; runs them; shuts them down in order.
 //! - `grpc`: `herald.v1.WebhookService` handlers, proto ⇄ domain conversion, error mapping.
@@ -17,6 +18,7 @@
 
 pub mod analytics;
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod domain;

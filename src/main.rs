@@ -5,13 +5,19 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use herald::app::Application;
-use herald::config::Cli;
+use herald::config::{Cli, Command};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = Cli::parse_or_exit().into_serve();
-    herald::telemetry::init_logs(args.log_format);
-    match run(args).await {
+    let outcome = match Cli::parse_or_exit().into_command() {
+        Command::Serve(args) => {
+            herald::telemetry::init_logs(args.log_format);
+            run(args).await
+        }
+        Command::Watch(args) => herald::cli::watch(args).await.map_err(anyhow::Error::from),
+        Command::Stats(args) => herald::cli::stats(args).await.map_err(anyhow::Error::from),
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -745,7 +745,11 @@ pub fn analytics(report: &Report, pending: u64) -> pb::GetAnalyticsResponse {
                 (total.attempts as f64 - report.previous.attempts as f64)
                     / report.previous.attempts as f64
             },
-            success_rate_change: success_rate - previous_rate,
+            success_rate_change: if report.previous.attempts == 0 {
+                0.0
+            } else {
+                success_rate - previous_rate
+            },
         }),
         health_score: report.health.score,
         health_status: match report.health.status {

@@ -3,6 +3,7 @@
 //! - `support`: the test Herald, the scriptable sink, waiting helpers.
 //! - `analytics`: GetAnalytics against the attempts actually made.
 //! - `api`: endpoints, validation, idempotency, pagination, reflection and health.
+//! - `cli`: `herald watch` and `herald stats` against a live server.
 //! - `delivery`: signing, filters, retries, outcomes of each HTTP answer, rotation.
 //! - `protection`: breakers, rate limits, in-flight caps, isolation, auto-disable,
 //!   recovery.
@@ -12,6 +13,7 @@
 
 mod analytics;
 mod api;
+mod cli;
 mod delivery;
 mod process;
 mod protection;

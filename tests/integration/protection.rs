@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use herald::grpc::pb;
 use tokio::sync::Semaphore;
+use tokio_stream::StreamExt;
 
 use crate::each_backend;
 use crate::support::{
@@ -80,6 +81,21 @@ async fn circuit_opens_probes_once_per_timeout_and_closes(backend: Backend) {
             ..Default::default()
         })
         .await;
+    let circuit_events = pb::StreamDeliveryStatusRequest {
+        after_cursor: Some(0),
+        kinds: vec![
+            pb::StatusEventKind::CircuitOpened as i32,
+            pb::StatusEventKind::CircuitClosed as i32,
+        ],
+        ..Default::default()
+    };
+    let mut circuit_events = app
+        .client
+        .clone()
+        .stream_delivery_status(circuit_events)
+        .await
+        .unwrap()
+        .into_inner();
     // Three failures open the breaker; the first probe fails too; the second succeeds.
     sink.queue("/flaky", (0..4).map(|_| Reply::status(503)));
     let first = app
@@ -120,6 +136,28 @@ async fn circuit_opens_probes_once_per_timeout_and_closes(backend: Backend) {
     let rest = sink.take(4).await;
     assert!(rest.iter().all(|r| r.at >= probe.at));
     wait_for_circuit(&app, &endpoint_id, pb::CircuitState::Closed).await;
+    // The stream saw the circuit open, open again after the failed probe, and close.
+    let mut kinds = Vec::new();
+    while kinds.len() < 3 {
+        let item = tokio::time::timeout(crate::support::PATIENCE, circuit_events.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Some(pb::stream_delivery_status_response::Item::Event(e)) = item.item {
+            assert_eq!(e.endpoint_id, endpoint_id);
+            kinds.push(e.kind);
+        }
+    }
+    use pb::StatusEventKind::{CircuitClosed, CircuitOpened};
+    assert_eq!(
+        kinds,
+        vec![
+            CircuitOpened as i32,
+            CircuitOpened as i32,
+            CircuitClosed as i32
+        ]
+    );
     let mut attempts = 0;
     for id in std::iter::once(&first).chain(&later) {
         attempts += app
