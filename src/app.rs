@@ -18,12 +18,15 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
+use crate::admin::{self, AdminState};
 use crate::analytics::minute_of;
 use crate::config::{Config, StorageConfig};
 use crate::delivery::Dispatcher;
 use crate::delivery::http::{ClientError, WebhookClient};
+use crate::grpc::layer::GrpcMetricsLayer;
 use crate::grpc::pb::webhook_service_server::WebhookServiceServer;
 use crate::grpc::{WebhookApi, pb};
+use crate::metrics::Metrics;
 use crate::storage::{SqliteStore, Store, sqlite::OpenError};
 use crate::telemetry::ErrorChain;
 
@@ -52,6 +55,10 @@ pub enum AppError {
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
+    admin_listener: TcpListener,
+    admin_addr: SocketAddr,
+    admin: Arc<AdminState>,
+    metrics: Arc<Metrics>,
     store: Arc<dyn Store>,
     dispatcher: Dispatcher,
     api: WebhookApi,
@@ -86,28 +93,38 @@ impl Application {
             }
         };
         let client = WebhookClient::new(config.legacy_signature_headers)?;
-        let dispatcher = Dispatcher::new(store.clone(), client, config.delivery.clone());
+        let metrics = Arc::new(Metrics::new());
+        let dispatcher = Dispatcher::new(
+            store.clone(),
+            client,
+            config.delivery.clone(),
+            metrics.clone(),
+        );
         let stopping = CancellationToken::new();
         let api = WebhookApi::new(
             store.clone(),
             dispatcher.waker(),
             dispatcher.guards(),
             stopping.child_token(),
+            metrics.clone(),
             config.api.clone(),
         );
-        let listener = TcpListener::bind(config.grpc_addr)
-            .await
-            .map_err(|source| AppError::Bind {
-                addr: config.grpc_addr,
-                source,
-            })?;
-        let local_addr = listener.local_addr().map_err(|source| AppError::Bind {
-            addr: config.grpc_addr,
-            source,
-        })?;
+        let admin = Arc::new(AdminState {
+            metrics: config.enable_metrics.then(|| metrics.clone()),
+            store: store.clone(),
+            guards: dispatcher.guards(),
+            stopping: stopping.clone(),
+            max_queue_size: config.api.max_queue_size,
+        });
+        let (listener, local_addr) = bind(config.grpc_addr).await?;
+        let (admin_listener, admin_addr) = bind(config.admin_addr).await?;
         Ok(Self {
             listener,
             local_addr,
+            admin_listener,
+            admin_addr,
+            admin,
+            metrics,
             store,
             dispatcher,
             api,
@@ -121,6 +138,11 @@ impl Application {
     /// The bound gRPC address (the real port when 0 was asked).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The bound admin HTTP address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
     }
 
     /// Serves until `shutdown` resolves, then shuts down gracefully.
@@ -183,13 +205,21 @@ impl Application {
         let server = Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+            .layer(GrpcMetricsLayer(self.metrics))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(WebhookServiceServer::new(self.api))
             .serve_with_incoming_shutdown(incoming, drain);
 
-        tracing::info!(grpc = %self.local_addr, storage = %self.storage, "herald serving");
+        let admin = tokio::spawn({
+            let stopping = stopping.clone();
+            axum::serve(self.admin_listener, admin::router(self.admin))
+                .with_graceful_shutdown(async move { stopping.cancelled().await })
+                .into_future()
+        });
+
+        tracing::info!(grpc = %self.local_addr, admin = %self.admin_addr, storage = %self.storage, "herald serving");
         // The server returns once shut down and drained; open connections must not hold
         // the process past the grace period.
         let grace = self.shutdown_grace;
@@ -208,6 +238,9 @@ impl Application {
             );
         }
         purge.abort();
+        if let Ok(Ok(Err(e))) = tokio::time::timeout(grace, admin).await {
+            tracing::warn!(error = %ErrorChain(&e), "the admin server failed");
+        }
         tracing::info!("herald stopped");
         served.map_err(AppError::from)
     }
@@ -241,4 +274,14 @@ async fn housekeeping(
             Err(e) => tracing::warn!(error = %ErrorChain(&e), "cannot prune analytics rollups"),
         }
     }
+}
+
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), AppError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| AppError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| AppError::Bind { addr, source })?;
+    Ok((listener, local))
 }

@@ -36,6 +36,8 @@ pub struct Cli {
     pub serve: ServeArgs,
 }
 
+// One command value exists per process; boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gRPC server and the delivery workers (the default).
@@ -114,6 +116,14 @@ pub struct ServeArgs {
     /// Address of the gRPC server (h2c).
     #[arg(long, env = "WEBHOOK_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     pub grpc_addr: SocketAddr,
+
+    /// Address of the admin HTTP port (/metrics, /livez, /readyz, /healthz).
+    #[arg(long, env = "WEBHOOK_ADMIN_ADDR", default_value = "127.0.0.1:9464")]
+    pub admin_addr: SocketAddr,
+
+    /// Serve Prometheus metrics on the admin port.
+    #[arg(long, env = "ENABLE_METRICS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub enable_metrics: bool,
 
     /// Where deliveries are stored.
     #[arg(long, env = "WEBHOOK_STORAGE_TYPE", value_enum, default_value = "auto")]
@@ -248,6 +258,8 @@ pub enum StorageConfig {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub grpc_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub enable_metrics: bool,
     pub storage: StorageConfig,
     pub store: StoreOptions,
     pub delivery: DeliveryConfig,
@@ -341,6 +353,8 @@ impl ServeArgs {
         })?;
         Ok(Config {
             grpc_addr: self.grpc_addr,
+            admin_addr: self.admin_addr,
+            enable_metrics: self.enable_metrics,
             storage,
             store: StoreOptions {
                 idempotency_ttl: self.idempotency_ttl,

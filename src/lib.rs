@@ -1,6 +1,7 @@
 //! Herald: webhook delivery with a gRPC API.
 //!
 //! Layout (the map of the system):
+//! - `admin`: the admin HTTP port: metrics, liveness, readiness, health report.
 //! - `analytics`: per-minute rollups of attempts and the latency sketch behind percentiles.
 //! - `domain`: the values everything else passes around, valid by construction.
 //! - `cli`: `herald watch` and `herald stats`, terminal views over the API.
@@ -10,12 +11,14 @@
 //! - `delivery`: scheduler and workers (`http` attempt, `retry` schedule, `signer`).
 //! - `status`: the status stream: retained events after a cursor, then the live tail.
 //! - `storage`: the `Store` trait and its SQLite backend (embedded file or memory).
+//! - `metrics`: every Prometheus metric, in one registry per application.
 //! - `telemetry`: logging setup.
 //!
 //! Publishing commits a message and one delivery per matching endpoint; the dispatcher
 //! claims due deliveries under a lease, attempts each over HTTP, and records the attempt
 //! with the delivery's next state in one store transition.
 
+pub mod admin;
 pub mod analytics;
 pub mod app;
 pub mod cli;
@@ -23,6 +26,7 @@ pub mod config;
 pub mod delivery;
 pub mod domain;
 pub mod grpc;
+pub mod metrics;
 pub mod status;
 pub mod storage;
 pub mod telemetry;

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use super::breaker::{Breaker, BreakerChange, BreakerPolicy, BreakerState};
 use super::limiter::{RateLimit, TokenBucket};
 use crate::domain::{AttemptRecord, Endpoint, EndpointId, ProtectionOverride, RateLimitOverride};
+use crate::metrics::Metrics;
 
 /// The server's protection settings, which endpoints may override.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -187,6 +188,7 @@ impl Guard {
 /// The protection state of every endpoint this process has delivered to.
 pub struct Guards {
     config: ProtectionConfig,
+    metrics: Arc<Metrics>,
     endpoints: Mutex<HashMap<EndpointId, Guard>>,
 }
 
@@ -201,9 +203,10 @@ pub struct Allowance {
 }
 
 impl Guards {
-    pub fn new(config: ProtectionConfig) -> Self {
+    pub fn new(config: ProtectionConfig, metrics: Arc<Metrics>) -> Self {
         Self {
             config,
+            metrics,
             endpoints: Mutex::new(HashMap::new()),
         }
     }
@@ -263,6 +266,9 @@ impl Guards {
         let probe = guard.breaker.try_start(now)?;
         if let Some(bucket) = guard.bucket.as_mut() {
             bucket.try_take(now);
+            if bucket.available(now) == 0 {
+                self.metrics.rate_limit_hit(endpoint.id.as_str());
+            }
         }
         guard.in_flight += 1;
         if probe {
@@ -310,6 +316,26 @@ impl Guards {
             rate_used: guard.bucket.as_mut().map_or(0, |b| b.used_in_window(now)),
             rate_limit: guard.policy.rate_limit,
         }
+    }
+
+    /// Attempts in flight over all endpoints, and each endpoint's circuit state as a gauge
+    /// value (0 closed, 1 open, 2 half-open), open ones first.
+    pub fn snapshot(&self) -> (u64, Vec<(String, i64)>) {
+        let guards = self.lock();
+        let in_flight = guards.values().map(|g| u64::from(g.in_flight)).sum();
+        let mut circuits: Vec<(String, i64)> = guards
+            .iter()
+            .map(|(id, g)| {
+                let state = match g.breaker.state() {
+                    BreakerState::Closed { .. } => 0,
+                    BreakerState::Open { .. } => 1,
+                    BreakerState::HalfOpen => 2,
+                };
+                (id.to_string(), state)
+            })
+            .collect();
+        circuits.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        (in_flight, circuits)
     }
 
     /// Forgets a deleted endpoint.
@@ -481,7 +507,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn caps_in_flight_and_spends_tokens() {
-        let guards = Arc::new(Guards::new(config()));
+        let guards = Arc::new(Guards::new(config(), Arc::new(Metrics::new())));
         let e = endpoint(ProtectionOverride::default());
         let now = Instant::now();
         let a = guards.admit(&e, now).unwrap();
@@ -506,7 +532,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn failures_open_the_breaker_and_a_probe_closes_it() {
-        let guards = Arc::new(Guards::new(config()));
+        let guards = Arc::new(Guards::new(config(), Arc::new(Metrics::new())));
         let e = endpoint(ProtectionOverride {
             rate_limit: RateLimitOverride::Unlimited,
             ..Default::default()

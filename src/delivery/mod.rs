@@ -28,6 +28,7 @@ use self::guard::{Guards, ProtectionConfig, Ticket};
 use self::http::{Verdict, WebhookClient, WebhookRequest};
 use self::retry::RetryPolicy;
 use crate::domain::{DisabledReason, EndpointId, StatusEvent, StatusKind};
+use crate::metrics::{AttemptStatus, Metrics};
 use crate::storage::{Claim, ClaimRequest, Outcome, Store, Transition};
 use crate::telemetry::ErrorChain;
 
@@ -65,17 +66,24 @@ pub struct Dispatcher {
     client: WebhookClient,
     config: DeliveryConfig,
     guards: Arc<Guards>,
+    metrics: Arc<Metrics>,
     wake: Arc<Notify>,
 }
 
 impl Dispatcher {
-    pub fn new(store: Arc<dyn Store>, client: WebhookClient, config: DeliveryConfig) -> Self {
-        let guards = Arc::new(Guards::new(config.protection));
+    pub fn new(
+        store: Arc<dyn Store>,
+        client: WebhookClient,
+        config: DeliveryConfig,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let guards = Arc::new(Guards::new(config.protection, metrics.clone()));
         Self {
             store,
             client,
             config,
             guards,
+            metrics,
             wake: Arc::new(Notify::new()),
         }
     }
@@ -138,11 +146,18 @@ impl Dispatcher {
                 let permit = permits.pop().expect("no more claims than permits");
                 let this = this.clone();
                 started += 1;
+                let (workers, max) = (workers.clone(), this.config.max_workers);
                 attempts.spawn(async move {
                     this.attempt(claim, ticket).await;
                     drop(permit);
+                    this.metrics
+                        .set_worker_utilization(max - workers.available_permits(), max);
                 });
             }
+            this.metrics.set_worker_utilization(
+                this.config.max_workers - workers.available_permits() - permits.len(),
+                this.config.max_workers,
+            );
             if !refused.is_empty()
                 && let Err(e) = this.store.release(refused, SystemTime::now()).await
             {
@@ -244,6 +259,17 @@ impl Dispatcher {
         tracing::debug!(
             message = %message.id, endpoint = %endpoint.id, attempt = attempt_number,
             status = result.record.status_code, error = %result.record.error, ?transition, "attempt finished"
+        );
+        let status = match transition {
+            Transition::Succeeded => AttemptStatus::Succeeded,
+            Transition::RetryAt(_) => AttemptStatus::Failed,
+            Transition::Failed | Transition::FailedAndDisable(_) => AttemptStatus::Exhausted,
+        };
+        self.metrics.attempt(
+            status,
+            message.event_type.as_str(),
+            attempt_number,
+            result.record.latency,
         );
         let outcome = Outcome {
             event_type: message.event_type.clone(),

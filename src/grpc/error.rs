@@ -34,6 +34,11 @@ impl Violations {
         self.0.is_empty()
     }
 
+    /// The fields violated so far.
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|v| v.field.as_str())
+    }
+
     pub fn len(&self) -> usize {
         self.0.len()
     }

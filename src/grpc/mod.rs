@@ -4,6 +4,7 @@
 
 pub mod convert;
 pub mod error;
+pub mod layer;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -23,6 +24,7 @@ use crate::domain::{
     DisabledReason, Endpoint, EndpointId, EventType, MessageId, NewMessage, ProtectionOverride,
     RetryOverride, Secret, SigningSecrets,
 };
+use crate::metrics::Metrics;
 use crate::status::{self, WatchError};
 use crate::storage::{AttemptQuery, EndpointUpdate, Published, Store};
 
@@ -68,6 +70,7 @@ pub struct WebhookApi {
     guards: Arc<Guards>,
     /// Fires at shutdown: open status streams end so they do not hold the server open.
     streams_stop: CancellationToken,
+    metrics: Arc<Metrics>,
     config: ApiConfig,
 }
 
@@ -77,6 +80,7 @@ impl WebhookApi {
         wake: Arc<Notify>,
         guards: Arc<Guards>,
         streams_stop: CancellationToken,
+        metrics: Arc<Metrics>,
         config: ApiConfig,
     ) -> Self {
         Self {
@@ -84,8 +88,17 @@ impl WebhookApi {
             wake,
             guards,
             streams_stop,
+            metrics,
             config,
         }
+    }
+
+    /// `Ok` when the request had no violation; else counts each and answers INVALID_ARGUMENT.
+    fn finish(&self, v: Violations) -> Result<(), Status> {
+        for field in v.fields() {
+            self.metrics.validation_error(field);
+        }
+        v.finish()
     }
 
     fn endpoint_proto(&self, endpoint: &Endpoint) -> pb::Endpoint {
@@ -171,6 +184,22 @@ fn batch_error(
     })
 }
 
+/// Counts an open status stream for as long as it lives.
+struct Subscriber(Arc<Metrics>);
+
+impl Subscriber {
+    fn new(metrics: Arc<Metrics>) -> Self {
+        metrics.stream_opened();
+        Self(metrics)
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.0.stream_closed();
+    }
+}
+
 /// How a watch that ended early is told to the client.
 fn watch_status(e: WatchError) -> Status {
     match e {
@@ -210,9 +239,13 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let mut v = Violations::default();
         let watch =
             convert::parse_watch(&mut v, request.into_inner(), self.config.stream_heartbeat);
-        v.finish()?;
+        self.finish(v)?;
         let items = status::watch(self.store.clone(), watch, self.streams_stop.clone());
-        let responses = items.map(|item| item.map(convert::status_item).map_err(watch_status));
+        let subscriber = Subscriber::new(self.metrics.clone());
+        let responses = items.map(move |item| {
+            let _open = &subscriber;
+            item.map(convert::status_item).map_err(watch_status)
+        });
         Ok(Response::new(Box::pin(responses)))
     }
 
@@ -222,7 +255,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
     ) -> Result<Response<pb::PublishResponse>, Status> {
         let mut v = Violations::default();
         let message = convert::parse_publish(request.into_inner(), "", &self.config, &mut v);
-        v.finish()?;
+        self.finish(v)?;
         let message = message.expect("parsed without violations");
         let key = message.idempotency_key.clone();
         let published = self
@@ -244,7 +277,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
                 "requests",
                 format!("must hold 1 to {MAX_BATCH} events, not {}", requests.len()),
             );
-            v.finish()?;
+            self.finish(v)?;
         }
         let mut results: Vec<Option<pb::publish_batch_result::Result>> =
             Vec::with_capacity(requests.len());
@@ -258,6 +291,9 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
                 }
                 None => {
                     let violations = v.into_inner();
+                    for f in &violations {
+                        self.metrics.validation_error(&f.field);
+                    }
                     let message = error::summary(&violations);
                     let violations = violations
                         .into_iter()
@@ -342,7 +378,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
                 &self.config,
             ),
         };
-        v.finish()?;
+        self.finish(v)?;
         let (Some(id), Some(url), Some(retry), Some(secret)) = (id, url, retry, secret) else {
             unreachable!("every field parsed without violations")
         };
@@ -376,7 +412,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
     ) -> Result<Response<pb::GetEndpointResponse>, Status> {
         let mut v = Violations::default();
         let id = convert::parse_endpoint_id(&mut v, "endpoint_id", &request.get_ref().endpoint_id);
-        v.finish()?;
+        self.finish(v)?;
         let endpoint = self.store.get_endpoint(&id.expect("parsed")).await?;
         Ok(Response::new(pb::GetEndpointResponse {
             endpoint: Some(self.endpoint_proto(&endpoint)),
@@ -391,7 +427,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let mut v = Violations::default();
         let limit = convert::parse_page_size(&mut v, req.page_size);
         let after = PageToken::parse_endpoints(&mut v, &req.page_token);
-        v.finish()?;
+        self.finish(v)?;
         let mut endpoints = self.store.list_endpoints(after, limit + 1).await?;
         let next_page_token = if endpoints.len() > limit {
             endpoints.truncate(limit);
@@ -419,7 +455,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
                 "endpoint",
                 "required: the endpoint with its id and the new values",
             );
-            return Err(v.finish().expect_err("a violation was added"));
+            return Err(self.finish(v).expect_err("a violation was added"));
         };
         let id = convert::parse_endpoint_id(&mut v, "endpoint.id", &fields.id);
         let paths = req.update_mask.map(|m| m.paths).unwrap_or_default();
@@ -446,7 +482,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
                 ),
             }
         }
-        v.finish()?;
+        self.finish(v)?;
         let endpoint = self
             .store
             .update_endpoint(&id.expect("parsed"), update, SystemTime::now())
@@ -464,7 +500,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
     ) -> Result<Response<pb::DeleteEndpointResponse>, Status> {
         let mut v = Violations::default();
         let id = convert::parse_endpoint_id(&mut v, "endpoint_id", &request.get_ref().endpoint_id);
-        v.finish()?;
+        self.finish(v)?;
         let id = id.expect("parsed");
         let cancelled = self.store.delete_endpoint(&id, SystemTime::now()).await?;
         self.guards.forget(&id);
@@ -486,7 +522,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
             req.grace_period,
             self.config.secret_rotation_grace,
         );
-        v.finish()?;
+        self.finish(v)?;
         let secret = Secret::generate();
         let now = SystemTime::now();
         let endpoint = self
@@ -509,7 +545,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
             "message_id",
             MessageId::parse(&request.get_ref().message_id),
         );
-        v.finish()?;
+        self.finish(v)?;
         let (message, deliveries) = self.store.get_message(&id.expect("parsed")).await?;
         Ok(Response::new(pb::GetMessageResponse {
             message: Some(convert::message(&message)),
@@ -536,7 +572,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
             convert::parse_delivery_state(&mut v, "delivery_state", req.delivery_state);
         let limit = convert::parse_page_size(&mut v, req.page_size);
         let after_id = PageToken::parse_attempts(&mut v, &req.page_token);
-        v.finish()?;
+        self.finish(v)?;
         let mut attempts = self
             .store
             .list_attempts(AttemptQuery {
@@ -570,7 +606,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let mut v = Violations::default();
         let message_id = v.check("message_id", MessageId::parse(&req.message_id));
         let endpoint_id = convert::parse_endpoint_id(&mut v, "endpoint_id", &req.endpoint_id);
-        v.finish()?;
+        self.finish(v)?;
         let delivery = self
             .store
             .retry_delivery(
@@ -594,7 +630,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
             "message_id",
             MessageId::parse(&request.get_ref().message_id),
         );
-        v.finish()?;
+        self.finish(v)?;
         let delivery_count = self
             .store
             .replay_message(&id.expect("parsed"), SystemTime::now())
@@ -635,7 +671,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let event_type = (!req.event_type.is_empty())
             .then(|| v.check("event_type", EventType::parse(&req.event_type)))
             .flatten();
-        v.finish()?;
+        self.finish(v)?;
         // Whole minutes: from the one holding `start` to the one holding the last instant
         // before `end`, so that a window ending now includes the current minute.
         let first = analytics::minute_of(start);
@@ -680,7 +716,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
                 None
             }
         };
-        v.finish()?;
+        self.finish(v)?;
         let id = id.expect("parsed");
         let requeued = self
             .store

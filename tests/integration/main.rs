@@ -8,6 +8,7 @@
 //! - `protection`: breakers, rate limits, in-flight caps, isolation, auto-disable,
 //!   recovery.
 //! - `status`: the live status stream: order, filters, resume, heartbeats, cut-off.
+//! - `observability`: the admin port's metrics and health against what happened.
 //! - `process`: the real binary as a child process: crash recovery, graceful shutdown,
 //!   configuration errors.
 
@@ -15,6 +16,7 @@ mod analytics;
 mod api;
 mod cli;
 mod delivery;
+mod observability;
 mod process;
 mod protection;
 mod status;

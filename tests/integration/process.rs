@@ -29,6 +29,7 @@ fn base_env(data_dir: &Path) -> Vec<(String, String)> {
     [
         ("RUST_LOG", "info"),
         ("WEBHOOK_GRPC_ADDR", "127.0.0.1:0"),
+        ("WEBHOOK_ADMIN_ADDR", "127.0.0.1:0"),
         ("WEBHOOK_LOG_FORMAT", "json"),
         ("WEBHOOK_STORAGE_TYPE", "embedded"),
         ("WEBHOOK_RETRY_INITIAL_DELAY", "20ms"),

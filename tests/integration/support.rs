@@ -55,6 +55,8 @@ macro_rules! each_backend {
 /// A running Herald with a connected client.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The admin HTTP port (metrics, health).
+    pub admin: SocketAddr,
     pub client: WebhookServiceClient<Channel>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -120,6 +122,7 @@ pub fn test_config(backend: Backend) -> (Config, Option<tempfile::TempDir>) {
     };
     let mut config = Config::with_storage(storage);
     config.grpc_addr = "127.0.0.1:0".parse().unwrap();
+    config.admin_addr = "127.0.0.1:0".parse().unwrap();
     config.delivery.retry = fast_retry();
     config.api.retry = fast_retry();
     config.delivery.request_timeout = Duration::from_secs(5);
@@ -145,6 +148,7 @@ pub async fn spawn_app_holding(
     adjust(&mut config);
     let app = Application::build(config).await.expect("herald starts");
     let addr = app.local_addr();
+    let admin = app.admin_addr();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         app.run_until(async {
@@ -158,6 +162,7 @@ pub async fn spawn_app_holding(
         .expect("client connects");
     TestApp {
         addr,
+        admin,
         client,
         shutdown: Some(tx),
         server: Some(server),

@@ -1,0 +1,315 @@
+//! Every metric name in one place, in one registry per application (no global state:
+//! two servers in one process keep their own figures).
+//!
+//! Labels that users choose (event types, endpoint ids) are capped at
+//! [`MAX_LABEL_VALUES`] distinct values per metric; later ones share the value `other`,
+//! so a flood of new event types or endpoints cannot grow the scrape without bound.
+
+use std::collections::HashSet;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Distinct user-chosen values a label takes before the rest are counted as `other`.
+pub const MAX_LABEL_VALUES: usize = 100;
+
+/// Keeps a label's distinct values bounded.
+struct LabelCap(Mutex<HashSet<String>>);
+
+impl LabelCap {
+    fn new() -> Self {
+        Self(Mutex::new(HashSet::new()))
+    }
+
+    fn value<'a>(&self, value: &'a str) -> &'a str {
+        let mut seen = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.contains(value) {
+            return value;
+        }
+        if seen.len() < MAX_LABEL_VALUES {
+            seen.insert(value.to_owned());
+            return value;
+        }
+        "other"
+    }
+}
+
+/// How an attempt ended, as `webhook_deliveries_total` counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptStatus {
+    Succeeded,
+    /// Failed; a retry is scheduled.
+    Failed,
+    /// Failed with no retry left (or 410 Gone).
+    Exhausted,
+}
+
+impl AttemptStatus {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Exhausted => "exhausted",
+        }
+    }
+}
+
+/// The application's metrics.
+pub struct Metrics {
+    registry: Registry,
+    deliveries: IntCounterVec,
+    delivery_duration: Histogram,
+    retry_attempts: IntCounter,
+    queue_size: IntGaugeVec,
+    circuit_state: IntGaugeVec,
+    rate_limit_hits: IntCounterVec,
+    validation_errors: IntCounterVec,
+    worker_utilization: Gauge,
+    stream_subscribers: IntGauge,
+    grpc_requests: IntCounterVec,
+    grpc_duration: HistogramVec,
+    event_types: LabelCap,
+    endpoints: LabelCap,
+    methods: LabelCap,
+}
+
+fn register<T: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: prometheus::Result<T>,
+) -> T {
+    let metric = metric.expect("metric definitions are valid");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("metric names are unique");
+    metric
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let r = Registry::new();
+        let latency_buckets = vec![
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+        ];
+        Self {
+            deliveries: register(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "webhook_deliveries_total",
+                        "Delivery attempts by outcome and event type",
+                    ),
+                    &["status", "event_type"],
+                ),
+            ),
+            delivery_duration: register(
+                &r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "webhook_delivery_duration_seconds",
+                        "Duration of delivery attempts",
+                    )
+                    .buckets(latency_buckets.clone()),
+                ),
+            ),
+            retry_attempts: register(
+                &r,
+                IntCounter::new(
+                    "webhook_retry_attempts_total",
+                    "Attempts after the first of a delivery",
+                ),
+            ),
+            queue_size: register(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new("webhook_queue_size", "Unfinished deliveries by state"),
+                    &["state"],
+                ),
+            ),
+            circuit_state: register(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "webhook_circuit_breaker_state",
+                        "Circuit state per endpoint: 0 closed, 1 open, 2 half-open",
+                    ),
+                    &["endpoint"],
+                ),
+            ),
+            rate_limit_hits: register(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "webhook_rate_limit_hits_total",
+                        "Times an endpoint used up its rate limit",
+                    ),
+                    &["endpoint"],
+                ),
+            ),
+            validation_errors: register(
+                &r,
+                IntCounterVec::new(
+                    Opts::new("webhook_validation_errors_total", "Rejected request fields"),
+                    &["field"],
+                ),
+            ),
+            worker_utilization: register(
+                &r,
+                Gauge::new(
+                    "webhook_worker_utilization",
+                    "Share of delivery workers busy, 0 to 1",
+                ),
+            ),
+            stream_subscribers: register(
+                &r,
+                IntGauge::new("webhook_status_stream_subscribers", "Open status streams"),
+            ),
+            grpc_requests: register(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "grpc_server_handled_total",
+                        "gRPC requests by method and code",
+                    ),
+                    &["grpc_method", "grpc_code"],
+                ),
+            ),
+            grpc_duration: register(
+                &r,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "grpc_server_handling_seconds",
+                        "gRPC request handling time",
+                    )
+                    .buckets(latency_buckets),
+                    &["grpc_method"],
+                ),
+            ),
+            event_types: LabelCap::new(),
+            endpoints: LabelCap::new(),
+            methods: LabelCap::new(),
+            registry: r,
+        }
+    }
+
+    pub fn attempt(
+        &self,
+        status: AttemptStatus,
+        event_type: &str,
+        attempt_number: u32,
+        latency: Duration,
+    ) {
+        self.deliveries
+            .with_label_values(&[status.label(), self.event_types.value(event_type)])
+            .inc();
+        self.delivery_duration.observe(latency.as_secs_f64());
+        if attempt_number > 1 {
+            self.retry_attempts.inc();
+        }
+    }
+
+    pub fn rate_limit_hit(&self, endpoint: &str) {
+        self.rate_limit_hits
+            .with_label_values(&[self.endpoints.value(endpoint)])
+            .inc();
+    }
+
+    pub fn validation_error(&self, field: &str) {
+        // Field paths carry indexes (`requests[7].event_type`); count by the path's shape.
+        let shape: String = field
+            .split('[')
+            .map(|part| part.split_once(']').map_or(part, |(_, rest)| rest))
+            .collect::<Vec<_>>()
+            .join("[]");
+        self.validation_errors.with_label_values(&[&shape]).inc();
+    }
+
+    pub fn set_worker_utilization(&self, busy: usize, workers: usize) {
+        self.worker_utilization
+            .set(busy as f64 / workers.max(1) as f64);
+    }
+
+    pub fn stream_opened(&self) {
+        self.stream_subscribers.inc();
+    }
+
+    pub fn stream_closed(&self) {
+        self.stream_subscribers.dec();
+    }
+
+    pub fn grpc_request(&self, method: &str, code: &str, duration: Duration) {
+        // Clients choose the path too: unknown methods must not grow the scrape.
+        let method = self.methods.value(method);
+        self.grpc_requests.with_label_values(&[method, code]).inc();
+        self.grpc_duration
+            .with_label_values(&[method])
+            .observe(duration.as_secs_f64());
+    }
+
+    /// Brings the gauges read from live state up to date and renders the text format.
+    pub fn render(&self, pending: u64, in_flight: u64, circuits: &[(String, i64)]) -> String {
+        self.queue_size
+            .with_label_values(&["pending"])
+            .set(i64::try_from(pending).unwrap_or(i64::MAX));
+        self.queue_size
+            .with_label_values(&["in_flight"])
+            .set(i64::try_from(in_flight).unwrap_or(i64::MAX));
+        self.circuit_state.reset();
+        for (endpoint, state) in circuits.iter().take(MAX_LABEL_VALUES) {
+            self.circuit_state
+                .with_label_values(&[endpoint])
+                .set(*state);
+        }
+        let mut text = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut text)
+            .expect("text encoding does not fail");
+        String::from_utf8(text).expect("the text format is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_chosen_labels_are_capped() {
+        let m = Metrics::new();
+        for i in 0..MAX_LABEL_VALUES + 20 {
+            m.attempt(
+                AttemptStatus::Succeeded,
+                &format!("type.{i}"),
+                1,
+                Duration::from_millis(1),
+            );
+        }
+        let text = m.render(0, 0, &[]);
+        assert_eq!(
+            text.matches("webhook_deliveries_total{").count(),
+            MAX_LABEL_VALUES + 1
+        );
+        assert!(
+            text.contains(r#"webhook_deliveries_total{event_type="other",status="succeeded"} 20"#)
+        );
+    }
+
+    #[test]
+    fn validation_fields_are_counted_by_shape() {
+        let m = Metrics::new();
+        m.validation_error("requests[3].event_type");
+        m.validation_error("requests[12].event_type");
+        assert!(
+            m.render(0, 0, &[])
+                .contains(r#"webhook_validation_errors_total{field="requests[].event_type"} 2"#)
+        );
+    }
+}
