@@ -370,6 +370,8 @@ struct Writer {
     backlog_delta: i64,
     /// This batch's attempts per (minute, endpoint, event type), written at its commit.
     rollups: HashMap<(i64, EndpointId, EventType), Rollup>,
+    /// The stored rollups of the last minutes, so a flush need not read them back.
+    rollup_cache: HashMap<(i64, EndpointId, EventType), Rollup>,
     /// Status events written by this batch, broadcast only once it commits.
     events: Vec<Arc<StatusEvent>>,
     status: broadcast::Sender<Arc<StatusEvent>>,
@@ -414,6 +416,8 @@ impl Writer {
                     self.backlog_delta = 0;
                     self.events.clear();
                     self.rollups.clear();
+                    // It may hold what the failed commit would have written.
+                    self.rollup_cache.clear();
                     if let Err(e) = self.load_endpoints() {
                         tracing::error!(error = %e, "cannot reload endpoints after a failed commit");
                     }
@@ -447,15 +451,23 @@ impl Writer {
 
     /// Adds this batch's attempts to their stored per-minute rollups.
     fn flush_rollups(&mut self) -> rusqlite::Result<()> {
-        for ((minute, endpoint, event_type), rollup) in std::mem::take(&mut self.rollups) {
-            let stored: Option<String> = self
-                .conn
-                .prepare_cached("SELECT data FROM rollups WHERE minute = ?1 AND endpoint_id = ?2 AND event_type = ?3")?
-                .query_row(params![minute, endpoint.as_str(), event_type.as_str()], |r| r.get(0))
-                .optional()?;
-            let mut merged: Rollup = match stored {
-                Some(text) => parsed(0, serde_json::from_str(&text))?,
-                None => Rollup::default(),
+        let mut newest = i64::MIN;
+        for (key, rollup) in std::mem::take(&mut self.rollups) {
+            let (minute, endpoint, event_type) = &key;
+            newest = newest.max(*minute);
+            let mut merged = match self.rollup_cache.remove(&key) {
+                Some(cached) => cached,
+                None => {
+                    let stored: Option<String> = self
+                        .conn
+                        .prepare_cached("SELECT data FROM rollups WHERE minute = ?1 AND endpoint_id = ?2 AND event_type = ?3")?
+                        .query_row(params![minute, endpoint.as_str(), event_type.as_str()], |r| r.get(0))
+                        .optional()?;
+                    match stored {
+                        Some(text) => parsed(0, serde_json::from_str(&text))?,
+                        None => Rollup::default(),
+                    }
+                }
             };
             merged.merge(&rollup);
             let data = serde_json::to_string(&merged)
@@ -463,7 +475,11 @@ impl Writer {
             self.conn
                 .prepare_cached("INSERT OR REPLACE INTO rollups (minute, endpoint_id, event_type, data) VALUES (?1, ?2, ?3, ?4)")?
                 .execute(params![minute, endpoint.as_str(), event_type.as_str(), data])?;
+            self.rollup_cache.insert(key, merged);
         }
+        // Attempts land in the current minute (or just before it): older ones are done.
+        self.rollup_cache
+            .retain(|(minute, _, _), _| *minute >= newest.saturating_sub(1));
         Ok(())
     }
 
@@ -1171,6 +1187,7 @@ impl SqliteStore {
             backlog_delta: 0,
             events: Vec::new(),
             rollups: HashMap::new(),
+            rollup_cache: HashMap::new(),
             status: status.clone(),
             backlog: backlog.clone(),
         };
