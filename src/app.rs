@@ -23,7 +23,7 @@ use crate::analytics::minute_of;
 use crate::config::{Config, StorageConfig};
 use crate::delivery::Dispatcher;
 use crate::delivery::http::{ClientError, WebhookClient};
-use crate::grpc::layer::GrpcMetricsLayer;
+use crate::grpc::layer::{GrpcMetricsLayer, RequestIdLayer};
 use crate::grpc::pb::webhook_service_server::WebhookServiceServer;
 use crate::grpc::{WebhookApi, pb};
 use crate::metrics::Metrics;
@@ -205,6 +205,7 @@ impl Application {
         let server = Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+            .layer(RequestIdLayer)
             .layer(GrpcMetricsLayer(self.metrics))
             .add_service(health_service)
             .add_service(reflection_v1)

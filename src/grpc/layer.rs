@@ -1,5 +1,7 @@
-//! A tower layer that counts every gRPC request by method and status code, and times it.
+//! Tower layers around the gRPC server: request ids ([`RequestIdLayer`]) and request
+//! metrics ([`GrpcMetricsLayer`]).
 //!
+//! The metrics layer counts every request by method and status code, and times it.
 //! The code is read from the response headers: a failed call answers "trailers only",
 //! with `grpc-status` there; a call without it in the headers went on to a body (unary
 //! success, or a stream) and is counted as OK when the answer starts.
@@ -65,5 +67,68 @@ where
             }
             response
         })
+    }
+}
+
+/// The metadata key of the request id.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// A tower layer that gives every request an id (the client's `x-request-id`, or a new
+/// one), runs the request inside a span carrying it, so every log line of the request
+/// names it, and returns it in the response metadata.
+#[derive(Clone, Default)]
+pub struct RequestIdLayer;
+
+impl<S> Layer<S> for RequestIdLayer {
+    type Service = RequestId<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestId { inner }
+    }
+}
+
+#[derive(Clone)]
+pub struct RequestId<S> {
+    inner: S,
+}
+
+/// Longest client-given request id kept; a longer one is replaced by a new id.
+const MAX_REQUEST_ID: usize = 128;
+
+impl<S, B, R> Service<http::Request<B>> for RequestId<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let given = request
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= MAX_REQUEST_ID);
+        let id = given.map_or_else(|| ulid::Ulid::new().to_string(), str::to_owned);
+        let value = http::HeaderValue::from_str(&id).expect("a visible ASCII request id");
+        request.headers_mut().insert(REQUEST_ID, value.clone());
+        let span = tracing::info_span!("rpc", method = %request.uri().path(), request_id = %id);
+        let answer = {
+            let _entered = span.enter();
+            self.inner.call(request)
+        };
+        Box::pin(tracing::Instrument::instrument(
+            async move {
+                let mut response = answer.await?;
+                response.headers_mut().insert(REQUEST_ID, value);
+                Ok(response)
+            },
+            span,
+        ))
     }
 }

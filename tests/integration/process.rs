@@ -784,3 +784,39 @@ async fn second_process_on_the_same_data_dir_is_refused() {
     let (mut third, _client) = Herald::start(data.path(), &[]).await;
     third.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_ids_are_echoed_and_on_the_log_lines() {
+    let _machine = share_machine().await;
+    let data = tempfile::tempdir().unwrap();
+    let (mut herald, mut client) = Herald::start(data.path(), &[]).await;
+    let mut request = tonic::Request::new(pb::RegisterEndpointRequest {
+        url: "http://127.0.0.1:9/hook".into(),
+        ..Default::default()
+    });
+    request
+        .metadata_mut()
+        .insert("x-request-id", "req-7f3a".parse().unwrap());
+    let response = client.register_endpoint(request).await.unwrap();
+    assert_eq!(response.metadata().get("x-request-id").unwrap(), "req-7f3a");
+    // Without one, the server makes one up and returns it.
+    let generated = client
+        .get_endpoint(pb::GetEndpointRequest {
+            endpoint_id: response.get_ref().endpoint.as_ref().unwrap().id.clone(),
+        })
+        .await
+        .unwrap();
+    assert!(!generated.metadata().get("x-request-id").unwrap().is_empty());
+
+    let line = herald.wait_for_message("endpoint registered").await;
+    assert_eq!(line["span"]["request_id"], "req-7f3a", "{line}");
+    assert_eq!(
+        line["span"]["method"],
+        "/herald.v1.WebhookService/RegisterEndpoint"
+    );
+    assert!(
+        !line.to_string().contains("whsec_"),
+        "secrets are never logged"
+    );
+    herald.stop().await;
+}
