@@ -14,6 +14,21 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+/// The name of every metric Herald exports (dashboards and alerts may use only these).
+pub const NAMES: [&str; 11] = [
+    "webhook_deliveries_total",
+    "webhook_delivery_duration_seconds",
+    "webhook_retry_attempts_total",
+    "webhook_queue_size",
+    "webhook_circuit_breaker_state",
+    "webhook_rate_limit_hits_total",
+    "webhook_validation_errors_total",
+    "webhook_worker_utilization",
+    "webhook_status_stream_subscribers",
+    "grpc_server_handled_total",
+    "grpc_server_handling_seconds",
+];
+
 /// Distinct user-chosen values a label takes before the rest are counted as `other`.
 pub const MAX_LABEL_VALUES: usize = 100;
 
@@ -300,6 +315,27 @@ mod tests {
         assert!(
             text.contains(r#"webhook_deliveries_total{event_type="other",status="succeeded"} 20"#)
         );
+    }
+
+    #[test]
+    fn every_registered_metric_is_named_in_names() {
+        let m = Metrics::new();
+        m.attempt(AttemptStatus::Failed, "a.b", 2, Duration::from_millis(3));
+        m.rate_limit_hit("e");
+        m.validation_error("url");
+        m.set_worker_utilization(1, 2);
+        m.stream_opened();
+        m.grpc_request("/m", "Ok", Duration::from_millis(1));
+        let text = m.render(1, 1, &[("e".to_owned(), 1)]);
+        let mut registered: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .map(|l| l.split(' ').next().unwrap().to_owned())
+            .collect();
+        registered.sort();
+        let mut names: Vec<String> = NAMES.iter().map(|n| (*n).to_owned()).collect();
+        names.sort();
+        assert_eq!(registered, names);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! - `analytics`: GetAnalytics against the attempts actually made.
 //! - `api`: endpoints, validation, idempotency, pagination, reflection and health.
 //! - `cli`: `herald watch` and `herald stats` against a live server.
+//! - `deploy`: the Grafana dashboard and Prometheus alerts use only Herald's metrics.
 //! - `delivery`: signing, filters, retries, outcomes of each HTTP answer, rotation.
 //! - `protection`: breakers, rate limits, in-flight caps, isolation, auto-disable,
 //!   recovery.
@@ -16,6 +17,7 @@ mod analytics;
 mod api;
 mod cli;
 mod delivery;
+mod deploy;
 mod observability;
 mod process;
 mod protection;
