@@ -52,6 +52,20 @@ pub fn duration(d: Duration) -> prost_types::Duration {
     })
 }
 
+/// An optional timestamp; a set but unrepresentable one is a violation of `field`.
+pub fn parse_time(
+    v: &mut Violations,
+    field: &str,
+    t: Option<prost_types::Timestamp>,
+) -> Option<SystemTime> {
+    t.and_then(|t| {
+        v.check(
+            field,
+            SystemTime::try_from(t).map_err(|_| Invalid("not a valid timestamp".into())),
+        )
+    })
+}
+
 /// A non-negative proto duration.
 pub fn parse_duration(d: prost_types::Duration) -> Result<Duration, Invalid> {
     Duration::try_from(d).map_err(|_| Invalid("must be a non-negative duration".into()))

@@ -645,18 +645,10 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
     ) -> Result<Response<pb::GetAnalyticsResponse>, Status> {
         let req = request.into_inner();
         let mut v = Violations::default();
-        let mut time =
-            |field: &str, t: Option<prost_types::Timestamp>| match t.map(SystemTime::try_from) {
-                None => None,
-                Some(Ok(t)) => Some(t),
-                Some(Err(_)) => {
-                    v.add(field, "not a valid timestamp");
-                    None
-                }
-            };
-        let end = time("end_time", req.end_time).unwrap_or_else(SystemTime::now);
-        let start =
-            time("start_time", req.start_time).unwrap_or_else(|| end - ANALYTICS_DEFAULT_WINDOW);
+        let end =
+            convert::parse_time(&mut v, "end_time", req.end_time).unwrap_or_else(SystemTime::now);
+        let start = convert::parse_time(&mut v, "start_time", req.start_time)
+            .unwrap_or_else(|| end - ANALYTICS_DEFAULT_WINDOW);
         match end.duration_since(start) {
             Ok(length)
                 if length >= Duration::from_secs(60) && length <= ANALYTICS_LONGEST_WINDOW => {}
@@ -702,20 +694,13 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let req = request.into_inner();
         let mut v = Violations::default();
         let id = convert::parse_endpoint_id(&mut v, "endpoint_id", &req.endpoint_id);
-        let since = match req.since.map(SystemTime::try_from) {
-            Some(Ok(since)) => Some(since),
-            Some(Err(_)) => {
-                v.add("since", "not a valid timestamp");
-                None
-            }
-            None => {
-                v.add(
-                    "since",
-                    "required: recover deliveries that failed at or after this time",
-                );
-                None
-            }
-        };
+        if req.since.is_none() {
+            v.add(
+                "since",
+                "required: recover deliveries that failed at or after this time",
+            );
+        }
+        let since = convert::parse_time(&mut v, "since", req.since);
         self.finish(v)?;
         let id = id.expect("parsed");
         let requeued = self
