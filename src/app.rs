@@ -26,12 +26,17 @@ use crate::delivery::http::{ClientError, WebhookClient};
 use crate::grpc::layer::{GrpcMetricsLayer, RequestIdLayer};
 use crate::grpc::pb::webhook_service_server::WebhookServiceServer;
 use crate::grpc::{WebhookApi, pb};
+use crate::health::{Health, Overall};
 use crate::metrics::Metrics;
 use crate::storage::{SqliteStore, Store, sqlite::OpenError};
 use crate::telemetry::ErrorChain;
 
 /// How often expired idempotency keys are forgotten.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(600);
+/// How often the gRPC health status is checked against the health report.
+const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+/// The name `grpc.health.v1` knows the API by.
+const SERVICE_NAME: &str = "herald.v1.WebhookService";
 
 /// Why the application could not start or serve.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +63,7 @@ pub struct Application {
     admin_listener: TcpListener,
     admin_addr: SocketAddr,
     admin: Arc<AdminState>,
+    health: Arc<Health>,
     metrics: Arc<Metrics>,
     store: Arc<dyn Store>,
     dispatcher: Dispatcher,
@@ -101,20 +107,24 @@ impl Application {
             metrics.clone(),
         );
         let stopping = CancellationToken::new();
+        let health = Arc::new(Health {
+            store: store.clone(),
+            guards: dispatcher.guards(),
+            stopping: stopping.clone(),
+            max_queue_size: config.api.max_queue_size,
+        });
         let api = WebhookApi::new(
             store.clone(),
             dispatcher.waker(),
             dispatcher.guards(),
             stopping.child_token(),
             metrics.clone(),
+            health.clone(),
             config.api.clone(),
         );
         let admin = Arc::new(AdminState {
             metrics: config.enable_metrics.then(|| metrics.clone()),
-            store: store.clone(),
-            guards: dispatcher.guards(),
-            stopping: stopping.clone(),
-            max_queue_size: config.api.max_queue_size,
+            health: health.clone(),
         });
         let (listener, local_addr) = bind(config.grpc_addr).await?;
         let (admin_listener, admin_addr) = bind(config.admin_addr).await?;
@@ -124,6 +134,7 @@ impl Application {
             admin_listener,
             admin_addr,
             admin,
+            health,
             metrics,
             store,
             dispatcher,
@@ -176,6 +187,11 @@ impl Application {
         });
 
         let delivery = tokio::spawn(self.dispatcher.run(stopping.child_token()));
+        let watcher = tokio::spawn(follow_health(
+            self.health.clone(),
+            health.clone(),
+            stopping.child_token(),
+        ));
         let purge = tokio::spawn(housekeeping(
             self.store.clone(),
             self.analytics_retention,
@@ -239,11 +255,42 @@ impl Application {
             );
         }
         purge.abort();
+        watcher.abort();
         if let Ok(Ok(Err(e))) = tokio::time::timeout(grace, admin).await {
             tracing::warn!(error = %ErrorChain(&e), "the admin server failed");
         }
         tracing::info!("herald stopped");
         served.map_err(AppError::from)
+    }
+}
+
+/// Keeps `grpc.health.v1` in step with the health report: NOT_SERVING while unhealthy
+/// (storage failing), SERVING again once it recovers. Until `stop`.
+async fn follow_health(
+    health: Arc<Health>,
+    reporter: tonic_health::server::HealthReporter,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(HEALTH_INTERVAL);
+    let mut serving = true;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        let healthy = health.report().await.overall != Overall::Unhealthy;
+        if healthy == serving || stop.is_cancelled() {
+            continue;
+        }
+        serving = healthy;
+        let status = if healthy {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        tracing::warn!(serving, "health changed");
+        reporter.set_service_status("", status).await;
+        reporter.set_service_status(SERVICE_NAME, status).await;
     }
 }
 

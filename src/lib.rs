@@ -11,6 +11,7 @@
 //! - `delivery`: scheduler and workers (`http` attempt, `retry` schedule, `signer`).
 //! - `status`: the status stream: retained events after a cursor, then the live tail.
 //! - `storage`: the `Store` trait and its SQLite backend (embedded file or memory).
+//! - `health`: the health report behind GetHealth, /healthz and grpc.health.v1.
 //! - `metrics`: every Prometheus metric, in one registry per application.
 //! - `telemetry`: logging setup.
 //!
@@ -26,6 +27,7 @@ pub mod config;
 pub mod delivery;
 pub mod domain;
 pub mod grpc;
+pub mod health;
 pub mod metrics;
 pub mod status;
 pub mod storage;

@@ -24,6 +24,7 @@ use crate::domain::{
     DisabledReason, Endpoint, EndpointId, EventType, MessageId, NewMessage, ProtectionOverride,
     RetryOverride, Secret, SigningSecrets,
 };
+use crate::health::{Health, Overall};
 use crate::metrics::Metrics;
 use crate::status::{self, WatchError};
 use crate::storage::{AttemptQuery, EndpointUpdate, Published, Store};
@@ -71,6 +72,7 @@ pub struct WebhookApi {
     /// Fires at shutdown: open status streams end so they do not hold the server open.
     streams_stop: CancellationToken,
     metrics: Arc<Metrics>,
+    health: Arc<Health>,
     config: ApiConfig,
 }
 
@@ -81,6 +83,7 @@ impl WebhookApi {
         guards: Arc<Guards>,
         streams_stop: CancellationToken,
         metrics: Arc<Metrics>,
+        health: Arc<Health>,
         config: ApiConfig,
     ) -> Self {
         Self {
@@ -89,6 +92,7 @@ impl WebhookApi {
             guards,
             streams_stop,
             metrics,
+            health,
             config,
         }
     }
@@ -685,6 +689,31 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         );
         let pending = self.store.pending(endpoint, event_type).await?;
         Ok(Response::new(convert::analytics(&report, pending)))
+    }
+
+    async fn get_health(
+        &self,
+        _request: Request<pb::GetHealthRequest>,
+    ) -> Result<Response<pb::GetHealthResponse>, Status> {
+        let report = self.health.report().await;
+        let health = match report.overall {
+            Overall::Healthy => pb::ServiceHealth::Healthy,
+            Overall::Degraded => pb::ServiceHealth::Degraded,
+            Overall::Unhealthy => pb::ServiceHealth::Unhealthy,
+        };
+        let checks = report
+            .checks
+            .into_iter()
+            .map(|c| pb::HealthCheck {
+                name: c.name.to_owned(),
+                ok: c.ok,
+                detail: c.detail,
+            })
+            .collect();
+        Ok(Response::new(pb::GetHealthResponse {
+            health: health as i32,
+            checks,
+        }))
     }
 
     async fn recover_endpoint(

@@ -191,3 +191,62 @@ async fn metrics_can_be_turned_off() {
     assert_eq!(get(&app, "/livez").await.0, 200);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_report_degrades_with_an_open_circuit() {
+    let mut sink = Sink::start().await;
+    let mut app = spawn_app(Backend::Memory).await;
+    let healthy = app
+        .client
+        .get_health(pb::GetHealthRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(healthy.health, pb::ServiceHealth::Healthy as i32);
+    let names: Vec<&str> = healthy.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, vec!["storage", "serving", "backlog", "circuits"]);
+    assert!(healthy.checks.iter().all(|c| c.ok));
+
+    sink.always("/down", Reply::status(500));
+    app.register(pb::RegisterEndpointRequest {
+        url: sink.url("/down"),
+        circuit_breaker: Some(pb::CircuitBreakerPolicy {
+            failure_threshold: Some(1),
+            timeout: Some(prost_types::Duration {
+                seconds: 60,
+                nanos: 0,
+            }),
+        }),
+        ..Default::default()
+    })
+    .await;
+    app.publish_json("a.b", serde_json::json!({})).await;
+    sink.next().await;
+    let degraded = crate::support::eventually("the report shows the open circuit", || {
+        let mut client = app.client.clone();
+        async move {
+            let report = client
+                .get_health(pb::GetHealthRequest {})
+                .await
+                .ok()?
+                .into_inner();
+            (report.health == pb::ServiceHealth::Degraded as i32).then_some(report)
+        }
+    })
+    .await;
+    let circuits = degraded
+        .checks
+        .iter()
+        .find(|c| c.name == "circuits")
+        .unwrap();
+    assert!(
+        !circuits.ok && circuits.detail.starts_with('1'),
+        "{circuits:?}"
+    );
+    let (status, body) = get(&app, "/healthz").await;
+    assert_eq!(status, 200);
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["status"], "degraded");
+    assert_eq!(body["checks"]["circuits"]["ok"], false);
+    app.stop().await;
+}
