@@ -504,6 +504,19 @@ impl PageToken {
         }
     }
 
+    /// Cuts a page fetched with one item too many back to `limit`; the token of the next
+    /// page, empty when this is the last one.
+    pub fn next<T>(items: &mut Vec<T>, limit: usize, token: impl FnOnce(&T) -> Self) -> String {
+        if items.len() <= limit {
+            return String::new();
+        }
+        items.truncate(limit);
+        items
+            .last()
+            .map(|last| token(last).encode())
+            .unwrap_or_default()
+    }
+
     /// The cursor of `list` in `token` (empty: the first page).
     fn parse<T>(
         v: &mut Violations,

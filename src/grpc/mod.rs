@@ -433,15 +433,9 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let after = PageToken::parse_endpoints(&mut v, &req.page_token);
         self.finish(v)?;
         let mut endpoints = self.store.list_endpoints(after, limit + 1).await?;
-        let next_page_token = if endpoints.len() > limit {
-            endpoints.truncate(limit);
-            endpoints
-                .last()
-                .map(|e| PageToken::Endpoints(e.id.clone()).encode())
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = PageToken::next(&mut endpoints, limit, |e| {
+            PageToken::Endpoints(e.id.clone())
+        });
         Ok(Response::new(pb::ListEndpointsResponse {
             endpoints: endpoints.iter().map(|e| self.endpoint_proto(e)).collect(),
             next_page_token,
@@ -587,15 +581,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
                 limit: limit + 1,
             })
             .await?;
-        let next_page_token = if attempts.len() > limit {
-            attempts.truncate(limit);
-            attempts
-                .last()
-                .map(|a| PageToken::Attempts(a.id).encode())
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = PageToken::next(&mut attempts, limit, |a| PageToken::Attempts(a.id));
         Ok(Response::new(pb::ListAttemptsResponse {
             attempts: attempts.iter().map(convert::attempt).collect(),
             next_page_token,

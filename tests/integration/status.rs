@@ -29,8 +29,13 @@ async fn open(
 
 /// Everything retained from the start, then the live tail.
 fn from_start() -> pb::StreamDeliveryStatusRequest {
+    after(0)
+}
+
+/// Everything after `cursor`, then the live tail.
+fn after(cursor: u64) -> pb::StreamDeliveryStatusRequest {
     pb::StreamDeliveryStatusRequest {
-        after_cursor: Some(0),
+        after_cursor: Some(cursor),
         ..Default::default()
     }
 }
@@ -244,14 +249,7 @@ async fn slow_consumer_is_cut_off_with_a_cursor_to_resume(backend: Backend) {
     );
 
     // Resuming from that cursor misses nothing.
-    let mut resumed = open(
-        &app,
-        pb::StreamDeliveryStatusRequest {
-            after_cursor: Some(resume),
-            ..Default::default()
-        },
-    )
-    .await;
+    let mut resumed = open(&app, after(resume)).await;
     assert_eq!(next_event(&mut resumed).await.cursor, resume + 1);
     app.stop().await;
 }
@@ -306,14 +304,7 @@ async fn resuming_across_a_restart_misses_nothing_and_repeats_nothing() {
         .await
         .message_id;
     sink.next().await;
-    let mut resumed = open(
-        &app,
-        pb::StreamDeliveryStatusRequest {
-            after_cursor: Some(resume),
-            ..Default::default()
-        },
-    )
-    .await;
+    let mut resumed = open(&app, after(resume)).await;
     let after_restart = events_until(&mut resumed, Kind::AttemptSucceeded, &third).await;
     let cursors: Vec<u64> = after_restart.iter().map(|e| e.cursor).collect();
     assert_eq!(
