@@ -28,7 +28,8 @@ use crate::grpc::pb::webhook_service_server::WebhookServiceServer;
 use crate::grpc::{WebhookApi, pb};
 use crate::health::{Health, Overall};
 use crate::metrics::Metrics;
-use crate::storage::{SqliteStore, Store, sqlite::OpenError};
+use crate::storage::redis::RedisOpenError;
+use crate::storage::{RedisStore, SqliteStore, Store, sqlite::OpenError};
 use crate::telemetry::ErrorChain;
 
 /// How often expired idempotency keys are forgotten.
@@ -43,6 +44,8 @@ const SERVICE_NAME: &str = "herald.v1.WebhookService";
 pub enum AppError {
     #[error("cannot open the store")]
     Store(#[from] OpenError),
+    #[error("cannot open the Redis store")]
+    Redis(#[from] RedisOpenError),
     #[error(transparent)]
     Client(#[from] ClientError),
     #[error("cannot bind the gRPC address {addr}")]
@@ -97,6 +100,13 @@ impl Application {
                     "memory".to_owned(),
                 )
             }
+            StorageConfig::Redis(redis) => (
+                Arc::new(RedisStore::open(redis, config.store, config.delivery.protection).await?),
+                format!(
+                    "redis (prefix {}, instance {})",
+                    redis.prefix, redis.instance_id
+                ),
+            ),
         };
         let client = WebhookClient::new(config.legacy_signature_headers)?;
         let metrics = Arc::new(Metrics::new());

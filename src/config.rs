@@ -137,6 +137,28 @@ pub struct ServeArgs {
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 
+    /// Redis password, when the URL carries none.
+    #[arg(long, env = "REDIS_PASSWORD", hide_env_values = true)]
+    pub redis_password: Option<String>,
+
+    /// Redis logical database, when the URL names none.
+    #[arg(long, env = "REDIS_DB")]
+    pub redis_db: Option<i64>,
+
+    /// Prefix of every Redis key (wrapped in a hash tag: `{herald}:…`), so deployments
+    /// and tests can share one Redis and a Redis Cluster keeps them in one slot.
+    #[arg(long, env = "WEBHOOK_REDIS_PREFIX", default_value = "herald")]
+    pub redis_prefix: String,
+
+    /// Run on a Redis whose maxmemory-policy may evict keys (and so lose messages).
+    #[arg(long, env = "WEBHOOK_REDIS_ALLOW_EVICTION", default_value_t = false, action = clap::ArgAction::Set)]
+    pub redis_allow_eviction: bool,
+
+    /// This instance's name among those sharing Redis (its consumer name); generated
+    /// when unset.
+    #[arg(long, env = "WEBHOOK_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+
     /// Delivery attempts in flight at once.
     #[arg(long, env = "WEBHOOK_MAX_WORKERS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_workers: u32,
@@ -252,6 +274,18 @@ pub struct ServeArgs {
 pub enum StorageConfig {
     Embedded { data_dir: PathBuf },
     Memory,
+    Redis(RedisConfig),
+}
+
+/// How to reach the shared Redis, and this instance's place among its users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    pub url: String,
+    pub password: Option<String>,
+    pub db: Option<i64>,
+    pub prefix: String,
+    pub instance_id: String,
+    pub allow_eviction: bool,
 }
 
 /// Validated configuration, one part per subsystem.
@@ -292,11 +326,30 @@ impl ServeArgs {
                 data_dir: self.data_dir,
             },
             StorageType::Auto | StorageType::Redis => {
-                return Err(ConfigError {
-                    flag: "--storage-type",
-                    env: "WEBHOOK_STORAGE_TYPE",
-                    reason: "the redis backend is not available in this version; unset REDIS_URL or choose embedded or memory".into(),
-                });
+                let Some(url) = self.redis_url else {
+                    return Err(ConfigError {
+                        flag: "--redis-url",
+                        env: "REDIS_URL",
+                        reason: "storage type redis needs the Redis URL".into(),
+                    });
+                };
+                if self.redis_prefix.is_empty() || self.redis_prefix.contains(['{', '}']) {
+                    return Err(ConfigError {
+                        flag: "--redis-prefix",
+                        env: "WEBHOOK_REDIS_PREFIX",
+                        reason: "must be non-empty, without braces".into(),
+                    });
+                }
+                StorageConfig::Redis(RedisConfig {
+                    url,
+                    password: self.redis_password,
+                    db: self.redis_db,
+                    prefix: self.redis_prefix,
+                    instance_id: self
+                        .instance_id
+                        .unwrap_or_else(|| ulid::Ulid::new().to_string().to_lowercase()),
+                    allow_eviction: self.redis_allow_eviction,
+                })
             }
         };
         if self.default_timeout.is_zero() {
@@ -472,6 +525,15 @@ impl Config {
                 args.data_dir = data_dir;
                 StorageType::Embedded
             }
+            StorageConfig::Redis(redis) => {
+                args.redis_url = Some(redis.url);
+                args.redis_password = redis.password;
+                args.redis_db = redis.db;
+                args.redis_prefix = redis.prefix;
+                args.instance_id = Some(redis.instance_id);
+                args.redis_allow_eviction = redis.allow_eviction;
+                StorageType::Redis
+            }
         };
         args.into_config().expect("the defaults are valid")
     }
@@ -499,9 +561,15 @@ mod tests {
     }
 
     #[test]
-    fn auto_with_redis_url_does_not_fall_back_silently() {
+    fn auto_picks_redis_with_a_url_and_redis_needs_one() {
         let mut args = serve_defaults();
         args.redis_url = Some("redis://127.0.0.1:6379".into());
-        assert_eq!(args.into_config().unwrap_err().env, "WEBHOOK_STORAGE_TYPE");
+        assert!(matches!(
+            args.into_config().unwrap().storage,
+            StorageConfig::Redis(_)
+        ));
+        let mut args = serve_defaults();
+        args.storage_type = StorageType::Redis;
+        assert_eq!(args.into_config().unwrap_err().env, "REDIS_URL");
     }
 }

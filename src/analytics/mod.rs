@@ -29,6 +29,31 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    pub const ALL: [Self; 8] = [
+        Self::Timeout,
+        Self::Connection,
+        Self::Dns,
+        Self::Tls,
+        Self::Transport,
+        Self::Redirect,
+        Self::ClientError,
+        Self::ServerError,
+    ];
+
+    /// The kind's name, as the API and the stores spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::Connection => "connection",
+            Self::Dns => "dns",
+            Self::Tls => "tls",
+            Self::Transport => "transport",
+            Self::Redirect => "redirect",
+            Self::ClientError => "client_error",
+            Self::ServerError => "server_error",
+        }
+    }
+
     pub fn of(record: &AttemptRecord) -> Option<Self> {
         if let Some(e) = record.transport_error {
             return Some(match e {
@@ -106,6 +131,71 @@ impl Rollup {
             *self.failure_kinds.entry(*kind).or_default() += n;
         }
         self.latency.merge(&other.latency);
+    }
+
+    /// The rollup as named counters, for stores that add counters up one by one
+    /// (`latency_max_us` is a maximum, not a sum). [`Rollup::add_counter`] reads them.
+    pub fn counters(&self) -> Vec<(String, u64)> {
+        let mut counters: Vec<(String, u64)> = [
+            ("deliveries", self.deliveries),
+            ("attempts", self.attempts),
+            ("succeeded", self.succeeded),
+            ("failed", self.failed),
+            ("exhausted", self.exhausted),
+            ("latency_sum_us", self.latency_sum_us),
+            ("latency_max_us", self.latency_max_us),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(name, n)| (name.to_owned(), n))
+        .collect();
+        counters.extend(
+            self.status_codes
+                .iter()
+                .map(|(c, n)| (format!("status:{c}"), *n)),
+        );
+        counters.extend(
+            self.failure_kinds
+                .iter()
+                .map(|(k, n)| (format!("failure:{}", k.name()), *n)),
+        );
+        counters.extend(
+            self.latency
+                .buckets()
+                .map(|(i, n)| (format!("latency:{i}"), n)),
+        );
+        counters
+    }
+
+    /// Adds one counter of [`Rollup::counters`]; unknown names are ignored.
+    pub fn add_counter(&mut self, name: &str, n: u64) {
+        match name {
+            "deliveries" => self.deliveries += n,
+            "attempts" => self.attempts += n,
+            "succeeded" => self.succeeded += n,
+            "failed" => self.failed += n,
+            "exhausted" => self.exhausted += n,
+            "latency_sum_us" => self.latency_sum_us = self.latency_sum_us.saturating_add(n),
+            "latency_max_us" => self.latency_max_us = self.latency_max_us.max(n),
+            _ => match name.split_once(':') {
+                Some(("status", code)) => {
+                    if let Ok(code) = code.parse() {
+                        *self.status_codes.entry(code).or_default() += n;
+                    }
+                }
+                Some(("failure", kind)) => {
+                    if let Some(kind) = FailureKind::ALL.into_iter().find(|k| k.name() == kind) {
+                        *self.failure_kinds.entry(kind).or_default() += n;
+                    }
+                }
+                Some(("latency", index)) => {
+                    if let Ok(index) = index.parse() {
+                        self.latency.add_to_bucket(index, n);
+                    }
+                }
+                _ => {}
+            },
+        }
     }
 
     /// Succeeded attempts over all attempts; `None` without attempts.

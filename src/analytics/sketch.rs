@@ -55,6 +55,17 @@ impl LatencySketch {
         self.count
     }
 
+    /// Bucket index and count of every non-empty bucket.
+    pub fn buckets(&self) -> impl Iterator<Item = (i32, u64)> + '_ {
+        self.buckets.iter().map(|(i, n)| (*i, *n))
+    }
+
+    /// Adds `count` values to bucket `index`, as [`Self::buckets`] reported them.
+    pub fn add_to_bucket(&mut self, index: i32, count: u64) {
+        *self.buckets.entry(index).or_default() += count;
+        self.count += count;
+    }
+
     /// The `q`-quantile (0 ≤ q ≤ 1) in microseconds, `None` when empty.
     pub fn quantile(&self, q: f64) -> Option<f64> {
         if self.count == 0 {
@@ -117,6 +128,19 @@ mod tests {
         a.merge(&b);
         assert_eq!(a, all);
         assert_eq!(a.count(), 4_999);
+    }
+
+    #[test]
+    fn buckets_rebuild_the_sketch() {
+        let mut a = LatencySketch::default();
+        for v in [0, 5, 900, 900, 70_000] {
+            a.add(v);
+        }
+        let mut b = LatencySketch::default();
+        for (index, count) in a.buckets() {
+            b.add_to_bucket(index, count);
+        }
+        assert_eq!(a, b);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! The scheduler asks [`Guards::allowance`] how many deliveries each endpoint may start
 //! before it claims, so blocked endpoints cost no store work and no attempt; each claimed
 //! delivery then takes a [`Ticket`], whose end feeds the breaker. State lives in memory,
-//! per process.
+//! per process — unless the store shares protection among processes (Redis): then the
+//! store admits work and the guards only count this process's attempts in flight.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -188,6 +189,8 @@ impl Guard {
 /// The protection state of every endpoint this process has delivered to.
 pub struct Guards {
     config: ProtectionConfig,
+    /// The store applies protection for every process; these guards only count.
+    shared: bool,
     metrics: Arc<Metrics>,
     endpoints: Mutex<HashMap<EndpointId, Guard>>,
 }
@@ -203,9 +206,10 @@ pub struct Allowance {
 }
 
 impl Guards {
-    pub fn new(config: ProtectionConfig, metrics: Arc<Metrics>) -> Self {
+    pub fn new(config: ProtectionConfig, metrics: Arc<Metrics>, shared: bool) -> Self {
         Self {
             config,
+            shared,
             metrics,
             endpoints: Mutex::new(HashMap::new()),
         }
@@ -231,6 +235,12 @@ impl Guards {
     }
 
     pub fn allowance(&self, now: Instant) -> Allowance {
+        if self.shared {
+            return Allowance {
+                per_endpoint: HashMap::new(),
+                unknown: usize::MAX,
+            };
+        }
         let per_endpoint = self
             .lock()
             .iter_mut()
@@ -257,6 +267,15 @@ impl Guards {
         let guard = guards
             .entry(endpoint.id.clone())
             .or_insert_with(|| Guard::new(policy, endpoint.updated_at, now));
+        if self.shared {
+            guard.in_flight += 1;
+            return Some(Ticket {
+                guards: self.clone(),
+                endpoint: endpoint.id.clone(),
+                probe: false,
+                open: true,
+            });
+        }
         if guard.updated_at != endpoint.updated_at {
             guard.apply(policy, endpoint.updated_at, now);
         }
@@ -353,6 +372,9 @@ impl Guards {
         let mut guards = self.lock();
         let guard = guards.get_mut(endpoint)?;
         guard.in_flight = guard.in_flight.saturating_sub(1);
+        if self.shared {
+            return None;
+        }
         let change = match outcome {
             Some(succeeded) => guard.breaker.record(succeeded, probe, now),
             // The attempt never reached an outcome (shutdown): a probe is given back.
@@ -507,7 +529,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn caps_in_flight_and_spends_tokens() {
-        let guards = Arc::new(Guards::new(config(), Arc::new(Metrics::new())));
+        let guards = Arc::new(Guards::new(config(), Arc::new(Metrics::new()), false));
         let e = endpoint(ProtectionOverride::default());
         let now = Instant::now();
         let a = guards.admit(&e, now).unwrap();
@@ -532,7 +554,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn failures_open_the_breaker_and_a_probe_closes_it() {
-        let guards = Arc::new(Guards::new(config(), Arc::new(Metrics::new())));
+        let guards = Arc::new(Guards::new(config(), Arc::new(Metrics::new()), false));
         let e = endpoint(ProtectionOverride {
             rate_limit: RateLimitOverride::Unlimited,
             ..Default::default()

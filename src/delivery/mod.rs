@@ -77,7 +77,11 @@ impl Dispatcher {
         config: DeliveryConfig,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let guards = Arc::new(Guards::new(config.protection, metrics.clone()));
+        let guards = Arc::new(Guards::new(
+            config.protection,
+            metrics.clone(),
+            store.shares_protection(),
+        ));
         Self {
             store,
             client,
@@ -190,9 +194,17 @@ impl Dispatcher {
         let wait = until
             .saturating_duration_since(now)
             .clamp(Duration::from_millis(1), MAX_IDLE);
+        let remote = self.store.remote_work();
+        let remote_work = async {
+            match &remote {
+                Some(work) => work.notified().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             () = tokio::time::sleep(wait) => true,
             () = self.wake.notified() => true,
+            () = remote_work => true,
             () = stop.cancelled() => false,
         }
     }

@@ -14,6 +14,9 @@ use crate::domain::Invalid;
 use crate::storage::StoreError;
 use crate::telemetry::ErrorChain;
 
+/// When a client should retry a call refused because storage could not be reached.
+const STORAGE_RETRY_AFTER: Duration = Duration::from_secs(1);
+
 /// The field violations found in one request.
 #[derive(Debug, Default)]
 pub struct Violations(Vec<FieldViolation>);
@@ -107,6 +110,14 @@ impl From<StoreError> for Status {
             ),
             StoreError::FailedPrecondition(message) => Status::failed_precondition(message),
             StoreError::Closed => Status::unavailable("the server is shutting down"),
+            StoreError::Unavailable(_) => {
+                tracing::warn!(error = %ErrorChain(&e), "storage unreachable");
+                Status::with_error_details(
+                    Code::Unavailable,
+                    "storage is unreachable; retry later",
+                    ErrorDetails::with_retry_info(Some(STORAGE_RETRY_AFTER)),
+                )
+            }
             StoreError::Backend(_) => {
                 tracing::error!(error = %ErrorChain(&e), "storage failure");
                 Status::internal("internal error")

@@ -105,8 +105,14 @@ impl WebhookApi {
         v.finish()
     }
 
-    fn endpoint_proto(&self, endpoint: &Endpoint) -> pb::Endpoint {
-        convert::endpoint(endpoint, &self.guards.status(endpoint))
+    /// The endpoint with its live protection state, from the store when it shares that
+    /// state among processes, else from this process's guards.
+    async fn endpoint_proto(&self, endpoint: &Endpoint) -> Result<pb::Endpoint, Status> {
+        let status = match self.store.protection_status(endpoint).await? {
+            Some(status) => status,
+            None => self.guards.status(endpoint),
+        };
+        Ok(convert::endpoint(endpoint, &status))
     }
 
     /// Refuses new work while the backlog is over its limit; nothing accepted is dropped.
@@ -405,7 +411,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let endpoint = self.store.create_endpoint(endpoint).await?;
         tracing::info!(endpoint = %endpoint.id, "endpoint registered");
         Ok(Response::new(pb::RegisterEndpointResponse {
-            endpoint: Some(self.endpoint_proto(&endpoint)),
+            endpoint: Some(self.endpoint_proto(&endpoint).await?),
             secret: secret.expose(),
         }))
     }
@@ -419,7 +425,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         self.finish(v)?;
         let endpoint = self.store.get_endpoint(&id.expect("parsed")).await?;
         Ok(Response::new(pb::GetEndpointResponse {
-            endpoint: Some(self.endpoint_proto(&endpoint)),
+            endpoint: Some(self.endpoint_proto(&endpoint).await?),
         }))
     }
 
@@ -437,7 +443,13 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
             PageToken::Endpoints(e.id.clone())
         });
         Ok(Response::new(pb::ListEndpointsResponse {
-            endpoints: endpoints.iter().map(|e| self.endpoint_proto(e)).collect(),
+            endpoints: {
+                let mut protos = Vec::with_capacity(endpoints.len());
+                for e in &endpoints {
+                    protos.push(self.endpoint_proto(e).await?);
+                }
+                protos
+            },
             next_page_token,
         }))
     }
@@ -488,7 +500,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         // Enabled again, or given more room: its deliveries may start now.
         self.wake.notify_one();
         Ok(Response::new(pb::UpdateEndpointResponse {
-            endpoint: Some(self.endpoint_proto(&endpoint)),
+            endpoint: Some(self.endpoint_proto(&endpoint).await?),
         }))
     }
 
@@ -529,7 +541,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
             .await?;
         tracing::info!(endpoint = %endpoint.id, grace_secs = grace.as_secs(), "endpoint secret rotated");
         Ok(Response::new(pb::RotateEndpointSecretResponse {
-            endpoint: Some(self.endpoint_proto(&endpoint)),
+            endpoint: Some(self.endpoint_proto(&endpoint).await?),
             secret: secret.expose(),
         }))
     }

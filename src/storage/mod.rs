@@ -6,16 +6,22 @@
 //! transition. The embedded and memory backends live in `sqlite`; a backend that cannot
 //! do one of these atomically does not implement the trait. Nothing here knows of gRPC.
 
+pub mod codec;
+pub mod redis;
 pub mod sqlite;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
+use tokio::sync::Notify;
 
+pub use redis::RedisStore;
 pub use sqlite::SqliteStore;
 
 use crate::analytics::RollupRow;
+use crate::delivery::guard::EndpointStatus;
 use crate::domain::{
     Attempt, AttemptRecord, CustomHeader, Delivery, DeliveryState, DisabledReason, Endpoint,
     EndpointId, EventPattern, EventType, Message, MessageId, NewMessage, RateLimitOverride,
@@ -44,6 +50,9 @@ pub enum StoreError {
     FailedPrecondition(String),
     #[error("storage backend failure")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The backend cannot be reached now; the same call may work later.
+    #[error("storage is unreachable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("storage is shut down")]
     Closed,
 }
@@ -96,6 +105,53 @@ pub struct EndpointUpdate {
     pub enabled: Option<bool>,
 }
 
+impl EndpointUpdate {
+    /// Applies the update to `endpoint`, as of `now`. Enabling clears the reason it was
+    /// disabled for; disabling by hand keeps an earlier reason.
+    pub fn apply(self, endpoint: &mut Endpoint, now: SystemTime) {
+        let Self {
+            url,
+            description,
+            event_types,
+            channels,
+            headers,
+            retry,
+            rate_limit,
+            circuit_breaker,
+            max_in_flight,
+            enabled,
+        } = self;
+        endpoint.url = url.unwrap_or(endpoint.url.clone());
+        if let Some(d) = description {
+            endpoint.description = d;
+        }
+        if let Some(e) = event_types {
+            endpoint.event_types = e;
+        }
+        if let Some(c) = channels {
+            endpoint.channels = c;
+        }
+        if let Some(h) = headers {
+            endpoint.headers = h;
+        }
+        if let Some(r) = retry {
+            endpoint.retry = r;
+        }
+        let protection = &mut endpoint.protection;
+        protection.rate_limit = rate_limit.unwrap_or(protection.rate_limit);
+        if let Some((threshold, timeout)) = circuit_breaker {
+            (protection.failure_threshold, protection.breaker_timeout) = (threshold, timeout);
+        }
+        protection.max_in_flight = max_in_flight.unwrap_or(protection.max_in_flight);
+        match enabled {
+            Some(true) => endpoint.disabled = None,
+            Some(false) => endpoint.disabled = endpoint.disabled.or(Some(DisabledReason::Manual)),
+            None => {}
+        }
+        endpoint.updated_at = now;
+    }
+}
+
 /// Which attempts to list, oldest first, after a cursor.
 #[derive(Debug, Clone)]
 pub struct AttemptQuery {
@@ -117,8 +173,8 @@ pub struct Lease {
 #[derive(Debug, Clone)]
 pub struct Claim {
     pub lease: Lease,
-    pub message: std::sync::Arc<Message>,
-    pub endpoint: std::sync::Arc<Endpoint>,
+    pub message: Arc<Message>,
+    pub endpoint: Arc<Endpoint>,
     /// Number of this attempt over the delivery's life (1-based).
     pub attempt_number: u32,
     /// Attempts already made since the delivery was last (re)queued by hand: retry `n`
@@ -261,7 +317,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Status events committed from now on, in cursor order. A receiver more than the
     /// channel's capacity behind is told it lagged.
-    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<StatusEvent>>;
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<StatusEvent>>;
     /// Retained status events after `cursor`, oldest first, at most `limit`.
     async fn events_after(&self, cursor: u64, limit: usize) -> Result<EventPage, StoreError>;
     /// Writes a status event that no store transition produces (circuit changes).
@@ -289,4 +345,26 @@ pub trait Store: Send + Sync + 'static {
     async fn purge_expired_keys(&self, now: SystemTime) -> Result<u64, StoreError>;
     /// Deliveries not yet finished (pending or in flight).
     fn backlog(&self) -> u64;
+
+    /// Signalled when work is queued by another process sharing this store, so the
+    /// scheduler need not wait for its timer. `None` when no other process can.
+    fn remote_work(&self) -> Option<Arc<Notify>> {
+        None
+    }
+
+    /// Whether the store applies endpoint protection itself (breaker, rate limit and
+    /// in-flight cap, shared by every process using it), so a process must not apply its
+    /// own on top.
+    fn shares_protection(&self) -> bool {
+        false
+    }
+
+    /// The endpoint's protection state when the store keeps it; `None` when each process
+    /// keeps its own.
+    async fn protection_status(
+        &self,
+        _endpoint: &Endpoint,
+    ) -> Result<Option<EndpointStatus>, StoreError> {
+        Ok(None)
+    }
 }

@@ -23,15 +23,18 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
-use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use super::codec::{
+    content_hash, kind_code, kind_from, ms, reason_code, reason_from, state_code, state_from, time,
+    transport_code, transport_from,
+};
 use super::{
     AttemptQuery, Claim, ClaimBatch, ClaimRequest, EndpointUpdate, EventPage, Lease, Outcome,
     Published, Store, StoreError, StoreOptions, Transition,
@@ -39,7 +42,7 @@ use super::{
 use crate::analytics::{Rollup, RollupRow, minute_of};
 use crate::domain::{
     Attempt, AttemptRecord, Delivery, DeliveryState, DisabledReason, Endpoint, EndpointId,
-    EventType, Message, MessageId, NewMessage, Secret, StatusEvent, StatusKind, TransportError,
+    EventType, Message, MessageId, NewMessage, Secret, StatusEvent, StatusKind,
 };
 
 /// The most jobs one commit carries.
@@ -149,81 +152,6 @@ impl From<serde_json::Error> for StoreError {
 #[error("store transaction failed")]
 struct TransactionFailed(#[source] Arc<rusqlite::Error>);
 
-fn ms(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn time(ms: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
-}
-
-fn state_code(state: DeliveryState) -> i64 {
-    match state {
-        DeliveryState::Pending => 1,
-        DeliveryState::InFlight => 2,
-        DeliveryState::Succeeded => 3,
-        DeliveryState::Failed => 4,
-        DeliveryState::Cancelled => 5,
-    }
-}
-
-fn state_from(code: i64) -> DeliveryState {
-    match code {
-        1 => DeliveryState::Pending,
-        2 => DeliveryState::InFlight,
-        3 => DeliveryState::Succeeded,
-        4 => DeliveryState::Failed,
-        _ => DeliveryState::Cancelled,
-    }
-}
-
-fn kind_code(kind: StatusKind) -> i64 {
-    match kind {
-        StatusKind::AttemptStarted => 1,
-        StatusKind::AttemptSucceeded => 2,
-        StatusKind::AttemptFailed => 3,
-        StatusKind::RetryScheduled => 4,
-        StatusKind::DeliveryExhausted => 5,
-        StatusKind::DeliveryCancelled => 6,
-        StatusKind::EndpointDisabled => 7,
-        StatusKind::EndpointEnabled => 8,
-        StatusKind::CircuitOpened => 9,
-        StatusKind::CircuitClosed => 10,
-    }
-}
-
-fn kind_from(code: i64) -> StatusKind {
-    match code {
-        1 => StatusKind::AttemptStarted,
-        2 => StatusKind::AttemptSucceeded,
-        3 => StatusKind::AttemptFailed,
-        4 => StatusKind::RetryScheduled,
-        5 => StatusKind::DeliveryExhausted,
-        6 => StatusKind::DeliveryCancelled,
-        7 => StatusKind::EndpointDisabled,
-        8 => StatusKind::EndpointEnabled,
-        9 => StatusKind::CircuitOpened,
-        _ => StatusKind::CircuitClosed,
-    }
-}
-
-fn reason_code(reason: DisabledReason) -> i64 {
-    match reason {
-        DisabledReason::Manual => 1,
-        DisabledReason::Gone => 2,
-        DisabledReason::Failing => 3,
-    }
-}
-
-fn reason_from(code: i64) -> DisabledReason {
-    match code {
-        2 => DisabledReason::Gone,
-        3 => DisabledReason::Failing,
-        _ => DisabledReason::Manual,
-    }
-}
-
 fn status_event_row(row: &Row<'_>) -> rusqlite::Result<StatusEvent> {
     let text = |i: usize| row.get::<_, Option<String>>(i);
     Ok(StatusEvent {
@@ -249,26 +177,6 @@ fn status_event_row(row: &Row<'_>) -> rusqlite::Result<StatusEvent> {
     })
 }
 
-fn transport_code(e: TransportError) -> i64 {
-    match e {
-        TransportError::Timeout => 1,
-        TransportError::Dns => 2,
-        TransportError::Connection => 3,
-        TransportError::Tls => 4,
-        TransportError::Other => 5,
-    }
-}
-
-fn transport_from(code: i64) -> TransportError {
-    match code {
-        1 => TransportError::Timeout,
-        2 => TransportError::Dns,
-        3 => TransportError::Connection,
-        4 => TransportError::Tls,
-        _ => TransportError::Other,
-    }
-}
-
 /// A column that must hold a valid domain value; a bad one means a corrupt database.
 fn parsed<T, E: std::error::Error + Send + Sync + 'static>(
     index: usize,
@@ -277,16 +185,6 @@ fn parsed<T, E: std::error::Error + Send + Sync + 'static>(
     r.map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))
     })
-}
-
-fn content_hash(m: &NewMessage) -> Vec<u8> {
-    let mut h = Sha256::new();
-    h.update(m.event_type.as_str());
-    h.update([0]);
-    h.update(&m.content_type);
-    h.update([0]);
-    h.update(&m.payload);
-    h.finalize().to_vec()
 }
 
 const MESSAGE_COLUMNS: &str =
@@ -1347,39 +1245,8 @@ impl Store for SqliteStore {
         let id = id.clone();
         self.write(move |w| {
             let mut endpoint = Endpoint::clone(&*w.endpoint(&id)?);
-            let EndpointUpdate {
-                url,
-                description,
-                event_types,
-                channels,
-                headers,
-                retry,
-                rate_limit,
-                circuit_breaker,
-                max_in_flight,
-                enabled,
-            } = update;
-            endpoint.url = url.unwrap_or(endpoint.url);
-            endpoint.description = description.unwrap_or(endpoint.description);
-            endpoint.event_types = event_types.unwrap_or(endpoint.event_types);
-            endpoint.channels = channels.unwrap_or(endpoint.channels);
-            endpoint.headers = headers.unwrap_or(endpoint.headers);
-            endpoint.retry = retry.unwrap_or(endpoint.retry);
-            let protection = &mut endpoint.protection;
-            protection.rate_limit = rate_limit.unwrap_or(protection.rate_limit);
-            if let Some((threshold, timeout)) = circuit_breaker {
-                (protection.failure_threshold, protection.breaker_timeout) = (threshold, timeout);
-            }
-            protection.max_in_flight = max_in_flight.unwrap_or(protection.max_in_flight);
             let was_enabled = endpoint.is_enabled();
-            match enabled {
-                Some(true) => endpoint.disabled = None,
-                Some(false) => {
-                    endpoint.disabled = endpoint.disabled.or(Some(DisabledReason::Manual))
-                }
-                None => {}
-            }
-            endpoint.updated_at = now;
+            update.apply(&mut endpoint, now);
             if was_enabled != endpoint.is_enabled() {
                 let kind = if was_enabled {
                     StatusKind::EndpointDisabled

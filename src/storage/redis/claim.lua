@@ -1,0 +1,33 @@
+-- Claim: leases up to ARGV[4] ready deliveries to consumer ARGV[3]: first entries whose
+-- holder let their lease (ARGV[2] ms) run out (a dead instance), then new ones. Entries
+-- of deliveries no longer waiting (cancelled) are dropped. ARGV[1] is now. Returns per
+-- claim {delivery, token, message, endpoint, attempts, round start, probe}.
+local now, lease, consumer, count = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local stream = P .. 'ready'
+local entries = {}
+local stale = redis.call('XAUTOCLAIM', stream, 'workers', consumer, lease, '0-0', 'COUNT', count)
+for _, e in ipairs(stale[2]) do entries[#entries + 1] = e end
+if #entries < count then
+  local fresh = redis.call('XREADGROUP', 'GROUP', 'workers', consumer, 'COUNT', count - #entries,
+    'STREAMS', stream, '>')
+  if fresh and fresh[1] then
+    for _, e in ipairs(fresh[1][2]) do entries[#entries + 1] = e end
+  end
+end
+local out = {}
+for _, e in ipairs(entries) do
+  local sid, fields = e[1], e[2]
+  local d = fields and fields[2]
+  local s = {}
+  if d then s = redis.call('HMGET', P .. 'd:' .. d, 's', 'm', 'e', 'et', 'n', 'rs', 'pr') end
+  if s[1] == '2' then
+    local token = redis.call('INCR', P .. 'seq:lease')
+    redis.call('HSET', P .. 'd:' .. d, 'tok', token, 'sid', sid, 'na', now + lease)
+    emit({'k', 1, 'at', now, 'm', s[2], 'e', s[3], 'et', s[4], 'an', tonumber(s[5]) + 1})
+    out[#out + 1] = {d, token, s[2], s[3], s[5], s[6], s[7] or '0'}
+  else
+    redis.call('XACK', stream, 'workers', sid)
+    redis.call('XDEL', stream, sid)
+  end
+end
+return out

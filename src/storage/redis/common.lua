@@ -1,0 +1,54 @@
+-- Shared by every script. KEYS[1] is the key prefix (`{prefix}:`); all keys share its
+-- hash tag, so one Redis Cluster slot holds a deployment. RETENTION is set by the loader.
+local P = KEYS[1]
+
+-- Appends a status event; its stream id `0-<cursor>` is its cursor.
+local function emit(fields)
+  local cursor = redis.call('INCR', P .. 'seq:ev')
+  redis.call('XADD', P .. 'ev', 'MAXLEN', '~', RETENTION, '0-' .. cursor, unpack(fields))
+  return cursor
+end
+
+-- Counts unfinished deliveries per endpoint and event type, and in all.
+local function pending(ep, et, n)
+  redis.call('HINCRBY', P .. 'pend', ep .. '\n' .. et, n)
+  redis.call('INCRBY', P .. 'backlog', n)
+end
+
+-- The earliest due time of the endpoint's pending deliveries, or nil.
+local function earliest(ep)
+  local first = redis.call('ZRANGE', P .. 'due:' .. ep, 0, 0, 'WITHSCORES')
+  if first[2] then return tonumber(first[2]) end
+  return nil
+end
+
+-- Makes the scheduler look at an enabled endpoint no later than its earliest due time.
+local function reschedule(ep)
+  local at = earliest(ep)
+  if at and redis.call('HGET', P .. 'g:' .. ep, 'en') == '1' then
+    redis.call('ZADD', P .. 'sched', 'LT', at, ep)
+  end
+end
+
+-- A new pending delivery of message `m` (event type `et`) to `ep`, due at `now`.
+local function create_delivery(m, ep, et, now)
+  local d = redis.call('INCR', P .. 'seq:dlv')
+  redis.call('HSET', P .. 'd:' .. d, 'm', m, 'e', ep, 'et', et, 's', 1, 'n', 0, 'rs', 0,
+    'na', now, 'c', now, 'u', now)
+  redis.call('HSET', P .. 'm:' .. m .. ':d', ep, d)
+  redis.call('ZADD', P .. 'due:' .. ep, now, d)
+  redis.call('ZADD', P .. 'sched', 'LT', now, ep)
+  pending(ep, et, 1)
+  return d
+end
+
+-- Disables an enabled endpoint for `reason`; its pending deliveries wait.
+local function disable(ep, reason, now)
+  local g = P .. 'g:' .. ep
+  if redis.call('HGET', g, 'en') ~= '1' then return false end
+  redis.call('HSET', g, 'en', 0, 'dr', reason, 'u', now)
+  redis.call('ZREM', P .. 'sched', ep)
+  redis.call('INCR', P .. 'epver')
+  emit({'k', 7, 'at', now, 'e', ep, 'dr', reason})
+  return true
+end

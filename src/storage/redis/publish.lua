@@ -1,0 +1,41 @@
+-- Publish: per message, the idempotency check, the message, a delivery per target and
+-- the idempotency record. ARGV: now, endpoint version the targets were matched against,
+-- idempotency ttl (ms), message count, then per message: id, event type, content type,
+-- payload, channels, metadata, idempotency key ('' for none), content hash, target count,
+-- targets. Returns {'stale'} when endpoints changed since, else per message
+-- {'c'|'d'|'x', message id, deliveries}.
+local now = tonumber(ARGV[1])
+if tonumber(redis.call('GET', P .. 'epver') or '0') ~= tonumber(ARGV[2]) then
+  return {'stale'}
+end
+local results, i, created = {}, 5, 0
+for _ = 1, tonumber(ARGV[4]) do
+  local id, et, ct, body, ch, md, ik, hash = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
+    ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
+  local targets = tonumber(ARGV[i + 8])
+  local first = i + 9
+  i = first + targets
+  local seen = {}
+  if ik ~= '' then seen = redis.call('HMGET', P .. 'idem:' .. ik, 'm', 'h', 'n') end
+  if seen[1] then
+    if seen[2] == hash then
+      results[#results + 1] = {'d', seen[1], seen[3]}
+    else
+      results[#results + 1] = {'x', seen[1], '0'}
+    end
+  else
+    redis.call('HSET', P .. 'm:' .. id, 'et', et, 'ct', ct, 'p', body, 'ch', ch, 'md', md,
+      'ik', ik, 'c', now)
+    for t = first, first + targets - 1 do
+      create_delivery(id, ARGV[t], et, now)
+    end
+    if ik ~= '' then
+      redis.call('HSET', P .. 'idem:' .. ik, 'm', id, 'h', hash, 'n', targets)
+      redis.call('PEXPIRE', P .. 'idem:' .. ik, ARGV[3])
+    end
+    created = created + targets
+    results[#results + 1] = {'c', id, tostring(targets)}
+  end
+end
+if created > 0 then redis.call('PUBLISH', P .. 'work', '') end
+return results

@@ -1,0 +1,34 @@
+-- Requeue: makes the deliveries of message ARGV[2] to the endpoints ARGV[3..] due at
+-- ARGV[1] with a fresh retry schedule, creating them where needed. Returns per endpoint
+-- 1 (queued), 0 (an attempt is in flight) or -1 (no such endpoint).
+local now, m = tonumber(ARGV[1]), ARGV[2]
+local et = redis.call('HGET', P .. 'm:' .. m, 'et')
+local out = {}
+for i = 3, #ARGV do
+  local ep = ARGV[i]
+  local d = redis.call('HGET', P .. 'm:' .. m .. ':d', ep)
+  if redis.call('EXISTS', P .. 'ep:' .. ep) == 0 or not et then
+    out[#out + 1] = -1
+  elseif not d then
+    create_delivery(m, ep, et, now)
+    out[#out + 1] = 1
+  else
+    local dk = P .. 'd:' .. d
+    local s = redis.call('HMGET', dk, 's', 'n')
+    if s[1] == '2' then
+      out[#out + 1] = 0
+    else
+      if s[1] ~= '1' then
+        pending(ep, et, 1)
+        redis.call('ZREM', P .. 'e:' .. ep .. ':failed', d)
+      end
+      redis.call('HSET', dk, 's', 1, 'na', now, 'rs', s[2], 'u', now)
+      redis.call('HDEL', dk, 'fa')
+      redis.call('ZADD', P .. 'due:' .. ep, now, d)
+      reschedule(ep)
+      out[#out + 1] = 1
+    end
+  end
+end
+redis.call('PUBLISH', P .. 'work', '')
+return out

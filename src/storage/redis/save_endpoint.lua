@@ -1,0 +1,32 @@
+-- Save an endpoint: its record and its protection overrides ('' for the default), and
+-- its enabled state. ARGV: now, id, record, 'create' or 'update', enabled ('1', '0' or ''
+-- to keep), reason when disabling, then cap, rate limit, rate window, burst, breaker
+-- threshold, breaker open time. Returns 'ok', 'exists' or 'missing'.
+local now, ep, mode = tonumber(ARGV[1]), ARGV[2], ARGV[4]
+local key, gk = P .. 'ep:' .. ep, P .. 'g:' .. ep
+local exists = redis.call('EXISTS', key) == 1
+if mode == 'create' and exists then return 'exists' end
+if mode == 'update' and not exists then return 'missing' end
+redis.call('SET', key, ARGV[3])
+redis.call('ZADD', P .. 'eps', 0, ep)
+local names = {'cap', 'rl', 'rw', 'rb', 'bt', 'bo'}
+for i, name in ipairs(names) do
+  local v = ARGV[6 + i]
+  if v == '' then redis.call('HDEL', gk, name) else redis.call('HSET', gk, name, v) end
+end
+if mode == 'create' then
+  redis.call('HSET', gk, 'en', ARGV[5] == '0' and 0 or 1, 'inf', 0)
+else
+  local was = redis.call('HGET', gk, 'en')
+  if ARGV[5] == '1' and was ~= '1' then
+    redis.call('HSET', gk, 'en', 1)
+    redis.call('HDEL', gk, 'dr')
+    emit({'k', 8, 'at', now, 'e', ep})
+    reschedule(ep)
+    redis.call('PUBLISH', P .. 'work', '')
+  elseif ARGV[5] == '0' and was == '1' then
+    disable(ep, tonumber(ARGV[6]), now)
+  end
+end
+redis.call('INCR', P .. 'epver')
+return 'ok'
