@@ -35,7 +35,7 @@ use crate::telemetry::ErrorChain;
 /// How often expired idempotency keys are forgotten.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(600);
 /// How often the gRPC health status is checked against the health report.
-const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
 /// The name `grpc.health.v1` knows the API by.
 const SERVICE_NAME: &str = "herald.v1.WebhookService";
 

@@ -6,12 +6,13 @@
 -- endpoint failure (1/0), failing period before disabling (ms), default breaker threshold,
 -- default breaker open time (ms), started at (ms), latency (us), status code, transport
 -- error code, error, response excerpt, rollup minute, counter count, then name/value pairs.
--- Returns {applied, circuit change (0 none, 1 opened, 2 closed), endpoint disabled}.
+-- Returns {applied, circuit change (0 none, 1 opened, 2 closed), endpoint disabled,
+-- unfinished deliveries}.
 local now, d, token, tr = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
 local succeeded, failure = ARGV[7] == '1', ARGV[8] == '1'
 local dk = P .. 'd:' .. d
 local s = redis.call('HMGET', dk, 's', 'm', 'e', 'et', 'n', 'tok', 'sid', 'pr')
-if not s[2] then return {0, 0, 0} end
+if not s[2] then return {0, 0, 0, tonumber(redis.call('GET', P .. 'backlog') or '0')} end
 local m, ep, et = s[2], s[3], s[4]
 local number = tonumber(s[5]) + 1
 redis.call('HSET', dk, 'n', number, 'u', now)
@@ -114,4 +115,4 @@ end
 if number == 1 then redis.call('HINCRBY', rk, prefix .. 'deliveries', 1) end
 if applied and (tr == 'f' or tr == 'g') then redis.call('HINCRBY', rk, prefix .. 'exhausted', 1) end
 redis.call('ZADD', P .. 'ru:minutes', minute, minute)
-return {applied and 1 or 0, change, disabled}
+return {applied and 1 or 0, change, disabled, tonumber(redis.call('GET', P .. 'backlog') or '0')}

@@ -356,6 +356,17 @@ impl RedisStore {
         self.conn.clone()
     }
 
+    /// Runs a pipeline of same-typed commands; an empty one answers nothing.
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> Result<Vec<T>, StoreError> {
+        if pipe.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(pipe.query_async(&mut self.conn()).await?)
+    }
+
     fn key(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
     }
@@ -397,7 +408,7 @@ impl RedisStore {
                 .arg(self.key(&format!("g:{id}")))
                 .arg(&["en", "dr", "fs"]);
         }
-        let replies: Vec<Value> = pipe.query_async(&mut self.conn()).await?;
+        let replies: Vec<Value> = self.run(&pipe).await?;
         replies
             .chunks(2)
             .map(|pair| {
@@ -856,7 +867,7 @@ impl Store for RedisStore {
                 .arg(self.key(&format!("d:{d}")))
                 .arg(&["s", "n", "na", "c", "u"]);
         }
-        let rows: Vec<Vec<Option<String>>> = pipe.query_async(&mut self.conn()).await?;
+        let rows: Vec<Vec<Option<String>>> = self.run(&pipe).await?;
         let deliveries = endpoints
             .iter()
             .zip(rows)
@@ -903,7 +914,7 @@ impl Store for RedisStore {
             for id in &ids {
                 pipe.hgetall(self.key(&format!("a:{id}")));
             }
-            let maps: Vec<HashMap<String, String>> = pipe.query_async(&mut self.conn()).await?;
+            let maps: Vec<HashMap<String, String>> = self.run(&pipe).await?;
             let states: Vec<Option<String>> = if query.delivery_state.is_some() {
                 let mut pipe = redis::pipe();
                 for map in &maps {
@@ -912,7 +923,7 @@ impl Store for RedisStore {
                         "s",
                     );
                 }
-                pipe.query_async(&mut self.conn()).await?
+                self.run(&pipe).await?
             } else {
                 vec![None; maps.len()]
             };
@@ -1048,7 +1059,21 @@ impl Store for RedisStore {
                 }
                 other => other?,
             };
+        let mut wanted: Vec<&String> = rows.iter().map(|r| &r.2).collect();
+        wanted.sort();
+        wanted.dedup();
+        let mut pipe = redis::pipe();
+        for id in &wanted {
+            pipe.hgetall(self.key(&format!("m:{id}")));
+        }
+        let maps: Vec<HashMap<String, Vec<u8>>> = self.run(&pipe).await?;
         let mut messages: HashMap<String, Arc<Message>> = HashMap::new();
+        for (id, map) in wanted.into_iter().zip(maps) {
+            let message_id = parse(MessageId::parse(id))?;
+            let message = message_from(&message_id, &map)
+                .ok_or_else(|| StoreError::message_not_found(&message_id))?;
+            messages.insert(id.clone(), Arc::new(message));
+        }
         let mut claims = Vec::with_capacity(rows.len());
         for (delivery, token, message_id, endpoint_id, attempts, round_start, _probe) in rows {
             let endpoint_id = parse(EndpointId::parse(&endpoint_id))?;
@@ -1062,13 +1087,8 @@ impl Store for RedisStore {
                     }
                 }
             };
-            let message = match messages.get(&message_id) {
-                Some(m) => m.clone(),
-                None => {
-                    let m = Arc::new(self.message(&parse(MessageId::parse(&message_id))?).await?);
-                    messages.insert(message_id, m.clone());
-                    m
-                }
+            let Some(message) = messages.get(&message_id).cloned() else {
+                continue;
             };
             claims.push(Claim {
                 lease: Lease { delivery, token },
@@ -1155,11 +1175,10 @@ impl Store for RedisStore {
         for (name, n) in &counters {
             invocation.arg(name).arg(n);
         }
-        let (applied, change, disabled): (i64, i64, i64) =
+        let (_applied, change, disabled, backlog): (i64, i64, i64, i64) =
             invocation.invoke_async(&mut self.conn()).await?;
-        if applied == 1 && !matches!(transition, Transition::RetryAt(_)) {
-            self.refresh_backlog().await?;
-        }
+        self.backlog
+            .store(u64::try_from(backlog).unwrap_or(0), Ordering::Relaxed);
         match change {
             1 => tracing::warn!(delivery = lease.delivery, "circuit opened (shared)"),
             2 => tracing::info!(delivery = lease.delivery, "circuit closed (shared)"),
@@ -1187,7 +1206,7 @@ impl Store for RedisStore {
         for d in &failed {
             pipe.hget(self.key(&format!("d:{d}")), "m");
         }
-        let messages: Vec<Option<String>> = pipe.query_async(&mut self.conn()).await?;
+        let messages: Vec<Option<String>> = self.run(&pipe).await?;
         let mut requeued = 0;
         for message in messages.into_iter().flatten() {
             let queued = self
@@ -1259,7 +1278,7 @@ impl Store for RedisStore {
         for minute in &minutes {
             pipe.hgetall(self.key(&format!("ru:{minute}")));
         }
-        let maps: Vec<HashMap<String, u64>> = pipe.query_async(&mut self.conn()).await?;
+        let maps: Vec<HashMap<String, u64>> = self.run(&pipe).await?;
         let mut rows: HashMap<(i64, String, String), Rollup> = HashMap::new();
         for (minute, map) in minutes.iter().zip(maps) {
             for (field, n) in map {
