@@ -138,6 +138,9 @@ impl Dispatcher {
                     continue;
                 }
             };
+            for endpoint in &batch.rate_limited {
+                this.metrics.rate_limit_hit(endpoint.as_str());
+            }
             let mut started = 0;
             let mut refused = Vec::new();
             for claim in batch.claims {

@@ -211,6 +211,9 @@ pub struct ClaimBatch {
     pub claims: Vec<Claim>,
     /// The earliest due time of pending work to an enabled endpoint with room left.
     pub next_due: Option<SystemTime>,
+    /// Endpoints whose shared rate limit this claim used up (stores that share
+    /// protection; otherwise the process's guards count such hits).
+    pub rate_limited: Vec<EndpointId>,
 }
 
 /// The delivery's next state after an attempt.

@@ -742,7 +742,11 @@ impl Writer {
                 .min()
                 .map(time)
         };
-        Ok(ClaimBatch { claims, next_due })
+        Ok(ClaimBatch {
+            claims,
+            next_due,
+            rate_limited: Vec::new(),
+        })
     }
 
     fn release(&mut self, leases: &[Lease], now: SystemTime) -> Result<(), StoreError> {

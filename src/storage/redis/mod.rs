@@ -1022,7 +1022,11 @@ impl Store for RedisStore {
             .arg(burst)
             .invoke_async(&mut self.conn())
             .await?;
-        let (_rate_limited, next_scheduled, version) = promoted;
+        let (rate_limited, next_scheduled, version) = promoted;
+        let rate_limited = rate_limited
+            .iter()
+            .map(|e| parse(EndpointId::parse(e)))
+            .collect::<Result<Vec<_>, _>>()?;
         if version
             != self
                 .cache
@@ -1103,7 +1107,11 @@ impl Store for RedisStore {
         } else {
             next_scheduled.parse::<i64>().ok().map(time)
         };
-        Ok(ClaimBatch { claims, next_due })
+        Ok(ClaimBatch {
+            claims,
+            next_due,
+            rate_limited,
+        })
     }
 
     async fn release(&self, leases: Vec<Lease>, now: SystemTime) -> Result<(), StoreError> {
