@@ -54,10 +54,19 @@ pub struct Health {
 }
 
 impl Health {
+    /// Every endpoint's circuit state, open ones first: from the store when it keeps the
+    /// breakers for all processes, else from this process's guards.
+    pub async fn circuits(&self) -> Vec<(String, i64)> {
+        match self.store.circuits().await {
+            Ok(Some(circuits)) => circuits,
+            Ok(None) | Err(_) => self.guards.snapshot().1,
+        }
+    }
+
     pub async fn report(&self) -> Report {
         let storage = self.store.pending(None, None).await;
         let backlog = self.store.backlog();
-        let (_, circuits) = self.guards.snapshot();
+        let circuits = self.circuits().await;
         let open = circuits.iter().filter(|(_, state)| *state != 0).count();
         let backlog_ok = backlog.saturating_mul(5) < self.max_queue_size.saturating_mul(4);
         let stopping = self.stopping.is_cancelled();

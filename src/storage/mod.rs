@@ -362,6 +362,12 @@ pub trait Store: Send + Sync + 'static {
         false
     }
 
+    /// Every endpoint's circuit (0 closed, 1 open, 2 half-open), open ones first, when
+    /// the store keeps the breakers; `None` when each process keeps its own.
+    async fn circuits(&self) -> Result<Option<Vec<(String, i64)>>, StoreError> {
+        Ok(None)
+    }
+
     /// The endpoint's protection state when the store keeps it; `None` when each process
     /// keeps its own.
     async fn protection_status(

@@ -1367,6 +1367,29 @@ impl Store for RedisStore {
         true
     }
 
+    async fn circuits(&self) -> Result<Option<Vec<(String, i64)>>, StoreError> {
+        let ids: Vec<String> = self
+            .cache
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .endpoints
+            .keys()
+            .map(ToString::to_string)
+            .collect();
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.hget(self.key(&format!("g:{id}")), "bs");
+        }
+        let states: Vec<Option<i64>> = self.run(&pipe).await?;
+        let mut circuits: Vec<(String, i64)> = ids
+            .into_iter()
+            .zip(states)
+            .map(|(id, state)| (id, state.unwrap_or(0)))
+            .collect();
+        circuits.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(Some(circuits))
+    }
+
     async fn protection_status(
         &self,
         endpoint: &Endpoint,
