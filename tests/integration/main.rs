@@ -1,6 +1,8 @@
 //! The integration suite: real servers on loopback, real HTTP sinks, every backend.
 //!
 //! - `support`: the test Herald, the scriptable sink, waiting helpers.
+//! - `redis`: a private `redis-server` per test; what is particular to Redis.
+//! - `child`: the real binary as a child process, for `process` and `cluster`.
 //! - `analytics`: GetAnalytics against the attempts actually made.
 //! - `api`: endpoints, validation, idempotency, pagination, reflection and health.
 //! - `cli`: `herald watch` and `herald stats` against a live server.
@@ -12,14 +14,19 @@
 //! - `observability`: the admin port's metrics and health against what happened.
 //! - `process`: the real binary as a child process: crash recovery, graceful shutdown,
 //!   configuration errors.
+//! - `cluster`: several instances sharing one Redis: no loss and no duplicate, an
+//!   instance or Redis killed mid-run, a shared rate limit, one status stream for all.
 
 mod analytics;
 mod api;
+mod child;
 mod cli;
+mod cluster;
 mod delivery;
 mod deploy;
 mod observability;
 mod process;
 mod protection;
+mod redis;
 mod status;
 mod support;

@@ -1,279 +1,20 @@
 //! The real `herald` binary as a child process: crash recovery on the embedded store,
 //! graceful shutdown, configuration errors and the data directory lock.
 //!
-//! Each test runs its own children on `127.0.0.1:0` with its own data directory and
-//! sink. A thread per child reads its stderr (JSON log lines) into a channel; tests wait
-//! on that channel, on the sink's channel or on bounded polls of the API, never on a
-//! fixed sleep. A child still running when its guard drops (a failed test) is killed.
+//! Each test runs its own children (see `child`) on `127.0.0.1:0` with its own data
+//! directory and sink. Tests wait on the children's log lines, on the sink's channel or
+//! on bounded polls of the API, never on a fixed sleep.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use herald::grpc::pb;
-use herald::grpc::pb::webhook_service_client::WebhookServiceClient;
-use tokio::sync::{Semaphore, mpsc, watch};
-use tonic::transport::Channel;
+use tokio::sync::{Semaphore, watch};
 
+use crate::child::{Client, Herald, Settings, get_message, register_url, state_name};
 use crate::support::{PATIENCE, Reply, Sink, eventually, publish_json, share_machine};
-
-type Client = WebhookServiceClient<Channel>;
-
-/// The settings every child starts from; a test's overrides come after them.
-fn base_env(data_dir: &Path) -> Vec<(String, String)> {
-    [
-        ("RUST_LOG", "info"),
-        ("WEBHOOK_GRPC_ADDR", "127.0.0.1:0"),
-        ("WEBHOOK_ADMIN_ADDR", "127.0.0.1:0"),
-        ("WEBHOOK_LOG_FORMAT", "json"),
-        ("WEBHOOK_STORAGE_TYPE", "embedded"),
-        ("WEBHOOK_RETRY_INITIAL_DELAY", "20ms"),
-        ("WEBHOOK_MAX_RETRY_DELAY", "200ms"),
-        ("WEBHOOK_DEFAULT_RETRY_COUNT", "20"),
-        ("WEBHOOK_DEFAULT_TIMEOUT", "10s"),
-        ("WEBHOOK_SHUTDOWN_GRACE", "10s"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .chain([(
-        "WEBHOOK_DATA_DIR".to_owned(),
-        data_dir.display().to_string(),
-    )])
-    .collect()
-}
-
-/// A `herald` child process. Dropping it kills the process if it still runs.
-struct Herald {
-    child: Option<Child>,
-    pid: u32,
-    /// Stderr lines not yet looked at; closed once the child closed its stderr (exited).
-    lines: mpsc::UnboundedReceiver<String>,
-    /// Every stderr line looked at so far.
-    log: Vec<String>,
-}
-
-impl Herald {
-    /// Starts the binary with the base settings plus `overrides`, without waiting.
-    fn spawn(data_dir: &Path, overrides: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
-        // Nothing from the environment running the tests may change the settings.
-        for (name, _) in std::env::vars_os() {
-            let name = name.to_string_lossy();
-            if name.starts_with("WEBHOOK_") || name == "REDIS_URL" {
-                command.env_remove(name.as_ref());
-            }
-        }
-        command.envs(base_env(data_dir));
-        command.envs(overrides.iter().copied());
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("the herald binary starts");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let (tx, lines) = mpsc::unbounded_channel();
-        // Reads continuously, so the child never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stderr);
-            let mut buf = Vec::new();
-            loop {
-                buf.clear();
-                match reader.read_until(b'\n', &mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        let line = String::from_utf8_lossy(&buf).trim_end().to_owned();
-                        if tx.send(line).is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-        });
-        Self {
-            pid: child.id(),
-            child: Some(child),
-            lines,
-            log: Vec::new(),
-        }
-    }
-
-    /// Starts the binary and waits until it serves; returns it with a connected client.
-    async fn start(data_dir: &Path, overrides: &[(&str, &str)]) -> (Self, Client) {
-        let mut herald = Self::spawn(data_dir, overrides);
-        let serving = herald.wait_for_message("herald serving").await;
-        let addr: SocketAddr = serving["grpc"]
-            .as_str()
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("the serving line names its address: {serving}"));
-        assert!(addr.ip().is_loopback() && addr.port() != 0, "bound {addr}");
-        let client = WebhookServiceClient::connect(format!("http://{addr}"))
-            .await
-            .expect("client connects");
-        (herald, client)
-    }
-
-    /// The stderr read so far, for failure messages.
-    fn stderr(&self) -> String {
-        self.log.join("\n")
-    }
-
-    /// Whether a line read so far contains `needle`.
-    fn logged(&self, needle: &str) -> bool {
-        self.log.iter().any(|line| line.contains(needle))
-    }
-
-    /// The first JSON line read so far whose message starts with `prefix`.
-    fn logged_message(&self, prefix: &str) -> Option<serde_json::Value> {
-        self.log
-            .iter()
-            .filter_map(|line| log_message(line))
-            .find(|(message, _)| message.starts_with(prefix))
-            .map(|(_, value)| value)
-    }
-
-    /// The first JSON log line whose message starts with `prefix`, read already or
-    /// awaited (at most [`PATIENCE`]).
-    async fn wait_for_message(&mut self, prefix: &str) -> serde_json::Value {
-        if let Some(value) = self.logged_message(prefix) {
-            return value;
-        }
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
-                Err(_) => panic!(
-                    "timed out waiting for a log line {prefix:?}; stderr so far:\n{}",
-                    self.stderr()
-                ),
-                Ok(None) => panic!(
-                    "herald closed stderr before logging {prefix:?}; stderr:\n{}",
-                    self.stderr()
-                ),
-                Ok(Some(line)) => {
-                    let found = log_message(&line).filter(|(m, _)| m.starts_with(prefix));
-                    self.log.push(line);
-                    if let Some((_, value)) = found {
-                        return value;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Reads stderr to its end (at most [`PATIENCE`]), then reaps the child.
-    async fn wait_exit(&mut self) -> ExitStatus {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
-                Err(_) => panic!(
-                    "herald did not exit within {PATIENCE:?}; stderr so far:\n{}",
-                    self.stderr()
-                ),
-                Ok(None) => break,
-                Ok(Some(line)) => self.log.push(line),
-            }
-        }
-        // Stderr is closed: the process is gone or about to be; reaping does not wait long.
-        let mut child = self.child.take().expect("the child is not reaped yet");
-        tokio::task::block_in_place(|| child.wait()).expect("wait for herald")
-    }
-
-    /// SIGKILL: no chance to finish anything.
-    async fn kill(&mut self) -> ExitStatus {
-        self.child
-            .as_mut()
-            .expect("the child runs")
-            .kill()
-            .expect("SIGKILL herald");
-        self.wait_exit().await
-    }
-
-    /// SIGTERM: the graceful shutdown an orchestrator asks for.
-    fn terminate(&self) {
-        assert!(self.child.is_some(), "the child runs");
-        let status = Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM {} failed: {status}", self.pid);
-    }
-
-    /// SIGTERM, then the process must exit successfully within [`PATIENCE`].
-    async fn stop(&mut self) {
-        self.terminate();
-        let status = self.wait_exit().await;
-        assert!(
-            status.success(),
-            "herald exits cleanly on SIGTERM, not {status}; stderr:\n{}",
-            self.stderr()
-        );
-    }
-}
-
-impl Drop for Herald {
-    fn drop(&mut self) {
-        let mut fate = "reaped by the test".to_owned();
-        if let Some(mut child) = self.child.take() {
-            fate = match child.try_wait() {
-                Ok(Some(status)) => format!("had exited on its own ({status})"),
-                _ => "killed by the guard".to_owned(),
-            };
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!("--- herald pid {}: {fate}", self.pid);
-            while let Ok(line) = self.lines.try_recv() {
-                self.log.push(line);
-            }
-            eprintln!(
-                "--- stderr of herald (pid {}):\n{}",
-                self.pid,
-                self.stderr()
-            );
-        }
-    }
-}
-
-/// The message of a JSON log line, with the whole line parsed.
-fn log_message(line: &str) -> Option<(String, serde_json::Value)> {
-    let value: serde_json::Value = serde_json::from_str(line).ok()?;
-    let message = value.get("message")?.as_str()?.to_owned();
-    Some((message, value))
-}
-
-async fn register(client: &mut Client, url: String) -> String {
-    let req = pb::RegisterEndpointRequest {
-        url,
-        ..Default::default()
-    };
-    let resp = client
-        .register_endpoint(req)
-        .await
-        .expect("register endpoint")
-        .into_inner();
-    resp.endpoint.expect("the endpoint is returned").id
-}
-
-async fn get_message(client: &mut Client, id: &str) -> pb::GetMessageResponse {
-    client
-        .get_message(pb::GetMessageRequest {
-            message_id: id.to_owned(),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("get message {id}: {e}"))
-        .into_inner()
-}
-
-fn state_name(state: i32) -> String {
-    pb::DeliveryState::try_from(state)
-        .map(|s| s.as_str_name().to_owned())
-        .unwrap_or_else(|_| format!("unknown state {state}"))
-}
 
 /// Publishers of the crash test; the kill comes once half of `TOTAL` is acknowledged.
 const PUBLISHERS: usize = 3;
@@ -370,8 +111,8 @@ async fn crash_recovery_delivers_every_acknowledged_message() {
     );
 
     let (mut herald, mut client) =
-        Herald::start(data.path(), &[("WEBHOOK_MAX_WORKERS", "4")]).await;
-    let endpoint_id = register(&mut client, sink.url("/hook")).await;
+        Herald::start(&Settings::embedded(data.path()).set("WEBHOOK_MAX_WORKERS", "4")).await;
+    let endpoint_id = register_url(&mut client, sink.url("/hook")).await;
 
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
     let (count_tx, mut count_rx) = watch::channel(0usize);
@@ -455,7 +196,7 @@ async fn crash_recovery_delivers_every_acknowledged_message() {
     );
 
     // Same data directory, new process, new port.
-    let (mut herald, client) = Herald::start(data.path(), &[]).await;
+    let (mut herald, client) = Herald::start(&Settings::embedded(data.path())).await;
     // The three held attempts (at least) were in flight at the kill: requeued at once
     // on open, not left to wait for their lease to expire.
     let requeued = herald
@@ -572,8 +313,8 @@ async fn graceful_shutdown_records_the_in_flight_attempt() {
     let gate = Arc::new(Semaphore::new(0));
     sink.queue("/hook", [Reply::status(200).held_by(gate.clone())]);
 
-    let (mut herald, mut client) = Herald::start(data.path(), &[]).await;
-    let endpoint_id = register(&mut client, sink.url("/hook")).await;
+    let (mut herald, mut client) = Herald::start(&Settings::embedded(data.path())).await;
+    let endpoint_id = register_url(&mut client, sink.url("/hook")).await;
     let published = client
         .publish(publish_json(
             "order.created",
@@ -620,7 +361,7 @@ async fn graceful_shutdown_records_the_in_flight_attempt() {
         stopping.elapsed()
     );
 
-    let (mut herald, mut client) = Herald::start(data.path(), &[]).await;
+    let (mut herald, mut client) = Herald::start(&Settings::embedded(data.path())).await;
     assert!(
         herald.logged_message("requeued deliveries").is_none(),
         "nothing was left in flight; stderr:\n{}",
@@ -723,7 +464,7 @@ async fn invalid_configuration_exits_before_listening() {
         let dir = tempfile::tempdir().unwrap();
         // Not created yet: a process that opened its store would create it.
         let data_dir = dir.path().join("data");
-        let mut herald = Herald::spawn(&data_dir, &[(env, value)]);
+        let mut herald = Herald::spawn(&Settings::embedded(&data_dir).set(env, value));
         let status = herald.wait_exit().await;
         let stderr = herald.stderr();
         println!("config {env}={value}: exit {status}, stderr:\n{stderr}");
@@ -755,9 +496,9 @@ async fn invalid_configuration_exits_before_listening() {
 async fn second_process_on_the_same_data_dir_is_refused() {
     let _machine = share_machine().await;
     let data = tempfile::tempdir().unwrap();
-    let (mut first, mut client) = Herald::start(data.path(), &[]).await;
+    let (mut first, mut client) = Herald::start(&Settings::embedded(data.path())).await;
 
-    let mut second = Herald::spawn(data.path(), &[]);
+    let mut second = Herald::spawn(&Settings::embedded(data.path()));
     let status = second.wait_exit().await;
     let stderr = second.stderr();
     println!("second process: exit {status}, stderr:\n{stderr}");
@@ -781,7 +522,7 @@ async fn second_process_on_the_same_data_dir_is_refused() {
         .await
         .expect("the first process still serves");
     first.stop().await;
-    let (mut third, _client) = Herald::start(data.path(), &[]).await;
+    let (mut third, _client) = Herald::start(&Settings::embedded(data.path())).await;
     third.stop().await;
 }
 
@@ -789,7 +530,7 @@ async fn second_process_on_the_same_data_dir_is_refused() {
 async fn request_ids_are_echoed_and_on_the_log_lines() {
     let _machine = share_machine().await;
     let data = tempfile::tempdir().unwrap();
-    let (mut herald, mut client) = Herald::start(data.path(), &[]).await;
+    let (mut herald, mut client) = Herald::start(&Settings::embedded(data.path())).await;
     let mut request = tonic::Request::new(pb::RegisterEndpointRequest {
         url: "http://127.0.0.1:9/hook".into(),
         ..Default::default()

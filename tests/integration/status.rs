@@ -77,6 +77,7 @@ each_backend!(
     stream_reports_every_state_change_in_order,
     stream_filters_and_ends_when_settled,
     slow_consumer_is_cut_off_with_a_cursor_to_resume,
+    heartbeats_pruned_cursors_and_shutdown,
 );
 
 async fn stream_reports_every_state_change_in_order(backend: Backend) {
@@ -254,15 +255,34 @@ async fn slow_consumer_is_cut_off_with_a_cursor_to_resume(backend: Backend) {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn resuming_across_a_restart_misses_nothing_and_repeats_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = StorageConfig::Embedded {
-        data_dir: dir.path().to_owned(),
-    };
+/// Two runs on one durable store: the embedded store's directory, or one Redis under one
+/// prefix (the same instance restarted).
+mod resuming_across_a_restart_misses_nothing_and_repeats_nothing {
+    use herald::config::StorageConfig;
+
+    use crate::redis::RedisServer;
+    use crate::support::redis_storage;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn embedded() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = StorageConfig::Embedded {
+            data_dir: dir.path().to_owned(),
+        };
+        super::resuming_across_a_restart(storage).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redis() {
+        let server = RedisServer::start().await;
+        super::resuming_across_a_restart(redis_storage(&server)).await;
+    }
+}
+
+async fn resuming_across_a_restart(storage: StorageConfig) {
     let mut sink = Sink::start().await;
 
-    // Both runs use the same data directory (the backend's own store is replaced).
+    // Both runs use the same store (the backend's own store is replaced).
     let mut app = spawn_app_with(Backend::Memory, |c| c.storage = storage.clone()).await;
     app.register_url(sink.url("/hook")).await;
     let mut stream = open(&app, from_start()).await;
@@ -320,10 +340,9 @@ async fn resuming_across_a_restart_misses_nothing_and_repeats_nothing() {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn heartbeats_pruned_cursors_and_shutdown() {
+async fn heartbeats_pruned_cursors_and_shutdown(backend: Backend) {
     let mut sink = Sink::start().await;
-    let mut app = spawn_app_with(Backend::Embedded, |c| {
+    let mut app = spawn_app_with(backend, |c| {
         c.api.stream_heartbeat = Duration::from_millis(100);
         c.store.status_retention = 10;
     })

@@ -1,5 +1,6 @@
-//! Test support: a real Herald on 127.0.0.1:0 and a real HTTP sink on another ephemeral
-//! port whose answers each test scripts. Waiting is on events (the sink's channel) or on
+//! Test support: a real Herald on 127.0.0.1:0 on the backend a test names (memory,
+//! embedded, or a private `redis-server`) and a real HTTP sink on another ephemeral port
+//! whose answers each test scripts. Waiting is on events (the sink's channel) or on
 //! bounded polls of the API; never on a fixed sleep.
 
 use std::collections::{HashMap, VecDeque};
@@ -9,17 +10,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use herald::app::Application;
-use herald::config::{Config, StorageConfig};
+use herald::config::{Config, RedisConfig, StorageConfig};
 use herald::delivery::retry::RetryPolicy;
 use herald::domain::{Jitter, Secret};
 use herald::grpc::pb;
 use herald::grpc::pb::webhook_service_client::WebhookServiceClient;
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard, Semaphore, mpsc, oneshot};
 use tonic::transport::Channel;
+
+use crate::redis::RedisServer;
 
 /// Longest any test waits for something that should happen.
 pub const PATIENCE: Duration = Duration::from_secs(20);
@@ -31,6 +34,8 @@ const POLL: Duration = Duration::from_millis(10);
 pub enum Backend {
     Memory,
     Embedded,
+    /// A private `redis-server` per test (see `redis`).
+    Redis,
 }
 
 /// Runs an async test once per backend, so every backend passes the same suite.
@@ -47,6 +52,10 @@ macro_rules! each_backend {
                 async fn embedded() {
                     super::$name($crate::support::Backend::Embedded).await;
                 }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn redis() {
+                    super::$name($crate::support::Backend::Redis).await;
+                }
             }
         )*
     };
@@ -60,8 +69,8 @@ pub struct TestApp {
     pub client: WebhookServiceClient<Channel>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
-    /// Keeps the embedded store's directory alive for the test.
-    _data_dir: Option<tempfile::TempDir>,
+    /// Keeps the store's directory or Redis alive for the test.
+    _store: StoreGuard,
     /// This test's share of the machine, held while the server runs.
     _machine: Machine,
 }
@@ -106,17 +115,45 @@ pub fn fast_retry() -> RetryPolicy {
     .unwrap()
 }
 
+/// What a test's store lives in, kept until the test ends (dropping it removes the
+/// directory or kills the Redis).
+pub enum StoreGuard {
+    None,
+    Dir { _dir: tempfile::TempDir },
+    Redis { _server: RedisServer },
+}
+
+/// Settings for `server`, under a prefix and an instance id of their own.
+pub fn redis_storage(server: &RedisServer) -> StorageConfig {
+    let unique = ulid::Ulid::new().to_string().to_lowercase();
+    StorageConfig::Redis(RedisConfig {
+        url: server.url(),
+        password: None,
+        db: None,
+        prefix: format!("test-{unique}"),
+        instance_id: format!("instance-{unique}"),
+        allow_eviction: false,
+    })
+}
+
 /// The configuration tests start from: ephemeral port, fast retries, short timeout.
-pub fn test_config(backend: Backend) -> (Config, Option<tempfile::TempDir>) {
-    let (storage, dir) = match backend {
-        Backend::Memory => (StorageConfig::Memory, None),
+pub async fn test_config(backend: Backend) -> (Config, StoreGuard) {
+    let (storage, guard) = match backend {
+        Backend::Memory => (StorageConfig::Memory, StoreGuard::None),
         Backend::Embedded => {
             let dir = tempfile::tempdir().unwrap();
             (
                 StorageConfig::Embedded {
                     data_dir: dir.path().to_owned(),
                 },
-                Some(dir),
+                StoreGuard::Dir { _dir: dir },
+            )
+        }
+        Backend::Redis => {
+            let server = RedisServer::start().await;
+            (
+                redis_storage(&server),
+                StoreGuard::Redis { _server: server },
             )
         }
     };
@@ -127,7 +164,7 @@ pub fn test_config(backend: Backend) -> (Config, Option<tempfile::TempDir>) {
     config.api.retry = fast_retry();
     config.delivery.request_timeout = Duration::from_secs(5);
     config.shutdown_grace = Duration::from_secs(5);
-    (config, dir)
+    (config, guard)
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -144,7 +181,7 @@ pub async fn spawn_app_holding(
     backend: Backend,
     adjust: impl FnOnce(&mut Config),
 ) -> TestApp {
-    let (mut config, dir) = test_config(backend);
+    let (mut config, store) = test_config(backend).await;
     adjust(&mut config);
     let app = Application::build(config).await.expect("herald starts");
     let addr = app.local_addr();
@@ -166,7 +203,7 @@ pub async fn spawn_app_holding(
         client,
         shutdown: Some(tx),
         server: Some(server),
-        _data_dir: dir,
+        _store: store,
         _machine: machine,
     }
 }
@@ -343,6 +380,8 @@ pub fn publish_raw(event_type: &str, data: &[u8], content_type: &str) -> pb::Pub
 #[derive(Debug, Clone)]
 pub struct Received {
     pub path: String,
+    /// The sender's address: which process sent it can be told from its port.
+    pub peer: SocketAddr,
     pub headers: HeaderMap,
     pub body: Bytes,
     pub at: Instant,
@@ -420,6 +459,7 @@ impl Sink {
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Self {
             addr,
@@ -482,6 +522,10 @@ async fn answer(
 ) -> Response {
     let path = req.uri().path().to_owned();
     let headers = req.headers().clone();
+    let ConnectInfo(peer) = *req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .expect("the sink serves with connect info");
     let body = axum::body::to_bytes(req.into_body(), usize::MAX)
         .await
         .unwrap_or_default();
@@ -494,6 +538,7 @@ async fn answer(
     };
     let _ = tx.send(Received {
         path,
+        peer,
         headers,
         body,
         at: Instant::now(),

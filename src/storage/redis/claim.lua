@@ -1,7 +1,8 @@
 -- Claim: leases up to ARGV[4] ready deliveries to consumer ARGV[3]: first entries whose
 -- holder let their lease (ARGV[2] ms) run out (a dead instance), then new ones. Entries
 -- of deliveries no longer waiting (cancelled) are dropped. ARGV[1] is now. Returns per
--- claim {delivery, token, message, endpoint, attempts, round start, probe}.
+-- claim {delivery, token, message, endpoint, attempts, round start, probe}. A delivery
+-- whose endpoint was disabled since it became ready goes back to wait, unattempted.
 local now, lease, consumer, count = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local stream = P .. 'ready'
 local entries = {}
@@ -20,6 +21,18 @@ for _, e in ipairs(entries) do
   local d = fields and fields[2]
   local s = {}
   if d then s = redis.call('HMGET', P .. 'd:' .. d, 's', 'm', 'e', 'et', 'n', 'rs', 'pr') end
+  local gk = s[3] and P .. 'g:' .. s[3]
+  if s[1] == '2' and redis.call('HGET', gk, 'en') ~= '1' then
+    redis.call('HSET', P .. 'd:' .. d, 's', 1, 'na', now)
+    redis.call('HDEL', P .. 'd:' .. d, 'pr')
+    redis.call('ZADD', P .. 'due:' .. s[3], now, d)
+    redis.call('SREM', P .. 'inf:' .. s[3], d)
+    if redis.call('EXISTS', gk) == 1 then
+      redis.call('HINCRBY', gk, 'inf', -1)
+      if s[7] == '1' then redis.call('HSET', gk, 'bs', 1, 'bu', now) end
+    end
+    s[1] = 'returned'
+  end
   if s[1] == '2' then
     local token = redis.call('INCR', P .. 'seq:lease')
     redis.call('HSET', P .. 'd:' .. d, 'tok', token, 'sid', sid, 'na', now + lease)

@@ -51,8 +51,8 @@ use crate::delivery::guard::{
     CircuitStatus, EndpointStatus, ProtectionConfig, is_endpoint_failure,
 };
 use crate::domain::{
-    Attempt, AttemptRecord, Delivery, DisabledReason, Endpoint, EndpointId, EventType, Message,
-    MessageId, NewMessage, RateLimitOverride, Secret, StatusEvent,
+    Attempt, AttemptRecord, Delivery, DeliveryState, DisabledReason, Endpoint, EndpointId,
+    EventType, Message, MessageId, NewMessage, RateLimitOverride, Secret, StatusEvent,
 };
 use crate::telemetry::ErrorChain;
 
@@ -141,6 +141,18 @@ impl Scripts {
 struct EndpointCache {
     version: i64,
     endpoints: HashMap<EndpointId, Arc<Endpoint>>,
+}
+
+/// What the requeue script did for one endpoint.
+enum Requeued {
+    /// Due now; the delivery has made `attempts` attempts so far.
+    Queued {
+        attempts: u32,
+        created_at: SystemTime,
+    },
+    /// An attempt is in flight: nothing changed.
+    InFlight,
+    NoEndpoint,
 }
 
 /// The Redis-backed [`Store`].
@@ -484,18 +496,30 @@ impl RedisStore {
         message_from(id, &map).ok_or_else(|| StoreError::message_not_found(id))
     }
 
+    /// Runs the requeue script; per endpoint, what it did.
     async fn requeue(
         &self,
         message: &MessageId,
         endpoints: &[EndpointId],
         now: SystemTime,
-    ) -> Result<Vec<i64>, StoreError> {
+    ) -> Result<Vec<Requeued>, StoreError> {
         let mut invocation = self.invoke(&self.scripts.requeue);
         invocation.arg(ms(now)).arg(message.as_str());
         for endpoint in endpoints {
             invocation.arg(endpoint.as_str());
         }
-        Ok(invocation.invoke_async(&mut self.conn()).await?)
+        let rows: Vec<(i64, u32, i64)> = invocation.invoke_async(&mut self.conn()).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(code, attempts, created)| match code {
+                1 => Requeued::Queued {
+                    attempts,
+                    created_at: time(created),
+                },
+                0 => Requeued::InFlight,
+                _ => Requeued::NoEndpoint,
+            })
+            .collect())
     }
 
     async fn refresh_backlog(&self) -> Result<(), StoreError> {
@@ -960,25 +984,28 @@ impl Store for RedisStore {
     ) -> Result<Delivery, StoreError> {
         self.message(message).await?;
         self.endpoint(endpoint).await?;
-        match self
+        let requeued = self
             .requeue(message, std::slice::from_ref(endpoint), now)
-            .await?
-            .first()
-        {
-            Some(0) => {
-                return Err(StoreError::FailedPrecondition(format!(
-                    "an attempt to deliver {message} to {endpoint} is in flight"
-                )));
-            }
-            Some(-1) | None => return Err(StoreError::endpoint_not_found(endpoint)),
-            Some(_) => {}
-        }
+            .await?;
         self.refresh_backlog().await?;
-        let (_, deliveries) = self.get_message(message).await?;
-        deliveries
-            .into_iter()
-            .find(|d| d.endpoint_id == *endpoint)
-            .ok_or_else(|| StoreError::endpoint_not_found(endpoint))
+        match requeued.first() {
+            Some(Requeued::Queued {
+                attempts,
+                created_at,
+            }) => Ok(Delivery {
+                message_id: message.clone(),
+                endpoint_id: endpoint.clone(),
+                state: DeliveryState::Pending,
+                attempt_count: *attempts,
+                next_attempt_at: Some(now),
+                created_at: *created_at,
+                updated_at: now,
+            }),
+            Some(Requeued::InFlight) => Err(StoreError::FailedPrecondition(format!(
+                "an attempt to deliver {message} to {endpoint} is in flight"
+            ))),
+            Some(Requeued::NoEndpoint) | None => Err(StoreError::endpoint_not_found(endpoint)),
+        }
     }
 
     async fn replay_message(
@@ -999,7 +1026,13 @@ impl Store for RedisStore {
             .collect();
         let queued = self.requeue(message, &targets, now).await?;
         self.refresh_backlog().await?;
-        Ok(u32::try_from(queued.iter().filter(|q| **q == 1).count()).unwrap_or(u32::MAX))
+        Ok(u32::try_from(
+            queued
+                .iter()
+                .filter(|q| matches!(q, Requeued::Queued { .. }))
+                .count(),
+        )
+        .unwrap_or(u32::MAX))
     }
 
     async fn claim_due(&self, request: ClaimRequest) -> Result<ClaimBatch, StoreError> {
@@ -1224,7 +1257,7 @@ impl Store for RedisStore {
                     now,
                 )
                 .await?;
-            requeued += u32::from(queued.first() == Some(&1));
+            requeued += u32::from(matches!(queued.first(), Some(Requeued::Queued { .. })));
         }
         self.refresh_backlog().await?;
         Ok(requeued)
@@ -1236,6 +1269,9 @@ impl Store for RedisStore {
 
     async fn events_after(&self, cursor: u64, limit: usize) -> Result<EventPage, StoreError> {
         let mut conn = self.conn();
+        // The newest cursor first: events written after it are then in the range read
+        // next, and never mistaken for a gap.
+        let latest: Option<u64> = conn.get(self.key("seq:ev")).await?;
         let reply: StreamRangeReply = conn
             .xrange_count(
                 self.key("ev"),
@@ -1244,13 +1280,15 @@ impl Store for RedisStore {
                 limit,
             )
             .await?;
-        let latest: Option<u64> = conn.get(self.key("seq:ev")).await?;
         let events = reply
             .ids
             .iter()
             .map(|e| event_from(&e.id, &e.map))
             .collect::<Result<Vec<_>, _>>()?;
-        let latest = latest.unwrap_or(0);
+        let latest = events
+            .last()
+            .map_or(0, |e| e.cursor)
+            .max(latest.unwrap_or(0));
         let pruned = cursor < latest
             && events
                 .first()

@@ -1,6 +1,7 @@
 -- Requeue: makes the deliveries of message ARGV[2] to the endpoints ARGV[3..] due at
 -- ARGV[1] with a fresh retry schedule, creating them where needed. Returns per endpoint
--- 1 (queued), 0 (an attempt is in flight) or -1 (no such endpoint).
+-- {1 (queued), 0 (an attempt is in flight) or -1 (no such endpoint), attempts so far,
+-- created at}.
 local now, m = tonumber(ARGV[1]), ARGV[2]
 local et = redis.call('HGET', P .. 'm:' .. m, 'et')
 local out = {}
@@ -8,15 +9,15 @@ for i = 3, #ARGV do
   local ep = ARGV[i]
   local d = redis.call('HGET', P .. 'm:' .. m .. ':d', ep)
   if redis.call('EXISTS', P .. 'ep:' .. ep) == 0 or not et then
-    out[#out + 1] = -1
+    out[#out + 1] = {-1, 0, 0}
   elseif not d then
     create_delivery(m, ep, et, now)
-    out[#out + 1] = 1
+    out[#out + 1] = {1, 0, now}
   else
     local dk = P .. 'd:' .. d
-    local s = redis.call('HMGET', dk, 's', 'n')
+    local s = redis.call('HMGET', dk, 's', 'n', 'c')
     if s[1] == '2' then
-      out[#out + 1] = 0
+      out[#out + 1] = {0, 0, 0}
     else
       if s[1] ~= '1' then
         pending(ep, et, 1)
@@ -26,7 +27,7 @@ for i = 3, #ARGV do
       redis.call('HDEL', dk, 'fa')
       redis.call('ZADD', P .. 'due:' .. ep, now, d)
       reschedule(ep)
-      out[#out + 1] = 1
+      out[#out + 1] = {1, tonumber(s[2]), tonumber(s[3])}
     end
   end
 end

@@ -1,0 +1,350 @@
+//! The real `herald` binary as a child process, for `process` (one instance on the
+//! embedded store) and `cluster` (several instances sharing a Redis).
+//!
+//! A child starts from [`Settings`]: a fixed base (ports `127.0.0.1:0`, JSON logs, fast
+//! retries) plus its store and each test's overrides; nothing from the environment
+//! running the tests leaks in. A thread per child reads its stderr (JSON log lines)
+//! into a channel, so the child never blocks on a full pipe and tests wait on log lines
+//! instead of sleeping. A child still running when its guard drops (a failed test) is
+//! killed, and its stderr printed.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+
+use herald::grpc::pb;
+use herald::grpc::pb::webhook_service_client::WebhookServiceClient;
+use tokio::sync::mpsc;
+use tonic::transport::Channel;
+
+use crate::support::PATIENCE;
+
+pub type Client = WebhookServiceClient<Channel>;
+
+/// The environment of one child: the base settings, its store, then overrides.
+#[derive(Debug, Clone)]
+pub struct Settings(Vec<(String, String)>);
+
+impl Settings {
+    /// The settings every child starts from.
+    fn base() -> Self {
+        Self(
+            [
+                ("RUST_LOG", "info"),
+                ("WEBHOOK_GRPC_ADDR", "127.0.0.1:0"),
+                ("WEBHOOK_ADMIN_ADDR", "127.0.0.1:0"),
+                ("WEBHOOK_LOG_FORMAT", "json"),
+                ("WEBHOOK_RETRY_INITIAL_DELAY", "20ms"),
+                ("WEBHOOK_MAX_RETRY_DELAY", "200ms"),
+                ("WEBHOOK_DEFAULT_RETRY_COUNT", "20"),
+                ("WEBHOOK_DEFAULT_TIMEOUT", "10s"),
+                ("WEBHOOK_SHUTDOWN_GRACE", "10s"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        )
+    }
+
+    /// The embedded store in `data_dir`.
+    pub fn embedded(data_dir: &Path) -> Self {
+        Self::base()
+            .set("WEBHOOK_STORAGE_TYPE", "embedded")
+            .set("WEBHOOK_DATA_DIR", &data_dir.display().to_string())
+    }
+
+    /// A Redis store at `url`, under `prefix`, as the instance `instance_id`.
+    pub fn redis(url: &str, prefix: &str, instance_id: &str) -> Self {
+        Self::base()
+            .set("WEBHOOK_STORAGE_TYPE", "redis")
+            .set("REDIS_URL", url)
+            .set("WEBHOOK_REDIS_PREFIX", prefix)
+            .set("WEBHOOK_INSTANCE_ID", instance_id)
+    }
+
+    /// The same settings with `name` set to `value` (the last setting of a name wins).
+    pub fn set(mut self, name: &str, value: &str) -> Self {
+        self.0.push((name.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+/// Whether the test runner's variable `name` could change a child's settings.
+fn is_setting(name: &str) -> bool {
+    ["WEBHOOK_", "REDIS_", "CIRCUIT_BREAKER_"]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+        || name == "ENABLE_METRICS"
+}
+
+/// A `herald` child process. Dropping it kills the process if it still runs.
+pub struct Herald {
+    child: Option<Child>,
+    pid: u32,
+    /// The gRPC and admin addresses it serves, once it said so.
+    grpc: Option<SocketAddr>,
+    admin: Option<SocketAddr>,
+    /// Stderr lines not yet looked at; closed once the child closed its stderr (exited).
+    lines: mpsc::UnboundedReceiver<String>,
+    /// Every stderr line looked at so far.
+    log: Vec<String>,
+}
+
+impl Herald {
+    /// Starts the binary with `settings`, without waiting.
+    pub fn spawn(settings: &Settings) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if is_setting(&name) {
+                command.env_remove(name.as_ref());
+            }
+        }
+        command.envs(settings.0.iter().map(|(k, v)| (k, v)));
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("the herald binary starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (tx, lines) = mpsc::unbounded_channel();
+        // Reads continuously, so the child never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stderr);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match reader.read_until(b'\n', &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        let line = String::from_utf8_lossy(&buf).trim_end().to_owned();
+                        if tx.send(line).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        Self {
+            pid: child.id(),
+            child: Some(child),
+            grpc: None,
+            admin: None,
+            lines,
+            log: Vec::new(),
+        }
+    }
+
+    /// Starts the binary and waits until it serves; returns it with a connected client.
+    pub async fn start(settings: &Settings) -> (Self, Client) {
+        let mut herald = Self::spawn(settings);
+        let serving = herald.wait_for_message("herald serving").await;
+        let [addr, admin] = ["grpc", "admin"].map(|name| {
+            let addr: SocketAddr = serving[name]
+                .as_str()
+                .and_then(|a| a.parse().ok())
+                .unwrap_or_else(|| panic!("the serving line names its {name} address: {serving}"));
+            assert!(addr.ip().is_loopback() && addr.port() != 0, "bound {addr}");
+            addr
+        });
+        herald.grpc = Some(addr);
+        herald.admin = Some(admin);
+        let client = WebhookServiceClient::connect(format!("http://{addr}"))
+            .await
+            .expect("client connects");
+        (herald, client)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The gRPC address of a child started with [`Herald::start`].
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc.expect("the child was started and serves")
+    }
+
+    /// The admin HTTP address of a child started with [`Herald::start`].
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin.expect("the child was started and serves")
+    }
+
+    /// Whether the process still runs (it has not exited and was not reaped).
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+    }
+
+    /// The stderr read so far, for failure messages.
+    pub fn stderr(&self) -> String {
+        self.log.join("\n")
+    }
+
+    /// Takes in the stderr lines written so far, without waiting.
+    pub fn read_log(&mut self) {
+        while let Ok(line) = self.lines.try_recv() {
+            self.log.push(line);
+        }
+    }
+
+    /// Whether a line read so far contains `needle`.
+    pub fn logged(&self, needle: &str) -> bool {
+        self.log.iter().any(|line| line.contains(needle))
+    }
+
+    /// The first JSON line read so far whose message starts with `prefix`.
+    pub fn logged_message(&self, prefix: &str) -> Option<serde_json::Value> {
+        self.log
+            .iter()
+            .filter_map(|line| log_message(line))
+            .find(|(message, _)| message.starts_with(prefix))
+            .map(|(_, value)| value)
+    }
+
+    /// The first JSON log line whose message starts with `prefix`, read already or
+    /// awaited (at most [`PATIENCE`]).
+    pub async fn wait_for_message(&mut self, prefix: &str) -> serde_json::Value {
+        if let Some(value) = self.logged_message(prefix) {
+            return value;
+        }
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
+                Err(_) => panic!(
+                    "timed out waiting for a log line {prefix:?}; stderr so far:\n{}",
+                    self.stderr()
+                ),
+                Ok(None) => panic!(
+                    "herald closed stderr before logging {prefix:?}; stderr:\n{}",
+                    self.stderr()
+                ),
+                Ok(Some(line)) => {
+                    let found = log_message(&line).filter(|(m, _)| m.starts_with(prefix));
+                    self.log.push(line);
+                    if let Some((_, value)) = found {
+                        return value;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads stderr to its end (at most [`PATIENCE`]), then reaps the child.
+    pub async fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
+                Err(_) => panic!(
+                    "herald did not exit within {PATIENCE:?}; stderr so far:\n{}",
+                    self.stderr()
+                ),
+                Ok(None) => break,
+                Ok(Some(line)) => self.log.push(line),
+            }
+        }
+        // Stderr is closed: the process is gone or about to be; reaping does not wait long.
+        let mut child = self.child.take().expect("the child is not reaped yet");
+        tokio::task::block_in_place(|| child.wait()).expect("wait for herald")
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    pub async fn kill(&mut self) -> ExitStatus {
+        self.child
+            .as_mut()
+            .expect("the child runs")
+            .kill()
+            .expect("SIGKILL herald");
+        self.wait_exit().await
+    }
+
+    /// SIGTERM: the graceful shutdown an orchestrator asks for.
+    pub fn terminate(&self) {
+        assert!(self.child.is_some(), "the child runs");
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {} failed: {status}", self.pid);
+    }
+
+    /// SIGTERM, then the process must exit successfully within [`PATIENCE`].
+    pub async fn stop(&mut self) {
+        self.terminate();
+        let status = self.wait_exit().await;
+        assert!(
+            status.success(),
+            "herald exits cleanly on SIGTERM, not {status}; stderr:\n{}",
+            self.stderr()
+        );
+    }
+}
+
+impl Drop for Herald {
+    fn drop(&mut self) {
+        let mut fate = "reaped by the test".to_owned();
+        if let Some(mut child) = self.child.take() {
+            fate = match child.try_wait() {
+                Ok(Some(status)) => format!("had exited on its own ({status})"),
+                _ => "killed by the guard".to_owned(),
+            };
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("--- herald pid {}: {fate}", self.pid);
+            self.read_log();
+            eprintln!(
+                "--- stderr of herald (pid {}):\n{}",
+                self.pid,
+                self.stderr()
+            );
+        }
+    }
+}
+
+/// The message of a JSON log line, with the whole line parsed.
+fn log_message(line: &str) -> Option<(String, serde_json::Value)> {
+    let value: serde_json::Value = serde_json::from_str(line).ok()?;
+    let message = value.get("message")?.as_str()?.to_owned();
+    Some((message, value))
+}
+
+/// Registers `req`; returns the endpoint's id.
+pub async fn register(client: &mut Client, req: pb::RegisterEndpointRequest) -> String {
+    let resp = client
+        .register_endpoint(req)
+        .await
+        .expect("register endpoint")
+        .into_inner();
+    resp.endpoint.expect("the endpoint is returned").id
+}
+
+/// Registers an endpoint at `url` with every other setting left to the defaults.
+pub async fn register_url(client: &mut Client, url: String) -> String {
+    register(
+        client,
+        pb::RegisterEndpointRequest {
+            url,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+pub async fn get_message(client: &mut Client, id: &str) -> pb::GetMessageResponse {
+    client
+        .get_message(pb::GetMessageRequest {
+            message_id: id.to_owned(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("get message {id}: {e}"))
+        .into_inner()
+}
+
+pub fn state_name(state: i32) -> String {
+    pb::DeliveryState::try_from(state)
+        .map(|s| s.as_str_name().to_owned())
+        .unwrap_or_else(|_| format!("unknown state {state}"))
+}
