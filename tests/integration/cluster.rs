@@ -1118,3 +1118,147 @@ async fn status_stream_on_one_instance_sees_deliveries_made_by_all() {
     assert_eq!(seen_live, seen_replayed, "live and replayed events agree");
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_changes_on_one_instance_apply_on_all_at_once() {
+    let _machine = share_machine().await;
+    let mut sink = Sink::start().await;
+    let mut cluster = Cluster::start(&[]).await;
+    let id = register(
+        &mut cluster.clients[0],
+        pb::RegisterEndpointRequest {
+            url: sink.url("/old"),
+            ..Default::default()
+        },
+    )
+    .await;
+    let publish = |client: &mut Client, n: u32| {
+        let mut client = client.clone();
+        async move {
+            client
+                .publish(publish_json("order.created", serde_json::json!({ "n": n })))
+                .await
+                .expect("publish")
+                .into_inner()
+                .delivery_count
+        }
+    };
+    assert_eq!(publish(&mut cluster.clients[1], 1).await, 1);
+    assert_eq!(sink.next().await.path, "/old");
+
+    // Changed through a; the very next publish on b and c follows the change.
+    cluster.clients[0]
+        .update_endpoint(pb::UpdateEndpointRequest {
+            endpoint: Some(pb::Endpoint {
+                id: id.clone(),
+                url: sink.url("/new"),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["url".into()],
+            }),
+        })
+        .await
+        .expect("update on a");
+    assert_eq!(publish(&mut cluster.clients[1], 2).await, 1);
+    assert_eq!(publish(&mut cluster.clients[2], 3).await, 1);
+    let paths: Vec<String> = sink.take(2).await.into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/new", "/new"]);
+
+    // Disabled through c: a publish on b right after goes nowhere.
+    cluster.clients[2]
+        .update_endpoint(pb::UpdateEndpointRequest {
+            endpoint: Some(pb::Endpoint {
+                id,
+                enabled: false,
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["enabled".into()],
+            }),
+        })
+        .await
+        .expect("disable on c");
+    assert_eq!(publish(&mut cluster.clients[1], 4).await, 0);
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cluster_sends_one_probe_per_breaker_timeout() {
+    let _machine = share_machine().await;
+    const OPEN_FOR: Duration = Duration::from_millis(800);
+    const WATCHED: Duration = Duration::from_millis(4_000);
+    let mut sink = Sink::start().await;
+    sink.always("/down", Reply::status(500));
+    let mut cluster = Cluster::start(&[]).await;
+    let id = register(
+        &mut cluster.clients[0],
+        pb::RegisterEndpointRequest {
+            url: sink.url("/down"),
+            circuit_breaker: Some(pb::CircuitBreakerPolicy {
+                failure_threshold: Some(3),
+                timeout: Some(prost_types::Duration::try_from(OPEN_FOR).unwrap()),
+            }),
+            retry_policy: Some(pb::RetryPolicy {
+                max_retries: Some(100),
+                initial_delay: Some(millis(20)),
+                max_delay: Some(millis(50)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut opened = cluster.clients[0]
+        .stream_delivery_status(pb::StreamDeliveryStatusRequest {
+            endpoint_ids: vec![id],
+            kinds: vec![pb::StatusEventKind::CircuitOpened as i32],
+            ..Default::default()
+        })
+        .await
+        .expect("stream opens")
+        .into_inner();
+    // Every instance has work for the endpoint, due again every few tens of ms.
+    for (i, client) in cluster.clients.iter_mut().enumerate() {
+        for n in 0..10 {
+            client
+                .publish(publish_json(
+                    "order.created",
+                    serde_json::json!({ "i": i, "n": n }),
+                ))
+                .await
+                .expect("publish");
+        }
+    }
+    tokio::time::timeout(PATIENCE, opened.next())
+        .await
+        .expect("the circuit opens")
+        .expect("stream open")
+        .expect("no stream error");
+    // Requests sent before the opening may still arrive just after it.
+    let start = Instant::now() + Duration::from_millis(200);
+    let end = start + WATCHED;
+    let mut probes = Vec::new();
+    while let Ok(received) = tokio::time::timeout_at(end.into(), sink.next()).await {
+        if received.at >= start {
+            probes.push(received.at);
+        }
+    }
+    // One probe per open period for the whole cluster: about WATCHED / OPEN_FOR of
+    // them, where a breaker per instance would send three times as many.
+    let most = (WATCHED.as_millis() / OPEN_FOR.as_millis()) as usize + 1;
+    println!("{} probes in {WATCHED:?}", probes.len());
+    assert!(
+        (2..=most).contains(&probes.len()),
+        "{} probes in {WATCHED:?}, expected 2..={most}",
+        probes.len()
+    );
+    for pair in probes.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= OPEN_FOR - Duration::from_millis(50),
+            "probes {:?} apart, the breaker stays open {OPEN_FOR:?}",
+            pair[1] - pair[0]
+        );
+    }
+    cluster.stop().await;
+}

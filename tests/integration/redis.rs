@@ -306,3 +306,59 @@ async fn redis_without_aof_is_used_with_a_warning() {
     );
     herald.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_redis_at_startup_is_an_error() {
+    let _machine = share_machine().await;
+    // A port nothing listens on: no fallback to another store may hide that.
+    let url = format!("redis://127.0.0.1:{}", free_port());
+    let mut herald = Herald::spawn(&Settings::redis(&url, "unreachable", "a"));
+    let status = herald.wait_exit().await;
+    let stderr = herald.stderr();
+    assert!(
+        status.code().is_some_and(|c| c != 0),
+        "Herald must not start without its Redis, not {status}; stderr:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("cannot reach Redis at 127.0.0.1:"),
+        "the error says Redis is unreachable, and where:\n{stderr}"
+    );
+    assert!(!herald.logged("herald serving"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_consumer_group_is_recreated() {
+    let _machine = share_machine().await;
+    let server = RedisServer::start().await;
+    let mut sink = crate::support::Sink::start().await;
+    let (mut herald, mut client) =
+        Herald::start(&Settings::redis(&server.url(), "regroup", "a")).await;
+    crate::child::register_url(&mut client, sink.url("/hook")).await;
+    let publish =
+        |n: u32| crate::support::publish_json("order.created", serde_json::json!({ "n": n }));
+    client.publish(publish(1)).await.expect("publish");
+    sink.next().await;
+
+    // What a Redis restarted without its data leaves: no ready stream, no group.
+    let mut conn = connect(&server).await;
+    let destroyed: i64 = ::redis::cmd("XGROUP")
+        .arg("DESTROY")
+        .arg("{regroup}:ready")
+        .arg("workers")
+        .query_async(&mut conn)
+        .await
+        .expect("destroy the consumer group");
+    assert_eq!(destroyed, 1);
+
+    client.publish(publish(2)).await.expect("publish");
+    let received = sink.next().await;
+    let body: serde_json::Value = serde_json::from_slice(&received.body).unwrap();
+    assert_eq!(body["n"], 2, "delivered after the group was recreated");
+    herald.read_log();
+    assert!(
+        herald.logged("consumer group is missing; recreating it"),
+        "{}",
+        herald.stderr()
+    );
+    herald.stop().await;
+}
