@@ -120,6 +120,8 @@ impl Application {
         let health = Arc::new(Health {
             store: store.clone(),
             guards: dispatcher.guards(),
+            liveness: dispatcher.liveness(),
+            max_workers: config.delivery.max_workers,
             stopping: stopping.clone(),
             max_queue_size: config.api.max_queue_size,
         });

@@ -220,6 +220,18 @@ pub struct ServeArgs {
     #[arg(long, env = "WEBHOOK_SHUTDOWN_GRACE", default_value = "30s", value_parser = duration)]
     pub shutdown_grace: Duration,
 
+    /// Export traces over OTLP/gRPC.
+    #[arg(long, env = "ENABLE_TRACING", default_value_t = false, action = clap::ArgAction::Set)]
+    pub enable_tracing: bool,
+
+    /// OTLP/gRPC collector to export traces to (default http://localhost:4317).
+    #[arg(long, env = "OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
+    /// The standard OpenTelemetry name of the collector address; OTLP_ENDPOINT wins.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", hide = true)]
+    pub otel_exporter_otlp_endpoint: Option<String>,
+
     /// Log line format.
     #[arg(long, env = "WEBHOOK_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -275,6 +287,26 @@ pub enum StorageConfig {
     Embedded { data_dir: PathBuf },
     Memory,
     Redis(RedisConfig),
+}
+
+/// Where traces go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TracingConfig {
+    /// OTLP/gRPC collector URL.
+    pub endpoint: String,
+}
+
+impl ServeArgs {
+    /// The trace export settings; `None` when tracing is off.
+    pub fn tracing(&self) -> Option<TracingConfig> {
+        self.enable_tracing.then(|| TracingConfig {
+            endpoint: self
+                .otlp_endpoint
+                .clone()
+                .or_else(|| self.otel_exporter_otlp_endpoint.clone())
+                .unwrap_or_else(|| "http://localhost:4317".to_owned()),
+        })
+    }
 }
 
 /// How to reach the shared Redis, and this instance's place among its users.

@@ -463,6 +463,15 @@ impl Endpoint {
     }
 }
 
+/// The W3C trace context a message was published in (`traceparent`, `tracestate`),
+/// carried into every attempt to deliver it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceContext {
+    pub traceparent: String,
+    /// Empty when the publisher sent none.
+    pub tracestate: String,
+}
+
 /// A message as published, before it has an id.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
@@ -472,6 +481,7 @@ pub struct NewMessage {
     pub idempotency_key: Option<String>,
     pub channels: Vec<String>,
     pub metadata: BTreeMap<String, String>,
+    pub trace: Option<TraceContext>,
 }
 
 impl NewMessage {
@@ -489,6 +499,7 @@ pub struct Message {
     pub channels: Vec<String>,
     pub metadata: BTreeMap<String, String>,
     pub created_at: SystemTime,
+    pub trace: Option<TraceContext>,
 }
 
 /// Where a (message, endpoint) delivery stands.

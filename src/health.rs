@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::delivery::Liveness;
 use crate::delivery::guard::Guards;
 use crate::storage::Store;
 
@@ -47,6 +48,9 @@ pub struct Report {
 pub struct Health {
     pub store: Arc<dyn Store>,
     pub guards: Arc<Guards>,
+    pub liveness: Arc<Liveness>,
+    /// Attempts that may be in flight at once.
+    pub max_workers: usize,
     /// Fired when shutdown starts.
     pub stopping: CancellationToken,
     /// The backlog limit; above 80 % of it the service is degraded.
@@ -67,6 +71,9 @@ impl Health {
         let storage = self.store.pending(None, None).await;
         let backlog = self.store.backlog();
         let circuits = self.circuits().await;
+        let (in_flight, _) = self.guards.snapshot();
+        let workers_running = self.liveness.running();
+        let unanswered = self.liveness.client_suspect();
         let open = circuits.iter().filter(|(_, state)| *state != 0).count();
         let backlog_ok = backlog.saturating_mul(5) < self.max_queue_size.saturating_mul(4);
         let stopping = self.stopping.is_cancelled();
@@ -90,6 +97,25 @@ impl Health {
                 .to_owned(),
             },
             Check {
+                name: "workers",
+                ok: workers_running,
+                detail: if workers_running {
+                    format!("{in_flight} of {} attempts in flight", self.max_workers)
+                } else {
+                    "the delivery scheduler is not running".to_owned()
+                },
+            },
+            Check {
+                name: "http_client",
+                ok: unanswered.is_none(),
+                detail: match unanswered {
+                    None => "endpoints answer".to_owned(),
+                    Some(n) => format!(
+                        "the last {n} attempts, to every endpoint, got no HTTP answer: check the network and the client's DNS and TLS"
+                    ),
+                },
+            },
+            Check {
                 name: "backlog",
                 ok: backlog_ok,
                 detail: format!(
@@ -103,7 +129,7 @@ impl Health {
                 detail: format!("{open} endpoint circuits not closed"),
             },
         ];
-        let overall = if storage.is_err() || stopping {
+        let overall = if storage.is_err() || stopping || !workers_running {
             Overall::Unhealthy
         } else if checks.iter().all(|c| c.ok) {
             Overall::Healthy
@@ -111,5 +137,51 @@ impl Health {
             Overall::Degraded
         };
         Report { overall, checks }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, StorageConfig};
+    use crate::delivery::Dispatcher;
+    use crate::delivery::http::WebhookClient;
+    use crate::metrics::Metrics;
+    use crate::storage::SqliteStore;
+
+    #[tokio::test]
+    async fn a_stopped_scheduler_makes_the_service_unhealthy() {
+        let config = Config::with_storage(StorageConfig::Memory);
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open_memory(config.store).unwrap());
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dispatcher = Dispatcher::new(
+            store.clone(),
+            WebhookClient::new(false).unwrap(),
+            config.delivery.clone(),
+            Arc::new(Metrics::new()),
+        );
+        let health = Health {
+            store,
+            guards: dispatcher.guards(),
+            liveness: dispatcher.liveness(),
+            max_workers: config.delivery.max_workers,
+            stopping: CancellationToken::new(),
+            max_queue_size: 100,
+        };
+        let workers = |r: &Report| r.checks.iter().find(|c| c.name == "workers").cloned();
+        let before = health.report().await;
+        assert_eq!(before.overall, Overall::Healthy);
+        assert!(workers(&before).unwrap().ok);
+
+        let stop = CancellationToken::new();
+        stop.cancel();
+        dispatcher.run(stop).await;
+        let after = health.report().await;
+        assert_eq!(after.overall, Overall::Unhealthy);
+        let check = workers(&after).unwrap();
+        assert!(
+            !check.ok && check.detail.contains("not running"),
+            "{check:?}"
+        );
     }
 }

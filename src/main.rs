@@ -11,8 +11,14 @@ use herald::config::{Cli, Command};
 async fn main() -> ExitCode {
     let outcome = match Cli::parse_or_exit().into_command() {
         Command::Serve(args) => {
-            herald::telemetry::init_logs(args.log_format);
-            run(args).await
+            match herald::telemetry::init(args.log_format, args.tracing().as_ref()) {
+                Ok(telemetry) => {
+                    let outcome = run(args).await;
+                    telemetry.shutdown();
+                    outcome
+                }
+                Err(e) => Err(e.into()),
+            }
         }
         Command::Watch(args) => herald::cli::watch(args).await.map_err(anyhow::Error::from),
         Command::Stats(args) => herald::cli::stats(args).await.map_err(anyhow::Error::from),

@@ -15,7 +15,7 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 use super::retry::parse_retry_after;
 use super::signer::signature_header;
-use crate::domain::{AttemptRecord, CustomHeader, Secret, TransportError};
+use crate::domain::{AttemptRecord, CustomHeader, Secret, TraceContext, TransportError};
 use crate::telemetry::ErrorChain;
 
 /// How much of a response body is read; the rest is dropped with the connection.
@@ -40,6 +40,8 @@ pub struct WebhookRequest<'a> {
     pub body: Bytes,
     pub secrets: Vec<&'a Secret>,
     pub headers: &'a [CustomHeader],
+    /// The W3C trace context the request carries.
+    pub trace: Option<&'a TraceContext>,
     pub timeout: Duration,
 }
 
@@ -114,6 +116,12 @@ impl WebhookClient {
                 .header("x-webhook-id", req.message_id)
                 .header("x-webhook-timestamp", &timestamp)
                 .header("x-webhook-signature", &signature);
+        }
+        if let Some(trace) = req.trace {
+            builder = builder.header("traceparent", &trace.traceparent);
+            if !trace.tracestate.is_empty() {
+                builder = builder.header("tracestate", &trace.tracestate);
+            }
         }
         for h in req.headers {
             builder = builder.header(&h.name, &h.value);

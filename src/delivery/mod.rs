@@ -16,6 +16,7 @@ pub mod retry;
 pub mod signer;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::{Notify, Semaphore};
@@ -30,7 +31,7 @@ use self::retry::RetryPolicy;
 use crate::domain::{DisabledReason, EndpointId, StatusEvent, StatusKind};
 use crate::metrics::{AttemptStatus, Metrics};
 use crate::storage::{Claim, ClaimRequest, Outcome, Store, Transition};
-use crate::telemetry::ErrorChain;
+use crate::telemetry::{self, ErrorChain};
 
 /// The most deliveries leased in one claim.
 const CLAIM_BATCH: usize = 256;
@@ -60,6 +61,41 @@ impl DeliveryConfig {
     }
 }
 
+/// What the health report needs to know of the delivery core.
+#[derive(Debug, Default)]
+pub struct Liveness {
+    /// The scheduler ended (stopped, or panicked).
+    ended: AtomicBool,
+    /// Attempts in a row, over all endpoints, that got no HTTP answer at all.
+    unanswered: AtomicU32,
+}
+
+/// Attempts in a row without any HTTP answer after which the HTTP client itself (or the
+/// network under it) is suspect rather than the endpoints.
+const UNANSWERED_SUSPECT: u32 = 50;
+
+impl Liveness {
+    /// False once the scheduler ended, by a stop or a panic.
+    pub fn running(&self) -> bool {
+        !self.ended.load(Ordering::Relaxed)
+    }
+
+    /// Attempts in a row that got no HTTP answer, when that many point at the client.
+    pub fn client_suspect(&self) -> Option<u32> {
+        let n = self.unanswered.load(Ordering::Relaxed);
+        (n >= UNANSWERED_SUSPECT).then_some(n)
+    }
+}
+
+/// Marks the scheduler ended when dropped, also by a panic.
+struct RunningGuard(Arc<Liveness>);
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        self.0.ended.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Runs deliveries until stopped.
 pub struct Dispatcher {
     store: Arc<dyn Store>,
@@ -68,6 +104,7 @@ pub struct Dispatcher {
     guards: Arc<Guards>,
     metrics: Arc<Metrics>,
     wake: Arc<Notify>,
+    liveness: Arc<Liveness>,
 }
 
 impl Dispatcher {
@@ -89,7 +126,13 @@ impl Dispatcher {
             guards,
             metrics,
             wake: Arc::new(Notify::new()),
+            liveness: Arc::default(),
         }
+    }
+
+    /// Whether the scheduler runs and the HTTP client gets answers, for the health report.
+    pub fn liveness(&self) -> Arc<Liveness> {
+        self.liveness.clone()
     }
 
     /// Notify it when new work may be due now (a publish, a retry by hand, an endpoint
@@ -106,6 +149,7 @@ impl Dispatcher {
     /// Claims and attempts deliveries until `stop` fires, then waits for the attempts in
     /// flight to finish and be recorded. The caller bounds that wait.
     pub async fn run(self, stop: CancellationToken) {
+        let _running = RunningGuard(self.liveness.clone());
         let this = Arc::new(self);
         let workers = Arc::new(Semaphore::new(this.config.max_workers));
         let attempts = TaskTracker::new();
@@ -239,9 +283,21 @@ impl Dispatcher {
             attempt_number,
             attempts_in_round,
         } = claim;
-        let result = self
-            .client
-            .send(WebhookRequest {
+        let span = tracing::info_span!(
+            "webhook.deliver",
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            endpoint.id = %endpoint.id,
+            message.id = %message.id,
+            event_type = %message.event_type.as_str(),
+            attempt = attempt_number,
+            http.response.status_code = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+            error = tracing::field::Empty,
+        );
+        let trace = telemetry::continue_trace(&span, message.trace.as_ref());
+        let result = tracing::Instrument::instrument(
+            self.client.send(WebhookRequest {
                 url: &endpoint.url,
                 message_id: message.id.as_str(),
                 event_type: message.event_type.as_str(),
@@ -249,9 +305,25 @@ impl Dispatcher {
                 body: message.payload.clone(),
                 secrets: endpoint.secrets.valid_at(SystemTime::now()).collect(),
                 headers: &endpoint.headers,
+                trace: trace.as_ref(),
                 timeout: self.config.request_timeout,
-            })
-            .await;
+            }),
+            span.clone(),
+        )
+        .await;
+        if let Some(code) = result.record.status_code {
+            span.record("http.response.status_code", code);
+        }
+        span.record("duration_ms", result.record.latency.as_secs_f64() * 1000.0);
+        if !result.record.error.is_empty() {
+            span.record("error", result.record.error.as_str());
+            span.record("otel.status_code", "ERROR");
+        }
+        if result.record.transport_error.is_some() {
+            self.liveness.unanswered.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.liveness.unanswered.store(0, Ordering::Relaxed);
+        }
         if let Some(change) = ticket.finish(&result.record) {
             self.record_circuit_change(&endpoint.id, change).await;
         }

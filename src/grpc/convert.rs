@@ -263,6 +263,7 @@ pub fn parse_publish(
         idempotency_key,
         channels,
         metadata,
+        trace: None,
     })
 }
 

@@ -117,7 +117,16 @@ where
         let id = given.map_or_else(|| ulid::Ulid::new().to_string(), str::to_owned);
         let value = http::HeaderValue::from_str(&id).expect("a visible ASCII request id");
         request.headers_mut().insert(REQUEST_ID, value.clone());
-        let span = tracing::info_span!("rpc", method = %request.uri().path(), request_id = %id);
+        let path = request.uri().path();
+        let span = tracing::info_span!(
+            "rpc",
+            otel.name = %path.trim_start_matches('/'),
+            otel.kind = "server",
+            rpc.system = "grpc",
+            method = %path,
+            request_id = %id,
+        );
+        crate::telemetry::adopt_parent(&span, request.headers());
         let answer = {
             let _entered = span.enter();
             self.inner.call(request)

@@ -28,6 +28,7 @@ use crate::health::{Health, Overall};
 use crate::metrics::Metrics;
 use crate::status::{self, WatchError};
 use crate::storage::{AttemptQuery, EndpointUpdate, Published, Store};
+use crate::telemetry;
 
 /// The generated API types, and the descriptor set served by reflection.
 pub mod pb {
@@ -263,10 +264,14 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         &self,
         request: Request<pb::PublishRequest>,
     ) -> Result<Response<pb::PublishResponse>, Status> {
+        let trace = telemetry::trace_to_store(request.metadata().as_ref());
         let mut v = Violations::default();
         let message = convert::parse_publish(request.into_inner(), "", &self.config, &mut v);
         self.finish(v)?;
-        let message = message.expect("parsed without violations");
+        let message = NewMessage {
+            trace,
+            ..message.expect("parsed without violations")
+        };
         let key = message.idempotency_key.clone();
         let published = self
             .publish_all(vec![message])
@@ -280,6 +285,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         &self,
         request: Request<pb::PublishBatchRequest>,
     ) -> Result<Response<pb::PublishBatchResponse>, Status> {
+        let trace = telemetry::trace_to_store(request.metadata().as_ref());
         let requests = request.into_inner().requests;
         if requests.is_empty() || requests.len() > MAX_BATCH {
             let mut v = Violations::default();
@@ -296,7 +302,8 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
             let mut v = Violations::default();
             match convert::parse_publish(req, &format!("requests[{i}]"), &self.config, &mut v) {
                 Some(message) => {
-                    valid.push((i, message));
+                    let trace = trace.clone();
+                    valid.push((i, NewMessage { trace, ..message }));
                     results.push(None);
                 }
                 None => {

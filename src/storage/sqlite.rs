@@ -66,7 +66,8 @@ CREATE TABLE IF NOT EXISTS messages (
     channels        TEXT NOT NULL,
     metadata        TEXT NOT NULL,
     idempotency_key TEXT,
-    created_at      INTEGER NOT NULL
+    created_at      INTEGER NOT NULL,
+    trace           TEXT
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS idempotency (
     key          TEXT PRIMARY KEY,
@@ -188,7 +189,7 @@ fn parsed<T, E: std::error::Error + Send + Sync + 'static>(
 }
 
 const MESSAGE_COLUMNS: &str =
-    "id, event_type, content_type, payload, channels, metadata, idempotency_key, created_at";
+    "id, event_type, content_type, payload, channels, metadata, idempotency_key, created_at, trace";
 
 fn message_row(row: &Row<'_>) -> rusqlite::Result<Message> {
     Ok(Message {
@@ -200,6 +201,10 @@ fn message_row(row: &Row<'_>) -> rusqlite::Result<Message> {
         metadata: parsed(5, serde_json::from_str(&row.get::<_, String>(5)?))?,
         idempotency_key: row.get(6)?,
         created_at: time(row.get(7)?),
+        trace: row
+            .get::<_, Option<String>>(8)?
+            .map(|t| parsed(8, serde_json::from_str(&t)))
+            .transpose()?,
     })
 }
 
@@ -506,7 +511,7 @@ impl Writer {
         let id = MessageId::generate();
         self.conn
             .prepare_cached(
-                "INSERT INTO messages (id, event_type, content_type, payload, channels, metadata, idempotency_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO messages (id, event_type, content_type, payload, channels, metadata, idempotency_key, created_at, trace) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(params![
                 id.as_str(),
@@ -517,6 +522,7 @@ impl Writer {
                 serde_json::to_string(&message.metadata)?,
                 message.idempotency_key,
                 ms(now),
+                message.trace.as_ref().map(serde_json::to_string).transpose()?,
             ])?;
         let targets = self.subscribers(&message.event_type, &message.channels);
         let mut insert = self.conn.prepare_cached(
@@ -935,6 +941,19 @@ impl Writer {
     }
 }
 
+/// Brings a database written by an earlier version up to the current schema.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has_trace: bool = conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('messages') WHERE name = 'trace'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_trace {
+        conn.execute_batch("ALTER TABLE messages ADD COLUMN trace TEXT")?;
+    }
+    Ok(())
+}
+
 /// How reads reach the database.
 enum Reads {
     /// WAL readers on their own connections, never waiting for the writer.
@@ -1063,6 +1082,7 @@ impl SqliteStore {
     ) -> Result<Self, StartError> {
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
         let now = ms(SystemTime::now());
         // The data directory lock proves no other worker holds these.
         let recovered = conn.execute("UPDATE deliveries SET state = 1, next_attempt_at = ?1, lease_token = NULL WHERE state = 2", [now])?;

@@ -72,10 +72,11 @@ impl Settings {
 
 /// Whether the test runner's variable `name` could change a child's settings.
 fn is_setting(name: &str) -> bool {
-    ["WEBHOOK_", "REDIS_", "CIRCUIT_BREAKER_"]
+    ["WEBHOOK_", "REDIS_", "CIRCUIT_BREAKER_", "OTEL_", "OTLP_"]
         .iter()
         .any(|prefix| name.starts_with(prefix))
         || name == "ENABLE_METRICS"
+        || name == "ENABLE_TRACING"
 }
 
 /// A `herald` child process. Dropping it kills the process if it still runs.

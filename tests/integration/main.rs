@@ -14,6 +14,8 @@
 //! - `observability`: the admin port's metrics and health against what happened.
 //! - `process`: the real binary as a child process: crash recovery, graceful shutdown,
 //!   configuration errors.
+//! - `traces`: W3C trace context from the publisher into every attempt, and the spans
+//!   exported to an OTLP collector running in the test.
 //! - `cluster`: several instances sharing one Redis: no loss and no duplicate, an
 //!   instance or Redis killed mid-run, a shared rate limit, one status stream for all.
 
@@ -30,3 +32,4 @@ mod protection;
 mod redis;
 mod status;
 mod support;
+mod traces;

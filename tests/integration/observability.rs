@@ -204,7 +204,17 @@ async fn health_report_degrades_with_an_open_circuit() {
         .into_inner();
     assert_eq!(healthy.health, pb::ServiceHealth::Healthy as i32);
     let names: Vec<&str> = healthy.checks.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, vec!["storage", "serving", "backlog", "circuits"]);
+    assert_eq!(
+        names,
+        vec![
+            "storage",
+            "serving",
+            "workers",
+            "http_client",
+            "backlog",
+            "circuits"
+        ]
+    );
     assert!(healthy.checks.iter().all(|c| c.ok));
 
     sink.always("/down", Reply::status(500));
@@ -248,5 +258,56 @@ async fn health_report_degrades_with_an_open_circuit() {
     let body: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["status"], "degraded");
     assert_eq!(body["checks"]["circuits"]["ok"], false);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_report_suspects_the_http_client_when_nothing_answers() {
+    let mut sink = Sink::start().await;
+    let mut app = spawn_app(Backend::Memory).await;
+    // Nothing listens there: every attempt ends without an HTTP answer.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    app.register(pb::RegisterEndpointRequest {
+        url: format!("http://{closed}/gone"),
+        circuit_breaker: Some(pb::CircuitBreakerPolicy {
+            failure_threshold: Some(10_000),
+            timeout: None,
+        }),
+        ..Default::default()
+    })
+    .await;
+    app.publish_many("a.b", 20).await;
+    let health_client = app.client.clone();
+    let report = |wanted: bool| {
+        let client = health_client.clone();
+        async move {
+            crate::support::eventually("the http_client check changes", || {
+                let mut client = client.clone();
+                async move {
+                    let report = client
+                        .get_health(pb::GetHealthRequest {})
+                        .await
+                        .ok()?
+                        .into_inner();
+                    let check = report.checks.iter().find(|c| c.name == "http_client")?;
+                    (check.ok == wanted).then_some(report)
+                }
+            })
+            .await
+        }
+    };
+    // 20 messages, 4 attempts each: past the 50 unanswered in a row.
+    let suspect = report(false).await;
+    assert_eq!(suspect.health, pb::ServiceHealth::Degraded as i32);
+
+    // One endpoint answering clears the suspicion.
+    sink.always("/up", Reply::status(200));
+    app.register_url(sink.url("/up")).await;
+    app.publish_json("c.d", serde_json::json!({})).await;
+    sink.next().await;
+    report(true).await;
     app.stop().await;
 }

@@ -679,6 +679,9 @@ fn message_from(id: &MessageId, map: &HashMap<String, Vec<u8>>) -> Option<Messag
         channels: serde_json::from_str(&text("ch")?).ok()?,
         metadata: serde_json::from_str(&text("md")?).ok()?,
         created_at: time(text("c")?.parse().ok()?),
+        trace: text("tc")
+            .filter(|t| !t.is_empty())
+            .and_then(|t| serde_json::from_str(&t).ok()),
     })
 }
 
@@ -738,6 +741,14 @@ impl Store for RedisStore {
                         .arg(serde_json::to_string(&m.channels).map_err(backend)?)
                         .arg(serde_json::to_string(&m.metadata).map_err(backend)?)
                         .arg(m.idempotency_key.as_deref().unwrap_or(""))
+                        .arg(
+                            m.trace
+                                .as_ref()
+                                .map(serde_json::to_string)
+                                .transpose()
+                                .map_err(backend)?
+                                .unwrap_or_default(),
+                        )
                         .arg(hex(&content_hash(m)))
                         .arg(targets.len())
                         .arg(targets);

@@ -1,8 +1,8 @@
 -- Publish: per message, the idempotency check, the message, a delivery per target and
 -- the idempotency record. ARGV: now, endpoint version the targets were matched against,
 -- idempotency ttl (ms), message count, then per message: id, event type, content type,
--- payload, channels, metadata, idempotency key ('' for none), content hash, target count,
--- targets. Returns {'stale'} when endpoints changed since, else per message
+-- payload, channels, metadata, idempotency key ('' for none), trace context ('' for
+-- none), content hash, target count, targets. Returns {'stale'} when endpoints changed since, else per message
 -- {'c'|'d'|'x', message id, deliveries}.
 local now = tonumber(ARGV[1])
 if tonumber(redis.call('GET', P .. 'epver') or '0') ~= tonumber(ARGV[2]) then
@@ -10,10 +10,10 @@ if tonumber(redis.call('GET', P .. 'epver') or '0') ~= tonumber(ARGV[2]) then
 end
 local results, i, created = {}, 5, 0
 for _ = 1, tonumber(ARGV[4]) do
-  local id, et, ct, body, ch, md, ik, hash = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
-    ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
-  local targets = tonumber(ARGV[i + 8])
-  local first = i + 9
+  local id, et, ct, body, ch, md, ik, tc, hash = ARGV[i], ARGV[i + 1], ARGV[i + 2],
+    ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8]
+  local targets = tonumber(ARGV[i + 9])
+  local first = i + 10
   i = first + targets
   local seen = {}
   if ik ~= '' then seen = redis.call('HMGET', P .. 'idem:' .. ik, 'm', 'h', 'n') end
@@ -25,7 +25,7 @@ for _ = 1, tonumber(ARGV[4]) do
     end
   else
     redis.call('HSET', P .. 'm:' .. id, 'et', et, 'ct', ct, 'p', body, 'ch', ch, 'md', md,
-      'ik', ik, 'c', now)
+      'ik', ik, 'tc', tc, 'c', now)
     for t = first, first + targets - 1 do
       create_delivery(id, ARGV[t], et, now)
     end
