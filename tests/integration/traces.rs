@@ -213,6 +213,11 @@ async fn spans_reach_the_collector_in_the_publishers_trace() {
         assert_eq!(attributes["attempt"], (number + 1).to_string());
         assert_eq!(attributes["http.response.status_code"], status);
         assert!(attributes.contains_key("duration_ms"), "{attributes:?}");
+        assert_eq!(
+            attributes.contains_key("error"),
+            status == "500",
+            "the failed attempt's error, and only its: {attributes:?}"
+        );
     }
     herald.stop().await;
 }
