@@ -333,7 +333,11 @@ impl Writer {
     }
 
     fn commit_batch(&mut self, batch: Vec<Job>) -> (Vec<Reply>, Result<(), Arc<rusqlite::Error>>) {
-        if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = self
+            .conn
+            .prepare_cached("BEGIN IMMEDIATE")
+            .and_then(|mut s| s.execute([]))
+        {
             // Run nothing: outside a transaction each statement would commit by itself.
             let e = Arc::new(e);
             tracing::error!(error = %e, "cannot open a store transaction");
@@ -348,7 +352,7 @@ impl Writer {
             .collect();
         let committed = self
             .flush_rollups()
-            .and_then(|()| self.conn.execute_batch("COMMIT"));
+            .and_then(|()| self.conn.prepare_cached("COMMIT")?.execute([]).map(drop));
         (replies, committed.map_err(Arc::new))
     }
 
@@ -402,11 +406,12 @@ impl Writer {
         &mut self,
         f: impl FnOnce(&mut Self) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.conn.execute_batch("SAVEPOINT job")?;
+        // Cached statements: these run for every job, a parse each would add up.
+        self.conn.prepare_cached("SAVEPOINT job")?.execute([])?;
         let (delta, events) = (self.backlog_delta, self.events.len());
         match f(self) {
             Ok(value) => {
-                self.conn.execute_batch("RELEASE job")?;
+                self.conn.prepare_cached("RELEASE job")?.execute([])?;
                 Ok(value)
             }
             Err(e) => {

@@ -4,6 +4,7 @@
 //! - `redis`: a private `redis-server` per test; what is particular to Redis.
 //! - `child`: the real binary as a child process, for `process` and `cluster`.
 //! - `analytics`: GetAnalytics against the attempts actually made.
+//! - `bench`: `herald-bench --smoke` runs every workload with a balanced ledger.
 //! - `api`: endpoints, validation, idempotency, pagination, reflection and health.
 //! - `cli`: `herald watch` and `herald stats` against a live server.
 //! - `deploy`: the Grafana dashboard and Prometheus alerts use only Herald's metrics.
@@ -21,6 +22,7 @@
 
 mod analytics;
 mod api;
+mod bench;
 mod child;
 mod cli;
 mod cluster;

@@ -1,13 +1,16 @@
--- Claim: leases up to ARGV[4] ready deliveries to consumer ARGV[3]: first entries whose
--- holder let their lease (ARGV[2] ms) run out (a dead instance), then new ones. Entries
+-- Claim: leases up to ARGV[4] ready deliveries to consumer ARGV[3]: first (when ARGV[5]
+-- is '1') entries whose holder let their lease (ARGV[2] ms) run out (a dead instance),
+-- then new ones. Entries
 -- of deliveries no longer waiting (cancelled) are dropped. ARGV[1] is now. Returns per
 -- claim {delivery, token, message, endpoint, attempts, round start, probe}. A delivery
 -- whose endpoint was disabled since it became ready goes back to wait, unattempted.
 local now, lease, consumer, count = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local stream = P .. 'ready'
 local entries = {}
-local stale = redis.call('XAUTOCLAIM', stream, 'workers', consumer, lease, '0-0', 'COUNT', count)
-for _, e in ipairs(stale[2]) do entries[#entries + 1] = e end
+if ARGV[5] == '1' then
+  local stale = redis.call('XAUTOCLAIM', stream, 'workers', consumer, lease, '0-0', 'COUNT', count)
+  for _, e in ipairs(stale[2]) do entries[#entries + 1] = e end
+end
 if #entries < count then
   local fresh = redis.call('XREADGROUP', 'GROUP', 'workers', consumer, 'COUNT', count - #entries,
     'STREAMS', stream, '>')

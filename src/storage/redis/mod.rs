@@ -62,6 +62,9 @@ const GROUP: &str = "workers";
 const STALE_RETRIES: usize = 8;
 /// Pause of the background readers after a Redis error.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
+/// How often an instance looks for deliveries whose holder's lease ran out: leases last
+/// at least 10 s, so a second's delay matters little, and the scan is not free.
+const RECLAIM_EVERY: Duration = Duration::from_secs(1);
 /// Longest a status-event read waits in Redis before asking again.
 const EVENT_BLOCK: Duration = Duration::from_millis(1000);
 
@@ -171,6 +174,8 @@ pub struct RedisStore {
     work: Arc<Notify>,
     /// Stops the background readers with the store.
     stop: CancellationToken,
+    /// When this instance last looked for expired leases (ms since the epoch).
+    last_reclaim: AtomicU64,
 }
 
 impl Drop for RedisStore {
@@ -348,6 +353,7 @@ impl RedisStore {
             status,
             work: Arc::new(Notify::new()),
             stop: CancellationToken::new(),
+            last_reclaim: AtomicU64::new(0),
         };
         store
             .reload_endpoints()
@@ -1081,13 +1087,21 @@ impl Store for RedisStore {
             self.reload_endpoints().await?;
         }
         let lease = u64::try_from(request.lease.as_millis()).unwrap_or(u64::MAX);
+        let now_ms = u64::try_from(now).unwrap_or(0);
+        let last = self.last_reclaim.load(Ordering::Relaxed);
+        let reclaim = now_ms.saturating_sub(last) >= RECLAIM_EVERY.as_millis() as u64
+            && self
+                .last_reclaim
+                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok();
         let claim = || {
             let mut invocation = self.invoke(&self.scripts.claim);
             invocation
                 .arg(now)
                 .arg(lease)
                 .arg(&self.consumer)
-                .arg(request.limit);
+                .arg(request.limit)
+                .arg(u8::from(reclaim));
             invocation
         };
         let rows: Vec<(i64, i64, String, String, u32, u32, String)> =

@@ -1,0 +1,502 @@
+//! herald-bench: measures a real Herald against the performance budget of DESIGN.md §10.
+//!
+//! It starts its own sink, its own Herald (the `herald` binary beside this one, or
+//! `--herald`), and on the Redis store its own `redis-server`; it runs the workloads
+//! W1–W7 one after the other, prints the figures next to their budgets and writes every
+//! figure to a JSON file. Traffic goes to loopback only, and every loop is bounded. It
+//! exits non-zero when a delivery is missing or a publish failed; a missed budget is
+//! reported, not a failure.
+//!
+//! Layout:
+//! - `payload`: the 1 KiB JSON body with its publish time at a fixed offset; the run's clock.
+//! - `sink`: the HTTP/1.1 receiver Herald delivers to; records each request cheaply.
+//! - `servers`: Herald and Redis as child processes; start to SERVING.
+//! - `procfs`: CPU time and resident memory of a process, and the machine, from /proc.
+//! - `workload`: the workloads, closed- and open-loop publishers, the ledger.
+//! - `report`: budgets, the terminal tables, the JSON file.
+
+mod payload;
+mod procfs;
+mod report;
+mod servers;
+mod sink;
+mod workload;
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::payload::Clock;
+use crate::report::{Footprint, Isolation, Report, Row, Settings};
+use crate::servers::{Launcher, RedisServer, StoreKind};
+use crate::sink::Sink;
+use crate::workload::{Bench, Client, Load, Measured, Setup, Target, Workload};
+
+/// The slow endpoint's added latency (W4).
+const SLOW: Duration = Duration::from_millis(50);
+/// The fixed open-loop rate (W6a).
+const OPEN_LOOP_RATE: f64 = 300.0;
+
+/// Measures Herald against its performance budget (DESIGN.md §10).
+///
+/// Build both binaries first: `cargo build --release --bins`.
+#[derive(Debug, Parser)]
+#[command(name = "herald-bench", version)]
+struct Args {
+    /// Herald's store: embedded (SQLite in a temporary directory), memory (non-durable),
+    /// or redis (a redis-server started by the bench, AOF with appendfsync always).
+    #[arg(long, value_enum, default_value_t = StoreKind::Embedded)]
+    store: StoreKind,
+    /// Measured messages per closed-loop workload (W3 publishes a tenth: it fans out
+    /// 100×) [default: 20000, 200 with --smoke].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    messages: Option<u64>,
+    /// Warm-up messages before each workload, results discarded [default: 300, 20 with
+    /// --smoke].
+    #[arg(long)]
+    warmup: Option<u64>,
+    /// Concurrent closed-loop publishers.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    publishers: u32,
+    /// gRPC channels (HTTP/2 connections) the publishers share.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    channels: u32,
+    /// Seconds of each open-loop row (W6) [default: 10, 0.5 with --smoke].
+    #[arg(long)]
+    open_loop_secs: Option<f64>,
+    /// Fresh starts timed for start → SERVING; the median is reported [default: 5, 1
+    /// with --smoke].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    starts: Option<u32>,
+    /// Seconds without any new delivery after which the missing ones are declared missing.
+    #[arg(long, default_value_t = 30)]
+    stall_secs: u64,
+    /// The herald binary [default: `herald` beside this executable].
+    #[arg(long)]
+    herald: Option<PathBuf>,
+    /// Where to write every figure as JSON.
+    #[arg(long, default_value = "bench-results.json")]
+    json: PathBuf,
+    /// A few hundred messages per workload, short open-loop rows, one timed start: runs
+    /// in seconds, checks that everything works (CI).
+    #[arg(long)]
+    smoke: bool,
+}
+
+impl Args {
+    fn settings(&self) -> anyhow::Result<Settings> {
+        let open_loop_seconds = self
+            .open_loop_secs
+            .unwrap_or(if self.smoke { 0.5 } else { 10.0 });
+        if !(open_loop_seconds > 0.0 && open_loop_seconds <= 600.0) {
+            bail!("--open-loop-secs must be in (0, 600], got {open_loop_seconds}");
+        }
+        Ok(Settings {
+            messages: self
+                .messages
+                .unwrap_or(if self.smoke { 200 } else { 20_000 }),
+            warmup_messages: self.warmup.unwrap_or(if self.smoke { 20 } else { 300 }),
+            publishers: self.publishers as usize,
+            channels: self.channels as usize,
+            open_loop_seconds,
+            starts: self.starts.unwrap_or(if self.smoke { 1 } else { 5 }) as usize,
+            stall_seconds: self.stall_secs,
+            // Long enough for start-up work to finish; a smoke run does not judge memory.
+            idle_settle_seconds: if self.smoke { 0.1 } else { 1.0 },
+        })
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let json = args.json.clone();
+    // Dropping the run on Ctrl-C kills the children and removes their directories.
+    let outcome = tokio::select! {
+        outcome = run(args) => outcome,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
+    let report = match outcome {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("herald-bench: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    print!("{}", report.render());
+    let written = serde_json::to_vec_pretty(&report)
+        .map_err(anyhow::Error::from)
+        .and_then(|bytes| std::fs::write(&json, bytes).map_err(anyhow::Error::from));
+    match written {
+        Ok(()) => println!("\nEvery figure: {}", json.display()),
+        Err(e) => {
+            eprintln!("herald-bench: write {}: {e:#}", json.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<Report> {
+    let settings = args.settings()?;
+    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let binary = match &args.herald {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()
+            .context("find this executable")?
+            .with_file_name("herald"),
+    };
+    if !binary.is_file() {
+        bail!(
+            "no herald binary at {} (build it with `cargo build --release --bins`, or pass --herald)",
+            binary.display()
+        );
+    }
+    // A binary named on the command line is the caller's choice; the default one may be
+    // left over from an older build.
+    let herald_binary_stale = args.herald.is_none() && is_stale(&binary);
+    let bar = progress_bar();
+    if herald_binary_stale {
+        bar.suspend(|| {
+            eprintln!(
+                "warning: {} is older than Herald's sources; run `cargo build --release --bins`",
+                binary.display()
+            );
+        });
+    }
+
+    let clock = Clock::start();
+    let sink = Sink::start(clock).await?;
+    let redis = match args.store {
+        StoreKind::Redis => Some(RedisServer::start().await?),
+        StoreKind::Embedded | StoreKind::Memory => None,
+    };
+    let redis_pid = redis.as_ref().map(RedisServer::pid);
+    let mut launcher = Launcher::new(binary.clone(), args.store, redis);
+
+    // W7: start → SERVING over fresh starts, each on an empty store.
+    let mut start_ms = Vec::new();
+    for i in 1..=settings.starts {
+        bar.set_message(format!("W7 timing start {i}/{}", settings.starts));
+        let (herald, took) = launcher.start().await?;
+        drop(herald);
+        start_ms.push(took.as_secs_f64() * 1e3);
+    }
+
+    bar.set_message("starting herald");
+    let (mut herald, _) = launcher.start().await?;
+    let idle_cpu = procfs::cpu_seconds(herald.pid())?;
+    tokio::time::sleep(Duration::from_secs_f64(settings.idle_settle_seconds)).await;
+    let idle_cpu_percent =
+        (procfs::cpu_seconds(herald.pid())? - idle_cpu) / settings.idle_settle_seconds * 100.0;
+    let idle_rss_mb = procfs::rss_mb(herald.pid())?;
+    let mut clients = Vec::new();
+    for _ in 0..settings.channels {
+        clients.push(Client::new(herald.channel().await?));
+    }
+    let setup = Setup {
+        herald_pid: herald.pid(),
+        redis_pid,
+        warmup: Load::Closed {
+            messages: settings.warmup_messages,
+            publishers: settings.publishers,
+        },
+        stall: Duration::from_secs(settings.stall_seconds),
+    };
+    let mut bench = Bench::new(clock, sink, clients, setup, bar.clone());
+
+    let mut measured: Vec<Measured> = Vec::new();
+    let mut workloads = VecDeque::from(plan(&settings));
+    while let Some(workload) = workloads.pop_front() {
+        let row = bench.run(&workload).await.with_context(|| {
+            format!(
+                "{} {}; herald's last log lines:\n{}",
+                workload.key,
+                workload.title,
+                herald.stderr_tail()
+            )
+        })?;
+        bar.suspend(|| eprintln!("{}", summary(&row)));
+        if row.key == "W1" {
+            workloads.push_back(half_of_w1(&row, &settings));
+        }
+        measured.push(row);
+    }
+    bar.finish_and_clear();
+
+    let mut problems = Vec::new();
+    if !herald.is_running() {
+        problems.push(format!(
+            "herald exited during the run; its last log lines:\n{}",
+            herald.stderr_tail()
+        ));
+    }
+    let peak_rss_mb = measured
+        .iter()
+        .map(|m| m.peak_rss_mb)
+        .fold(procfs::peak_rss_mb(herald.pid()).unwrap_or(0.0), f64::max);
+    let start_ms_median = median(&start_ms);
+    let footprint = Footprint {
+        idle_rss_mb,
+        idle_cpu_percent,
+        peak_rss_mb,
+        checks: report::footprint_checks(idle_rss_mb, peak_rss_mb, start_ms_median, args.store),
+        start_ms,
+        start_ms_median,
+    };
+    let isolation = isolation(&measured);
+    let rows: Vec<Row> = measured
+        .into_iter()
+        .map(|m| Row {
+            checks: report::row_checks(&m, args.store),
+            durable: args.store.durable(),
+            measured: m,
+        })
+        .collect();
+    problems.extend(report::problems(&rows));
+    let (commit, dirty) = git_commit();
+    Ok(Report {
+        tool: "herald-bench",
+        command: command_line(),
+        started_at,
+        store: args.store,
+        durable: args.store.durable(),
+        smoke: args.smoke,
+        machine: procfs::Machine::describe(),
+        commit,
+        dirty,
+        herald_binary: binary.display().to_string(),
+        herald_binary_stale,
+        settings,
+        rows,
+        footprint,
+        isolation,
+        ok: problems.is_empty(),
+        problems,
+    })
+}
+
+/// W1–W6a in order; W6b is added once W1 has measured its rate.
+fn plan(settings: &Settings) -> Vec<Workload> {
+    let messages = settings.messages;
+    let closed = |messages: u64| Load::Closed {
+        messages,
+        publishers: settings.publishers,
+    };
+    let healthy = |n: usize| vec![Target::Healthy; n];
+    let mut nine_healthy_one_failing = healthy(9);
+    nine_healthy_one_failing.push(Target::Failing);
+    vec![
+        Workload {
+            key: "W1",
+            title: format!("1 endpoint, {} publishers", settings.publishers),
+            targets: healthy(1),
+            load: closed(messages),
+        },
+        Workload {
+            key: "W2",
+            title: "10 endpoints (fan-out)".to_owned(),
+            targets: healthy(10),
+            load: closed(messages),
+        },
+        Workload {
+            key: "W3",
+            title: "100 endpoints (fan-out)".to_owned(),
+            targets: healthy(100),
+            load: closed((messages / 10).max(1)),
+        },
+        Workload {
+            key: "W4",
+            title: format!("1 endpoint answering in {} ms", SLOW.as_millis()),
+            targets: vec![Target::Slow(SLOW)],
+            load: closed(messages),
+        },
+        Workload {
+            key: "W5",
+            title: "10 endpoints, 1 always failing".to_owned(),
+            targets: nine_healthy_one_failing,
+            load: closed(messages),
+        },
+        Workload {
+            key: "W6a",
+            title: format!("open loop {OPEN_LOOP_RATE:.0} msg/s, 1 endpoint"),
+            targets: healthy(1),
+            load: Load::Open {
+                rate: OPEN_LOOP_RATE,
+                duration: Duration::from_secs_f64(settings.open_loop_seconds),
+            },
+        },
+    ]
+}
+
+/// W6b: open loop at half the rate W1 sustained end to end.
+fn half_of_w1(w1: &Measured, settings: &Settings) -> Workload {
+    let rate = (w1.deliveries_per_s / 2.0).max(1.0).round();
+    Workload {
+        key: "W6b",
+        title: format!(
+            "open loop {} msg/s (50 % of W1), 1 endpoint",
+            report::number(rate)
+        ),
+        targets: vec![Target::Healthy],
+        load: Load::Open {
+            rate,
+            duration: Duration::from_secs_f64(settings.open_loop_seconds),
+        },
+    }
+}
+
+fn isolation(rows: &[Measured]) -> Option<Isolation> {
+    let w2 = rows.iter().find(|r| r.key == "W2")?;
+    let w5 = rows.iter().find(|r| r.key == "W5")?;
+    Some(Isolation {
+        healthy_deliveries_per_s: w5.deliveries_per_s,
+        baseline_deliveries_per_s: w2.deliveries_per_s,
+        throughput_ratio: if w2.deliveries_per_s > 0.0 {
+            w5.deliveries_per_s / w2.deliveries_per_s
+        } else {
+            0.0
+        },
+        delivery_p99_ms: w5.delivery_p99_ms,
+        baseline_delivery_p99_ms: w2.delivery_p99_ms,
+        failing_attempts: w5.refused_attempts,
+    })
+}
+
+/// One line per finished workload on stderr, so a log without the bar shows progress.
+fn summary(m: &Measured) -> String {
+    format!(
+        "{} {}: {} publish calls/s, {} deliveries/s, publish→delivery p99 {} ms, {}/{} delivered ({:.1} s)",
+        m.key,
+        m.title,
+        report::number(m.publish_calls_per_s),
+        report::number(m.deliveries_per_s),
+        report::millis(m.delivery_p99_ms),
+        report::number(m.ledger.delivered as f64),
+        report::number(m.ledger.expected as f64),
+        m.cpu.wall_seconds
+    )
+}
+
+/// A bar on stderr, drawn only when stderr is a terminal.
+fn progress_bar() -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} {msg:50} [{bar:30}] {human_pos}/{human_len} deliveries ({elapsed})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+/// This process's arguments, quoted for a POSIX shell where needed.
+fn command_line() -> String {
+    std::env::args()
+        .map(|arg| {
+            let plain = !arg.is_empty()
+                && arg
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+".contains(c));
+            if plain {
+                arg
+            } else {
+                format!("'{}'", arg.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The commit of the source tree this tool was built from, and whether it had changes.
+fn git_commit() -> (Option<String>, Option<bool>) {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let commit = git(&["rev-parse", "--short", "HEAD"]);
+    let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).map(|s| !s.is_empty());
+    (commit, dirty)
+}
+
+/// Whether `binary` is older than a source it is built from (`cargo run --bin
+/// herald-bench` does not rebuild `herald`). False when the sources are not there.
+fn is_stale(binary: &Path) -> bool {
+    let Ok(built) = binary.metadata().and_then(|m| m.modified()) else {
+        return false;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bench = root.join("src/bin");
+    let mut pending = vec![
+        root.join("src"),
+        root.join("proto"),
+        root.join("Cargo.toml"),
+        root.join("Cargo.lock"),
+        root.join("build.rs"),
+    ];
+    while let Some(path) = pending.pop() {
+        if path.starts_with(&bench) {
+            continue;
+        }
+        if let Ok(entries) = std::fs::read_dir(&path) {
+            pending.extend(entries.filter_map(|e| e.ok().map(|e| e.path())));
+        } else if path
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|modified| modified > built)
+        {
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plan_has_every_workload_with_its_fan_out() {
+        let settings = Args::parse_from(["herald-bench", "--smoke"])
+            .settings()
+            .unwrap();
+        assert_eq!(settings.messages, 200);
+        let plan = plan(&settings);
+        let keys: Vec<_> = plan.iter().map(|w| w.key).collect();
+        assert_eq!(keys, ["W1", "W2", "W3", "W4", "W5", "W6a"]);
+        assert_eq!(plan[2].targets.len(), 100);
+        assert!(matches!(plan[2].load, Load::Closed { messages: 20, .. }));
+        assert!(matches!(plan[4].targets[9], Target::Failing));
+    }
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
+    }
+}
