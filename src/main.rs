@@ -7,11 +7,6 @@ use anyhow::Context;
 use herald::app::Application;
 use herald::config::{Cli, Command};
 
-/// The service makes many small, short-lived allocations (requests, rows, events);
-/// under load glibc's allocator took about an eighth of Herald's CPU, mimalloc far less.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let outcome = match Cli::parse_or_exit().into_command() {

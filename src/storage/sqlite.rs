@@ -253,11 +253,30 @@ fn endpoint_record(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
 type Reply = Box<dyn FnOnce(Result<(), Arc<rusqlite::Error>>) + Send>;
 /// A caller's work: run inside the batch's transaction (answering later, once the commit
 /// is known), or refused at once when no transaction could be opened.
-type Job = Box<dyn FnOnce(Result<&mut Writer, Arc<rusqlite::Error>>) -> Option<Reply> + Send>;
+type Work = Box<dyn FnOnce(Result<&mut Writer, Arc<rusqlite::Error>>) -> Option<Reply> + Send>;
+
+/// How far a job's commit must reach before its caller hears of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// On disk (fsync): an acknowledged publish, an endpoint change, a requeue by hand.
+    Synced,
+    /// In the operating system (survives the process being killed, not a power cut):
+    /// claims, attempt outcomes and events. Losing one to a power cut only means an
+    /// attempt is made again, which at-least-once delivery allows.
+    Written,
+}
+
+/// A job and the durability its commit needs.
+struct Job {
+    durability: Durability,
+    work: Work,
+}
 
 /// Owns the write connection; runs on its own thread.
 struct Writer {
     conn: Connection,
+    /// Whether commits fsync now (`PRAGMA synchronous = FULL`).
+    synced: bool,
     /// Every endpoint, as committed plus this batch's changes.
     endpoints: HashMap<EndpointId, Arc<Endpoint>>,
     /// Per endpoint with pending work: a lower bound of its earliest due time (ms). The
@@ -333,27 +352,40 @@ impl Writer {
     }
 
     fn commit_batch(&mut self, batch: Vec<Job>) -> (Vec<Reply>, Result<(), Arc<rusqlite::Error>>) {
-        if let Err(e) = self
-            .conn
-            .prepare_cached("BEGIN IMMEDIATE")
-            .and_then(|mut s| s.execute([]))
-        {
+        if let Err(e) = self.set_durability(&batch).and_then(|()| {
+            self.conn
+                .prepare_cached("BEGIN IMMEDIATE")
+                .and_then(|mut s| s.execute([]))
+        }) {
             // Run nothing: outside a transaction each statement would commit by itself.
             let e = Arc::new(e);
             tracing::error!(error = %e, "cannot open a store transaction");
             for job in batch {
-                job(Err(e.clone()));
+                (job.work)(Err(e.clone()));
             }
             return (Vec::new(), Ok(()));
         }
         let replies = batch
             .into_iter()
-            .filter_map(|job| job(Ok(&mut *self)))
+            .filter_map(|job| (job.work)(Ok(&mut *self)))
             .collect();
         let committed = self
             .flush_rollups()
             .and_then(|()| self.conn.prepare_cached("COMMIT")?.execute([]).map(drop));
         (replies, committed.map_err(Arc::new))
+    }
+
+    /// Makes the next commit fsync when any job of the batch needs it; otherwise (WAL
+    /// with `synchronous = NORMAL`) the commit reaches the operating system only, and
+    /// the next synced commit takes it to disk with its own.
+    fn set_durability(&mut self, batch: &[Job]) -> rusqlite::Result<()> {
+        let synced = batch.iter().any(|j| j.durability == Durability::Synced);
+        if synced != self.synced {
+            let level = if synced { "FULL" } else { "NORMAL" };
+            self.conn.pragma_update(None, "synchronous", level)?;
+            self.synced = synced;
+        }
+        Ok(())
     }
 
     /// Adds this batch's attempts to their stored per-minute rollups.
@@ -1106,6 +1138,7 @@ impl SqliteStore {
         let (status, _) = broadcast::channel(options.status_buffer);
         let mut writer = Writer {
             conn,
+            synced: true,
             endpoints: HashMap::new(),
             due: HashMap::new(),
             next_lease: 0,
@@ -1135,12 +1168,21 @@ impl SqliteStore {
     }
 
     /// Runs `f` in the next group commit and answers once that commit is durable.
+    /// Runs `f` in the next commit, synced to disk before the answer.
     async fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Writer) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        self.write_with(Durability::Synced, f).await
+    }
+
+    async fn write_with<T: Send + 'static>(
+        &self,
+        durability: Durability,
+        f: impl FnOnce(&mut Writer) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let (tx, rx) = oneshot::channel();
-        let job: Job =
+        let work: Work =
             Box::new(
                 move |writer: Result<&mut Writer, Arc<rusqlite::Error>>| match writer {
                     Ok(writer) => {
@@ -1161,7 +1203,10 @@ impl SqliteStore {
                     }
                 },
             );
-        self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
+        self.jobs
+            .send(Job { durability, work })
+            .await
+            .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -1420,11 +1465,13 @@ impl Store for SqliteStore {
     }
 
     async fn claim_due(&self, request: ClaimRequest) -> Result<ClaimBatch, StoreError> {
-        self.write(move |w| w.claim(&request)).await
+        self.write_with(Durability::Written, move |w| w.claim(&request))
+            .await
     }
 
     async fn release(&self, leases: Vec<Lease>, now: SystemTime) -> Result<(), StoreError> {
-        self.write(move |w| w.release(&leases, now)).await
+        self.write_with(Durability::Written, move |w| w.release(&leases, now))
+            .await
     }
 
     async fn complete(
@@ -1433,7 +1480,10 @@ impl Store for SqliteStore {
         outcome: Outcome,
         now: SystemTime,
     ) -> Result<(), StoreError> {
-        self.write(move |w| w.complete(lease, outcome, now)).await
+        self.write_with(Durability::Written, move |w| {
+            w.complete(lease, outcome, now)
+        })
+        .await
     }
 
     async fn recover_endpoint(
@@ -1485,7 +1535,8 @@ impl Store for SqliteStore {
     }
 
     async fn record_event(&self, event: StatusEvent) -> Result<(), StoreError> {
-        self.write(move |w| w.emit(event)).await
+        self.write_with(Durability::Written, move |w| w.emit(event))
+            .await
     }
 
     async fn rollups(
