@@ -71,3 +71,23 @@ fn prometheus_alerts_use_only_herald_metrics() {
         .collect();
     assert_known(&exprs, "alerts.yml");
 }
+
+/// The README's first command is `cargo run --release`; with more than one binary in the
+/// package that works only while the service is the default one.
+#[test]
+fn cargo_run_starts_the_service() {
+    let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .expect("Cargo.toml");
+    assert!(
+        manifest
+            .lines()
+            .any(|l| l.trim() == "default-run = \"herald\""),
+        "Cargo.toml names herald as the binary `cargo run` starts"
+    );
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    assert!(
+        readme.contains("cargo run --release          # start Herald"),
+        "the README starts Herald with `cargo run --release`"
+    );
+}
