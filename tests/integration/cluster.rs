@@ -271,7 +271,7 @@ fn spawn_publishers(
                             tries < TRIES,
                             "publish {key} failed {tries} times: {failures:?}"
                         );
-                        back_off(&mut up, tries).await;
+                        until_up(&mut up).await;
                     }
                 }
                 let events: Vec<_> = (SINGLES..SINGLES + BATCH)
@@ -322,7 +322,7 @@ fn spawn_publishers(
                         tries < TRIES,
                         "batch {task}-{round} failed {tries} times: {failures:?}"
                     );
-                    back_off(&mut up, tries).await;
+                    until_up(&mut up).await;
                 }
             }
             failures
@@ -331,13 +331,13 @@ fn spawn_publishers(
     tasks
 }
 
-/// A client's pause before trying a failed call again: until the store is up (as the
-/// test knows), then a short backoff that grows with the tries.
-async fn back_off(up: &mut watch::Receiver<bool>, tries: u32) {
+/// Before a failed call is tried again: waits while the test has the store down (it
+/// marks it up again only once every instance reports SERVING). The next try goes to the
+/// next instance, so a dead one costs one failure per round.
+async fn until_up(up: &mut watch::Receiver<bool>) {
     up.wait_for(|up| *up)
         .await
         .expect("the test holds the sender");
-    tokio::time::sleep(Duration::from_millis(20) * tries).await;
 }
 
 /// Waits for every publisher; returns the codes of their failed tries.
