@@ -453,13 +453,14 @@ impl Endpoint {
         self.disabled.is_none()
     }
 
-    /// Whether a message of this type in these channels goes to this endpoint.
-    pub fn subscribes_to(&self, event: &EventType, channels: &[String]) -> bool {
+    /// Whether a message of this type in these channels goes to this endpoint: it is
+    /// enabled and its filters match.
+    pub fn receives(&self, event: &EventType, channels: &[String]) -> bool {
         let type_ok =
             self.event_types.is_empty() || self.event_types.iter().any(|p| p.matches(event));
         let channel_ok =
             self.channels.is_empty() || self.channels.iter().any(|c| channels.contains(c));
-        type_ok && channel_ok
+        self.is_enabled() && type_ok && channel_ok
     }
 }
 

@@ -109,6 +109,17 @@ impl ProtectionConfig {
     }
 }
 
+impl ProtectionConfig {
+    /// The policy of a stored endpoint; an override invalid against today's defaults
+    /// (they may have changed since it was stored) falls back to the defaults.
+    pub fn resolve_or_default(&self, endpoint: &Endpoint) -> EndpointPolicy {
+        self.resolve(&endpoint.protection).unwrap_or_else(|e| {
+            tracing::warn!(endpoint = %endpoint.id, error = %e, "endpoint protection override no longer valid; using the defaults");
+            self.resolve(&ProtectionOverride::default()).expect("the defaults are valid")
+        })
+    }
+}
+
 /// The live protection state of one endpoint, as `GetEndpoint` shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EndpointStatus {
@@ -225,15 +236,6 @@ impl Guards {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The policy of an endpoint; an override invalid against today's defaults (they may
-    /// have changed since it was stored) falls back to the defaults.
-    fn policy(&self, endpoint: &Endpoint) -> EndpointPolicy {
-        self.config.resolve(&endpoint.protection).unwrap_or_else(|e| {
-            tracing::warn!(endpoint = %endpoint.id, error = %e, "endpoint protection override no longer valid; using the defaults");
-            self.config.resolve(&ProtectionOverride::default()).expect("the defaults are valid")
-        })
-    }
-
     pub fn allowance(&self, now: Instant) -> Allowance {
         if self.shared {
             return Allowance {
@@ -262,7 +264,7 @@ impl Guards {
 
     /// Lets one attempt to `endpoint` start, or says no (the delivery goes back to wait).
     pub fn admit(self: &Arc<Self>, endpoint: &Endpoint, now: Instant) -> Option<Ticket> {
-        let policy = self.policy(endpoint);
+        let policy = self.config.resolve_or_default(endpoint);
         let mut guards = self.lock();
         let guard = guards
             .entry(endpoint.id.clone())
@@ -306,7 +308,7 @@ impl Guards {
         let now = Instant::now();
         let mut guards = self.lock();
         let Some(guard) = guards.get_mut(&endpoint.id) else {
-            let policy = self.policy(endpoint);
+            let policy = self.config.resolve_or_default(endpoint);
             return EndpointStatus {
                 circuit: CircuitStatus::Closed,
                 consecutive_failures: 0,

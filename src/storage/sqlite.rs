@@ -497,7 +497,7 @@ impl Writer {
     fn subscribers(&self, event_type: &EventType, channels: &[String]) -> Vec<EndpointId> {
         self.endpoints
             .values()
-            .filter(|e| e.is_enabled() && e.subscribes_to(event_type, channels))
+            .filter(|e| e.receives(event_type, channels))
             .map(|e| e.id.clone())
             .collect()
     }

@@ -491,9 +491,9 @@ impl RedisStore {
         for value in overrides(endpoint, &self.protection) {
             invocation.arg(value);
         }
-        let answer: String = invocation.invoke_async(&mut self.conn()).await?;
-        self.reload_endpoints().await?;
-        Ok(answer)
+        // The change bumped the endpoint version: this instance's cache reloads when its
+        // next publish or claim sees that, like every other instance's.
+        Ok(invocation.invoke_async(&mut self.conn()).await?)
     }
 
     async fn message(&self, id: &MessageId) -> Result<Message, StoreError> {
@@ -736,7 +736,7 @@ impl Store for RedisStore {
                     let targets: Vec<&str> = cache
                         .endpoints
                         .values()
-                        .filter(|e| e.is_enabled() && e.subscribes_to(&m.event_type, &m.channels))
+                        .filter(|e| e.receives(&m.event_type, &m.channels))
                         .map(|e| e.id.as_str())
                         .collect();
                     invocation
@@ -875,7 +875,6 @@ impl Store for RedisStore {
         if cancelled < 0 {
             return Err(StoreError::endpoint_not_found(id));
         }
-        self.reload_endpoints().await?;
         self.refresh_backlog().await?;
         Ok(u32::try_from(cancelled).unwrap_or(u32::MAX))
     }
@@ -1038,7 +1037,7 @@ impl Store for RedisStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .endpoints
             .values()
-            .filter(|e| e.is_enabled() && e.subscribes_to(&m.event_type, &m.channels))
+            .filter(|e| e.receives(&m.event_type, &m.channels))
             .map(|e| e.id.clone())
             .collect();
         let queued = self.requeue(message, &targets, now).await?;
@@ -1252,7 +1251,6 @@ impl Store for RedisStore {
         }
         if disabled == 1 {
             tracing::warn!(delivery = lease.delivery, "endpoint disabled");
-            self.reload_endpoints().await?;
         }
         Ok(())
     }
@@ -1457,14 +1455,7 @@ impl Store for RedisStore {
         &self,
         endpoint: &Endpoint,
     ) -> Result<Option<EndpointStatus>, StoreError> {
-        let policy = self
-            .protection
-            .resolve(&endpoint.protection)
-            .unwrap_or_else(|_| {
-                self.protection
-                    .resolve(&crate::domain::ProtectionOverride::default())
-                    .expect("the defaults are valid")
-            });
+        let policy = self.protection.resolve_or_default(endpoint);
         let g: Vec<Option<String>> = redis::cmd("HMGET")
             .arg(self.key(&format!("g:{}", endpoint.id)))
             .arg(&["bs", "bu", "bf", "inf", "tk", "tt"])
