@@ -121,7 +121,9 @@ impl EndpointUpdate {
             max_in_flight,
             enabled,
         } = self;
-        endpoint.url = url.unwrap_or(endpoint.url.clone());
+        if let Some(u) = url {
+            endpoint.url = u;
+        }
         if let Some(d) = description {
             endpoint.description = d;
         }
