@@ -37,7 +37,7 @@ async fn metrics(State(s): State<Arc<AdminState>>) -> Response {
         )
             .into_response();
     };
-    let (in_flight, _) = s.health.guards.snapshot();
+    let in_flight = s.health.protection.in_flight();
     let circuits = s.health.circuits().await;
     let text = metrics.render(
         s.health.store.backlog().saturating_sub(in_flight),

@@ -1,11 +1,14 @@
 //! Wires the store, the dispatcher and the gRPC server together; the only place where
 //! long-lived tasks are spawned.
 //!
-//! [`Application::build`] opens the store and binds the listener (so tests bind
+//! [`Application::build`] opens the store, picks the endpoint protection that goes with
+//! it (in process, or shared through Redis) and binds the listeners (so tests bind
 //! `127.0.0.1:0` and read the real port); [`Application::run_until`] serves until the
 //! given future resolves, then follows the shutdown protocol: health NOT_SERVING, stop
-//! accepting, stop claiming deliveries, let attempts in flight finish and be recorded,
-//! all within the grace period.
+//! accepting, end status streams, stop claiming deliveries, let attempts in flight finish
+//! and be recorded, close the store (its writer thread or its readers). Every phase
+//! shares one deadline, the grace period from the moment shutdown starts; every
+//! long-lived task is tracked and ended by then.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -13,7 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
@@ -22,12 +27,15 @@ use crate::admin::{self, AdminState};
 use crate::analytics::minute_of;
 use crate::config::{Config, StorageConfig};
 use crate::delivery::Dispatcher;
+use crate::delivery::guard::Guards;
 use crate::delivery::http::{ClientError, WebhookClient};
 use crate::grpc::layer::{GrpcMetricsLayer, RequestIdLayer};
 use crate::grpc::pb::webhook_service_server::WebhookServiceServer;
 use crate::grpc::{WebhookApi, pb};
 use crate::health::{Health, Overall};
 use crate::metrics::Metrics;
+use crate::policy::protection::Protection;
+use crate::service::{Parts, Service};
 use crate::storage::redis::RedisOpenError;
 use crate::storage::{RedisStore, SqliteStore, Store, sqlite::OpenError};
 use crate::telemetry::ErrorChain;
@@ -88,30 +96,42 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, AppError> {
         // Several applications may share a process (tests); the first install wins.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let (store, storage): (Arc<dyn Store>, String) = match &config.storage {
-            StorageConfig::Embedded { data_dir } => (
-                Arc::new(SqliteStore::open_dir(data_dir, config.store)?),
-                format!("embedded ({})", data_dir.display()),
-            ),
-            StorageConfig::Memory => {
-                tracing::warn!("storage is in memory: nothing survives a restart");
-                (
-                    Arc::new(SqliteStore::open_memory(config.store)?),
-                    "memory".to_owned(),
-                )
-            }
-            StorageConfig::Redis(redis) => (
-                Arc::new(RedisStore::open(redis, config.store, config.delivery.protection).await?),
-                format!(
-                    "redis (prefix {}, instance {})",
-                    redis.prefix, redis.instance_id
-                ),
-            ),
-        };
-        let client = WebhookClient::new(config.legacy_signature_headers)?;
         let metrics = Arc::new(Metrics::new());
+        let protection = config.delivery.protection;
+        let local =
+            || -> Arc<dyn Protection> { Arc::new(Guards::new(protection, metrics.clone())) };
+        let (store, protection, storage): (Arc<dyn Store>, Arc<dyn Protection>, String) =
+            match &config.storage {
+                StorageConfig::Embedded { data_dir } => (
+                    Arc::new(SqliteStore::open_dir(data_dir, config.store)?),
+                    local(),
+                    format!("embedded ({})", data_dir.display()),
+                ),
+                StorageConfig::Memory => {
+                    tracing::warn!("storage is in memory: nothing survives a restart");
+                    (
+                        Arc::new(SqliteStore::open_memory(config.store)?),
+                        local(),
+                        "memory".to_owned(),
+                    )
+                }
+                StorageConfig::Redis(redis) => {
+                    let store = RedisStore::open(redis, config.store, protection).await?;
+                    let shared = Arc::new(store.protection());
+                    (
+                        Arc::new(store),
+                        shared,
+                        format!(
+                            "redis (prefix {}, instance {})",
+                            redis.prefix, redis.instance_id
+                        ),
+                    )
+                }
+            };
+        let client = WebhookClient::new(config.legacy_signature_headers)?;
         let dispatcher = Dispatcher::new(
             store.clone(),
+            protection.clone(),
             client,
             config.delivery.clone(),
             metrics.clone(),
@@ -119,21 +139,24 @@ impl Application {
         let stopping = CancellationToken::new();
         let health = Arc::new(Health {
             store: store.clone(),
-            guards: dispatcher.guards(),
+            protection: protection.clone(),
             liveness: dispatcher.liveness(),
             max_workers: config.delivery.max_workers,
             stopping: stopping.clone(),
-            max_queue_size: config.api.max_queue_size,
+            max_queue_size: config.service.max_queue_size,
         });
-        let api = WebhookApi::new(
-            store.clone(),
-            dispatcher.waker(),
-            dispatcher.guards(),
-            stopping.child_token(),
-            metrics.clone(),
-            health.clone(),
-            config.api.clone(),
+        let service = Service::new(
+            Parts {
+                store: store.clone(),
+                protection,
+                wake: dispatcher.waker(),
+                health: health.clone(),
+                stopping: stopping.child_token(),
+            },
+            config.service.clone(),
+            &config.delivery,
         );
+        let api = WebhookApi::new(service, metrics.clone());
         let admin = Arc::new(AdminState {
             metrics: config.enable_metrics.then(|| metrics.clone()),
             health: health.clone(),
@@ -192,19 +215,22 @@ impl Application {
             .build_v1alpha()?;
 
         let stopping = self.stopping;
+        let tasks = TaskTracker::new();
         let trigger = stopping.clone();
-        tokio::spawn(async move {
-            shutdown.await;
-            trigger.cancel();
+        tasks.spawn(async move {
+            tokio::select! {
+                () = shutdown => trigger.cancel(),
+                () = trigger.cancelled() => {}
+            }
         });
 
-        let delivery = tokio::spawn(self.dispatcher.run(stopping.child_token()));
-        let watcher = tokio::spawn(follow_health(
+        let delivery = tasks.spawn(self.dispatcher.run(stopping.child_token()));
+        tasks.spawn(follow_health(
             self.health.clone(),
             health.clone(),
             stopping.child_token(),
         ));
-        let purge = tokio::spawn(housekeeping(
+        tasks.spawn(housekeeping(
             self.store.clone(),
             self.analytics_retention,
             stopping.child_token(),
@@ -241,35 +267,61 @@ impl Application {
             .add_service(WebhookServiceServer::new(self.api))
             .serve_with_incoming_shutdown(incoming, drain);
 
-        let admin = tokio::spawn({
+        let admin = tasks.spawn({
             let stopping = stopping.clone();
             axum::serve(self.admin_listener, admin::router(self.admin))
                 .with_graceful_shutdown(async move { stopping.cancelled().await })
                 .into_future()
         });
+        tasks.close();
 
         tracing::info!(grpc = %self.local_addr, admin = %self.admin_addr, storage = %self.storage, "herald serving");
-        // The server returns once shut down and drained; open connections must not hold
-        // the process past the grace period.
+        // One deadline for every phase of the shutdown, set when it starts.
         let grace = self.shutdown_grace;
-        let served = tokio::select! {
-            served = server => served,
-            () = async { stopping.cancelled().await; tokio::time::sleep(grace).await } => {
-                tracing::warn!(grace_secs = grace.as_secs(), "connections still open after the grace period; closing them");
-                Ok(())
+        let deadline = async {
+            stopping.cancelled().await;
+            Instant::now() + grace
+        };
+        tokio::pin!(server);
+        let (served, deadline) = tokio::select! {
+            served = &mut server => {
+                // The server ended by itself (it failed, or it drained before the timer).
+                stopping.cancel();
+                (served, Instant::now() + grace)
+            }
+            deadline = deadline => {
+                // Draining: open connections may hold the server until the deadline.
+                match tokio::time::timeout_at(deadline, &mut server).await {
+                    Ok(served) => (served, deadline),
+                    Err(_) => {
+                        tracing::warn!(grace_secs = grace.as_secs(), "connections still open after the grace period; closing them");
+                        (Ok(()), deadline)
+                    }
+                }
             }
         };
-        stopping.cancel();
-        if tokio::time::timeout(grace, delivery).await.is_err() {
+        if tokio::time::timeout_at(deadline, delivery).await.is_err() {
             tracing::warn!(
                 grace_secs = grace.as_secs(),
                 "attempts still in flight after the grace period; they will be retried at the next start"
             );
         }
-        purge.abort();
-        watcher.abort();
-        if let Ok(Ok(Err(e))) = tokio::time::timeout(grace, admin).await {
-            tracing::warn!(error = %ErrorChain(&e), "the admin server failed");
+        match tokio::time::timeout_at(deadline, admin).await {
+            Ok(Ok(Err(e))) => tracing::warn!(error = %ErrorChain(&e), "the admin server failed"),
+            Err(_) => tracing::warn!("the admin server did not stop within the grace period"),
+            Ok(_) => {}
+        }
+        if tokio::time::timeout_at(deadline, tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("background tasks did not stop within the grace period");
+        }
+        if tokio::time::timeout_at(deadline, self.store.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the store did not close within the grace period");
         }
         tracing::info!("herald stopped");
         served.map_err(AppError::from)

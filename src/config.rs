@@ -2,87 +2,26 @@
 //! that work on a laptop. Parsed and validated in full before any port opens; an invalid
 //! setting is an error naming both its flag and its variable.
 //!
-//! `Cli` is the command line; [`ServeArgs::into_config`] turns it into one struct per
-//! subsystem ([`Config`]).
+//! [`ServeArgs`] are the settings of `herald serve` (the binary's command line parses
+//! them); [`ServeArgs::into_config`] turns them into one struct per subsystem
+//! ([`Config`]). Tests start from [`ServeArgs::defaults`], which reads no environment.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, FromArgMatches, ValueEnum};
 
-use crate::cli::{StatsArgs, WatchArgs};
 use crate::delivery::DeliveryConfig;
-use crate::delivery::breaker::BreakerPolicy;
-use crate::delivery::guard::ProtectionConfig;
-use crate::delivery::limiter::RateLimit;
-use crate::delivery::retry::RetryPolicy;
 use crate::domain::{Jitter, ProtectionOverride};
-use crate::grpc::ApiConfig;
+use crate::policy::breaker::{BreakerPolicy, BreakerPolicyError};
+use crate::policy::limiter::{RateLimit, RateLimitError};
+use crate::policy::protection::{ProtectionConfig, ProtectionError};
+use crate::policy::retry::{PolicyError, RetryPolicy};
+use crate::service::ServiceConfig;
 use crate::storage::StoreOptions;
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "herald",
-    version,
-    about = "Webhook delivery service with a gRPC API",
-    args_conflicts_with_subcommands = true
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    /// Settings of `serve`, the default command.
-    #[command(flatten)]
-    pub serve: ServeArgs,
-}
-
-// One command value exists per process; boxing the large variant would buy nothing.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Run the gRPC server and the delivery workers (the default).
-    Serve(ServeArgs),
-    /// Follow deliveries live from a running server.
-    Watch(WatchArgs),
-    /// Print delivery analytics of a running server.
-    Stats(StatsArgs),
-}
-
-impl Cli {
-    /// Parses the command line and environment; on an invalid value, exits naming both
-    /// the flag and its environment variable (the value may have come from either).
-    pub fn parse_or_exit() -> Self {
-        Self::try_parse().unwrap_or_else(|e| {
-            if let Some(env) = Self::env_of_invalid_arg(&e) {
-                let _ = e.print();
-                eprintln!("(setting {env}: set by that environment variable or by the flag)");
-                std::process::exit(e.exit_code());
-            }
-            e.exit()
-        })
-    }
-
-    /// The environment variable of the argument an error is about, if it has one.
-    fn env_of_invalid_arg(e: &clap::Error) -> Option<String> {
-        let clap::error::ContextValue::String(arg) = e.get(clap::error::ContextKind::InvalidArg)?
-        else {
-            return None;
-        };
-        let long = arg.split_whitespace().next()?.strip_prefix("--")?;
-        let command = <Self as clap::CommandFactory>::command();
-        let found = command
-            .get_arguments()
-            .find(|a| a.get_long() == Some(long))?;
-        found
-            .get_env()
-            .map(|env| env.to_string_lossy().into_owned())
-    }
-
-    /// The command to run: `serve` when none is named.
-    pub fn into_command(self) -> Command {
-        self.command.unwrap_or(Command::Serve(self.serve))
-    }
-}
+use crate::storage::redis::RedisConfig;
+use crate::telemetry::{LogFormat, TracingConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StorageType {
@@ -94,12 +33,6 @@ pub enum StorageType {
     Memory,
     /// Shared Redis (several instances).
     Redis,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 /// Accepts whole seconds (`30`) or a unit (`250ms`, `5m`, `2h 30m`).
@@ -289,13 +222,6 @@ pub enum StorageConfig {
     Redis(RedisConfig),
 }
 
-/// Where traces go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TracingConfig {
-    /// OTLP/gRPC collector URL.
-    pub endpoint: String,
-}
-
 impl ServeArgs {
     /// The trace export settings; `None` when tracing is off.
     pub fn tracing(&self) -> Option<TracingConfig> {
@@ -309,17 +235,6 @@ impl ServeArgs {
     }
 }
 
-/// How to reach the shared Redis, and this instance's place among its users.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RedisConfig {
-    pub url: String,
-    pub password: Option<String>,
-    pub db: Option<i64>,
-    pub prefix: String,
-    pub instance_id: String,
-    pub allow_eviction: bool,
-}
-
 /// Validated configuration, one part per subsystem.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -328,8 +243,9 @@ pub struct Config {
     pub enable_metrics: bool,
     pub storage: StorageConfig,
     pub store: StoreOptions,
+    /// The delivery core, with the retry and protection policies every part uses.
     pub delivery: DeliveryConfig,
-    pub api: ApiConfig,
+    pub service: ServiceConfig,
     pub legacy_signature_headers: bool,
     pub shutdown_grace: Duration,
     pub analytics_retention: Duration,
@@ -424,11 +340,15 @@ impl ServeArgs {
             self.retry_jitter,
         )
         .map_err(|e| {
-            let (flag, env) = match e.field() {
-                "max_retries" => ("--default-retry-count", "WEBHOOK_DEFAULT_RETRY_COUNT"),
-                "initial_delay" => ("--retry-initial-delay", "WEBHOOK_RETRY_INITIAL_DELAY"),
-                "max_delay" => ("--max-retry-delay", "WEBHOOK_MAX_RETRY_DELAY"),
-                _ => ("--retry-multiplier", "WEBHOOK_RETRY_MULTIPLIER"),
+            let (flag, env) = match e {
+                PolicyError::TooManyRetries { .. } => {
+                    ("--default-retry-count", "WEBHOOK_DEFAULT_RETRY_COUNT")
+                }
+                PolicyError::ZeroInitialDelay => {
+                    ("--retry-initial-delay", "WEBHOOK_RETRY_INITIAL_DELAY")
+                }
+                PolicyError::MaxDelay { .. } => ("--max-retry-delay", "WEBHOOK_MAX_RETRY_DELAY"),
+                PolicyError::Multiplier(_) => ("--retry-multiplier", "WEBHOOK_RETRY_MULTIPLIER"),
             };
             ConfigError {
                 flag,
@@ -452,12 +372,10 @@ impl ServeArgs {
                 retry,
                 protection,
             },
-            api: ApiConfig {
+            service: ServiceConfig {
                 max_queue_size: self.max_queue_size,
                 secret_rotation_grace: self.secret_rotation_grace,
                 max_payload_bytes: self.max_payload_bytes as usize,
-                retry,
-                protection,
                 stream_heartbeat: self.stream_heartbeat,
             },
             legacy_signature_headers: self.legacy_signature_headers,
@@ -476,12 +394,14 @@ impl ServeArgs {
             self.circuit_breaker_timeout,
         )
         .map_err(|e| {
-            let (flag, env) = match e.field() {
-                "failure_threshold" => (
+            let (flag, env) = match e {
+                BreakerPolicyError::Threshold(_) => (
                     "--circuit-breaker-failure-threshold",
                     "CIRCUIT_BREAKER_FAILURE_THRESHOLD",
                 ),
-                _ => ("--circuit-breaker-timeout", "CIRCUIT_BREAKER_TIMEOUT"),
+                BreakerPolicyError::Timeout(_) => {
+                    ("--circuit-breaker-timeout", "CIRCUIT_BREAKER_TIMEOUT")
+                }
             };
             ConfigError {
                 flag,
@@ -499,10 +419,14 @@ impl ServeArgs {
                 };
                 Some(
                     RateLimit::try_new(limit, self.rate_limit_window, burst).map_err(|e| {
-                        let (flag, env) = match e.field() {
-                            "limit" => ("--rate-limit", "WEBHOOK_RATE_LIMIT"),
-                            "window" => ("--rate-limit-window", "WEBHOOK_RATE_LIMIT_WINDOW"),
-                            _ => ("--rate-limit-burst", "WEBHOOK_RATE_LIMIT_BURST"),
+                        let (flag, env) = match e {
+                            RateLimitError::Limit(_) => ("--rate-limit", "WEBHOOK_RATE_LIMIT"),
+                            RateLimitError::Window(_) => {
+                                ("--rate-limit-window", "WEBHOOK_RATE_LIMIT_WINDOW")
+                            }
+                            RateLimitError::Burst(_) => {
+                                ("--rate-limit-burst", "WEBHOOK_RATE_LIMIT_BURST")
+                            }
                         };
                         ConfigError {
                             flag,
@@ -520,14 +444,17 @@ impl ServeArgs {
             max_in_flight: self.endpoint_max_in_flight,
             auto_disable_after: self.auto_disable_after,
         };
-        // The defaults must themselves be a valid endpoint policy.
-        config
-            .resolve(&ProtectionOverride::default())
-            .map_err(|e| ConfigError {
+        // The defaults must themselves be a valid endpoint policy; the breaker and the
+        // rate limit were checked above, so only the in-flight cap can fail here.
+        if let Err(e @ ProtectionError::MaxInFlight { .. }) =
+            config.resolve(&ProtectionOverride::default())
+        {
+            return Err(ConfigError {
                 flag: "--endpoint-max-in-flight",
                 env: "WEBHOOK_ENDPOINT_MAX_IN_FLIGHT",
                 reason: e.to_string(),
-            })?;
+            });
+        }
         if self.auto_disable_after.is_zero() {
             return Err(ConfigError {
                 flag: "--auto-disable-after",
@@ -539,18 +466,28 @@ impl ServeArgs {
     }
 }
 
-/// The serve settings with nothing given but the environment.
-fn serve_defaults() -> ServeArgs {
-    match Cli::parse_from(["herald"]).into_command() {
-        Command::Serve(args) => args,
-        _ => unreachable!("no command given means serve"),
+impl ServeArgs {
+    /// Every setting at its default, whatever the process environment holds: tests build
+    /// their configuration from this, so a developer's `WEBHOOK_*` variables cannot change
+    /// them.
+    pub fn defaults() -> Self {
+        let matches = Self::without_environment()
+            .try_get_matches_from(["herald"])
+            .expect("every setting has a default");
+        Self::from_arg_matches(&matches).expect("the defaults are settings")
+    }
+
+    /// The settings' command line with no environment variable attached.
+    fn without_environment() -> clap::Command {
+        Self::augment_args(clap::Command::new("herald"))
+            .mut_args(|arg| arg.env(None::<&'static str>))
     }
 }
 
 impl Config {
-    /// Defaults with the given store, as a laptop run would have them.
+    /// Every default, with the given store: a laptop run's settings, environment aside.
     pub fn with_storage(storage: StorageConfig) -> Self {
-        let mut args = serve_defaults();
+        let mut args = ServeArgs::defaults();
         args.storage_type = match storage {
             StorageConfig::Memory => StorageType::Memory,
             StorageConfig::Embedded { data_dir } => {
@@ -585,7 +522,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_setting() {
-        let mut args = serve_defaults();
+        let mut args = ServeArgs::defaults();
         args.retry_multiplier = 0.5;
         let e = args.into_config().unwrap_err();
         assert_eq!(e.env, "WEBHOOK_RETRY_MULTIPLIER");
@@ -593,14 +530,30 @@ mod tests {
     }
 
     #[test]
+    fn defaults_ignore_the_environment() {
+        let reading: Vec<_> = ServeArgs::without_environment()
+            .get_arguments()
+            .filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
+            .collect();
+        assert!(reading.is_empty(), "defaults would read {reading:?}");
+        let command = ServeArgs::augment_args(clap::Command::new("herald"));
+        assert!(
+            command
+                .get_arguments()
+                .any(|a| a.get_env().is_some_and(|e| e == "WEBHOOK_DATA_DIR")),
+            "the binary's command line reads the environment"
+        );
+    }
+
+    #[test]
     fn auto_picks_redis_with_a_url_and_redis_needs_one() {
-        let mut args = serve_defaults();
+        let mut args = ServeArgs::defaults();
         args.redis_url = Some("redis://127.0.0.1:6379".into());
         assert!(matches!(
             args.into_config().unwrap().storage,
             StorageConfig::Redis(_)
         ));
-        let mut args = serve_defaults();
+        let mut args = ServeArgs::defaults();
         args.storage_type = StorageType::Redis;
         assert_eq!(args.into_config().unwrap_err().env, "REDIS_URL");
     }

@@ -464,6 +464,71 @@ impl Endpoint {
     }
 }
 
+/// The fields of an endpoint to replace; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointUpdate {
+    pub url: Option<url::Url>,
+    pub description: Option<String>,
+    pub event_types: Option<Vec<EventPattern>>,
+    pub channels: Option<Vec<String>>,
+    pub headers: Option<Vec<CustomHeader>>,
+    pub retry: Option<RetryOverride>,
+    pub rate_limit: Option<RateLimitOverride>,
+    /// Failure threshold and open period of the circuit breaker.
+    pub circuit_breaker: Option<(Option<u32>, Option<Duration>)>,
+    pub max_in_flight: Option<Option<u32>>,
+    pub enabled: Option<bool>,
+}
+
+impl EndpointUpdate {
+    /// Applies the update to `endpoint`, as of `now`. Enabling clears the reason it was
+    /// disabled for; disabling by hand keeps an earlier reason.
+    pub fn apply(self, endpoint: &mut Endpoint, now: SystemTime) {
+        let Self {
+            url,
+            description,
+            event_types,
+            channels,
+            headers,
+            retry,
+            rate_limit,
+            circuit_breaker,
+            max_in_flight,
+            enabled,
+        } = self;
+        if let Some(u) = url {
+            endpoint.url = u;
+        }
+        if let Some(d) = description {
+            endpoint.description = d;
+        }
+        if let Some(e) = event_types {
+            endpoint.event_types = e;
+        }
+        if let Some(c) = channels {
+            endpoint.channels = c;
+        }
+        if let Some(h) = headers {
+            endpoint.headers = h;
+        }
+        if let Some(r) = retry {
+            endpoint.retry = r;
+        }
+        let protection = &mut endpoint.protection;
+        protection.rate_limit = rate_limit.unwrap_or(protection.rate_limit);
+        if let Some((threshold, timeout)) = circuit_breaker {
+            (protection.failure_threshold, protection.breaker_timeout) = (threshold, timeout);
+        }
+        protection.max_in_flight = max_in_flight.unwrap_or(protection.max_in_flight);
+        match enabled {
+            Some(true) => endpoint.disabled = None,
+            Some(false) => endpoint.disabled = endpoint.disabled.or(Some(DisabledReason::Manual)),
+            None => {}
+        }
+        endpoint.updated_at = now;
+    }
+}
+
 /// The W3C trace context a message was published in (`traceparent`, `tracestate`),
 /// carried into every attempt to deliver it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -579,6 +644,21 @@ pub enum StatusKind {
     EndpointEnabled,
     CircuitOpened,
     CircuitClosed,
+}
+
+impl StatusKind {
+    pub const ALL: [Self; 10] = [
+        Self::AttemptStarted,
+        Self::AttemptSucceeded,
+        Self::AttemptFailed,
+        Self::RetryScheduled,
+        Self::DeliveryExhausted,
+        Self::DeliveryCancelled,
+        Self::EndpointDisabled,
+        Self::EndpointEnabled,
+        Self::CircuitOpened,
+        Self::CircuitClosed,
+    ];
 }
 
 /// A change of a delivery or an endpoint, as the status stream shows it.

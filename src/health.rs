@@ -7,7 +7,8 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::delivery::Liveness;
-use crate::delivery::guard::Guards;
+use crate::domain::EndpointId;
+use crate::policy::protection::{CircuitStatus, Protection};
 use crate::storage::Store;
 
 /// The overall verdict.
@@ -47,7 +48,7 @@ pub struct Report {
 /// What the report looks at.
 pub struct Health {
     pub store: Arc<dyn Store>,
-    pub guards: Arc<Guards>,
+    pub protection: Arc<dyn Protection>,
     pub liveness: Arc<Liveness>,
     /// Attempts that may be in flight at once.
     pub max_workers: usize,
@@ -58,23 +59,20 @@ pub struct Health {
 }
 
 impl Health {
-    /// Every endpoint's circuit state, open ones first: from the store when it keeps the
-    /// breakers for all processes, else from this process's guards.
-    pub async fn circuits(&self) -> Vec<(String, i64)> {
-        match self.store.circuits().await {
-            Ok(Some(circuits)) => circuits,
-            Ok(None) | Err(_) => self.guards.snapshot().1,
-        }
+    /// Every endpoint's circuit, open ones first; none when the shared state cannot be
+    /// read (the storage check reports that).
+    pub async fn circuits(&self) -> Vec<(EndpointId, CircuitStatus)> {
+        self.protection.circuits().await.unwrap_or_default()
     }
 
     pub async fn report(&self) -> Report {
         let storage = self.store.pending(None, None).await;
         let backlog = self.store.backlog();
         let circuits = self.circuits().await;
-        let (in_flight, _) = self.guards.snapshot();
+        let in_flight = self.protection.in_flight();
         let workers_running = self.liveness.running();
         let unanswered = self.liveness.client_suspect();
-        let open = circuits.iter().filter(|(_, state)| *state != 0).count();
+        let open = circuits.iter().filter(|(_, c)| !c.is_closed()).count();
         let backlog_ok = backlog.saturating_mul(5) < self.max_queue_size.saturating_mul(4);
         let stopping = self.stopping.is_cancelled();
         let checks = vec![
@@ -145,6 +143,7 @@ mod tests {
     use super::*;
     use crate::config::{Config, StorageConfig};
     use crate::delivery::Dispatcher;
+    use crate::delivery::guard::Guards;
     use crate::delivery::http::WebhookClient;
     use crate::metrics::Metrics;
     use crate::storage::SqliteStore;
@@ -154,15 +153,19 @@ mod tests {
         let config = Config::with_storage(StorageConfig::Memory);
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open_memory(config.store).unwrap());
         let _ = rustls::crypto::ring::default_provider().install_default();
+        let metrics = Arc::new(Metrics::new());
+        let protection: Arc<dyn Protection> =
+            Arc::new(Guards::new(config.delivery.protection, metrics.clone()));
         let dispatcher = Dispatcher::new(
             store.clone(),
+            protection.clone(),
             WebhookClient::new(false).unwrap(),
             config.delivery.clone(),
-            Arc::new(Metrics::new()),
+            metrics,
         );
         let health = Health {
             store,
-            guards: dispatcher.guards(),
+            protection,
             liveness: dispatcher.liveness(),
             max_workers: config.delivery.max_workers,
             stopping: CancellationToken::new(),

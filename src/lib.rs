@@ -29,6 +29,8 @@ pub mod domain;
 pub mod grpc;
 pub mod health;
 pub mod metrics;
+pub mod policy;
+pub mod service;
 pub mod status;
 pub mod storage;
 pub mod telemetry;

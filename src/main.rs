@@ -1,11 +1,77 @@
-//! The `herald` binary: parse the configuration, build the application, run it until
-//! SIGTERM or SIGINT, and report a failure with its cause chain.
+//! The `herald` binary: parse the command line (`serve`, the default, or one of the
+//! terminal views), build the application, run it until SIGTERM or SIGINT, and report a
+//! failure with its cause chain.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
+use clap::{Parser, Subcommand};
 use herald::app::Application;
-use herald::config::{Cli, Command};
+use herald::cli::{StatsArgs, WatchArgs};
+use herald::config::ServeArgs;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "herald",
+    version,
+    about = "Webhook delivery service with a gRPC API",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Settings of `serve`, the default command.
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+// One command value exists per process; boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gRPC server and the delivery workers (the default).
+    Serve(ServeArgs),
+    /// Follow deliveries live from a running server.
+    Watch(WatchArgs),
+    /// Print delivery analytics of a running server.
+    Stats(StatsArgs),
+}
+
+impl Cli {
+    /// Parses the command line and environment; on an invalid value, exits naming both
+    /// the flag and its environment variable (the value may have come from either).
+    fn parse_or_exit() -> Self {
+        Self::try_parse().unwrap_or_else(|e| {
+            if let Some(env) = Self::env_of_invalid_arg(&e) {
+                let _ = e.print();
+                eprintln!("(setting {env}: set by that environment variable or by the flag)");
+                std::process::exit(e.exit_code());
+            }
+            e.exit()
+        })
+    }
+
+    /// The environment variable of the argument an error is about, if it has one.
+    fn env_of_invalid_arg(e: &clap::Error) -> Option<String> {
+        let clap::error::ContextValue::String(arg) = e.get(clap::error::ContextKind::InvalidArg)?
+        else {
+            return None;
+        };
+        let long = arg.split_whitespace().next()?.strip_prefix("--")?;
+        let command = <Self as clap::CommandFactory>::command();
+        let found = command
+            .get_arguments()
+            .find(|a| a.get_long() == Some(long))?;
+        found
+            .get_env()
+            .map(|env| env.to_string_lossy().into_owned())
+    }
+
+    /// The command to run: `serve` when none is named.
+    fn into_command(self) -> Command {
+        self.command.unwrap_or(Command::Serve(self.serve))
+    }
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -32,7 +98,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(args: herald::config::ServeArgs) -> anyhow::Result<()> {
+async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.into_config()?;
     let app = Application::build(config)
         .await

@@ -9,6 +9,8 @@ use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use crate::domain::EndpointId;
+use crate::policy::protection::CircuitStatus;
 use prometheus::{
     Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -265,7 +267,12 @@ impl Metrics {
     }
 
     /// Brings the gauges read from live state up to date and renders the text format.
-    pub fn render(&self, pending: u64, in_flight: u64, circuits: &[(String, i64)]) -> String {
+    pub fn render(
+        &self,
+        pending: u64,
+        in_flight: u64,
+        circuits: &[(EndpointId, CircuitStatus)],
+    ) -> String {
         self.queue_size
             .with_label_values(&["pending"])
             .set(i64::try_from(pending).unwrap_or(i64::MAX));
@@ -273,10 +280,15 @@ impl Metrics {
             .with_label_values(&["in_flight"])
             .set(i64::try_from(in_flight).unwrap_or(i64::MAX));
         self.circuit_state.reset();
-        for (endpoint, state) in circuits.iter().take(MAX_LABEL_VALUES) {
+        for (endpoint, circuit) in circuits.iter().take(MAX_LABEL_VALUES) {
+            let state = match circuit {
+                CircuitStatus::Closed => 0,
+                CircuitStatus::Open { .. } => 1,
+                CircuitStatus::HalfOpen => 2,
+            };
             self.circuit_state
-                .with_label_values(&[endpoint])
-                .set(*state);
+                .with_label_values(&[endpoint.as_str()])
+                .set(state);
         }
         let mut text = Vec::new();
         TextEncoder::new()
@@ -326,7 +338,16 @@ mod tests {
         m.set_worker_utilization(1, 2);
         m.stream_opened();
         m.grpc_request("/m", "Ok", Duration::from_millis(1));
-        let text = m.render(1, 1, &[("e".to_owned(), 1)]);
+        let text = m.render(
+            1,
+            1,
+            &[(
+                EndpointId::parse("e").unwrap(),
+                CircuitStatus::Open {
+                    until: std::time::SystemTime::UNIX_EPOCH,
+                },
+            )],
+        );
         let mut registered: Vec<String> = text
             .lines()
             .filter_map(|l| l.strip_prefix("# TYPE "))

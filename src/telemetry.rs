@@ -22,8 +22,21 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::config::{LogFormat, TracingConfig};
 use crate::domain::TraceContext;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where traces go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TracingConfig {
+    /// OTLP/gRPC collector URL.
+    pub endpoint: String,
+}
 
 /// Why telemetry could not start.
 #[derive(Debug, thiserror::Error)]

@@ -203,6 +203,15 @@ impl Rollup {
         (self.attempts > 0).then(|| self.succeeded as f64 / self.attempts as f64)
     }
 
+    /// Mean attempt latency in milliseconds; 0 without attempts.
+    pub fn latency_avg_ms(&self) -> f64 {
+        if self.attempts == 0 {
+            0.0
+        } else {
+            self.latency_sum_us as f64 / self.attempts as f64 / 1000.0
+        }
+    }
+
     pub fn latency_ms(&self, q: f64) -> Option<f64> {
         self.latency.quantile(q).map(|us| us / 1000.0)
     }
@@ -296,6 +305,34 @@ pub struct Report {
     /// Only for windows over 48 hours.
     pub daily: Vec<Bucket>,
     pub health: Health,
+}
+
+/// How a window compares with the one before it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Trend {
+    /// Relative change of the attempt count (0.5: half as many again); 0 without a
+    /// previous window.
+    pub attempts_change: f64,
+    /// Success rate now minus before; 0 without a previous window.
+    pub success_rate_change: f64,
+}
+
+impl Report {
+    pub fn trend(&self) -> Trend {
+        let (now, before) = (&self.total, &self.previous);
+        if before.attempts == 0 {
+            return Trend {
+                attempts_change: 0.0,
+                success_rate_change: 0.0,
+            };
+        }
+        Trend {
+            attempts_change: (now.attempts as f64 - before.attempts as f64)
+                / before.attempts as f64,
+            success_rate_change: now.success_rate().unwrap_or_default()
+                - before.success_rate().unwrap_or_default(),
+        }
+    }
 }
 
 /// How many endpoints the top lists name.

@@ -13,9 +13,9 @@ use bytes::{Bytes, BytesMut};
 use reqwest::StatusCode;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-use super::retry::parse_retry_after;
 use super::signer::signature_header;
 use crate::domain::{AttemptRecord, CustomHeader, Secret, TraceContext, TransportError};
+use crate::policy::retry::parse_retry_after;
 use crate::telemetry::ErrorChain;
 
 /// How much of a response body is read; the rest is dropped with the connection.

@@ -2,17 +2,15 @@
 //! attempt them.
 //!
 //! Layout: the scheduler (this file) leases due work from the store in batches, bounded by
-//! `max_workers` concurrent attempts and by each endpoint's room (`guard`: `breaker`,
-//! `limiter`, in-flight cap), and sleeps until the next due time or a wake-up; `http`
-//! sends one signed attempt and classifies it; `retry` schedules the next one; `signer`
-//! computes Standard Webhooks signatures. Nothing here knows of gRPC: callers
-//! hand work over through the store and nudge the scheduler with [`Dispatcher::waker`].
+//! `max_workers` concurrent attempts and by each endpoint's room (asked of the
+//! [`Protection`]: `guard` in process, or the Redis store's shared one), and sleeps until
+//! the next due time or a wake-up; `http` sends one signed attempt and classifies it; the
+//! retry policy (`policy::retry`) schedules the next one; `signer` computes Standard
+//! Webhooks signatures. Nothing here knows of gRPC: callers hand work over through the
+//! store and nudge the scheduler with [`Dispatcher::waker`].
 
-pub mod breaker;
 pub mod guard;
 pub mod http;
-pub mod limiter;
-pub mod retry;
 pub mod signer;
 
 use std::sync::Arc;
@@ -24,12 +22,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use self::breaker::BreakerChange;
-use self::guard::{Guards, ProtectionConfig, Ticket};
 use self::http::{Verdict, WebhookClient, WebhookRequest};
-use self::retry::RetryPolicy;
-use crate::domain::{DisabledReason, EndpointId, StatusEvent, StatusKind};
+use crate::domain::{DisabledReason, EndpointId};
 use crate::metrics::{AttemptStatus, Metrics};
+use crate::policy::protection::{
+    Admission, Ended, EndpointEffects, Protection, ProtectionConfig, is_endpoint_failure,
+};
+use crate::policy::retry::RetryPolicy;
 use crate::storage::{Claim, ClaimRequest, Outcome, Store, Transition};
 use crate::telemetry::{self, ErrorChain};
 
@@ -96,12 +95,39 @@ impl Drop for RunningGuard {
     }
 }
 
+/// One admitted attempt's hold on its endpoint's protection; when dropped without an
+/// outcome (shutdown), the protection is told the attempt never ended.
+struct Ticket {
+    protection: Arc<dyn Protection>,
+    endpoint: EndpointId,
+    admission: Admission,
+    open: bool,
+}
+
+impl Ticket {
+    /// Ends the attempt; returns what it means for the endpoint.
+    fn finish(mut self, ended: Ended<'_>, now: SystemTime) -> EndpointEffects {
+        self.open = false;
+        self.protection
+            .finish(&self.endpoint, self.admission, Some(ended), now)
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if self.open {
+            self.protection
+                .finish(&self.endpoint, self.admission, None, SystemTime::now());
+        }
+    }
+}
+
 /// Runs deliveries until stopped.
 pub struct Dispatcher {
     store: Arc<dyn Store>,
     client: WebhookClient,
     config: DeliveryConfig,
-    guards: Arc<Guards>,
+    protection: Arc<dyn Protection>,
     metrics: Arc<Metrics>,
     wake: Arc<Notify>,
     liveness: Arc<Liveness>,
@@ -110,20 +136,16 @@ pub struct Dispatcher {
 impl Dispatcher {
     pub fn new(
         store: Arc<dyn Store>,
+        protection: Arc<dyn Protection>,
         client: WebhookClient,
         config: DeliveryConfig,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let guards = Arc::new(Guards::new(
-            config.protection,
-            metrics.clone(),
-            store.shares_protection(),
-        ));
         Self {
             store,
             client,
             config,
-            guards,
+            protection,
             metrics,
             wake: Arc::new(Notify::new()),
             liveness: Arc::default(),
@@ -139,11 +161,6 @@ impl Dispatcher {
     /// enabled), so the scheduler does not wait for its next timer.
     pub fn waker(&self) -> Arc<Notify> {
         self.wake.clone()
-    }
-
-    /// The live protection state of every endpoint, for the API to show.
-    pub fn guards(&self) -> Arc<Guards> {
-        self.guards.clone()
     }
 
     /// Claims and attempts deliveries until `stop` fires, then waits for the attempts in
@@ -165,7 +182,7 @@ impl Dispatcher {
                     Err(_) => break,
                 }
             }
-            let allowance = this.guards.allowance(Instant::now());
+            let allowance = this.protection.allowance(Instant::now());
             let request = ClaimRequest {
                 now: SystemTime::now(),
                 lease: this.config.lease(),
@@ -190,9 +207,15 @@ impl Dispatcher {
             for claim in batch.claims {
                 // Room was reserved before the claim; only a change of the endpoint's
                 // limits in between can refuse it now.
-                let Some(ticket) = this.guards.admit(&claim.endpoint, Instant::now()) else {
+                let Some(admission) = this.protection.admit(&claim.endpoint, Instant::now()) else {
                     refused.push(claim.lease);
                     continue;
+                };
+                let ticket = Ticket {
+                    protection: this.protection.clone(),
+                    endpoint: claim.endpoint.id.clone(),
+                    admission,
+                    open: true,
                 };
                 let permit = permits.pop().expect("no more claims than permits");
                 let this = this.clone();
@@ -232,7 +255,7 @@ impl Dispatcher {
     async fn idle(&self, next_due: Option<SystemTime>, stop: &CancellationToken) -> bool {
         let now = Instant::now();
         let due = next_due.map(|at| now + at.duration_since(SystemTime::now()).unwrap_or_default());
-        let unblock = self.guards.next_unblock(now);
+        let unblock = self.protection.next_unblock(now);
         let until = [due, unblock]
             .into_iter()
             .flatten()
@@ -253,25 +276,6 @@ impl Dispatcher {
             () = self.wake.notified() => true,
             () = remote_work => true,
             () = stop.cancelled() => false,
-        }
-    }
-
-    /// Puts a circuit change on the status stream.
-    async fn record_circuit_change(&self, endpoint: &EndpointId, change: BreakerChange) {
-        let now = SystemTime::now();
-        let event = match change {
-            BreakerChange::Opened { until } => StatusEvent {
-                next_attempt_at: Some(now + until.saturating_duration_since(Instant::now())),
-                ..StatusEvent::new(StatusKind::CircuitOpened, now)
-            },
-            BreakerChange::Closed => StatusEvent::new(StatusKind::CircuitClosed, now),
-        };
-        let event = StatusEvent {
-            endpoint_id: Some(endpoint.clone()),
-            ..event
-        };
-        if let Err(e) = self.store.record_event(event).await {
-            tracing::warn!(error = %ErrorChain(&e), endpoint = %endpoint, "cannot record a circuit change");
         }
     }
 
@@ -324,12 +328,20 @@ impl Dispatcher {
         } else {
             self.liveness.unanswered.store(0, Ordering::Relaxed);
         }
-        if let Some(change) = ticket.finish(&result.record) {
-            self.record_circuit_change(&endpoint.id, change).await;
-        }
+        let delivered = matches!(result.verdict, Verdict::Delivered);
+        let mut effects = ticket.finish(
+            Ended {
+                record: &result.record,
+                delivered,
+            },
+            SystemTime::now(),
+        );
         let transition = match result.verdict {
             Verdict::Delivered => Transition::Succeeded,
-            Verdict::Gone => Transition::FailedAndDisable(DisabledReason::Gone),
+            Verdict::Gone => {
+                effects.disable = Some(DisabledReason::Gone);
+                Transition::Failed
+            }
             Verdict::Retryable { retry_after } => {
                 // Overrides were validated against this default when stored.
                 let policy = self
@@ -350,7 +362,7 @@ impl Dispatcher {
         let status = match transition {
             Transition::Succeeded => AttemptStatus::Succeeded,
             Transition::RetryAt(_) => AttemptStatus::Failed,
-            Transition::Failed | Transition::FailedAndDisable(_) => AttemptStatus::Exhausted,
+            Transition::Failed => AttemptStatus::Exhausted,
         };
         self.metrics.attempt(
             status,
@@ -360,9 +372,10 @@ impl Dispatcher {
         );
         let outcome = Outcome {
             event_type: message.event_type.clone(),
+            endpoint_failure: is_endpoint_failure(&result.record),
             record: result.record,
             transition,
-            disable_after_failing: self.config.protection.auto_disable_after,
+            endpoint: effects,
         };
         if let Err(e) = self.store.complete(lease, outcome, SystemTime::now()).await {
             // The lease will expire and the delivery be attempted again: at least once.

@@ -21,12 +21,11 @@ pub use redis::RedisStore;
 pub use sqlite::SqliteStore;
 
 use crate::analytics::RollupRow;
-use crate::delivery::guard::EndpointStatus;
 use crate::domain::{
-    Attempt, AttemptRecord, CustomHeader, Delivery, DeliveryState, DisabledReason, Endpoint,
-    EndpointId, EventPattern, EventType, Message, MessageId, NewMessage, RateLimitOverride,
-    RetryOverride, Secret, StatusEvent,
+    Attempt, AttemptRecord, Delivery, DeliveryState, Endpoint, EndpointId, EndpointUpdate,
+    EventType, Message, MessageId, NewMessage, Secret, StatusEvent,
 };
+use crate::policy::protection::EndpointEffects;
 
 /// Settings every backend takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,71 +88,6 @@ pub enum Published {
     Conflict { message_id: MessageId },
 }
 
-/// The fields of an endpoint to replace; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default)]
-pub struct EndpointUpdate {
-    pub url: Option<url::Url>,
-    pub description: Option<String>,
-    pub event_types: Option<Vec<EventPattern>>,
-    pub channels: Option<Vec<String>>,
-    pub headers: Option<Vec<CustomHeader>>,
-    pub retry: Option<RetryOverride>,
-    pub rate_limit: Option<RateLimitOverride>,
-    /// Failure threshold and open period of the circuit breaker.
-    pub circuit_breaker: Option<(Option<u32>, Option<Duration>)>,
-    pub max_in_flight: Option<Option<u32>>,
-    pub enabled: Option<bool>,
-}
-
-impl EndpointUpdate {
-    /// Applies the update to `endpoint`, as of `now`. Enabling clears the reason it was
-    /// disabled for; disabling by hand keeps an earlier reason.
-    pub fn apply(self, endpoint: &mut Endpoint, now: SystemTime) {
-        let Self {
-            url,
-            description,
-            event_types,
-            channels,
-            headers,
-            retry,
-            rate_limit,
-            circuit_breaker,
-            max_in_flight,
-            enabled,
-        } = self;
-        if let Some(u) = url {
-            endpoint.url = u;
-        }
-        if let Some(d) = description {
-            endpoint.description = d;
-        }
-        if let Some(e) = event_types {
-            endpoint.event_types = e;
-        }
-        if let Some(c) = channels {
-            endpoint.channels = c;
-        }
-        if let Some(h) = headers {
-            endpoint.headers = h;
-        }
-        if let Some(r) = retry {
-            endpoint.retry = r;
-        }
-        let protection = &mut endpoint.protection;
-        protection.rate_limit = rate_limit.unwrap_or(protection.rate_limit);
-        if let Some((threshold, timeout)) = circuit_breaker {
-            (protection.failure_threshold, protection.breaker_timeout) = (threshold, timeout);
-        }
-        protection.max_in_flight = max_in_flight.unwrap_or(protection.max_in_flight);
-        match enabled {
-            Some(true) => endpoint.disabled = None,
-            Some(false) => endpoint.disabled = endpoint.disabled.or(Some(DisabledReason::Manual)),
-            None => {}
-        }
-        endpoint.updated_at = now;
-    }
-}
-
 /// Which attempts to list, oldest first, after a cursor.
 #[derive(Debug, Clone)]
 pub struct AttemptQuery {
@@ -213,8 +147,8 @@ pub struct ClaimBatch {
     pub claims: Vec<Claim>,
     /// The earliest due time of pending work to an enabled endpoint with room left.
     pub next_due: Option<SystemTime>,
-    /// Endpoints whose shared rate limit this claim used up (stores that share
-    /// protection; otherwise the process's guards count such hits).
+    /// Endpoints whose shared rate limit this claim used up (the Redis store's shared
+    /// protection; the in-process guards count such hits themselves).
     pub rate_limited: Vec<EndpointId>,
 }
 
@@ -223,21 +157,23 @@ pub struct ClaimBatch {
 pub enum Transition {
     Succeeded,
     RetryAt(SystemTime),
-    /// Retries exhausted.
+    /// Retries exhausted, or the endpoint is gone.
     Failed,
-    /// Failed, and the endpoint is disabled for this reason.
-    FailedAndDisable(DisabledReason),
 }
 
-/// An attempt's record with what it means for its delivery and its endpoint.
+/// An attempt's record with what it means for its delivery and its endpoint, as the
+/// delivery core decided it; the store applies it.
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub record: AttemptRecord,
     pub transition: Transition,
     /// The message's event type, for the status events of the attempt.
     pub event_type: EventType,
-    /// An endpoint whose attempts have all failed for this long is disabled (`FAILING`).
-    pub disable_after_failing: Duration,
+    /// Whether the attempt counts against the endpoint's breaker.
+    pub endpoint_failure: bool,
+    /// Circuit change, failing-since clock and disabling, to record with the attempt. The
+    /// Redis store's shared protection decides the first two in its own script.
+    pub endpoint: EndpointEffects,
 }
 
 /// Retained status events after a cursor.
@@ -303,8 +239,8 @@ pub trait Store: Send + Sync + 'static {
     async fn claim_due(&self, request: ClaimRequest) -> Result<ClaimBatch, StoreError>;
     /// Hands claimed deliveries back, due now, without an attempt.
     async fn release(&self, leases: Vec<Lease>, now: SystemTime) -> Result<(), StoreError>;
-    /// Records an attempt and applies its transition if `lease` is still current; keeps
-    /// the endpoint's failing-since clock and disables it once failing too long.
+    /// Records an attempt and applies its transition if `lease` is still current, with
+    /// what it means for the endpoint (circuit events, failing-since clock, disabling).
     async fn complete(
         &self,
         lease: Lease,
@@ -325,9 +261,6 @@ pub trait Store: Send + Sync + 'static {
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<StatusEvent>>;
     /// Retained status events after `cursor`, oldest first, at most `limit`.
     async fn events_after(&self, cursor: u64, limit: usize) -> Result<EventPage, StoreError>;
-    /// Writes a status event that no store transition produces (circuit changes).
-    async fn record_event(&self, event: StatusEvent) -> Result<(), StoreError>;
-
     /// The per-minute rollups of `[from_minute, to_minute)`, optionally of one endpoint
     /// and one event type.
     async fn rollups(
@@ -357,25 +290,7 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
-    /// Whether the store applies endpoint protection itself (breaker, rate limit and
-    /// in-flight cap, shared by every process using it), so a process must not apply its
-    /// own on top.
-    fn shares_protection(&self) -> bool {
-        false
-    }
-
-    /// Every endpoint's circuit (0 closed, 1 open, 2 half-open), open ones first, when
-    /// the store keeps the breakers; `None` when each process keeps its own.
-    async fn circuits(&self) -> Result<Option<Vec<(String, i64)>>, StoreError> {
-        Ok(None)
-    }
-
-    /// The endpoint's protection state when the store keeps it; `None` when each process
-    /// keeps its own.
-    async fn protection_status(
-        &self,
-        _endpoint: &Endpoint,
-    ) -> Result<Option<EndpointStatus>, StoreError> {
-        Ok(None)
-    }
+    /// Ends the store's background work (writer thread, readers) and waits for it; every
+    /// later call answers [`StoreError::Closed`] or fails. Idempotent.
+    async fn close(&self);
 }

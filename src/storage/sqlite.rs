@@ -36,14 +36,15 @@ use super::codec::{
     transport_code, transport_from,
 };
 use super::{
-    AttemptQuery, Claim, ClaimBatch, ClaimRequest, EndpointUpdate, EventPage, Lease, Outcome,
-    Published, Store, StoreError, StoreOptions, Transition,
+    AttemptQuery, Claim, ClaimBatch, ClaimRequest, EventPage, Lease, Outcome, Published, Store,
+    StoreError, StoreOptions, Transition,
 };
 use crate::analytics::{Rollup, RollupRow, minute_of};
 use crate::domain::{
     Attempt, AttemptRecord, Delivery, DeliveryState, DisabledReason, Endpoint, EndpointId,
-    EventType, Message, MessageId, NewMessage, Secret, StatusEvent, StatusKind,
+    EndpointUpdate, EventType, Message, MessageId, NewMessage, Secret, StatusEvent, StatusKind,
 };
+use crate::policy::protection::{CircuitChange, EndpointEffects, FailingClock};
 
 /// The most jobs one commit carries.
 const MAX_BATCH: usize = 512;
@@ -314,12 +315,22 @@ impl Writer {
         Ok(())
     }
 
-    fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
-        while let Some(first) = jobs.blocking_recv() {
+    /// Commits jobs in groups until asked to stop (`None`) or every sender is gone. Jobs
+    /// still queued then are dropped unrun: their callers hear that the store closed.
+    fn run(mut self, mut jobs: mpsc::Receiver<Option<Job>>) {
+        let mut stopping = false;
+        while !stopping {
+            let Some(Some(first)) = jobs.blocking_recv() else {
+                break;
+            };
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
                 match jobs.try_recv() {
-                    Ok(job) => batch.push(job),
+                    Ok(Some(job)) => batch.push(job),
+                    Ok(None) => {
+                        stopping = true;
+                        break;
+                    }
                     Err(_) => break,
                 }
             }
@@ -818,7 +829,8 @@ impl Writer {
             record,
             transition,
             event_type,
-            disable_after_failing,
+            endpoint_failure: _,
+            endpoint: effects,
         } = outcome;
         let succeeded = transition == Transition::Succeeded;
         let rollup_type = event_type.clone();
@@ -875,7 +887,7 @@ impl Writer {
         let (state, next) = match transition {
             Transition::Succeeded => (DeliveryState::Succeeded, None),
             Transition::RetryAt(at) => (DeliveryState::Pending, Some(ms(at))),
-            Transition::Failed | Transition::FailedAndDisable(_) => (DeliveryState::Failed, None),
+            Transition::Failed => (DeliveryState::Failed, None),
         };
         let applied = self
             .conn
@@ -896,9 +908,7 @@ impl Writer {
             let kind = match transition {
                 Transition::Succeeded => None,
                 Transition::RetryAt(_) => Some(StatusKind::RetryScheduled),
-                Transition::Failed | Transition::FailedAndDisable(_) => {
-                    Some(StatusKind::DeliveryExhausted)
-                }
+                Transition::Failed => Some(StatusKind::DeliveryExhausted),
             };
             if let Some(kind) = kind {
                 self.emit(StatusEvent {
@@ -908,10 +918,7 @@ impl Writer {
                 })?;
             }
         }
-        if let Transition::FailedAndDisable(reason) = transition {
-            self.disable(&endpoint_id, reason, now)?;
-        }
-        self.track_failing(&endpoint_id, succeeded, disable_after_failing, now)?;
+        self.apply_effects(&endpoint_id, effects, now)?;
         let exhausted = applied > 0 && state == DeliveryState::Failed;
         self.rollups
             .entry((minute_of(record.started_at), endpoint_id, rollup_type))
@@ -920,37 +927,46 @@ impl Writer {
         Ok(())
     }
 
-    /// Keeps the endpoint's failing-since clock: started by a failure, cleared by any
-    /// success; an endpoint failing for `disable_after` is disabled.
-    fn track_failing(
+    /// Records what an attempt meant for its endpoint, as the protection decided it:
+    /// the circuit change, the failing-since clock, the disabling.
+    fn apply_effects(
         &mut self,
         id: &EndpointId,
-        succeeded: bool,
-        disable_after: Duration,
+        effects: EndpointEffects,
         now: SystemTime,
     ) -> Result<(), StoreError> {
-        let Some(current) = self.endpoints.get(id) else {
-            return Ok(());
-        };
-        match (succeeded, current.failing_since) {
-            (true, None) => Ok(()),
-            (true, Some(_)) => {
-                let mut endpoint = Endpoint::clone(current);
-                endpoint.failing_since = None;
-                self.save_endpoint(endpoint).map(drop)
-            }
-            (false, None) => {
-                let mut endpoint = Endpoint::clone(current);
-                endpoint.failing_since = Some(now);
-                self.save_endpoint(endpoint).map(drop)
-            }
-            (false, Some(since))
-                if now.duration_since(since).unwrap_or_default() >= disable_after =>
-            {
-                self.disable(id, DisabledReason::Failing, now)
-            }
-            (false, Some(_)) => Ok(()),
+        let EndpointEffects {
+            circuit,
+            failing,
+            disable,
+        } = effects;
+        if let Some(change) = circuit {
+            let mut event = match change {
+                CircuitChange::Opened { until } => StatusEvent {
+                    next_attempt_at: Some(until),
+                    ..StatusEvent::new(StatusKind::CircuitOpened, now)
+                },
+                CircuitChange::Closed => StatusEvent::new(StatusKind::CircuitClosed, now),
+            };
+            event.endpoint_id = Some(id.clone());
+            self.emit(event)?;
         }
+        let failing_since = match failing {
+            FailingClock::Unchanged => None,
+            FailingClock::Started(at) => Some(Some(at)),
+            FailingClock::Cleared => Some(None),
+        };
+        if let Some(failing_since) = failing_since
+            && let Some(current) = self.endpoints.get(id)
+        {
+            let mut endpoint = Endpoint::clone(current);
+            endpoint.failing_since = failing_since;
+            self.save_endpoint(endpoint)?;
+        }
+        if let Some(reason) = disable {
+            self.disable(id, reason, now)?;
+        }
+        Ok(())
     }
 
     fn disable(
@@ -1004,7 +1020,10 @@ enum Reads {
 
 /// The SQLite-backed [`Store`].
 pub struct SqliteStore {
-    jobs: mpsc::Sender<Job>,
+    /// Jobs for the writer thread; `None` asks it to stop.
+    jobs: mpsc::Sender<Option<Job>>,
+    /// The writer thread, joined by [`Store::close`].
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     reads: Arc<Reads>,
     backlog: Arc<AtomicU64>,
     /// Committed status events, for subscribers.
@@ -1157,12 +1176,13 @@ impl SqliteStore {
         writer.load_endpoints()?;
         writer.load_due()?;
         let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("herald-store".into())
             .spawn(move || writer.run(queue))
             .map_err(StartError::Thread)?;
         Ok(Self {
             jobs,
+            writer: Mutex::new(Some(thread)),
             reads: Arc::new(reads),
             backlog,
             status,
@@ -1207,7 +1227,7 @@ impl SqliteStore {
                 },
             );
         self.jobs
-            .send(Job { durability, work })
+            .send(Some(Job { durability, work }))
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
@@ -1537,11 +1557,6 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn record_event(&self, event: StatusEvent) -> Result<(), StoreError> {
-        self.write_with(Durability::Written, move |w| w.emit(event))
-            .await
-    }
-
     async fn rollups(
         &self,
         from_minute: i64,
@@ -1610,5 +1625,21 @@ impl Store for SqliteStore {
 
     fn backlog(&self) -> u64 {
         self.backlog.load(Ordering::Relaxed)
+    }
+
+    async fn close(&self) {
+        // The stop queues behind every job sent before it, so those are committed.
+        let _ = self.jobs.send(None).await;
+        let thread = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            match tokio::task::spawn_blocking(move || thread.join()).await {
+                Ok(Ok(())) => {}
+                _ => tracing::error!("the store writer thread panicked"),
+            }
+        }
     }
 }

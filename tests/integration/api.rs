@@ -55,7 +55,7 @@ async fn idempotency_returns_the_original_and_refuses_other_content(backend: Bac
     );
 
     req.payload = Some(pb::publish_request::Payload::Json(
-        herald::grpc::convert::proto_value(serde_json::json!({"order": 8})),
+        herald::grpc::response::proto_value(serde_json::json!({"order": 8})),
     ));
     let status = app.client.publish(req).await.unwrap_err();
     assert_eq!(status.code(), Code::AlreadyExists);
@@ -75,7 +75,7 @@ async fn idempotency_returns_the_original_and_refuses_other_content(backend: Bac
 }
 
 async fn every_validation_error_names_its_field(backend: Backend) {
-    let mut app = spawn_app_with(backend, |c| c.api.max_payload_bytes = 64).await;
+    let mut app = spawn_app_with(backend, |c| c.service.max_payload_bytes = 64).await;
     let publishes: Vec<(pb::PublishRequest, &str)> = vec![
         (
             publish_json("Bad Type", serde_json::json!({})),
@@ -528,7 +528,7 @@ async fn attempts_paginate(backend: Backend) {
 
 async fn backlog_limit_answers_resource_exhausted(backend: Backend) {
     let mut sink = Sink::start().await;
-    let mut app = spawn_app_with(backend, |c| c.api.max_queue_size = 2).await;
+    let mut app = spawn_app_with(backend, |c| c.service.max_queue_size = 2).await;
     let gate = Arc::new(Semaphore::new(0));
     sink.always("/hook", Reply::status(200).held_by(gate.clone()));
     let (endpoint_id, _) = app.register_url(sink.url("/hook")).await;

@@ -343,7 +343,7 @@ async fn resuming_across_a_restart(storage: StorageConfig) {
 async fn heartbeats_pruned_cursors_and_shutdown(backend: Backend) {
     let mut sink = Sink::start().await;
     let mut app = spawn_app_with(backend, |c| {
-        c.api.stream_heartbeat = Duration::from_millis(100);
+        c.service.stream_heartbeat = Duration::from_millis(100);
         c.store.status_retention = 10;
     })
     .await;

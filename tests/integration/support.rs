@@ -14,11 +14,12 @@ use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use herald::app::Application;
-use herald::config::{Config, RedisConfig, StorageConfig};
-use herald::delivery::retry::RetryPolicy;
+use herald::config::{Config, StorageConfig};
 use herald::domain::{Jitter, Secret};
 use herald::grpc::pb;
 use herald::grpc::pb::webhook_service_client::WebhookServiceClient;
+use herald::policy::retry::RetryPolicy;
+use herald::storage::redis::RedisConfig;
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard, Semaphore, mpsc, oneshot};
 use tonic::transport::Channel;
 
@@ -161,7 +162,6 @@ pub async fn test_config(backend: Backend) -> (Config, StoreGuard) {
     config.grpc_addr = "127.0.0.1:0".parse().unwrap();
     config.admin_addr = "127.0.0.1:0".parse().unwrap();
     config.delivery.retry = fast_retry();
-    config.api.retry = fast_retry();
     config.delivery.request_timeout = Duration::from_secs(5);
     config.shutdown_grace = Duration::from_secs(5);
     (config, guard)
@@ -359,7 +359,7 @@ pub fn publish_json(event_type: &str, json: serde_json::Value) -> pb::PublishReq
     pb::PublishRequest {
         event_type: event_type.to_owned(),
         payload: Some(pb::publish_request::Payload::Json(
-            herald::grpc::convert::proto_value(json),
+            herald::grpc::response::proto_value(json),
         )),
         ..Default::default()
     }

@@ -25,21 +25,21 @@ for _, e in ipairs(entries) do
   local s = {}
   if d then s = redis.call('HMGET', P .. 'd:' .. d, 's', 'm', 'e', 'et', 'n', 'rs', 'pr') end
   local gk = s[3] and P .. 'g:' .. s[3]
-  if s[1] == '2' and redis.call('HGET', gk, 'en') ~= '1' then
-    redis.call('HSET', P .. 'd:' .. d, 's', 1, 'na', now)
+  if s[1] == STATE_IN_FLIGHT and redis.call('HGET', gk, 'en') ~= '1' then
+    redis.call('HSET', P .. 'd:' .. d, 's', STATE_PENDING, 'na', now)
     redis.call('HDEL', P .. 'd:' .. d, 'pr')
     redis.call('ZADD', P .. 'due:' .. s[3], now, d)
     redis.call('SREM', P .. 'inf:' .. s[3], d)
     if redis.call('EXISTS', gk) == 1 then
       redis.call('HINCRBY', gk, 'inf', -1)
-      if s[7] == '1' then redis.call('HSET', gk, 'bs', 1, 'bu', now) end
+      if s[7] == '1' then redis.call('HSET', gk, 'bs', CIRCUIT_OPEN, 'bu', now) end
     end
     s[1] = 'returned'
   end
-  if s[1] == '2' then
+  if s[1] == STATE_IN_FLIGHT then
     local token = redis.call('INCR', P .. 'seq:lease')
     redis.call('HSET', P .. 'd:' .. d, 'tok', token, 'sid', sid, 'na', now + lease)
-    emit({'k', 1, 'at', now, 'm', s[2], 'e', s[3], 'et', s[4], 'an', tonumber(s[5]) + 1})
+    emit({'k', KIND_ATTEMPT_STARTED, 'at', now, 'm', s[2], 'e', s[3], 'et', s[4], 'an', tonumber(s[5]) + 1})
     out[#out + 1] = {d, token, s[2], s[3], s[5], s[6], s[7] or '0'}
   else
     redis.call('XACK', stream, 'workers', sid)

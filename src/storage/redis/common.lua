@@ -1,5 +1,6 @@
 -- Shared by every script. KEYS[1] is the key prefix (`{prefix}:`); all keys share its
--- hash tag, so one Redis Cluster slot holds a deployment. RETENTION is set by the loader.
+-- hash tag, so one Redis Cluster slot holds a deployment. RETENTION and the codes
+-- (STATE_*, KIND_*, REASON_*, CIRCUIT_*) are set by the loader from Rust's own tables.
 local P = KEYS[1]
 
 -- Appends a status event; its stream id `0-<cursor>` is its cursor.
@@ -33,7 +34,7 @@ end
 -- A new pending delivery of message `m` (event type `et`) to `ep`, due at `now`.
 local function create_delivery(m, ep, et, now)
   local d = redis.call('INCR', P .. 'seq:dlv')
-  redis.call('HSET', P .. 'd:' .. d, 'm', m, 'e', ep, 'et', et, 's', 1, 'n', 0, 'rs', 0,
+  redis.call('HSET', P .. 'd:' .. d, 'm', m, 'e', ep, 'et', et, 's', STATE_PENDING, 'n', 0, 'rs', 0,
     'na', now, 'c', now, 'u', now)
   redis.call('HSET', P .. 'm:' .. m .. ':d', ep, d)
   redis.call('ZADD', P .. 'due:' .. ep, now, d)
@@ -49,6 +50,6 @@ local function disable(ep, reason, now)
   redis.call('HSET', g, 'en', 0, 'dr', reason, 'u', now)
   redis.call('ZREM', P .. 'sched', ep)
   redis.call('INCR', P .. 'epver')
-  emit({'k', 7, 'at', now, 'e', ep, 'dr', reason})
+  emit({'k', KIND_ENDPOINT_DISABLED, 'at', now, 'e', ep, 'dr', reason})
   return true
 end

@@ -1,7 +1,8 @@
 -- Complete: records an attempt and, if the lease is still current, applies its
--- transition: succeed ('s'), reschedule ('r', at ARGV[5]), exhaust ('f'), or exhaust and
--- disable the endpoint ('g', reason ARGV[6]). Also feeds the endpoint's shared breaker
--- and its failing-since clock, and the per-minute rollup.
+-- transition: succeed ('s'), reschedule ('r', at ARGV[5]) or exhaust ('f'); disables the
+-- endpoint when the core says so (reason ARGV[6], 0 for none: a 410 Gone). Also decides
+-- for the endpoint's shared protection: feeds its breaker and its failing-since clock
+-- (disabling it once failing too long), and the per-minute rollup.
 -- ARGV: now, delivery, token, transition, retry at, disable reason, succeeded (1/0),
 -- endpoint failure (1/0), failing period before disabling (ms), default breaker threshold,
 -- default breaker open time (ms), started at (ms), latency (us), status code, transport
@@ -24,7 +25,7 @@ redis.call('ZADD', P .. 'att', a, a)
 redis.call('ZADD', P .. 'm:' .. m .. ':a', a, a)
 redis.call('ZADD', P .. 'e:' .. ep .. ':a', a, a)
 
-local result = {'k', succeeded and 2 or 3, 'at', now, 'm', m, 'e', ep, 'et', et, 'an', number,
+local result = {'k', succeeded and KIND_ATTEMPT_SUCCEEDED or KIND_ATTEMPT_FAILED, 'at', now, 'm', m, 'e', ep, 'et', et, 'an', number,
   'lat', ARGV[13]}
 if ARGV[14] ~= '' then result[#result + 1] = 'sc'; result[#result + 1] = ARGV[14] end
 if ARGV[15] ~= '' then result[#result + 1] = 'te'; result[#result + 1] = ARGV[15] end
@@ -33,7 +34,7 @@ emit(result)
 
 local gk = P .. 'g:' .. ep
 local endpoint_exists = redis.call('EXISTS', gk) == 1
-local applied = s[1] == '2' and s[6] == token
+local applied = s[1] == STATE_IN_FLIGHT and s[6] == token
 local change, disabled = 0, 0
 if applied then
   redis.call('XACK', P .. 'ready', 'workers', s[7])
@@ -41,42 +42,42 @@ if applied then
   redis.call('SREM', P .. 'inf:' .. ep, d)
   redis.call('HDEL', dk, 'tok', 'sid', 'pr')
   if tr == 's' then
-    redis.call('HSET', dk, 's', 3)
+    redis.call('HSET', dk, 's', STATE_SUCCEEDED)
     redis.call('HDEL', dk, 'na')
     pending(ep, et, -1)
   elseif tr == 'r' then
     local at = tonumber(ARGV[5])
-    redis.call('HSET', dk, 's', 1, 'na', at)
+    redis.call('HSET', dk, 's', STATE_PENDING, 'na', at)
     redis.call('ZADD', P .. 'due:' .. ep, at, d)
-    emit({'k', 4, 'at', now, 'm', m, 'e', ep, 'et', et, 'an', number, 'na', at})
+    emit({'k', KIND_RETRY_SCHEDULED, 'at', now, 'm', m, 'e', ep, 'et', et, 'an', number, 'na', at})
   else
-    redis.call('HSET', dk, 's', 4, 'fa', now)
+    redis.call('HSET', dk, 's', STATE_FAILED, 'fa', now)
     redis.call('HDEL', dk, 'na')
     redis.call('ZADD', P .. 'e:' .. ep .. ':failed', now, d)
     pending(ep, et, -1)
-    emit({'k', 5, 'at', now, 'm', m, 'e', ep, 'et', et, 'an', number})
+    emit({'k', KIND_DELIVERY_EXHAUSTED, 'at', now, 'm', m, 'e', ep, 'et', et, 'an', number})
   end
   if endpoint_exists then
     redis.call('HINCRBY', gk, 'inf', -1)
     local g = redis.call('HMGET', gk, 'bs', 'bt', 'bo')
-    local bs, probe = g[1] or '0', s[8] == '1'
+    local bs, probe = g[1] or CIRCUIT_CLOSED, s[8] == '1'
     local function open()
       local until_ = now + tonumber(g[3] or ARGV[11])
-      redis.call('HSET', gk, 'bs', 1, 'bu', until_)
-      emit({'k', 9, 'at', now, 'e', ep, 'na', until_})
+      redis.call('HSET', gk, 'bs', CIRCUIT_OPEN, 'bu', until_)
+      emit({'k', KIND_CIRCUIT_OPENED, 'at', now, 'e', ep, 'na', until_})
       change = 1
     end
     if not failure then
-      if bs == '2' and probe then
-        redis.call('HSET', gk, 'bs', 0, 'bf', 0)
-        emit({'k', 10, 'at', now, 'e', ep})
+      if bs == CIRCUIT_HALF_OPEN and probe then
+        redis.call('HSET', gk, 'bs', CIRCUIT_CLOSED, 'bf', 0)
+        emit({'k', KIND_CIRCUIT_CLOSED, 'at', now, 'e', ep})
         change = 2
-      elseif bs == '0' then
+      elseif bs == CIRCUIT_CLOSED then
         redis.call('HSET', gk, 'bf', 0)
       end
-    elseif bs == '2' and probe then
+    elseif bs == CIRCUIT_HALF_OPEN and probe then
       open()
-    elseif bs == '0' and redis.call('HINCRBY', gk, 'bf', 1) >= tonumber(g[2] or ARGV[10]) then
+    elseif bs == CIRCUIT_CLOSED and redis.call('HINCRBY', gk, 'bf', 1) >= tonumber(g[2] or ARGV[10]) then
       open()
     end
     reschedule(ep)
@@ -84,14 +85,14 @@ if applied then
 end
 
 if endpoint_exists then
-  if tr == 'g' and disable(ep, tonumber(ARGV[6]), now) then disabled = 1 end
+  if tonumber(ARGV[6]) > 0 and disable(ep, tonumber(ARGV[6]), now) then disabled = 1 end
   if succeeded then
     redis.call('HDEL', gk, 'fs')
   else
     local since = redis.call('HGET', gk, 'fs')
     if not since then
       redis.call('HSET', gk, 'fs', now)
-    elseif now - tonumber(since) >= tonumber(ARGV[9]) and disable(ep, 3, now) then
+    elseif now - tonumber(since) >= tonumber(ARGV[9]) and disable(ep, REASON_FAILING, now) then
       disabled = 1
     end
   end
@@ -113,6 +114,6 @@ for _ = 1, tonumber(ARGV[19]) do
   i = i + 2
 end
 if number == 1 then redis.call('HINCRBY', rk, prefix .. 'deliveries', 1) end
-if applied and (tr == 'f' or tr == 'g') then redis.call('HINCRBY', rk, prefix .. 'exhausted', 1) end
+if applied and tr == 'f' then redis.call('HINCRBY', rk, prefix .. 'exhausted', 1) end
 redis.call('ZADD', P .. 'ru:minutes', minute, minute)
 return {applied and 1 or 0, change, disabled, tonumber(redis.call('GET', P .. 'backlog') or '0')}

@@ -9,11 +9,11 @@ local cancelled = 0
 for _, d in ipairs(ids) do
   local dk = P .. 'd:' .. d
   local s = redis.call('HMGET', dk, 's', 'm', 'et')
-  if s[1] == '1' or s[1] == '2' then
-    redis.call('HSET', dk, 's', 5, 'u', now)
+  if s[1] == STATE_PENDING or s[1] == STATE_IN_FLIGHT then
+    redis.call('HSET', dk, 's', STATE_CANCELLED, 'u', now)
     redis.call('HDEL', dk, 'na', 'tok')
     pending(ep, s[3], -1)
-    emit({'k', 6, 'at', now, 'm', s[2], 'e', ep})
+    emit({'k', KIND_DELIVERY_CANCELLED, 'at', now, 'm', s[2], 'e', ep})
     cancelled = cancelled + 1
   end
 end

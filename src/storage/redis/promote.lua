@@ -16,15 +16,15 @@ for _, ep in ipairs(eps) do
   else
     local cap, inf = tonumber(g[2] or ARGV[3]), tonumber(g[6] or '0')
     local room, wake, probe = cap - inf, nil, false
-    local bs = g[9] or '0'
-    if bs == '1' then
+    local bs = g[9] or CIRCUIT_CLOSED
+    if bs == CIRCUIT_OPEN then
       local until_ = tonumber(g[10])
       if now < until_ then
         room, wake = 0, until_
       else
         room, probe = math.min(room, 1), true
       end
-    elseif bs == '2' then
+    elseif bs == CIRCUIT_HALF_OPEN then
       room = 0
     end
     local rl, rw, tk = tonumber(g[3] or ARGV[4]), tonumber(g[4] or ARGV[5]), nil
@@ -40,7 +40,7 @@ for _, ep in ipairs(eps) do
     end
     for _, d in ipairs(ids) do
       redis.call('ZREM', P .. 'due:' .. ep, d)
-      redis.call('HSET', P .. 'd:' .. d, 's', 2, 'pr', probe and 1 or 0, 'u', now)
+      redis.call('HSET', P .. 'd:' .. d, 's', STATE_IN_FLIGHT, 'pr', probe and 1 or 0, 'u', now)
       redis.call('SADD', P .. 'inf:' .. ep, d)
       redis.call('XADD', P .. 'ready', '*', 'd', d)
     end
@@ -48,7 +48,7 @@ for _, ep in ipairs(eps) do
     budget = budget - n
     if n > 0 then
       redis.call('HINCRBY', gk, 'inf', n)
-      if probe then redis.call('HSET', gk, 'bs', 2) end
+      if probe then redis.call('HSET', gk, 'bs', CIRCUIT_HALF_OPEN) end
     end
     if tk then
       tk = tk - n
@@ -57,7 +57,7 @@ for _, ep in ipairs(eps) do
       if tk < 1 then wake = math.max(wake or 0, now + math.ceil((1 - tk) * rw / rl)) end
     end
     local next_at = earliest(ep)
-    if not next_at or inf + n >= cap or (probe and n > 0) or bs == '2' then
+    if not next_at or inf + n >= cap or (probe and n > 0) or bs == CIRCUIT_HALF_OPEN then
       -- Nothing pending, or blocked until an attempt ends: its end schedules it again.
       redis.call('ZREM', P .. 'sched', ep)
     else

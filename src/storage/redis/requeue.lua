@@ -16,14 +16,14 @@ for i = 3, #ARGV do
   else
     local dk = P .. 'd:' .. d
     local s = redis.call('HMGET', dk, 's', 'n', 'c')
-    if s[1] == '2' then
+    if s[1] == STATE_IN_FLIGHT then
       out[#out + 1] = {0, 0, 0}
     else
-      if s[1] ~= '1' then
+      if s[1] ~= STATE_PENDING then
         pending(ep, et, 1)
         redis.call('ZREM', P .. 'e:' .. ep .. ':failed', d)
       end
-      redis.call('HSET', dk, 's', 1, 'na', now, 'rs', s[2], 'u', now)
+      redis.call('HSET', dk, 's', STATE_PENDING, 'na', now, 'rs', s[2], 'u', now)
       redis.call('HDEL', dk, 'fa')
       redis.call('ZADD', P .. 'due:' .. ep, now, d)
       reschedule(ep)

@@ -21,7 +21,7 @@ else
   if ARGV[5] == '1' and was ~= '1' then
     redis.call('HSET', gk, 'en', 1)
     redis.call('HDEL', gk, 'dr')
-    emit({'k', 8, 'at', now, 'e', ep})
+    emit({'k', KIND_ENDPOINT_ENABLED, 'at', now, 'e', ep})
     reschedule(ep)
     redis.call('PUBLISH', P .. 'work', '')
   elseif ARGV[5] == '0' and was == '1' then

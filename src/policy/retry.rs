@@ -37,18 +37,6 @@ pub enum PolicyError {
     Multiplier(f64),
 }
 
-impl PolicyError {
-    /// The policy field the error is about.
-    pub fn field(&self) -> &'static str {
-        match self {
-            Self::TooManyRetries { .. } => "max_retries",
-            Self::ZeroInitialDelay => "initial_delay",
-            Self::MaxDelay { .. } => "max_delay",
-            Self::Multiplier(_) => "multiplier",
-        }
-    }
-}
-
 impl RetryPolicy {
     pub const MAX_RETRIES: u32 = 100;
     const LONGEST_DELAY: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -178,36 +166,26 @@ mod tests {
     #[test]
     fn constructor_rejects_nonsense() {
         let ok = |r, i, m, x| RetryPolicy::try_new(r, i, m, x, Jitter::Full);
-        assert_eq!(
-            ok(101, Duration::from_secs(1), Duration::from_secs(2), 2.0)
-                .unwrap_err()
-                .field(),
-            "max_retries"
-        );
-        assert_eq!(
-            ok(1, Duration::ZERO, Duration::from_secs(2), 2.0)
-                .unwrap_err()
-                .field(),
-            "initial_delay"
-        );
-        assert_eq!(
-            ok(1, Duration::from_secs(3), Duration::from_secs(2), 2.0)
-                .unwrap_err()
-                .field(),
-            "max_delay"
-        );
-        assert_eq!(
-            ok(1, Duration::from_secs(1), Duration::from_secs(2), 0.5)
-                .unwrap_err()
-                .field(),
-            "multiplier"
-        );
-        assert_eq!(
-            ok(1, Duration::from_secs(1), Duration::from_secs(2), f64::NAN)
-                .unwrap_err()
-                .field(),
-            "multiplier"
-        );
+        assert!(matches!(
+            ok(101, Duration::from_secs(1), Duration::from_secs(2), 2.0),
+            Err(PolicyError::TooManyRetries { .. })
+        ));
+        assert!(matches!(
+            ok(1, Duration::ZERO, Duration::from_secs(2), 2.0),
+            Err(PolicyError::ZeroInitialDelay)
+        ));
+        assert!(matches!(
+            ok(1, Duration::from_secs(3), Duration::from_secs(2), 2.0),
+            Err(PolicyError::MaxDelay { .. })
+        ));
+        assert!(matches!(
+            ok(1, Duration::from_secs(1), Duration::from_secs(2), 0.5),
+            Err(PolicyError::Multiplier(_))
+        ));
+        assert!(matches!(
+            ok(1, Duration::from_secs(1), Duration::from_secs(2), f64::NAN),
+            Err(PolicyError::Multiplier(_))
+        ));
         assert!(ok(0, Duration::from_millis(1), Duration::from_millis(1), 1.0).is_ok());
     }
 
@@ -283,7 +261,10 @@ mod tests {
             initial_delay: Some(Duration::from_secs(60)),
             ..Default::default()
         };
-        assert_eq!(p.with_override(&bad).unwrap_err().field(), "max_delay");
+        assert!(matches!(
+            p.with_override(&bad),
+            Err(PolicyError::MaxDelay { .. })
+        ));
     }
 
     #[test]

@@ -28,17 +28,6 @@ pub enum RateLimitError {
     Burst(u32),
 }
 
-impl RateLimitError {
-    /// The field the error is about.
-    pub fn field(&self) -> &'static str {
-        match self {
-            Self::Limit(_) => "limit",
-            Self::Window(_) => "window",
-            Self::Burst(_) => "burst",
-        }
-    }
-}
-
 impl RateLimit {
     const MAX: u32 = 1_000_000;
 
@@ -194,22 +183,16 @@ mod tests {
     #[test]
     fn policy_rejects_nonsense() {
         assert_eq!(
-            RateLimit::try_new(0, Duration::from_secs(1), 1)
-                .unwrap_err()
-                .field(),
-            "limit"
+            RateLimit::try_new(0, Duration::from_secs(1), 1),
+            Err(RateLimitError::Limit(0))
         );
         assert_eq!(
-            RateLimit::try_new(1, Duration::ZERO, 1)
-                .unwrap_err()
-                .field(),
-            "window"
+            RateLimit::try_new(1, Duration::ZERO, 1),
+            Err(RateLimitError::Window(Duration::ZERO))
         );
         assert_eq!(
-            RateLimit::try_new(1, Duration::from_secs(1), 0)
-                .unwrap_err()
-                .field(),
-            "burst"
+            RateLimit::try_new(1, Duration::from_secs(1), 0),
+            Err(RateLimitError::Burst(0))
         );
     }
 

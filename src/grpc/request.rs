@@ -1,0 +1,847 @@
+//! Requests into commands: every `TryFrom<pb::…Request>` here parses the wire values
+//! into domain values and collects every field violation under its path in the request.
+//! What depends on the server's settings (payload limit, overrides against the defaults)
+//! is the service's to check; nothing here decides anything else.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, SystemTime};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use prost_types::value::Kind;
+
+use super::pb;
+use super::response::kind_proto;
+use crate::domain::{
+    CustomHeader, DeliveryState, Endpoint, EndpointId, EndpointUpdate, EventPattern, EventType,
+    Invalid, Jitter, MAX_CHANNEL_LEN, MAX_IDEMPOTENCY_KEY_LEN, MessageId, NewMessage,
+    ProtectionOverride, RateLimitOverride, RetryOverride, Secret, StatusKind, parse_label,
+};
+use crate::service::{AnalyticsQuery, AttemptsQuery, NewEndpoint, Violations, WatchQuery};
+use crate::status::StatusFilter;
+
+/// Most events in one PublishBatch.
+pub const MAX_BATCH: usize = 1000;
+/// Limits on repeated fields.
+const MAX_CHANNELS: usize = 32;
+const MAX_METADATA: usize = 32;
+const MAX_METADATA_KEY: usize = 64;
+const MAX_METADATA_VALUE: usize = 1024;
+const MAX_ENDPOINT_FILTERS: usize = 256;
+pub const MAX_PAGE_SIZE: usize = 1000;
+const DEFAULT_PAGE_SIZE: usize = 100;
+/// Longest grace period a rotation may ask for.
+const MAX_ROTATION_GRACE: Duration = Duration::from_secs(30 * 24 * 3600);
+
+fn join(prefix: &str, field: &str) -> String {
+    if prefix.is_empty() {
+        field.to_owned()
+    } else {
+        format!("{prefix}.{field}")
+    }
+}
+
+/// An optional timestamp; a set but unrepresentable one is a violation of `field`.
+fn parse_time(
+    v: &mut Violations,
+    field: &str,
+    t: Option<prost_types::Timestamp>,
+) -> Option<SystemTime> {
+    t.and_then(|t| {
+        v.check(
+            field,
+            SystemTime::try_from(t).map_err(|_| Invalid("not a valid timestamp".into())),
+        )
+    })
+}
+
+/// A non-negative proto duration.
+fn parse_duration(d: prost_types::Duration) -> Result<Duration, Invalid> {
+    Duration::try_from(d).map_err(|_| Invalid("must be a non-negative duration".into()))
+}
+
+/// Compact JSON for a `google.protobuf.Value`. Whole numbers print without a fraction.
+pub fn json_bytes(value: &prost_types::Value) -> Result<Vec<u8>, Invalid> {
+    fn convert(value: &prost_types::Value) -> Result<serde_json::Value, Invalid> {
+        Ok(match &value.kind {
+            None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
+            Some(Kind::BoolValue(b)) => serde_json::Value::Bool(*b),
+            Some(Kind::StringValue(s)) => serde_json::Value::String(s.clone()),
+            Some(Kind::NumberValue(n)) => {
+                // 2^53: beyond it a double no longer holds every integer exactly.
+                const EXACT: f64 = 9_007_199_254_740_992.0;
+                if n.fract() == 0.0 && n.abs() <= EXACT {
+                    serde_json::Value::from(*n as i64)
+                } else {
+                    serde_json::Number::from_f64(*n)
+                        .map(serde_json::Value::Number)
+                        .ok_or_else(|| Invalid("NaN and infinite numbers are not JSON".into()))?
+                }
+            }
+            Some(Kind::StructValue(s)) => serde_json::Value::Object(
+                s.fields
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), convert(v)?)))
+                    .collect::<Result<_, Invalid>>()?,
+            ),
+            Some(Kind::ListValue(l)) => {
+                serde_json::Value::Array(l.values.iter().map(convert).collect::<Result<_, _>>()?)
+            }
+        })
+    }
+    Ok(serde_json::to_vec(&convert(value)?).expect("a JSON value always serialises"))
+}
+
+fn parse_content_type(value: &str) -> Result<String, Invalid> {
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let valid = essence
+        .split_once('/')
+        .is_some_and(|(t, s)| !t.is_empty() && !s.is_empty())
+        && http::HeaderValue::from_str(value).is_ok();
+    if valid {
+        Ok(value.to_owned())
+    } else {
+        Err(Invalid(
+            "must be a media type such as application/json".into(),
+        ))
+    }
+}
+
+fn parse_list<T>(
+    v: &mut Violations,
+    field: &str,
+    values: Vec<String>,
+    max: usize,
+    parse: impl Fn(&str) -> Result<T, Invalid>,
+) -> Vec<T> {
+    if values.len() > max {
+        v.add(field, format!("at most {max} entries"));
+        return Vec::new();
+    }
+    values
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| v.check(format!("{field}[{i}]"), parse(s)))
+        .collect()
+}
+
+fn parse_metadata(
+    v: &mut Violations,
+    field: &str,
+    metadata: HashMap<String, String>,
+) -> BTreeMap<String, String> {
+    if metadata.len() > MAX_METADATA {
+        v.add(field, format!("at most {MAX_METADATA} entries"));
+    }
+    for (key, value) in &metadata {
+        if key.is_empty() || key.len() > MAX_METADATA_KEY {
+            v.add(field, format!("keys must be 1–{MAX_METADATA_KEY} bytes"));
+        }
+        if value.len() > MAX_METADATA_VALUE {
+            v.add(
+                format!("{field}[{key}]"),
+                format!("at most {MAX_METADATA_VALUE} bytes"),
+            );
+        }
+    }
+    metadata.into_iter().collect()
+}
+
+impl TryFrom<pb::PublishRequest> for NewMessage {
+    type Error = Violations;
+
+    /// A message as published; its trace context is the transport's to add.
+    fn try_from(req: pb::PublishRequest) -> Result<Self, Violations> {
+        let mut v = Violations::default();
+        let event_type = v.check("event_type", EventType::parse(&req.event_type));
+        let payload = match req.payload {
+            None => {
+                v.add("payload", "required: set json or raw");
+                None
+            }
+            Some(pb::publish_request::Payload::Json(value)) => {
+                v.check("json", json_bytes(&value)).map(|bytes| {
+                    (
+                        Bytes::from(bytes),
+                        NewMessage::DEFAULT_CONTENT_TYPE.to_owned(),
+                    )
+                })
+            }
+            Some(pb::publish_request::Payload::Raw(raw)) => {
+                let content_type = if raw.content_type.is_empty() {
+                    Ok(NewMessage::DEFAULT_CONTENT_TYPE.to_owned())
+                } else {
+                    parse_content_type(&raw.content_type)
+                };
+                v.check("raw.content_type", content_type)
+                    .map(|ct| (Bytes::from(raw.data), ct))
+            }
+        };
+        let idempotency_key = if req.idempotency_key.is_empty() {
+            None
+        } else {
+            v.check(
+                "idempotency_key",
+                parse_label(&req.idempotency_key, MAX_IDEMPOTENCY_KEY_LEN),
+            )
+        };
+        let channels = parse_list(&mut v, "channels", req.channels, MAX_CHANNELS, |s| {
+            parse_label(s, MAX_CHANNEL_LEN)
+        });
+        let metadata = parse_metadata(&mut v, "metadata", req.metadata);
+        match (event_type, payload) {
+            (Some(event_type), Some((payload, content_type))) if v.is_empty() => Ok(Self {
+                event_type,
+                payload,
+                content_type,
+                idempotency_key,
+                channels,
+                metadata,
+                trace: None,
+            }),
+            _ => Err(v),
+        }
+    }
+}
+
+/// The events of a batch, each parsed on its own: a bad one fails alone.
+pub struct PublishBatch(pub Vec<Result<NewMessage, Violations>>);
+
+impl TryFrom<pb::PublishBatchRequest> for PublishBatch {
+    type Error = Violations;
+
+    fn try_from(req: pb::PublishBatchRequest) -> Result<Self, Violations> {
+        let n = req.requests.len();
+        if n == 0 || n > MAX_BATCH {
+            let mut v = Violations::default();
+            v.add(
+                "requests",
+                format!("must hold 1 to {MAX_BATCH} events, not {n}"),
+            );
+            return Err(v);
+        }
+        Ok(Self(
+            req.requests
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    NewMessage::try_from(r).map_err(|v| v.within(&format!("requests[{i}]")))
+                })
+                .collect(),
+        ))
+    }
+}
+
+fn parse_retry(v: &mut Violations, field: &str, p: pb::RetryPolicy) -> RetryOverride {
+    let mut dur = |name: &str, d: Option<prost_types::Duration>| {
+        d.and_then(|d| v.check(join(field, name), parse_duration(d)))
+    };
+    let initial_delay = dur("initial_delay", p.initial_delay);
+    let max_delay = dur("max_delay", p.max_delay);
+    let jitter = match pb::RetryJitter::try_from(p.jitter) {
+        Ok(pb::RetryJitter::Unspecified) => None,
+        Ok(pb::RetryJitter::Full) => Some(Jitter::Full),
+        Ok(pb::RetryJitter::Proportional) => Some(Jitter::Proportional),
+        Err(_) => {
+            v.add(join(field, "jitter"), format!("unknown value {}", p.jitter));
+            None
+        }
+    };
+    RetryOverride {
+        max_retries: p.max_retries,
+        initial_delay,
+        max_delay,
+        multiplier: p.multiplier,
+        jitter,
+    }
+}
+
+fn parse_event_types(v: &mut Violations, field: &str, values: Vec<String>) -> Vec<EventPattern> {
+    parse_list(v, field, values, MAX_ENDPOINT_FILTERS, EventPattern::parse)
+}
+
+fn parse_endpoint_channels(v: &mut Violations, field: &str, values: Vec<String>) -> Vec<String> {
+    parse_list(v, field, values, MAX_ENDPOINT_FILTERS, |s| {
+        parse_label(s, MAX_CHANNEL_LEN)
+    })
+}
+
+fn parse_headers(
+    v: &mut Violations,
+    field: &str,
+    headers: HashMap<String, String>,
+) -> Vec<CustomHeader> {
+    if headers.len() > CustomHeader::MAX_COUNT {
+        v.add(
+            field,
+            format!("at most {} headers", CustomHeader::MAX_COUNT),
+        );
+        return Vec::new();
+    }
+    let mut parsed: Vec<CustomHeader> = headers
+        .iter()
+        .filter_map(|(name, value)| {
+            v.check(format!("{field}[{name}]"), CustomHeader::parse(name, value))
+        })
+        .collect();
+    parsed.sort_by(|a, b| a.name.cmp(&b.name));
+    parsed
+}
+
+/// A rate-limit override: unset keeps the server's, a limit of 0 removes the limit.
+fn parse_rate_limit(
+    v: &mut Violations,
+    field: &str,
+    value: Option<pb::RateLimit>,
+) -> RateLimitOverride {
+    match value {
+        None => RateLimitOverride::Default,
+        Some(pb::RateLimit { limit: 0, .. }) => RateLimitOverride::Unlimited,
+        Some(pb::RateLimit {
+            limit,
+            window,
+            burst,
+        }) => RateLimitOverride::Custom {
+            limit,
+            window: window.and_then(|w| v.check(join(field, "window"), parse_duration(w))),
+            burst: (burst > 0).then_some(burst),
+        },
+    }
+}
+
+/// A circuit-breaker override: threshold and open period, each optional.
+fn parse_circuit_breaker(
+    v: &mut Violations,
+    field: &str,
+    value: Option<pb::CircuitBreakerPolicy>,
+) -> (Option<u32>, Option<Duration>) {
+    let Some(p) = value else { return (None, None) };
+    let timeout = p
+        .timeout
+        .and_then(|t| v.check(join(field, "timeout"), parse_duration(t)));
+    (p.failure_threshold, timeout)
+}
+
+fn parse_description(v: &mut Violations, field: &str, value: String) -> String {
+    if value.len() > Endpoint::MAX_DESCRIPTION_LEN {
+        v.add(
+            field,
+            format!("at most {} bytes", Endpoint::MAX_DESCRIPTION_LEN),
+        );
+    }
+    value
+}
+
+fn parse_endpoint_id(v: &mut Violations, field: &str, value: &str) -> Option<EndpointId> {
+    v.check(field, EndpointId::parse(value))
+}
+
+/// An id that may be left empty.
+fn parse_optional<T>(
+    v: &mut Violations,
+    field: &str,
+    value: &str,
+    parse: impl FnOnce(&str) -> Result<T, Invalid>,
+) -> Option<T> {
+    (!value.is_empty())
+        .then(|| v.check(field, parse(value)))
+        .flatten()
+}
+
+impl TryFrom<pb::RegisterEndpointRequest> for NewEndpoint {
+    type Error = Violations;
+
+    fn try_from(req: pb::RegisterEndpointRequest) -> Result<Self, Violations> {
+        let mut v = Violations::default();
+        let id = parse_optional(&mut v, "endpoint_id", &req.endpoint_id, EndpointId::parse);
+        let url = v.check("url", Endpoint::parse_url(&req.url));
+        let description = parse_description(&mut v, "description", req.description);
+        let event_types = parse_event_types(&mut v, "event_types", req.event_types);
+        let channels = parse_endpoint_channels(&mut v, "channels", req.channels);
+        let headers = parse_headers(&mut v, "headers", req.headers);
+        let retry = req
+            .retry_policy
+            .map(|p| parse_retry(&mut v, "retry_policy", p))
+            .unwrap_or_default();
+        let secret = parse_optional(&mut v, "secret", &req.secret, Secret::parse);
+        let (failure_threshold, breaker_timeout) =
+            parse_circuit_breaker(&mut v, "circuit_breaker", req.circuit_breaker);
+        let protection = ProtectionOverride {
+            rate_limit: parse_rate_limit(&mut v, "rate_limit", req.rate_limit),
+            failure_threshold,
+            breaker_timeout,
+            max_in_flight: req.max_in_flight,
+        };
+        match url {
+            Some(url) if v.is_empty() => Ok(Self {
+                id,
+                url,
+                description,
+                event_types,
+                channels,
+                headers,
+                retry,
+                protection,
+                secret,
+                enabled: !req.disabled,
+            }),
+            _ => Err(v),
+        }
+    }
+}
+
+impl TryFrom<pb::GetEndpointRequest> for EndpointId {
+    type Error = Violations;
+
+    fn try_from(req: pb::GetEndpointRequest) -> Result<Self, Violations> {
+        let mut v = Violations::default();
+        parse_endpoint_id(&mut v, "endpoint_id", &req.endpoint_id).ok_or(v)
+    }
+}
+
+impl TryFrom<pb::DeleteEndpointRequest> for EndpointId {
+    type Error = Violations;
+
+    fn try_from(req: pb::DeleteEndpointRequest) -> Result<Self, Violations> {
+        let mut v = Violations::default();
+        parse_endpoint_id(&mut v, "endpoint_id", &req.endpoint_id).ok_or(v)
+    }
+}
+
+impl TryFrom<pb::GetMessageRequest> for MessageId {
+    type Error = Violations;
+
+    fn try_from(req: pb::GetMessageRequest) -> Result<Self, Violations> {
+        let mut v = Violations::default();
+        v.check("message_id", MessageId::parse(&req.message_id))
+            .ok_or(v)
+    }
+}
+
+impl TryFrom<pb::ReplayMessageRequest> for MessageId {
+    type Error = Violations;
+
+    fn try_from(req: pb::ReplayMessageRequest) -> Result<Self, Violations> {
+        let mut v = Violations::default();
+        v.check("message_id", MessageId::parse(&req.message_id))
+            .ok_or(v)
+    }
+}
+
+/// A page size: 0 means the default; larger than the maximum is reduced to it.
+fn parse_page_size(v: &mut Violations, value: i32) -> usize {
+    match usize::try_from(value) {
+        Ok(0) => DEFAULT_PAGE_SIZE,
+        Ok(n) => n.min(MAX_PAGE_SIZE),
+        Err(_) => {
+            v.add("page_size", "must not be negative");
+            DEFAULT_PAGE_SIZE
+        }
+    }
+}
+
+/// Opaque cursors: which list they belong to, and the last key returned.
+pub enum PageToken {
+    Endpoints(EndpointId),
+    Attempts(i64),
+}
+
+impl PageToken {
+    pub fn encode(&self) -> String {
+        let raw = match self {
+            Self::Endpoints(id) => format!("e:{id}"),
+            Self::Attempts(id) => format!("a:{id}"),
+        };
+        URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    fn decode(token: &str) -> Option<Self> {
+        let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(token).ok()?).ok()?;
+        match raw.split_once(':')? {
+            ("e", id) => EndpointId::parse(id).ok().map(Self::Endpoints),
+            ("a", id) => id.parse().ok().map(Self::Attempts),
+            _ => None,
+        }
+    }
+
+    /// The cursor of `list` in `token` (empty: the first page).
+    fn parse<T>(
+        v: &mut Violations,
+        token: &str,
+        list: &str,
+        cursor: impl FnOnce(Self) -> Option<T>,
+    ) -> Option<T> {
+        if token.is_empty() {
+            return None;
+        }
+        let parsed = Self::decode(token).and_then(cursor);
+        if parsed.is_none() {
+            v.add("page_token", format!("not a token returned by {list}"));
+        }
+        parsed
+    }
+
+    fn parse_endpoints(v: &mut Violations, token: &str) -> Option<EndpointId> {
+        Self::parse(v, token, "ListEndpoints", |t| match t {
+            Self::Endpoints(id) => Some(id),
+            Self::Attempts(_) => None,
+        })
+    }
+
+    fn parse_attempts(v: &mut Violations, token: &str) -> Option<i64> {
+        Self::parse(v, token, "ListAttempts", |t| match t {
+            Self::Attempts(id) => Some(id),
+            Self::Endpoints(_) => None,
+        })
+    }
+}
+
+/// Endpoints after a cursor, and how many.
+pub struct ListEndpoints {
+    pub after: Option<EndpointId>,
+    pub limit: usize,
+}
+
+impl TryFrom<pb::ListEndpointsRequest> for ListEndpoints {
+    type Error = Violations;
+
+    fn try_from(req: pb::ListEndpointsRequest) -> Result<Self, Violations> {
+        let mut v = Violations::default();
+        let limit = parse_page_size(&mut v, req.page_size);
+        let after = PageToken::parse_endpoints(&mut v, &req.page_token);
+        v.or(|| Self { after, limit })
+    }
+}
+
+/// The endpoint to change, and the change.
+pub struct UpdateEndpoint {
+    pub id: EndpointId,
+    pub update: EndpointUpdate,
+}
+
+impl TryFrom<pb::UpdateEndpointRequest> for UpdateEndpoint {
+    type Error = Violations;
+
+    fn try_from(req: pb::UpdateEndpointRequest) -> Result<Self, Violations> {
+        let mut v = Violations::default();
+        let Some(fields) = req.endpoint else {
+            v.add(
+                "endpoint",
+                "required: the endpoint with its id and the new values",
+            );
+            return Err(v);
+        };
+        let id = parse_endpoint_id(&mut v, "endpoint.id", &fields.id);
+        let paths = req.update_mask.map(|m| m.paths).unwrap_or_default();
+        if paths.is_empty() {
+            v.add("update_mask", "required: name the fields to change");
+        }
+        let mut update = EndpointUpdate::default();
+        for path in paths {
+            let field = format!("endpoint.{path}");
+            match path.as_str() {
+                "url" => update.url = v.check(field, Endpoint::parse_url(&fields.url)),
+                "description" => {
+                    update.description =
+                        Some(parse_description(&mut v, &field, fields.description.clone()));
+                }
+                "event_types" => {
+                    update.event_types =
+                        Some(parse_event_types(&mut v, &field, fields.event_types.clone()));
+                }
+                "channels" => {
+                    update.channels =
+                        Some(parse_endpoint_channels(&mut v, &field, fields.channels.clone()));
+                }
+                "headers" => {
+                    update.headers = Some(parse_headers(&mut v, &field, fields.headers.clone()));
+                }
+                "retry_policy" => {
+                    update.retry = Some(
+                        fields
+                            .retry_policy
+                            .map(|p| parse_retry(&mut v, &field, p))
+                            .unwrap_or_default(),
+                    );
+                }
+                "rate_limit" => {
+                    update.rate_limit = Some(parse_rate_limit(&mut v, &field, fields.rate_limit));
+                }
+                "circuit_breaker" => {
+                    update.circuit_breaker =
+                        Some(parse_circuit_breaker(&mut v, &field, fields.circuit_breaker));
+                }
+                "max_in_flight" => update.max_in_flight = Some(fields.max_in_flight),
+                "enabled" => update.enabled = Some(fields.enabled),
+                other => v.add(
+                    "update_mask",
+                    format!(
+                        "{other:?} cannot be updated; use url, description, event_types, channels, headers, retry_policy, rate_limit, circuit_breaker, max_in_flight or enabled"
+                    ),
+                ),
+            }
+        }
+        match id {
+            Some(id) if v.is_empty() => Ok(Self { id, update }),
+            _ => Err(v),
+        }
+    }
+}
+
+/// The endpoint whose secret to rotate, and how long the old one keeps signing
+/// (`None`: the server's default).
+pub struct RotateSecret {
+    pub id: EndpointId,
+    pub grace: Option<Duration>,
+}
+
+impl TryFrom<pb::RotateEndpointSecretRequest> for RotateSecret {
+    type Error = Violations;
+
+    fn try_from(req: pb::RotateEndpointSecretRequest) -> Result<Self, Violations> {
+        let mut v = Violations::default();
+        let id = parse_endpoint_id(&mut v, "endpoint_id", &req.endpoint_id);
+        let grace = req.grace_period.and_then(|g| match parse_duration(g) {
+            Ok(d) if d <= MAX_ROTATION_GRACE => Some(d),
+            Ok(_) => {
+                v.add("grace_period", "at most 30 days");
+                None
+            }
+            Err(Invalid(e)) => {
+                v.add("grace_period", e);
+                None
+            }
+        });
+        match id {
+            Some(id) if v.is_empty() => Ok(Self { id, grace }),
+            _ => Err(v),
+        }
+    }
+}
+
+fn parse_delivery_state(v: &mut Violations, field: &str, value: i32) -> Option<DeliveryState> {
+    match pb::DeliveryState::try_from(value) {
+        Ok(pb::DeliveryState::Unspecified) => None,
+        Ok(pb::DeliveryState::Pending) => Some(DeliveryState::Pending),
+        Ok(pb::DeliveryState::InFlight) => Some(DeliveryState::InFlight),
+        Ok(pb::DeliveryState::Succeeded) => Some(DeliveryState::Succeeded),
+        Ok(pb::DeliveryState::Failed) => Some(DeliveryState::Failed),
+        Ok(pb::DeliveryState::Cancelled) => Some(DeliveryState::Cancelled),
+        Err(_) => {
+            v.add(field, format!("unknown value {value}"));
+            None
+        }
+    }
+}
+
+impl TryFrom<pb::ListAttemptsRequest> for AttemptsQuery {
+    type Error = Violations;
+
+    fn try_from(req: pb::ListAttemptsRequest) -> Result<Self, Violations> {
+        let mut v = Violations::default();
+        if req.message_id.is_empty() && req.endpoint_id.is_empty() {
+            v.add("message_id", "set message_id, endpoint_id or both");
+        }
+        let message_id = parse_optional(&mut v, "message_id", &req.message_id, MessageId::parse);
+        let endpoint_id =
+            parse_optional(&mut v, "endpoint_id", &req.endpoint_id, EndpointId::parse);
+        let delivery_state = parse_delivery_state(&mut v, "delivery_state", req.delivery_state);
+        let limit = parse_page_size(&mut v, req.page_size);
+        let after = PageToken::parse_attempts(&mut v, &req.page_token);
+        v.or(|| Self {
+            message_id,
+            endpoint_id,
+            delivery_state,
+            after,
+            limit,
+        })
+    }
+}
+
+/// A delivery to send again by hand.
+pub struct RetryDelivery {
+    pub message: MessageId,
+    pub endpoint: EndpointId,
+}
+
+impl TryFrom<pb::RetryDeliveryRequest> for RetryDelivery {
+    type Error = Violations;
+
+    fn try_from(req: pb::RetryDeliveryRequest) -> Result<Self, Violations> {
+        let mut v = Violations::default();
+        let message = v.check("message_id", MessageId::parse(&req.message_id));
+        let endpoint = parse_endpoint_id(&mut v, "endpoint_id", &req.endpoint_id);
+        match (message, endpoint) {
+            (Some(message), Some(endpoint)) => Ok(Self { message, endpoint }),
+            _ => Err(v),
+        }
+    }
+}
+
+/// An endpoint whose failed deliveries since a time to send again.
+pub struct RecoverEndpoint {
+    pub id: EndpointId,
+    pub since: SystemTime,
+}
+
+impl TryFrom<pb::RecoverEndpointRequest> for RecoverEndpoint {
+    type Error = Violations;
+
+    fn try_from(req: pb::RecoverEndpointRequest) -> Result<Self, Violations> {
+        let mut v = Violations::default();
+        let id = parse_endpoint_id(&mut v, "endpoint_id", &req.endpoint_id);
+        if req.since.is_none() {
+            v.add(
+                "since",
+                "required: recover deliveries that failed at or after this time",
+            );
+        }
+        let since = parse_time(&mut v, "since", req.since);
+        match (id, since) {
+            (Some(id), Some(since)) => Ok(Self { id, since }),
+            _ => Err(v),
+        }
+    }
+}
+
+impl TryFrom<pb::GetAnalyticsRequest> for AnalyticsQuery {
+    type Error = Violations;
+
+    fn try_from(req: pb::GetAnalyticsRequest) -> Result<Self, Violations> {
+        let mut v = Violations::default();
+        let end = parse_time(&mut v, "end_time", req.end_time);
+        let start = parse_time(&mut v, "start_time", req.start_time);
+        let endpoint = parse_optional(&mut v, "endpoint_id", &req.endpoint_id, EndpointId::parse);
+        let event_type = parse_optional(&mut v, "event_type", &req.event_type, EventType::parse);
+        v.or(|| Self {
+            start,
+            end,
+            endpoint,
+            event_type,
+        })
+    }
+}
+
+impl TryFrom<pb::StreamDeliveryStatusRequest> for WatchQuery {
+    type Error = Violations;
+
+    fn try_from(req: pb::StreamDeliveryStatusRequest) -> Result<Self, Violations> {
+        let mut v = Violations::default();
+        let endpoints = parse_list(
+            &mut v,
+            "endpoint_ids",
+            req.endpoint_ids,
+            MAX_ENDPOINT_FILTERS,
+            EndpointId::parse,
+        );
+        let event_types = parse_event_types(&mut v, "event_types", req.event_types);
+        let message = parse_optional(&mut v, "message_id", &req.message_id, MessageId::parse);
+        let kinds = req
+            .kinds
+            .iter()
+            .enumerate()
+            .filter_map(|(i, k)| {
+                let kind = StatusKind::ALL
+                    .into_iter()
+                    .find(|s| kind_proto(*s) as i32 == *k);
+                if kind.is_none() {
+                    v.add(format!("kinds[{i}]"), format!("unknown value {k}"));
+                }
+                kind
+            })
+            .collect();
+        if req.until_settled && req.message_id.is_empty() {
+            v.add("until_settled", "needs message_id");
+        }
+        v.or(|| Self {
+            filter: StatusFilter {
+                endpoints,
+                event_types,
+                message,
+                kinds,
+            },
+            after: req.after_cursor,
+            until_settled: req.until_settled,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost_types::{ListValue, Struct, Value};
+
+    fn num(n: f64) -> Value {
+        Value {
+            kind: Some(Kind::NumberValue(n)),
+        }
+    }
+
+    #[test]
+    fn json_payloads_are_compact_and_keep_integers_whole() {
+        let value = Value {
+            kind: Some(Kind::StructValue(Struct {
+                fields: [
+                    ("id".to_owned(), num(42.0)),
+                    ("price".to_owned(), num(9.5)),
+                    (
+                        "tags".to_owned(),
+                        Value {
+                            kind: Some(Kind::ListValue(ListValue {
+                                values: vec![Value {
+                                    kind: Some(Kind::StringValue("a".into())),
+                                }],
+                            })),
+                        },
+                    ),
+                    (
+                        "none".to_owned(),
+                        Value {
+                            kind: Some(Kind::NullValue(0)),
+                        },
+                    ),
+                ]
+                .into_iter()
+                .collect(),
+            })),
+        };
+        assert_eq!(
+            String::from_utf8(json_bytes(&value).unwrap()).unwrap(),
+            r#"{"id":42,"none":null,"price":9.5,"tags":["a"]}"#
+        );
+        assert!(json_bytes(&num(f64::NAN)).is_err());
+    }
+
+    #[test]
+    fn page_tokens_belong_to_one_list() {
+        let mut v = Violations::default();
+        let token = PageToken::Attempts(17).encode();
+        assert_eq!(PageToken::parse_attempts(&mut v, &token), Some(17));
+        assert!(v.is_empty());
+        assert_eq!(PageToken::parse_endpoints(&mut v, &token), None);
+        assert_eq!(PageToken::parse_endpoints(&mut v, "garbage!"), None);
+        assert_eq!(v.len(), 2);
+    }
+
+    #[test]
+    fn every_violation_of_a_registration_is_named() {
+        let e = NewEndpoint::try_from(pb::RegisterEndpointRequest {
+            url: "nope".into(),
+            endpoint_id: "a b".into(),
+            rate_limit: Some(pb::RateLimit {
+                limit: 5,
+                window: Some(prost_types::Duration {
+                    seconds: -1,
+                    nanos: 0,
+                }),
+                burst: 0,
+            }),
+            ..Default::default()
+        })
+        .unwrap_err();
+        let mut fields: Vec<_> = e.iter().map(|f| f.field.as_str()).collect();
+        fields.sort_unstable();
+        assert_eq!(fields, ["endpoint_id", "rate_limit.window", "url"]);
+    }
+}

@@ -1,0 +1,12 @@
+//! Pure policies, below storage and delivery: when to retry (`retry`), when an endpoint's
+//! circuit opens and closes (`breaker`), how fast it may be called (`limiter`), and the
+//! protection settings, live status and the [`protection::Protection`] seam that both
+//! the in-process guards and the Redis-backed shared state implement (`protection`).
+//!
+//! Nothing here does I/O or knows of gRPC, configuration or a backend: settings and
+//! proto fields are mapped from these types' typed errors by their callers.
+
+pub mod breaker;
+pub mod limiter;
+pub mod protection;
+pub mod retry;

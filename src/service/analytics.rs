@@ -1,0 +1,77 @@
+//! Analytics: the window (whole minutes, defaulting to the last 24 hours), the window
+//! before it for the trend, and the deliveries still pending.
+
+use std::time::{Duration, SystemTime};
+
+use super::{Service, ServiceError, Violations};
+use crate::analytics::{self, Report};
+use crate::domain::{EndpointId, EventType};
+
+/// The window when none is given.
+const DEFAULT_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// The shortest and the longest window.
+const SHORTEST_WINDOW: Duration = Duration::from_secs(60);
+const LONGEST_WINDOW: Duration = Duration::from_secs(400 * 24 * 3600);
+
+/// Which figures to report.
+#[derive(Debug, Clone, Default)]
+pub struct AnalyticsQuery {
+    /// `None`: `end` minus a day.
+    pub start: Option<SystemTime>,
+    /// `None`: now.
+    pub end: Option<SystemTime>,
+    pub endpoint: Option<EndpointId>,
+    pub event_type: Option<EventType>,
+}
+
+/// The report of a window, with the deliveries not yet finished.
+#[derive(Debug, Clone)]
+pub struct Analytics {
+    pub report: Report,
+    pub pending: u64,
+}
+
+impl Service {
+    /// # Errors
+    /// A window that runs backwards, is shorter than a minute or longer than 400 days
+    /// (named `start_time`), or a store failure.
+    pub async fn analytics(&self, query: AnalyticsQuery) -> Result<Analytics, ServiceError> {
+        let end = query.end.unwrap_or_else(SystemTime::now);
+        let start = query.start.unwrap_or_else(|| end - DEFAULT_WINDOW);
+        let mut v = Violations::default();
+        match end.duration_since(start) {
+            Ok(length) if (SHORTEST_WINDOW..=LONGEST_WINDOW).contains(&length) => {}
+            _ => v.add(
+                "start_time",
+                "the window must run forward, from one minute to 400 days",
+            ),
+        }
+        v.or(|| ())?;
+        // Whole minutes: from the one holding `start` to the one holding the last instant
+        // before `end`, so that a window ending now includes the current minute.
+        let first = analytics::minute_of(start);
+        let last = analytics::minute_of(end - Duration::from_nanos(1)) + 1;
+        // The window before, of the same length, gives the trend.
+        let rows = self
+            .0
+            .store
+            .rollups(
+                first - (last - first),
+                last,
+                query.endpoint.clone(),
+                query.event_type.clone(),
+            )
+            .await?;
+        let report = analytics::report(
+            &rows,
+            analytics::time_of_minute(first),
+            analytics::time_of_minute(last),
+        );
+        let pending = self
+            .0
+            .store
+            .pending(query.endpoint, query.event_type)
+            .await?;
+        Ok(Analytics { report, pending })
+    }
+}

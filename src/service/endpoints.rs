@@ -1,0 +1,238 @@
+//! Endpoints: registration (the id, the signing secret and the times are made here),
+//! reads with the live protection state, updates, deletion, secret rotation; overrides
+//! are checked against the server's defaults, each violation named by its field.
+
+use std::time::{Duration, SystemTime};
+
+use super::{Page, Service, ServiceError, Violations};
+use crate::domain::{
+    CustomHeader, DisabledReason, Endpoint, EndpointId, EndpointUpdate, EventPattern,
+    ProtectionOverride, RateLimitOverride, RetryOverride, Secret, SigningSecrets,
+};
+use crate::policy::breaker::BreakerPolicyError;
+use crate::policy::limiter::RateLimitError;
+use crate::policy::protection::{EndpointStatus, ProtectionError};
+use crate::policy::retry::PolicyError;
+
+/// An endpoint to register.
+#[derive(Debug, Clone)]
+pub struct NewEndpoint {
+    /// `None`: one is generated.
+    pub id: Option<EndpointId>,
+    pub url: url::Url,
+    pub description: String,
+    pub event_types: Vec<EventPattern>,
+    pub channels: Vec<String>,
+    pub headers: Vec<CustomHeader>,
+    pub retry: RetryOverride,
+    pub protection: ProtectionOverride,
+    /// `None`: one is generated.
+    pub secret: Option<Secret>,
+    pub enabled: bool,
+}
+
+/// An endpoint with its live protection state.
+#[derive(Debug, Clone)]
+pub struct EndpointView {
+    pub endpoint: Endpoint,
+    pub status: EndpointStatus,
+}
+
+/// The field below the endpoint that a protection override error is about.
+fn protection_field(e: &ProtectionError) -> &'static str {
+    match e {
+        ProtectionError::Breaker(BreakerPolicyError::Threshold(_)) => {
+            "circuit_breaker.failure_threshold"
+        }
+        ProtectionError::Breaker(BreakerPolicyError::Timeout(_)) => "circuit_breaker.timeout",
+        ProtectionError::RateLimit(RateLimitError::Limit(_)) => "rate_limit.limit",
+        ProtectionError::RateLimit(RateLimitError::Window(_)) => "rate_limit.window",
+        ProtectionError::RateLimit(RateLimitError::Burst(_)) => "rate_limit.burst",
+        ProtectionError::MaxInFlight { .. } => "max_in_flight",
+    }
+}
+
+/// The field below the endpoint that a retry override error is about.
+fn retry_field(e: &PolicyError) -> &'static str {
+    match e {
+        PolicyError::TooManyRetries { .. } => "retry_policy.max_retries",
+        PolicyError::ZeroInitialDelay => "retry_policy.initial_delay",
+        PolicyError::MaxDelay { .. } => "retry_policy.max_delay",
+        PolicyError::Multiplier(_) => "retry_policy.multiplier",
+    }
+}
+
+impl Service {
+    /// Checks overrides against the server's defaults: the retry override as a whole, and
+    /// each protection override (rate limit, breaker, in-flight cap) on its own, so every
+    /// bad one is named.
+    fn check_overrides(
+        &self,
+        v: &mut Violations,
+        retry: Option<&RetryOverride>,
+        rate_limit: Option<RateLimitOverride>,
+        circuit_breaker: Option<(Option<u32>, Option<Duration>)>,
+        max_in_flight: Option<Option<u32>>,
+    ) {
+        if let Some(Err(e)) = retry.map(|r| self.0.retry.with_override(r)) {
+            v.add(retry_field(&e), e.to_string());
+        }
+        let parts = [
+            rate_limit.map(|rate_limit| ProtectionOverride {
+                rate_limit,
+                ..Default::default()
+            }),
+            circuit_breaker.map(|(failure_threshold, breaker_timeout)| ProtectionOverride {
+                failure_threshold,
+                breaker_timeout,
+                ..Default::default()
+            }),
+            max_in_flight.map(|max_in_flight| ProtectionOverride {
+                max_in_flight,
+                ..Default::default()
+            }),
+        ];
+        for part in parts.into_iter().flatten() {
+            if let Err(e) = self.0.protection_defaults.resolve(&part) {
+                v.add(protection_field(&e), e.to_string());
+            }
+        }
+    }
+
+    /// The endpoint with its live protection state.
+    async fn view(&self, endpoint: Endpoint) -> Result<EndpointView, ServiceError> {
+        let status = self.0.protection.status(&endpoint).await?;
+        Ok(EndpointView { endpoint, status })
+    }
+
+    /// Registers an endpoint; answers it with its signing secret, shown only now.
+    ///
+    /// # Errors
+    /// Overrides that cannot work with the server's defaults, an id already taken, or a
+    /// store failure.
+    pub async fn register_endpoint(
+        &self,
+        new: NewEndpoint,
+    ) -> Result<(EndpointView, Secret), ServiceError> {
+        let mut v = Violations::default();
+        let p = &new.protection;
+        self.check_overrides(
+            &mut v,
+            Some(&new.retry),
+            Some(p.rate_limit),
+            Some((p.failure_threshold, p.breaker_timeout)),
+            Some(p.max_in_flight),
+        );
+        v.or(|| ())?;
+        let secret = new.secret.unwrap_or_else(Secret::generate);
+        let now = SystemTime::now();
+        let endpoint = Endpoint {
+            id: new.id.unwrap_or_else(EndpointId::generate),
+            url: new.url,
+            description: new.description,
+            event_types: new.event_types,
+            channels: new.channels,
+            headers: new.headers,
+            retry: new.retry,
+            protection: new.protection,
+            disabled: (!new.enabled).then_some(DisabledReason::Manual),
+            failing_since: None,
+            secrets: SigningSecrets::new(secret.clone()),
+            created_at: now,
+            updated_at: now,
+        };
+        let endpoint = self.0.store.create_endpoint(endpoint).await?;
+        tracing::info!(endpoint = %endpoint.id, "endpoint registered");
+        Ok((self.view(endpoint).await?, secret))
+    }
+
+    /// # Errors
+    /// An unknown endpoint or a store failure.
+    pub async fn get_endpoint(&self, id: &EndpointId) -> Result<EndpointView, ServiceError> {
+        let endpoint = self.0.store.get_endpoint(id).await?;
+        self.view(endpoint).await
+    }
+
+    /// Endpoints in id order, after `after`.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn list_endpoints(
+        &self,
+        after: Option<EndpointId>,
+        limit: usize,
+    ) -> Result<Page<EndpointView, EndpointId>, ServiceError> {
+        let endpoints = self.0.store.list_endpoints(after, limit + 1).await?;
+        let page = Page::cut(endpoints, limit, |e| e.id.clone());
+        let mut items = Vec::with_capacity(page.items.len());
+        for endpoint in page.items {
+            items.push(self.view(endpoint).await?);
+        }
+        Ok(Page {
+            items,
+            next: page.next,
+        })
+    }
+
+    /// Changes the fields the update names. Fields are named below the endpoint.
+    ///
+    /// # Errors
+    /// Overrides that cannot work with the server's defaults, an unknown endpoint, or a
+    /// store failure.
+    pub async fn update_endpoint(
+        &self,
+        id: &EndpointId,
+        update: EndpointUpdate,
+    ) -> Result<EndpointView, ServiceError> {
+        let mut v = Violations::default();
+        self.check_overrides(
+            &mut v,
+            update.retry.as_ref(),
+            update.rate_limit,
+            update.circuit_breaker,
+            update.max_in_flight,
+        );
+        v.or(|| ())?;
+        let endpoint = self
+            .0
+            .store
+            .update_endpoint(id, update, SystemTime::now())
+            .await?;
+        // Enabled again, or given more room: its deliveries may start now.
+        self.work_queued();
+        self.view(endpoint).await
+    }
+
+    /// Deletes the endpoint and cancels its unfinished deliveries; answers how many.
+    ///
+    /// # Errors
+    /// An unknown endpoint or a store failure.
+    pub async fn delete_endpoint(&self, id: &EndpointId) -> Result<u32, ServiceError> {
+        let cancelled = self.0.store.delete_endpoint(id, SystemTime::now()).await?;
+        self.0.protection.forget(id);
+        tracing::info!(endpoint = %id, cancelled, "endpoint deleted");
+        Ok(cancelled)
+    }
+
+    /// Makes a new signing secret current; the old one keeps signing for `grace` (the
+    /// server's default when `None`). Answers the new secret, shown only now.
+    ///
+    /// # Errors
+    /// An unknown endpoint or a store failure.
+    pub async fn rotate_secret(
+        &self,
+        id: &EndpointId,
+        grace: Option<Duration>,
+    ) -> Result<(EndpointView, Secret), ServiceError> {
+        let grace = grace.unwrap_or(self.0.config.secret_rotation_grace);
+        let secret = Secret::generate();
+        let now = SystemTime::now();
+        let endpoint = self
+            .0
+            .store
+            .rotate_secret(id, secret.clone(), now + grace, now)
+            .await?;
+        tracing::info!(endpoint = %endpoint.id, grace_secs = grace.as_secs(), "endpoint secret rotated");
+        Ok((self.view(endpoint).await?, secret))
+    }
+}

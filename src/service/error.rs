@@ -1,0 +1,155 @@
+//! What a use case can answer instead of a result: one typed error for every transport.
+//!
+//! Invalid input is a list of field violations, named by their path in the request
+//! (`url`, `retry_policy.multiplier`, `requests[3].payload`); the transport renders it
+//! (gRPC: `INVALID_ARGUMENT` with a `BadRequest`). Backend failures keep their source for
+//! the log; the transport masks them.
+
+use std::time::Duration;
+
+use crate::domain::{Invalid, MessageId};
+use crate::policy::protection::StateUnavailable;
+use crate::storage::StoreError;
+
+/// One invalid field and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    pub field: String,
+    pub description: String,
+}
+
+/// The field violations found in one request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.0.push(FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        });
+    }
+
+    /// The value, or `None` with the violation recorded under `field`.
+    pub fn check<T>(&mut self, field: impl Into<String>, parsed: Result<T, Invalid>) -> Option<T> {
+        parsed
+            .map_err(|Invalid(description)| self.add(field, description))
+            .ok()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &FieldViolation> {
+        self.0.iter()
+    }
+
+    pub fn into_inner(self) -> Vec<FieldViolation> {
+        self.0
+    }
+
+    /// The same violations, located below `parent` (`endpoint` makes `url` `endpoint.url`).
+    #[must_use]
+    pub fn within(self, parent: &str) -> Self {
+        Self(
+            self.0
+                .into_iter()
+                .map(|v| FieldViolation {
+                    field: format!("{parent}.{}", v.field),
+                    ..v
+                })
+                .collect(),
+        )
+    }
+
+    /// `value` when nothing was violated.
+    ///
+    /// # Errors
+    /// The violations, when there are any.
+    pub fn or<T>(self, value: impl FnOnce() -> T) -> Result<T, Self> {
+        if self.0.is_empty() {
+            Ok(value())
+        } else {
+            Err(self)
+        }
+    }
+
+    /// A one-line message naming the violated fields.
+    pub fn summary(&self) -> String {
+        match self.0.as_slice() {
+            [one] => format!("{}: {}", one.field, one.description),
+            all => format!(
+                "invalid fields: {}",
+                all.iter()
+                    .map(|v| v.field.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
+/// Why a use case did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{}", .0.summary())]
+    Invalid(Violations),
+    #[error("{kind} {id} not found")]
+    NotFound { kind: &'static str, id: String },
+    #[error("{kind} {id} already exists")]
+    AlreadyExists { kind: &'static str, id: String },
+    #[error("idempotency key was used by {message_id} with a different payload")]
+    IdempotencyConflict { key: String, message_id: MessageId },
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// Too much unfinished work; nothing was accepted.
+    #[error("{backlog} deliveries are waiting, the limit is {limit}; retry later")]
+    Backlogged {
+        backlog: u64,
+        limit: u64,
+        retry_after: Duration,
+    },
+    /// A watcher resumed after a cursor no longer retained.
+    #[error("events after cursor {after} are no longer retained")]
+    CursorNotRetained { after: u64 },
+    /// A watcher fell too far behind the live events.
+    #[error("the consumer fell too far behind; resume after cursor {resume_after}")]
+    ConsumerTooSlow { resume_after: u64 },
+    /// Storage cannot be reached now; the same call may work later.
+    #[error("storage is unreachable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<Violations> for ServiceError {
+    fn from(v: Violations) -> Self {
+        Self::Invalid(v)
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { kind, id } => Self::NotFound { kind, id },
+            StoreError::AlreadyExists { kind, id } => Self::AlreadyExists { kind, id },
+            StoreError::FailedPrecondition(message) => Self::FailedPrecondition(message),
+            StoreError::Unavailable(source) => Self::Unavailable(source),
+            StoreError::Closed => Self::ShuttingDown,
+            e @ StoreError::Backend(_) => Self::Internal(Box::new(e)),
+        }
+    }
+}
+
+impl From<StateUnavailable> for ServiceError {
+    fn from(e: StateUnavailable) -> Self {
+        Self::Unavailable(Box::new(e))
+    }
+}

@@ -1,0 +1,138 @@
+//! Publishing: the payload limit, backlog admission (nothing accepted is ever dropped;
+//! over the limit nothing is accepted), the atomic commit, and the scheduler's wake-up.
+
+use std::time::{Duration, SystemTime};
+
+use super::{Service, ServiceError, Violations};
+use crate::domain::{MessageId, NewMessage};
+use crate::storage::Published;
+
+/// What a client told to back off is asked to wait.
+const BACKLOG_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// A message committed (or found committed under its idempotency key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub message_id: MessageId,
+    pub deliveries: u32,
+    /// The idempotency key was seen before with the same content: nothing new was done.
+    pub duplicate: bool,
+}
+
+impl Service {
+    /// Commits one message with its deliveries, durably.
+    ///
+    /// # Errors
+    /// An invalid payload, a full backlog, an idempotency conflict, or a store failure.
+    pub async fn publish(&self, message: NewMessage) -> Result<Accepted, ServiceError> {
+        self.check_payload(&message)?;
+        self.publish_all(vec![message])
+            .await?
+            .pop()
+            .expect("one result per message")
+    }
+
+    /// Commits each message with its deliveries, atomically per message; results are in
+    /// input order. The backlog limit refuses the whole batch.
+    ///
+    /// # Errors
+    /// A full backlog or a store failure; per message, an invalid payload or an
+    /// idempotency conflict.
+    pub async fn publish_batch(
+        &self,
+        messages: Vec<NewMessage>,
+    ) -> Result<Vec<Result<Accepted, ServiceError>>, ServiceError> {
+        let mut results: Vec<Option<Result<Accepted, ServiceError>>> = Vec::new();
+        let mut valid = Vec::new();
+        for message in messages {
+            match self.check_payload(&message) {
+                Ok(()) => {
+                    valid.push(message);
+                    results.push(None);
+                }
+                Err(e) => results.push(Some(Err(e))),
+            }
+        }
+        let mut published = if valid.is_empty() {
+            Vec::new()
+        } else {
+            self.publish_all(valid).await?
+        }
+        .into_iter();
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| published.next().expect("one result per message")))
+            .collect())
+    }
+
+    fn check_payload(&self, message: &NewMessage) -> Result<(), ServiceError> {
+        let limit = self.0.config.max_payload_bytes;
+        let mut v = Violations::default();
+        if message.payload.len() > limit {
+            v.add(
+                "payload",
+                format!(
+                    "{} bytes is more than the limit of {limit}",
+                    message.payload.len()
+                ),
+            );
+        }
+        Ok(v.or(|| ())?)
+    }
+
+    /// Refuses new work while the backlog is over its limit.
+    fn admit(&self) -> Result<(), ServiceError> {
+        let backlog = self.0.store.backlog();
+        let limit = self.0.config.max_queue_size;
+        if backlog >= limit {
+            return Err(ServiceError::Backlogged {
+                backlog,
+                limit,
+                retry_after: BACKLOG_RETRY_AFTER,
+            });
+        }
+        Ok(())
+    }
+
+    async fn publish_all(
+        &self,
+        messages: Vec<NewMessage>,
+    ) -> Result<Vec<Result<Accepted, ServiceError>>, ServiceError> {
+        self.admit()?;
+        let keys: Vec<Option<String>> =
+            messages.iter().map(|m| m.idempotency_key.clone()).collect();
+        let published = self.0.store.publish(messages, SystemTime::now()).await?;
+        if published
+            .iter()
+            .any(|p| matches!(p, Published::Created { deliveries, .. } if *deliveries > 0))
+        {
+            self.work_queued();
+        }
+        Ok(published
+            .into_iter()
+            .zip(keys)
+            .map(|(p, key)| match p {
+                Published::Created {
+                    message_id,
+                    deliveries,
+                } => Ok(Accepted {
+                    message_id,
+                    deliveries,
+                    duplicate: false,
+                }),
+                Published::Duplicate {
+                    message_id,
+                    deliveries,
+                } => Ok(Accepted {
+                    message_id,
+                    deliveries,
+                    duplicate: true,
+                }),
+                Published::Conflict { message_id } => Err(ServiceError::IdempotencyConflict {
+                    key: key.unwrap_or_default(),
+                    message_id,
+                }),
+            })
+            .collect())
+    }
+}

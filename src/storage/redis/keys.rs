@@ -1,0 +1,123 @@
+//! Every Redis key of a deployment, made in one place. Each starts with `{prefix}:`, one
+//! hash tag, so a Redis Cluster keeps a deployment in one slot and tests isolate
+//! themselves by prefix. The scripts build the same names from `KEYS[1]` (the prefix).
+//!
+//! - `ep:<id>` the endpoint's record (JSON); `eps` the ids in order; `epver` a counter
+//!   bumped by every endpoint change, so instances know when their cache is stale;
+//! - `g:<id>` the endpoint's live, shared protection: enabled, protection overrides,
+//!   attempts in flight, token bucket, breaker state, failing-since;
+//! - `m:<id>` a message, `m:<id>:d` its deliveries by endpoint, `d:<n>` a delivery;
+//! - `due:<endpoint>` pending deliveries by due time, `sched` endpoints by the time the
+//!   scheduler should look at them, `ready` the stream of deliveries ready to attempt,
+//!   read by the consumer group `workers` (consumer = instance id), `inf:<endpoint>` the
+//!   endpoint's deliveries in the stream or in flight (these are the scripts' alone);
+//! - `a:<n>` attempts with indexes `att`, `m:<id>:a`, `e:<id>:a`; `e:<id>:failed`;
+//! - `idem:<key>` idempotency records (expiring); `ev` status events (stream ids
+//!   `0-<cursor>`, the last cursor in `seq:ev`); `ru:<minute>` rollups, `ru:minutes` their
+//!   minutes; `pend` and `backlog` counters; `work` the channel that announces new work.
+
+use std::fmt::Display;
+
+/// The keys under one prefix.
+#[derive(Debug, Clone)]
+pub(super) struct Keys {
+    /// `{prefix}:`
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: format!("{{{prefix}}}:"),
+        }
+    }
+
+    /// `{prefix}:`, as the scripts take it.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn of(&self, name: impl Display) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    pub fn endpoint(&self, id: impl Display) -> String {
+        self.of(format_args!("ep:{id}"))
+    }
+
+    pub fn endpoint_ids(&self) -> String {
+        self.of("eps")
+    }
+
+    pub fn endpoint_version(&self) -> String {
+        self.of("epver")
+    }
+
+    pub fn guard(&self, id: impl Display) -> String {
+        self.of(format_args!("g:{id}"))
+    }
+
+    pub fn message(&self, id: impl Display) -> String {
+        self.of(format_args!("m:{id}"))
+    }
+
+    pub fn message_deliveries(&self, id: impl Display) -> String {
+        self.of(format_args!("m:{id}:d"))
+    }
+
+    pub fn message_attempts(&self, id: impl Display) -> String {
+        self.of(format_args!("m:{id}:a"))
+    }
+
+    pub fn delivery(&self, n: impl Display) -> String {
+        self.of(format_args!("d:{n}"))
+    }
+
+    pub fn attempt(&self, n: impl Display) -> String {
+        self.of(format_args!("a:{n}"))
+    }
+
+    pub fn attempts(&self) -> String {
+        self.of("att")
+    }
+
+    pub fn endpoint_attempts(&self, id: impl Display) -> String {
+        self.of(format_args!("e:{id}:a"))
+    }
+
+    pub fn endpoint_failed(&self, id: impl Display) -> String {
+        self.of(format_args!("e:{id}:failed"))
+    }
+
+    pub fn ready(&self) -> String {
+        self.of("ready")
+    }
+
+    pub fn events(&self) -> String {
+        self.of("ev")
+    }
+
+    pub fn last_event(&self) -> String {
+        self.of("seq:ev")
+    }
+
+    pub fn rollup(&self, minute: impl Display) -> String {
+        self.of(format_args!("ru:{minute}"))
+    }
+
+    pub fn rollup_minutes(&self) -> String {
+        self.of("ru:minutes")
+    }
+
+    pub fn pending(&self) -> String {
+        self.of("pend")
+    }
+
+    pub fn backlog(&self) -> String {
+        self.of("backlog")
+    }
+
+    pub fn work(&self) -> String {
+        self.of("work")
+    }
+}
