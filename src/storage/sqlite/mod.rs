@@ -1,0 +1,349 @@
+//! The embedded store (SQLite in WAL mode in `WEBHOOK_DATA_DIR`) and the memory store
+//! (the same schema in an in-memory SQLite database).
+//!
+//! Why SQLite rather than redb: the queries Herald needs (due deliveries to enabled
+//! endpoints in due order, attempts filtered by message, endpoint and delivery state with
+//! cursor pagination) are indexes and joins that SQL states in a line each; in WAL mode
+//! readers never wait for the writer; and on this class of machine it commits batched
+//! durable writes faster than redb (42–63k against 30–46k items/s, 200 items a commit).
+//! Its crash safety with `synchronous=FULL` is among the most tested there is.
+//!
+//! Writes go through one thread that owns the write connection and practises group
+//! commit: it takes every job waiting in its queue, runs each inside its own savepoint,
+//! commits them in one transaction (one fsync), and only then answers each caller. So
+//! `Publish` is acknowledged only after fsync, and concurrent publishers share fsyncs.
+//! The writer also keeps the endpoints in memory, so fan-out matching costs no query.
+//!
+//! The data directory is locked for the life of the process. On open, deliveries left in
+//! flight by a previous process (killed mid-attempt) are made due again at once: the lock
+//! proves their worker is gone.
+//!
+//! Layout: `schema` (tables, indexes, migrations), `rows` (rows into domain values),
+//! `writer` (the group-commit thread and what it keeps in memory), `transitions` (the
+//! delivery state machine the writer runs), `store` (the [`Store`](super::Store)
+//! implementation: transitions as writer jobs, reads on the read pool). This file opens
+//! the store and carries jobs to the writer and reads to a connection.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use self::schema::{SCHEMA, migrate};
+use self::writer::{Durability, Job, Reply, Work, Writer};
+use super::codec::ms;
+use super::{StoreError, StoreOptions};
+use crate::domain::StatusEvent;
+
+mod rows;
+mod schema;
+mod store;
+mod transitions;
+mod writer;
+
+/// The most jobs one commit carries.
+const MAX_BATCH: usize = 512;
+/// Prepared statements kept per connection: more than the store has distinct queries.
+const STATEMENT_CACHE: usize = 64;
+/// Jobs waiting for the writer before callers wait to enqueue.
+const QUEUE_DEPTH: usize = 8192;
+
+fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        backend(e)
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        backend(e)
+    }
+}
+
+/// The transaction carrying a job did not open or did not commit: the job had no effect.
+#[derive(Debug, thiserror::Error)]
+#[error("store transaction failed")]
+struct TransactionFailed(#[source] Arc<rusqlite::Error>);
+
+/// How reads reach the database.
+enum Reads {
+    /// WAL readers on their own connections, never waiting for the writer.
+    Pool {
+        path: PathBuf,
+        idle: Mutex<Vec<Connection>>,
+    },
+    /// An in-memory database has one connection: reads queue with the writes.
+    ThroughWriter,
+}
+
+/// The SQLite-backed [`Store`].
+pub struct SqliteStore {
+    /// Jobs for the writer thread; `None` asks it to stop.
+    jobs: mpsc::Sender<Option<Job>>,
+    /// The writer thread, joined by [`Store::close`].
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    reads: Arc<Reads>,
+    backlog: Arc<AtomicU64>,
+    /// Committed status events, for subscribers.
+    status: broadcast::Sender<Arc<StatusEvent>>,
+    /// Held for the life of the store: one process per data directory.
+    _lock: Option<File>,
+}
+
+/// Why the store could not open.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot create data directory {path}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("data directory {path} is in use by another Herald process")]
+    Locked { path: PathBuf },
+    #[error("cannot lock data directory {path}")]
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open database {path}")]
+    Database {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot start the store writer thread")]
+    Thread(#[source] std::io::Error),
+}
+
+impl SqliteStore {
+    const DATABASE_FILE: &'static str = "herald.sqlite3";
+
+    /// Opens (creating if needed) the durable store in `dir`.
+    ///
+    /// # Errors
+    /// When the directory cannot be created or is locked by another process, or the
+    /// database cannot be opened or migrated.
+    pub fn open_dir(dir: &Path, options: StoreOptions) -> Result<Self, OpenError> {
+        std::fs::create_dir_all(dir).map_err(|source| OpenError::CreateDir {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let lock_path = dir.join("herald.lock");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| OpenError::Lock {
+                path: lock_path.clone(),
+                source,
+            })?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(OpenError::Locked {
+                    path: dir.to_owned(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(OpenError::Lock {
+                    path: lock_path,
+                    source,
+                });
+            }
+        }
+        let path = dir.join(Self::DATABASE_FILE);
+        let database = |source| OpenError::Database {
+            path: path.clone(),
+            source,
+        };
+        let conn = Connection::open(&path).map_err(database)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
+        )
+        .map_err(database)?;
+        let reads = Reads::Pool {
+            path: path.clone(),
+            idle: Mutex::new(Vec::new()),
+        };
+        Self::start(conn, reads, options, Some(lock)).map_err(|e| match e {
+            StartError::Sql(source) => database(source),
+            StartError::Thread(e) => OpenError::Thread(e),
+        })
+    }
+
+    /// Opens an empty in-memory store: nothing survives the process.
+    ///
+    /// # Errors
+    /// When SQLite cannot allocate the database or the writer thread cannot start.
+    pub fn open_memory(options: StoreOptions) -> Result<Self, OpenError> {
+        let path = PathBuf::from(":memory:");
+        let database = |source| OpenError::Database {
+            path: path.clone(),
+            source,
+        };
+        let conn = Connection::open_in_memory().map_err(database)?;
+        Self::start(conn, Reads::ThroughWriter, options, None).map_err(|e| match e {
+            StartError::Sql(source) => database(source),
+            StartError::Thread(e) => OpenError::Thread(e),
+        })
+    }
+
+    fn start(
+        conn: Connection,
+        reads: Reads,
+        options: StoreOptions,
+        lock: Option<File>,
+    ) -> Result<Self, StartError> {
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        // Every job runs in a savepoint, whose undo journal SQLite otherwise keeps in a
+        // temporary file: tens of thousands of small writes a second under load.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
+        let now = ms(SystemTime::now());
+        // The data directory lock proves no other worker holds these.
+        let recovered = conn.execute("UPDATE deliveries SET state = 1, next_attempt_at = ?1, lease_token = NULL WHERE state = 2", [now])?;
+        if recovered > 0 {
+            tracing::info!(
+                deliveries = recovered,
+                "requeued deliveries left in flight by the previous process"
+            );
+        }
+        let backlog: u64 = conn.query_row(
+            "SELECT COUNT(*) FROM deliveries WHERE state IN (1, 2)",
+            [],
+            |r| r.get(0),
+        )?;
+        let backlog = Arc::new(AtomicU64::new(backlog));
+        let (status, _) = broadcast::channel(options.status_buffer);
+        let mut writer = Writer {
+            conn,
+            synced: true,
+            endpoints: HashMap::new(),
+            due: HashMap::new(),
+            next_lease: 0,
+            idempotency_ttl: options.idempotency_ttl,
+            status_retention: options.status_retention,
+            backlog_delta: 0,
+            events: Vec::new(),
+            rollups: HashMap::new(),
+            rollup_cache: HashMap::new(),
+            status: status.clone(),
+            backlog: backlog.clone(),
+        };
+        writer.load_endpoints()?;
+        writer.load_due()?;
+        let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
+        let thread = std::thread::Builder::new()
+            .name("herald-store".into())
+            .spawn(move || writer.run(queue))
+            .map_err(StartError::Thread)?;
+        Ok(Self {
+            jobs,
+            writer: Mutex::new(Some(thread)),
+            reads: Arc::new(reads),
+            backlog,
+            status,
+            _lock: lock,
+        })
+    }
+
+    /// Runs `f` in the next group commit and answers once that commit is durable.
+    /// Runs `f` in the next commit, synced to disk before the answer.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Writer) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.write_with(Durability::Synced, f).await
+    }
+
+    async fn write_with<T: Send + 'static>(
+        &self,
+        durability: Durability,
+        f: impl FnOnce(&mut Writer) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        let work: Work =
+            Box::new(
+                move |writer: Result<&mut Writer, Arc<rusqlite::Error>>| match writer {
+                    Ok(writer) => {
+                        let result = writer.in_savepoint(f);
+                        Some(
+                            Box::new(move |committed: Result<(), Arc<rusqlite::Error>>| {
+                                let _ = tx.send(
+                                    committed
+                                        .map_err(|e| backend(TransactionFailed(e)))
+                                        .and(result),
+                                );
+                            }) as Reply,
+                        )
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(backend(TransactionFailed(e))));
+                        None
+                    }
+                },
+            );
+        self.jobs
+            .send(Some(Job { durability, work }))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs a read-only `f` on a connection that sees every committed write.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        match &*self.reads {
+            Reads::ThroughWriter => self.write(move |w| f(&w.conn)).await,
+            Reads::Pool { .. } => {
+                let reads = self.reads.clone();
+                tokio::task::spawn_blocking(move || {
+                    let Reads::Pool { path, idle } = &*reads else {
+                        unreachable!("checked above")
+                    };
+                    let pooled = idle
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .pop();
+                    let conn = match pooled {
+                        Some(conn) => conn,
+                        None => Connection::open_with_flags(
+                            path,
+                            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                        )?,
+                    };
+                    let result = f(&conn);
+                    idle.lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(conn);
+                    result
+                })
+                .await
+                .map_err(backend)?
+            }
+        }
+    }
+}
+
+enum StartError {
+    Sql(rusqlite::Error),
+    Thread(std::io::Error),
+}
+
+impl From<rusqlite::Error> for StartError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Sql(e)
+    }
+}

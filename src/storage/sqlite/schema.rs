@@ -1,0 +1,96 @@
+//! The schema, and how a database written by an earlier version is brought up to it.
+
+use rusqlite::Connection;
+
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS endpoints (
+    id      TEXT PRIMARY KEY,
+    enabled INTEGER NOT NULL,
+    record  TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS messages (
+    id              TEXT PRIMARY KEY,
+    event_type      TEXT NOT NULL,
+    content_type    TEXT NOT NULL,
+    payload         BLOB NOT NULL,
+    channels        TEXT NOT NULL,
+    metadata        TEXT NOT NULL,
+    idempotency_key TEXT,
+    created_at      INTEGER NOT NULL,
+    trace           TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idempotency (
+    key          TEXT PRIMARY KEY,
+    message_id   TEXT NOT NULL,
+    content_hash BLOB NOT NULL,
+    deliveries   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_at);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id              INTEGER PRIMARY KEY,
+    message_id      TEXT NOT NULL,
+    endpoint_id     TEXT NOT NULL,
+    state           INTEGER NOT NULL,
+    attempt_count   INTEGER NOT NULL DEFAULT 0,
+    round_start     INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER,
+    lease_token     INTEGER,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    UNIQUE (message_id, endpoint_id)
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt_at);
+CREATE INDEX IF NOT EXISTS deliveries_endpoint_due ON deliveries (endpoint_id, state, next_attempt_at);
+CREATE TABLE IF NOT EXISTS attempts (
+    id               INTEGER PRIMARY KEY,
+    delivery_id      INTEGER NOT NULL,
+    message_id       TEXT NOT NULL,
+    endpoint_id      TEXT NOT NULL,
+    number           INTEGER NOT NULL,
+    started_at       INTEGER NOT NULL,
+    latency_us       INTEGER NOT NULL,
+    status_code      INTEGER,
+    transport_error  INTEGER,
+    error            TEXT NOT NULL,
+    response_excerpt TEXT NOT NULL,
+    succeeded        INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS attempts_message ON attempts (message_id, id);
+CREATE INDEX IF NOT EXISTS attempts_endpoint ON attempts (endpoint_id, id);
+CREATE TABLE IF NOT EXISTS rollups (
+    minute      INTEGER NOT NULL,
+    endpoint_id TEXT NOT NULL,
+    event_type  TEXT NOT NULL,
+    data        TEXT NOT NULL,
+    PRIMARY KEY (minute, endpoint_id, event_type)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS status_events (
+    cursor          INTEGER PRIMARY KEY AUTOINCREMENT,
+    at              INTEGER NOT NULL,
+    kind            INTEGER NOT NULL,
+    message_id      TEXT,
+    endpoint_id     TEXT,
+    event_type      TEXT,
+    attempt_number  INTEGER,
+    status_code     INTEGER,
+    transport_error INTEGER,
+    error           TEXT NOT NULL,
+    latency_us      INTEGER,
+    next_attempt_at INTEGER,
+    disabled_reason INTEGER
+);
+";
+
+/// Brings a database written by an earlier version up to the current schema.
+pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has_trace: bool = conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('messages') WHERE name = 'trace'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_trace {
+        conn.execute_batch("ALTER TABLE messages ADD COLUMN trace TEXT")?;
+    }
+    Ok(())
+}

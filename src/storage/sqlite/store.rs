@@ -1,0 +1,389 @@
+//! The [`Store`] implementation: transitions as writer jobs, reads on the read pool.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::broadcast;
+
+use super::rows::{
+    DELIVERY_COLUMNS, MESSAGE_COLUMNS, attempt_row, delivery_row, endpoint_record, message_row,
+    parsed, status_event_row,
+};
+use super::writer::Durability;
+use super::{SqliteStore, backend};
+use crate::analytics::RollupRow;
+use crate::domain::{
+    Attempt, Delivery, Endpoint, EndpointId, EndpointUpdate, EventType, Message, MessageId,
+    NewMessage, Secret, StatusEvent, StatusKind,
+};
+use crate::storage::codec::{ms, state_code};
+use crate::storage::{
+    AttemptQuery, ClaimBatch, ClaimRequest, EventPage, Lease, Outcome, Published, Store, StoreError,
+};
+
+fn get_endpoint(conn: &Connection, id: &EndpointId) -> Result<Endpoint, StoreError> {
+    conn.prepare_cached("SELECT record FROM endpoints WHERE id = ?1")?
+        .query_row([id.as_str()], endpoint_record)
+        .optional()?
+        .ok_or_else(|| StoreError::endpoint_not_found(id))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn publish(
+        &self,
+        batch: Vec<NewMessage>,
+        now: SystemTime,
+    ) -> Result<Vec<Published>, StoreError> {
+        self.write(move |w| batch.into_iter().map(|m| w.publish_one(m, now)).collect())
+            .await
+    }
+
+    async fn create_endpoint(&self, endpoint: Endpoint) -> Result<Endpoint, StoreError> {
+        self.write(move |w| {
+            if w.endpoints.contains_key(&endpoint.id) {
+                return Err(StoreError::AlreadyExists {
+                    kind: "endpoint",
+                    id: endpoint.id.to_string(),
+                });
+            }
+            w.save_endpoint(endpoint)
+        })
+        .await
+    }
+
+    async fn get_endpoint(&self, id: &EndpointId) -> Result<Endpoint, StoreError> {
+        let id = id.clone();
+        self.read(move |conn| get_endpoint(conn, &id)).await
+    }
+
+    async fn list_endpoints(
+        &self,
+        after: Option<EndpointId>,
+        limit: usize,
+    ) -> Result<Vec<Endpoint>, StoreError> {
+        self.read(move |conn| {
+            let after = after.as_ref().map_or("", EndpointId::as_str).to_owned();
+            let mut stmt = conn.prepare_cached(
+                "SELECT record FROM endpoints WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![after, limit], endpoint_record)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn update_endpoint(
+        &self,
+        id: &EndpointId,
+        update: EndpointUpdate,
+        now: SystemTime,
+    ) -> Result<Endpoint, StoreError> {
+        let id = id.clone();
+        self.write(move |w| {
+            let mut endpoint = Endpoint::clone(&*w.endpoint(&id)?);
+            let was_enabled = endpoint.is_enabled();
+            update.apply(&mut endpoint, now);
+            if was_enabled != endpoint.is_enabled() {
+                let kind = if was_enabled {
+                    StatusKind::EndpointDisabled
+                } else {
+                    StatusKind::EndpointEnabled
+                };
+                let mut event = StatusEvent::new(kind, now);
+                event.endpoint_id = Some(endpoint.id.clone());
+                event.disabled_reason = endpoint.disabled;
+                w.emit(event)?;
+            }
+            w.save_endpoint(endpoint)
+        })
+        .await
+    }
+
+    async fn delete_endpoint(&self, id: &EndpointId, now: SystemTime) -> Result<u32, StoreError> {
+        let id = id.clone();
+        self.write(move |w| {
+            w.endpoint(&id)?;
+            w.conn.prepare_cached("DELETE FROM endpoints WHERE id = ?1")?.execute([id.as_str()])?;
+            let cancelled: Vec<String> = w
+                .conn
+                .prepare_cached(
+                    "UPDATE deliveries SET state = 5, next_attempt_at = NULL, lease_token = NULL, updated_at = ?2 WHERE endpoint_id = ?1 AND state IN (1, 2) RETURNING message_id",
+                )?
+                .query_map(params![id.as_str(), ms(now)], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for message in &cancelled {
+                let mut event = StatusEvent::new(StatusKind::DeliveryCancelled, now);
+                event.message_id = Some(MessageId::parse(message).map_err(backend)?);
+                event.endpoint_id = Some(id.clone());
+                w.emit(event)?;
+            }
+            let cancelled = cancelled.len();
+            w.backlog_delta -= i64::try_from(cancelled).unwrap_or(i64::MAX);
+            w.endpoints.remove(&id);
+            w.due.remove(&id);
+            Ok(u32::try_from(cancelled).unwrap_or(u32::MAX))
+        })
+        .await
+    }
+
+    async fn rotate_secret(
+        &self,
+        id: &EndpointId,
+        next: Secret,
+        previous_until: SystemTime,
+        now: SystemTime,
+    ) -> Result<Endpoint, StoreError> {
+        let id = id.clone();
+        self.write(move |w| {
+            let mut endpoint = Endpoint::clone(&*w.endpoint(&id)?);
+            endpoint.secrets.rotate(next, previous_until);
+            endpoint.updated_at = now;
+            w.save_endpoint(endpoint)
+        })
+        .await
+    }
+
+    async fn get_message(&self, id: &MessageId) -> Result<(Message, Vec<Delivery>), StoreError> {
+        let id = id.clone();
+        self.read(move |conn| {
+            let message = conn
+                .prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"))?
+                .query_row([id.as_str()], message_row)
+                .optional()?
+                .ok_or_else(|| StoreError::message_not_found(&id))?;
+            let mut stmt = conn.prepare_cached(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE message_id = ?1 ORDER BY endpoint_id"))?;
+            let deliveries = stmt.query_map([id.as_str()], delivery_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((message, deliveries))
+        })
+        .await
+    }
+
+    async fn list_attempts(&self, query: AttemptQuery) -> Result<Vec<Attempt>, StoreError> {
+        self.read(move |conn| {
+            let mut sql = String::from(
+                "SELECT a.id, a.message_id, a.endpoint_id, a.number, a.started_at, a.latency_us, a.status_code, a.transport_error, a.error, a.response_excerpt, a.succeeded
+                 FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE a.id > ?",
+            );
+            let mut args = vec![Value::Integer(query.after_id.unwrap_or(0))];
+            if let Some(m) = &query.message_id {
+                sql.push_str(" AND a.message_id = ?");
+                args.push(Value::Text(m.to_string()));
+            }
+            if let Some(e) = &query.endpoint_id {
+                sql.push_str(" AND a.endpoint_id = ?");
+                args.push(Value::Text(e.to_string()));
+            }
+            if let Some(s) = query.delivery_state {
+                sql.push_str(" AND d.state = ?");
+                args.push(Value::Integer(state_code(s)));
+            }
+            sql.push_str(" ORDER BY a.id LIMIT ?");
+            args.push(Value::Integer(i64::try_from(query.limit).unwrap_or(i64::MAX)));
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args), attempt_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn retry_delivery(
+        &self,
+        message: &MessageId,
+        endpoint: &EndpointId,
+        now: SystemTime,
+    ) -> Result<Delivery, StoreError> {
+        let (message, endpoint) = (message.clone(), endpoint.clone());
+        self.write(move |w| {
+            w.message(&message)?;
+            w.endpoint(&endpoint)?;
+            if !w.requeue(&message, &endpoint, now)? {
+                return Err(StoreError::FailedPrecondition(format!(
+                    "an attempt to deliver {message} to {endpoint} is in flight"
+                )));
+            }
+            w.delivery(&message, &endpoint)
+        })
+        .await
+    }
+
+    async fn replay_message(
+        &self,
+        message: &MessageId,
+        now: SystemTime,
+    ) -> Result<u32, StoreError> {
+        let message = message.clone();
+        self.write(move |w| {
+            let m = w.message(&message)?;
+            let targets = w.subscribers(&m.event_type, &m.channels);
+            let mut queued = 0;
+            for endpoint in &targets {
+                if w.requeue(&message, endpoint, now)? {
+                    queued += 1;
+                }
+            }
+            Ok(queued)
+        })
+        .await
+    }
+
+    async fn claim_due(&self, request: ClaimRequest) -> Result<ClaimBatch, StoreError> {
+        self.write_with(Durability::Written, move |w| w.claim(&request))
+            .await
+    }
+
+    async fn release(&self, leases: Vec<Lease>, now: SystemTime) -> Result<(), StoreError> {
+        self.write_with(Durability::Written, move |w| w.release(&leases, now))
+            .await
+    }
+
+    async fn complete(
+        &self,
+        lease: Lease,
+        outcome: Outcome,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        self.write_with(Durability::Written, move |w| {
+            w.complete(lease, outcome, now)
+        })
+        .await
+    }
+
+    async fn recover_endpoint(
+        &self,
+        id: &EndpointId,
+        since: SystemTime,
+        now: SystemTime,
+    ) -> Result<u32, StoreError> {
+        let id = id.clone();
+        self.write(move |w| {
+            w.endpoint(&id)?;
+            let failed: Vec<String> = w
+                .conn
+                .prepare_cached("SELECT message_id FROM deliveries WHERE endpoint_id = ?1 AND state = 4 AND updated_at >= ?2")?
+                .query_map(params![id.as_str(), ms(since)], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut requeued = 0;
+            for message in failed {
+                if w.requeue(&MessageId::parse(&message).map_err(backend)?, &id, now)? {
+                    requeued += 1;
+                }
+            }
+            Ok(requeued)
+        })
+        .await
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Arc<StatusEvent>> {
+        self.status.subscribe()
+    }
+
+    async fn events_after(&self, cursor: u64, limit: usize) -> Result<EventPage, StoreError> {
+        self.read(move |conn| {
+            let after = i64::try_from(cursor).unwrap_or(i64::MAX);
+            let mut stmt = conn.prepare_cached(
+                "SELECT cursor, at, kind, message_id, endpoint_id, event_type, attempt_number, status_code, transport_error, error, latency_us, next_attempt_at, disabled_reason
+                 FROM status_events WHERE cursor > ?1 ORDER BY cursor LIMIT ?2",
+            )?;
+            let events = stmt.query_map(params![after, limit], status_event_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            let (oldest, latest): (Option<i64>, Option<i64>) = conn
+                .prepare_cached("SELECT (SELECT MIN(cursor) FROM status_events), (SELECT seq FROM sqlite_sequence WHERE name = 'status_events')")?
+                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let latest = latest.unwrap_or(0);
+            // Events after `cursor` were pruned when the oldest kept one is further on.
+            let pruned = after < latest && oldest.is_none_or(|oldest| oldest > after + 1);
+            Ok(EventPage { events, pruned, latest: u64::try_from(latest).unwrap_or_default() })
+        })
+        .await
+    }
+
+    async fn rollups(
+        &self,
+        from_minute: i64,
+        to_minute: i64,
+        endpoint: Option<EndpointId>,
+        event_type: Option<EventType>,
+    ) -> Result<Vec<RollupRow>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT minute, endpoint_id, data FROM rollups WHERE minute >= ?1 AND minute < ?2
+                 AND (?3 IS NULL OR endpoint_id = ?3) AND (?4 IS NULL OR event_type = ?4)",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    from_minute,
+                    to_minute,
+                    endpoint.as_ref().map(EndpointId::as_str),
+                    event_type.as_ref().map(EventType::as_str)
+                ],
+                |r| {
+                    Ok(RollupRow {
+                        minute: r.get(0)?,
+                        endpoint: parsed(1, EndpointId::parse(&r.get::<_, String>(1)?))?,
+                        rollup: parsed(2, serde_json::from_str(&r.get::<_, String>(2)?))?,
+                    })
+                },
+            )?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn pending(
+        &self,
+        endpoint: Option<EndpointId>,
+        event_type: Option<EventType>,
+    ) -> Result<u64, StoreError> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM deliveries d JOIN messages m ON m.id = d.message_id
+                     WHERE d.state IN (1, 2) AND (?1 IS NULL OR d.endpoint_id = ?1) AND (?2 IS NULL OR m.event_type = ?2)",
+                )?
+                .query_row(params![endpoint.as_ref().map(EndpointId::as_str), event_type.as_ref().map(EventType::as_str)], |r| r.get(0))?)
+        })
+        .await
+    }
+
+    async fn prune_rollups(&self, before_minute: i64) -> Result<u64, StoreError> {
+        self.write(move |w| {
+            Ok(w.conn
+                .prepare_cached("DELETE FROM rollups WHERE minute < ?1")?
+                .execute([before_minute])? as u64)
+        })
+        .await
+    }
+
+    async fn purge_expired_keys(&self, now: SystemTime) -> Result<u64, StoreError> {
+        self.write(move |w| {
+            Ok(w.conn
+                .prepare_cached("DELETE FROM idempotency WHERE expires_at <= ?1")?
+                .execute([ms(now)])? as u64)
+        })
+        .await
+    }
+
+    fn backlog(&self) -> u64 {
+        self.backlog.load(Ordering::Relaxed)
+    }
+
+    async fn close(&self) {
+        // The stop queues behind every job sent before it, so those are committed.
+        let _ = self.jobs.send(None).await;
+        let thread = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            match tokio::task::spawn_blocking(move || thread.join()).await {
+                Ok(Ok(())) => {}
+                _ => tracing::error!("the store writer thread panicked"),
+            }
+        }
+    }
+}
