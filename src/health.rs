@@ -140,34 +140,61 @@ impl Health {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
-    use crate::config::{Config, StorageConfig};
-    use crate::delivery::Dispatcher;
     use crate::delivery::guard::Guards;
     use crate::delivery::http::WebhookClient;
+    use crate::delivery::{DeliveryConfig, Dispatcher};
     use crate::metrics::Metrics;
-    use crate::storage::SqliteStore;
+    use crate::policy::breaker::BreakerPolicy;
+    use crate::policy::protection::ProtectionConfig;
+    use crate::policy::retry::RetryPolicy;
+    use crate::storage::{SqliteStore, StoreOptions};
 
     #[tokio::test]
     async fn a_stopped_scheduler_makes_the_service_unhealthy() {
-        let config = Config::with_storage(StorageConfig::Memory);
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open_memory(config.store).unwrap());
+        let delivery = DeliveryConfig {
+            max_workers: 4,
+            request_timeout: Duration::from_secs(1),
+            retry: RetryPolicy::try_new(
+                1,
+                Duration::from_millis(1),
+                Duration::from_millis(1),
+                1.0,
+                crate::domain::Jitter::Full,
+            )
+            .unwrap(),
+            protection: ProtectionConfig {
+                breaker: BreakerPolicy::try_new(5, Duration::from_secs(1)).unwrap(),
+                rate_limit: None,
+                rate_limit_window: Duration::from_secs(1),
+                max_in_flight: 4,
+                auto_disable_after: Duration::from_secs(60),
+            },
+        };
+        let options = StoreOptions {
+            idempotency_ttl: Duration::from_secs(60),
+            status_retention: 100,
+            status_buffer: 100,
+        };
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open_memory(options).unwrap());
         let _ = rustls::crypto::ring::default_provider().install_default();
         let metrics = Arc::new(Metrics::new());
         let protection: Arc<dyn Protection> =
-            Arc::new(Guards::new(config.delivery.protection, metrics.clone()));
+            Arc::new(Guards::new(delivery.protection, metrics.clone()));
         let dispatcher = Dispatcher::new(
             store.clone(),
             protection.clone(),
             WebhookClient::new(false).unwrap(),
-            config.delivery.clone(),
+            delivery.clone(),
             metrics,
         );
         let health = Health {
             store,
             protection,
             liveness: dispatcher.liveness(),
-            max_workers: config.delivery.max_workers,
+            max_workers: delivery.max_workers,
             stopping: CancellationToken::new(),
             max_queue_size: 100,
         };

@@ -1,23 +1,34 @@
 //! Herald: webhook delivery with a gRPC API.
 //!
-//! Layout (the map of the system):
-//! - `admin`: the admin HTTP port: metrics, liveness, readiness, health report.
-//! - `analytics`: per-minute rollups of attempts and the latency sketch behind percentiles.
+//! Layout (the map of the system), bottom up: each module imports only modules above it.
 //! - `domain`: the values everything else passes around, valid by construction.
-//! - `cli`: `herald watch` and `herald stats`, terminal views over the API.
-//! - `config`: CLI flags and environment variables, validated into one struct per subsystem.
-//! - `app`: wires store, dispatcher and gRPC server; runs them; shuts them down in order.
-//! - `grpc`: `herald.v1.WebhookService` handlers, proto ⇄ domain conversion, error mapping.
-//! - `delivery`: scheduler and workers (`http` attempt, `retry` schedule, `signer`).
-//! - `status`: the status stream: retained events after a cursor, then the live tail.
-//! - `storage`: the `Store` trait and its SQLite backend (embedded file or memory).
-//! - `health`: the health report behind GetHealth, /healthz and grpc.health.v1.
+//! - `policy`: pure policies: retry schedule, circuit breaker, token bucket, endpoint
+//!   protection settings and status, and the `Protection` seam.
+//! - `analytics`: per-minute rollups of attempts and the latency sketch behind percentiles.
+//! - `telemetry`: logging and trace export, and how errors appear in logs.
+//! - `storage`: the `Store` trait and its backends, each a folder by concern: `sqlite`
+//!   (the embedded file, or memory) and `redis` (shared by several instances, with the
+//!   endpoint protection they share).
 //! - `metrics`: every Prometheus metric, in one registry per application.
-//! - `telemetry`: logging setup.
+//! - `status`: the status stream: retained events after a cursor, then the live tail.
+//! - `delivery`: the scheduler and workers (`http` attempt, `signer`), and `guard`, the
+//!   in-process endpoint protection.
+//! - `health`: the health report behind GetHealth, /healthz and grpc.health.v1.
+//! - `service`: every use case, transport-free: publish, endpoints, redelivery, watch,
+//!   analytics, health; the one handle every transport calls.
+//! - `grpc`: the gRPC transport: requests into commands, answers into protos, one error
+//!   mapping, tower layers.
+//! - `admin`: the admin HTTP port: metrics, liveness, readiness, health report.
+//! - `config`: settings from flags and environment, validated into one struct per
+//!   subsystem.
+//! - `app`: wires everything and runs it; spawns every long-lived task (the stores track
+//!   their own and end them on close) and shuts down within one deadline.
+//! - `cli`: `herald watch` and `herald stats`, terminal views over the API (gRPC clients).
 //!
 //! Publishing commits a message and one delivery per matching endpoint; the dispatcher
 //! claims due deliveries under a lease, attempts each over HTTP, and records the attempt
-//! with the delivery's next state in one store transition.
+//! with the delivery's next state, and what it means for the endpoint, in one store
+//! transition.
 
 pub mod admin;
 pub mod analytics;

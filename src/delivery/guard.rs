@@ -297,21 +297,10 @@ mod tests {
     use crate::domain::{
         AttemptRecord, ProtectionOverride, RateLimitOverride, Secret, SigningSecrets,
     };
-    use crate::policy::breaker::BreakerPolicy;
-    use crate::policy::limiter::RateLimit;
-
-    fn config() -> ProtectionConfig {
-        ProtectionConfig {
-            breaker: BreakerPolicy::try_new(2, Duration::from_secs(5)).unwrap(),
-            rate_limit: Some(RateLimit::try_new(10, Duration::from_secs(1), 3).unwrap()),
-            rate_limit_window: Duration::from_secs(1),
-            max_in_flight: 2,
-            auto_disable_after: Duration::from_secs(60),
-        }
-    }
+    use crate::policy::protection::test_config;
 
     fn guards() -> Guards {
-        Guards::new(config(), Arc::new(Metrics::new()))
+        Guards::new(test_config(), Arc::new(Metrics::new()))
     }
 
     fn endpoint(protection: ProtectionOverride) -> Endpoint {

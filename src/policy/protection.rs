@@ -255,18 +255,25 @@ pub trait Protection: Send + Sync + 'static {
     async fn circuits(&self) -> Result<Vec<(EndpointId, CircuitStatus)>, StateUnavailable>;
 }
 
+/// Settings for tests: breaker at 2 failures for 5 s, 10 requests a second with a burst
+/// of 3, 2 in flight, disabled after a minute of failures.
+#[cfg(test)]
+pub(crate) fn test_config() -> ProtectionConfig {
+    ProtectionConfig {
+        breaker: BreakerPolicy::try_new(2, Duration::from_secs(5)).unwrap(),
+        rate_limit: Some(RateLimit::try_new(10, Duration::from_secs(1), 3).unwrap()),
+        rate_limit_window: Duration::from_secs(1),
+        max_in_flight: 2,
+        auto_disable_after: Duration::from_secs(60),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn config() -> ProtectionConfig {
-        ProtectionConfig {
-            breaker: BreakerPolicy::try_new(2, Duration::from_secs(5)).unwrap(),
-            rate_limit: Some(RateLimit::try_new(10, Duration::from_secs(1), 3).unwrap()),
-            rate_limit_window: Duration::from_secs(1),
-            max_in_flight: 2,
-            auto_disable_after: Duration::from_secs(60),
-        }
+        test_config()
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! When to try again: exponential backoff with jitter, capped, and `Retry-After`.
 //!
 //! This module only schedules. Whether an attempt may be retried at all is decided by
-//! the HTTP layer's classification (`http::Outcome`), never here.
+//! the HTTP layer's classification (`delivery::http`'s verdict), never here.
 
 use std::time::{Duration, SystemTime};
 

@@ -3,8 +3,11 @@
 //! The trait is shaped by what every backend can do atomically: publish (message,
 //! deliveries and idempotency record in one commit), claim due deliveries under a lease
 //! that outlives the request timeout, and record an attempt together with the delivery's
-//! transition. The embedded and memory backends live in `sqlite`; a backend that cannot
-//! do one of these atomically does not implement the trait. Nothing here knows of gRPC.
+//! transition. The embedded and memory backends live in `sqlite`, the shared one in
+//! `redis`; a backend that cannot do one of these atomically does not implement the
+//! trait. `codec` holds the codes both write (times, states, kinds, reasons). Nothing
+//! here knows of gRPC, of the delivery core or of configuration: what a transition means
+//! for an endpoint arrives decided, in the [`Outcome`].
 
 pub mod codec;
 pub mod redis;

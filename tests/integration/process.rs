@@ -12,6 +12,8 @@ use std::time::Instant;
 
 use herald::grpc::pb;
 use tokio::sync::{Semaphore, watch};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
 
 use crate::child::{Client, Herald, Settings, get_message, register_url, state_name};
 use crate::support::{PATIENCE, Reply, Sink, eventually, publish_json, share_machine};
@@ -427,6 +429,62 @@ async fn graceful_shutdown_records_the_in_flight_attempt() {
     let resp = get_message(&mut client, &message_id).await;
     assert_eq!(resp.deliveries[0].attempt_count, 1);
     herald.stop().await;
+}
+
+/// Shutdown has one deadline: a client's open `grpc.health.v1` watch (which holds the
+/// server's drain) and an attempt that never ends (which holds delivery) together delay
+/// the exit by the grace period once, not once per phase.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_spends_the_grace_period_once() {
+    const GRACE_SECS: u64 = 3;
+    let _machine = share_machine().await;
+    let data = tempfile::tempdir().unwrap();
+    let mut sink = Sink::start().await;
+    // Never released: the attempt outlives the grace period.
+    let gate = Arc::new(Semaphore::new(0));
+    sink.queue("/hook", [Reply::status(200).held_by(gate.clone())]);
+    let settings =
+        Settings::embedded(data.path()).set("WEBHOOK_SHUTDOWN_GRACE", &format!("{GRACE_SECS}s"));
+    let (mut herald, mut client) = Herald::start(&settings).await;
+    register_url(&mut client, sink.url("/hook")).await;
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", herald.grpc_addr()))
+        .unwrap()
+        .connect()
+        .await
+        .expect("a second connection");
+    let _watch = HealthClient::new(channel)
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .expect("a health watch opens")
+        .into_inner();
+    client
+        .publish(publish_json(
+            "order.created",
+            serde_json::json!({"order": 1}),
+        ))
+        .await
+        .expect("publish");
+    sink.next().await;
+
+    let stopping = Instant::now();
+    herald.terminate();
+    let status = herald.wait_exit().await;
+    let took = stopping.elapsed();
+    assert!(status.success(), "{status}; stderr:\n{}", herald.stderr());
+    assert!(
+        herald.logged("still in flight after the grace period"),
+        "the held attempt was given up at the deadline; stderr:\n{}",
+        herald.stderr()
+    );
+    assert!(herald.logged_message("herald stopped").is_some());
+    // One grace period and the time to start and stop, well below two grace periods.
+    assert!(
+        took.as_secs() < 2 * GRACE_SECS,
+        "exited {took:?} after SIGTERM with a grace period of {GRACE_SECS} s"
+    );
+    drop(gate);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
