@@ -20,7 +20,7 @@ use self::request::{
 };
 use crate::domain::{EndpointId, MessageId, NewMessage};
 use crate::metrics::Metrics;
-use crate::service::{Service, ServiceError, Violations};
+use crate::service::{Accepted, Service, ServiceError, Violations};
 use crate::telemetry;
 
 /// The generated API types, and the descriptor set served by reflection.
@@ -57,21 +57,26 @@ impl WebhookApi {
         C::try_from(request).map_err(|v| self.fail(v.into()))
     }
 
-    /// One event's result in a batch.
+    /// The result of the batch's event `i`; its violations are named at `requests[i]`.
     fn batch_result(
         &self,
-        result: Result<crate::service::Accepted, ServiceError>,
+        i: usize,
+        result: Result<Accepted, ServiceError>,
     ) -> pb::PublishBatchResult {
         use pb::publish_batch_result::Result as Item;
         let item = match result {
             Ok(accepted) => Item::Published(response::accepted(accepted)),
             Err(e) => {
+                let e = match e {
+                    ServiceError::Invalid(v) => v.within(&format!("requests[{i}]")).into(),
+                    e => e,
+                };
                 let field_violations = match &e {
-                    ServiceError::Invalid(v) => error::field_violations(v.clone())
-                        .into_iter()
+                    ServiceError::Invalid(v) => v
+                        .iter()
                         .map(|f| pb::FieldViolation {
-                            field: f.field,
-                            description: f.description,
+                            field: f.field.clone(),
+                            description: f.description.clone(),
                         })
                         .collect(),
                     _ => Vec::new(),
@@ -143,39 +148,24 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         request: Request<pb::PublishBatchRequest>,
     ) -> Result<Response<pb::PublishBatchResponse>, Status> {
         let trace = telemetry::trace_to_store(request.metadata().as_ref());
-        let PublishBatch(items) = self.parse(request.into_inner())?;
-        let mut invalid = Vec::new();
-        let mut valid = Vec::new();
-        for item in items {
-            match item {
-                Ok(message) => {
-                    invalid.push(None);
-                    valid.push(NewMessage {
-                        trace: trace.clone(),
-                        ..message
-                    });
-                }
-                Err(v) => invalid.push(Some(ServiceError::Invalid(v))),
-            }
-        }
-        let mut published = if valid.is_empty() {
-            Vec::new()
-        } else {
-            self.service
-                .publish_batch(valid)
-                .await
-                .map_err(|e| self.fail(e))?
-        }
-        .into_iter();
-        let results = invalid
+        let PublishBatch(events) = self.parse(request.into_inner())?;
+        let events = events
             .into_iter()
-            .map(|bad| {
-                let result = match bad {
-                    Some(e) => Err(e),
-                    None => published.next().expect("one result per valid event"),
-                };
-                self.batch_result(result)
+            .map(|event| {
+                event.map(|message| NewMessage {
+                    trace: trace.clone(),
+                    ..message
+                })
             })
+            .collect();
+        let results = self
+            .service
+            .publish_batch(events)
+            .await
+            .map_err(|e| self.fail(e))?
+            .into_iter()
+            .enumerate()
+            .map(|(i, result)| self.batch_result(i, result))
             .collect();
         Ok(Response::new(pb::PublishBatchResponse { results }))
     }

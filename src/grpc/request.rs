@@ -205,7 +205,8 @@ impl TryFrom<pb::PublishRequest> for NewMessage {
     }
 }
 
-/// The events of a batch, each parsed on its own: a bad one fails alone.
+/// The events of a batch, each parsed on its own: a bad one fails alone, its violations
+/// named within the event (the handler places them at `requests[i]`).
 pub struct PublishBatch(pub Vec<Result<NewMessage, Violations>>);
 
 impl TryFrom<pb::PublishBatchRequest> for PublishBatch {
@@ -222,13 +223,7 @@ impl TryFrom<pb::PublishBatchRequest> for PublishBatch {
             return Err(v);
         }
         Ok(Self(
-            req.requests
-                .into_iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    NewMessage::try_from(r).map_err(|v| v.within(&format!("requests[{i}]")))
-                })
-                .collect(),
+            req.requests.into_iter().map(NewMessage::try_from).collect(),
         ))
     }
 }

@@ -32,21 +32,26 @@ impl Service {
             .expect("one result per message")
     }
 
-    /// Commits each message with its deliveries, atomically per message; results are in
-    /// input order. The backlog limit refuses the whole batch.
+    /// Commits each message of a batch with its deliveries, atomically per message;
+    /// results are in input order. An event the transport could not parse comes with its
+    /// violations and is answered with them in its place. The backlog limit refuses the
+    /// whole batch.
     ///
     /// # Errors
-    /// A full backlog or a store failure; per message, an invalid payload or an
-    /// idempotency conflict.
+    /// A full backlog or a store failure; per event, invalid input or an idempotency
+    /// conflict.
     pub async fn publish_batch(
         &self,
-        messages: Vec<NewMessage>,
+        events: Vec<Result<NewMessage, Violations>>,
     ) -> Result<Vec<Result<Accepted, ServiceError>>, ServiceError> {
         let mut results: Vec<Option<Result<Accepted, ServiceError>>> = Vec::new();
         let mut valid = Vec::new();
-        for message in messages {
-            match self.check_payload(&message) {
-                Ok(()) => {
+        for event in events {
+            match event.map_err(ServiceError::from).and_then(|message| {
+                self.check_payload(&message)?;
+                Ok(message)
+            }) {
+                Ok(message) => {
                     valid.push(message);
                     results.push(None);
                 }

@@ -123,7 +123,8 @@ pub struct Claim {
 
 /// What may be claimed: at most `limit` deliveries, and per endpoint at most its entry
 /// in `per_endpoint` (`unknown` for an endpoint not listed). Endpoints with no room cost
-/// nothing to skip.
+/// nothing to skip. The Redis store applies each endpoint's shared limits itself and reads
+/// neither (its protection asks for unlimited room).
 #[derive(Debug, Clone)]
 pub struct ClaimRequest {
     pub now: SystemTime,

@@ -12,6 +12,7 @@
 //! - `protection`: breakers, rate limits, in-flight caps, isolation, auto-disable,
 //!   recovery.
 //! - `status`: the live status stream: order, filters, resume, heartbeats, cut-off.
+//! - `store`: the `Store` trait's contract on every backend, without the API in between.
 //! - `observability`: the admin port's metrics and health against what happened.
 //! - `process`: the real binary as a child process: crash recovery, graceful shutdown,
 //!   configuration errors.
@@ -33,5 +34,6 @@ mod process;
 mod protection;
 mod redis;
 mod status;
+mod store;
 mod support;
 mod traces;

@@ -15,7 +15,11 @@ for i, name in ipairs(names) do
   if v == '' then redis.call('HDEL', gk, name) else redis.call('HSET', gk, name, v) end
 end
 if mode == 'create' then
-  redis.call('HSET', gk, 'en', ARGV[5] == '0' and 0 or 1, 'inf', 0)
+  if ARGV[5] == '0' then
+    redis.call('HSET', gk, 'en', 0, 'dr', ARGV[6], 'inf', 0)
+  else
+    redis.call('HSET', gk, 'en', 1, 'inf', 0)
+  end
 else
   local was = redis.call('HGET', gk, 'en')
   if ARGV[5] == '1' and was ~= '1' then
