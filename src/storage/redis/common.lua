@@ -23,6 +23,12 @@ local function earliest(ep)
   return nil
 end
 
+-- The tokens in an endpoint's bucket at `now`: what its last use left (`tk` at `tt`,
+-- full when never used), refilled at `rl` per `rw` ms, at most the burst `rb`.
+local function tokens(tk, tt, now, rl, rw, rb)
+  return math.min(rb, tonumber(tk or rb) + (now - tonumber(tt or now)) * rl / rw)
+end
+
 -- Makes the scheduler look at an enabled endpoint no later than its earliest due time.
 local function reschedule(ep)
   local at = earliest(ep)

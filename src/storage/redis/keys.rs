@@ -18,6 +18,8 @@
 
 use std::fmt::Display;
 
+use redis::{Script, ScriptInvocation};
+
 /// The keys under one prefix.
 #[derive(Debug, Clone)]
 pub(super) struct Keys {
@@ -35,6 +37,13 @@ impl Keys {
     /// `{prefix}:`, as the scripts take it.
     pub fn prefix(&self) -> &str {
         &self.prefix
+    }
+
+    /// An invocation of `script` on these keys: the prefix is its `KEYS[1]`.
+    pub fn invoke<'a>(&self, script: &'a Script) -> ScriptInvocation<'a> {
+        let mut invocation = script.prepare_invoke();
+        invocation.key(&self.prefix);
+        invocation
     }
 
     fn of(&self, name: impl Display) -> String {

@@ -248,6 +248,7 @@ impl RedisStore {
         SharedProtection {
             conn: self.conn(),
             keys: self.keys.clone(),
+            status: self.scripts.status.clone(),
             config: self.protection,
             cache: self.cache.clone(),
             in_flight: Default::default(),
@@ -266,9 +267,7 @@ impl RedisStore {
     }
 
     fn invoke<'a>(&'a self, script: &'a Script) -> redis::ScriptInvocation<'a> {
-        let mut invocation = script.prepare_invoke();
-        invocation.key(self.keys.prefix());
-        invocation
+        self.keys.invoke(script)
     }
 
     /// Reads every endpoint, with its shared live state, into the cache.

@@ -30,7 +30,7 @@ for _, ep in ipairs(eps) do
     local rl, rw, tk = tonumber(g[3] or ARGV[4]), tonumber(g[4] or ARGV[5]), nil
     if rl > 0 and room > 0 then
       local rb = tonumber(g[5] or ARGV[6])
-      tk = math.min(rb, tonumber(g[7] or rb) + (now - tonumber(g[8] or now)) * rl / rw)
+      tk = tokens(g[7], g[8], now, rl, rw, rb)
       room = math.min(room, math.floor(tk))
     end
     local ids = {}

@@ -12,6 +12,7 @@ use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
+use redis::Script;
 use redis::aio::ConnectionManager;
 use tokio::time::Instant;
 
@@ -29,6 +30,8 @@ use crate::storage::codec::{ms, time};
 pub struct SharedProtection {
     pub(super) conn: ConnectionManager,
     pub(super) keys: Keys,
+    /// The script that reads an endpoint's protection with its bucket refilled to now.
+    pub(super) status: Script,
     pub(super) config: ProtectionConfig,
     /// The store's copy of every endpoint: whose circuits to look at.
     pub(super) cache: Arc<RwLock<EndpointCache>>,
@@ -89,27 +92,31 @@ impl Protection for SharedProtection {
 
     async fn status(&self, endpoint: &Endpoint) -> Result<EndpointStatus, StateUnavailable> {
         let policy = self.config.resolve_or_default(endpoint);
-        let g: Vec<Option<String>> = redis::cmd("HMGET")
-            .arg(self.keys.guard(&endpoint.id))
-            .arg(&["bs", "bu", "bf", "inf", "tk", "tt"])
-            .query_async(&mut self.conn.clone())
+        let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let (limit, window, burst) = policy
+            .rate_limit
+            .map_or((0, 1, 0), |l| (l.limit(), millis(l.window()), l.burst()));
+        let (state, until, consecutive_failures, in_flight, rate_used): (
+            Option<String>,
+            i64,
+            u32,
+            u32,
+            u32,
+        ) = self
+            .keys
+            .invoke(&self.status)
+            .arg(ms(SystemTime::now()))
+            .arg(endpoint.id.as_str())
+            .arg(limit)
+            .arg(window)
+            .arg(burst)
+            .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
-        let field = |i: usize| g.get(i).cloned().flatten();
-        let number = |i: usize| field(i).and_then(|v| v.parse::<f64>().ok());
-        // The bucket as the promote script would see it now: refilled since its last use.
-        let rate_used = policy.rate_limit.map_or(0, |l| {
-            let elapsed = ms(SystemTime::now()) - number(5).map_or(0, |t| t as i64);
-            let refill =
-                elapsed.max(0) as f64 * f64::from(l.limit()) / l.window().as_millis().max(1) as f64;
-            let burst = f64::from(l.burst());
-            let tokens = (number(4).unwrap_or(burst) + refill).min(burst);
-            (burst - tokens).max(0.0).round() as u32
-        });
         Ok(EndpointStatus {
-            circuit: circuit(field(0).as_deref(), number(1)),
-            consecutive_failures: number(2).map_or(0, |n| n as u32),
-            in_flight: number(3).map_or(0, |n| n.max(0.0) as u32),
+            circuit: circuit(state.as_deref(), Some(until as f64)),
+            consecutive_failures,
+            in_flight,
             rate_used,
             rate_limit: policy.rate_limit,
         })

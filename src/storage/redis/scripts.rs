@@ -21,6 +21,8 @@ pub(super) struct Scripts {
     pub requeue: Script,
     pub delete_endpoint: Script,
     pub save_endpoint: Script,
+    /// Reads an endpoint's shared protection (no transition).
+    pub status: Script,
 }
 
 fn state_name(state: DeliveryState) -> &'static str {
@@ -116,6 +118,7 @@ impl Scripts {
             requeue: script(include_str!("requeue.lua")),
             delete_endpoint: script(include_str!("delete_endpoint.lua")),
             save_endpoint: script(include_str!("save_endpoint.lua")),
+            status: script(include_str!("status.lua")),
         }
     }
 }
@@ -139,6 +142,7 @@ mod tests {
             include_str!("requeue.lua"),
             include_str!("delete_endpoint.lua"),
             include_str!("save_endpoint.lua"),
+            include_str!("status.lua"),
         ];
         let prefixes = ["STATE_", "KIND_", "REASON_", "CIRCUIT_"];
         for source in sources {
