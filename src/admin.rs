@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
-use crate::health::{Health, Overall};
+use crate::health::Overall;
 use crate::metrics::Metrics;
+use crate::service::Service;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -17,7 +18,7 @@ use serde_json::json;
 pub struct AdminState {
     /// `None` when metrics are turned off.
     pub metrics: Option<Arc<Metrics>>,
-    pub health: Arc<Health>,
+    pub service: Service,
 }
 
 pub fn router(state: Arc<AdminState>) -> axum::Router {
@@ -37,25 +38,20 @@ async fn metrics(State(s): State<Arc<AdminState>>) -> Response {
         )
             .into_response();
     };
-    let in_flight = s.health.protection.in_flight();
-    let circuits = s.health.circuits().await;
-    let text = metrics.render(
-        s.health.store.backlog().saturating_sub(in_flight),
-        in_flight,
-        &circuits,
-    );
+    let gauges = s.service.gauges().await;
+    let text = metrics.render(gauges.waiting, gauges.in_flight, &gauges.circuits);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 async fn readyz(State(s): State<Arc<AdminState>>) -> Response {
-    if s.health.report().await.overall == Overall::Unhealthy {
+    if s.service.health().await.overall == Overall::Unhealthy {
         return (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response();
     }
     "ready".into_response()
 }
 
 async fn healthz(State(s): State<Arc<AdminState>>) -> Response {
-    let report = s.health.report().await;
+    let report = s.service.health().await;
     let code = if report.overall == Overall::Unhealthy {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
