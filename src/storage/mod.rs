@@ -294,7 +294,9 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
-    /// Ends the store's background work (writer thread, readers) and waits for it; every
-    /// later call answers [`StoreError::Closed`] or fails. Idempotent.
+    /// Ends the store's background work and waits for it: the embedded and memory
+    /// stores commit what was sent before and stop their writer thread (later calls
+    /// answer [`StoreError::Closed`]); the Redis store stops following other instances'
+    /// events and work (calls still go to Redis). Closing twice is harmless.
     async fn close(&self);
 }

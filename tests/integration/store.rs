@@ -72,6 +72,7 @@ each_store!(
     delete_endpoint_cancels_unfinished_deliveries,
     status_events_follow_commit_order_stored_and_live,
     rollups_and_pending_match_the_attempts_recorded,
+    close_ends_the_background_work_and_keeps_what_was_acknowledged,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1407,4 +1408,43 @@ fn total(rows: &[RollupRow], endpoint: &EndpointId, minute: i64) -> Rollup {
         sum.merge(&row.rollup);
     }
     sum
+}
+
+async fn close_ends_the_background_work_and_keeps_what_was_acknowledged(
+    store: Arc<dyn Store>,
+    guard: &Guard,
+) {
+    let t0 = start_time();
+    let kept = create(&store, endpoint("kept", t0)).await;
+    let (acknowledged, n) = publish(&store, message("order.created", r#"{"i":1}"#), t0).await;
+    assert_eq!(n, 1);
+    tokio::time::timeout(PATIENCE, store.close())
+        .await
+        .expect("close ends its background work");
+    tokio::time::timeout(PATIENCE, store.close())
+        .await
+        .expect("a second close is harmless");
+    match guard {
+        // Its writer thread has stopped: nothing more is taken.
+        Guard::Memory | Guard::Dir(_) => assert!(matches!(
+            store
+                .publish(vec![message("order.created", "{}")], t0)
+                .await,
+            Err(StoreError::Closed)
+        )),
+        // Only its readers stopped; calls still go straight to Redis.
+        Guard::Redis { .. } => {}
+    }
+    if matches!(guard, Guard::Memory) {
+        return;
+    }
+    // What was acknowledged before the close is there for the next process.
+    drop(store);
+    let next = open_instance(guard).await;
+    let (message, deliveries) = next
+        .get_message(&acknowledged)
+        .await
+        .expect("the acknowledged message outlives the close");
+    assert_eq!(message.id, acknowledged);
+    assert_eq!(receivers(&deliveries), sorted([&kept]));
 }
