@@ -4,9 +4,8 @@
 
 use std::sync::Arc;
 
-use crate::health::Overall;
+use crate::health::{Health, Overall};
 use crate::metrics::Metrics;
-use crate::service::Service;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -18,7 +17,7 @@ use serde_json::json;
 pub struct AdminState {
     /// `None` when metrics are turned off.
     pub metrics: Option<Arc<Metrics>>,
-    pub service: Service,
+    pub health: Arc<Health>,
 }
 
 pub fn router(state: Arc<AdminState>) -> axum::Router {
@@ -38,20 +37,25 @@ async fn metrics(State(s): State<Arc<AdminState>>) -> Response {
         )
             .into_response();
     };
-    let gauges = s.service.gauges().await;
-    let text = metrics.render(gauges.waiting, gauges.in_flight, &gauges.circuits);
+    let in_flight = s.health.protection.in_flight();
+    let circuits = s.health.circuits().await;
+    let text = metrics.render(
+        s.health.store.backlog().saturating_sub(in_flight),
+        in_flight,
+        &circuits,
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 async fn readyz(State(s): State<Arc<AdminState>>) -> Response {
-    if s.service.health().await.overall == Overall::Unhealthy {
+    if s.health.report().await.overall == Overall::Unhealthy {
         return (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response();
     }
     "ready".into_response()
 }
 
 async fn healthz(State(s): State<Arc<AdminState>>) -> Response {
-    let report = s.service.health().await;
+    let report = s.health.report().await;
     let code = if report.overall == Overall::Unhealthy {
         StatusCode::SERVICE_UNAVAILABLE
     } else {

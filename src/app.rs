@@ -24,6 +24,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
 use crate::admin::{self, AdminState};
+use crate::analytics::minute_of;
 use crate::config::{Config, StorageConfig};
 use crate::delivery::Dispatcher;
 use crate::delivery::guard::Guards;
@@ -73,14 +74,16 @@ pub struct Application {
     admin_listener: TcpListener,
     admin_addr: SocketAddr,
     admin: Arc<AdminState>,
+    health: Arc<Health>,
     metrics: Arc<Metrics>,
     store: Arc<dyn Store>,
-    service: Service,
     dispatcher: Dispatcher,
     api: WebhookApi,
     storage: String,
     /// Fires when shutdown starts: stops claiming, ends status streams.
     stopping: CancellationToken,
+    /// How long analytics rollups are kept.
+    analytics_retention: Duration,
     shutdown_grace: Duration,
 }
 
@@ -147,16 +150,16 @@ impl Application {
                 store: store.clone(),
                 protection,
                 wake: dispatcher.waker(),
-                health,
+                health: health.clone(),
                 stopping: stopping.child_token(),
             },
             config.service.clone(),
             &config.delivery,
         );
-        let api = WebhookApi::new(service.clone(), metrics.clone());
+        let api = WebhookApi::new(service, metrics.clone());
         let admin = Arc::new(AdminState {
             metrics: config.enable_metrics.then(|| metrics.clone()),
-            service: service.clone(),
+            health: health.clone(),
         });
         let (listener, local_addr) = bind(config.grpc_addr).await?;
         let (admin_listener, admin_addr) = bind(config.admin_addr).await?;
@@ -166,13 +169,14 @@ impl Application {
             admin_listener,
             admin_addr,
             admin,
+            health,
             metrics,
             store,
-            service,
             dispatcher,
             api,
             storage,
             stopping,
+            analytics_retention: config.analytics_retention,
             shutdown_grace: config.shutdown_grace,
         })
     }
@@ -222,11 +226,15 @@ impl Application {
 
         let delivery = tasks.spawn(self.dispatcher.run(stopping.child_token()));
         tasks.spawn(follow_health(
-            self.service.clone(),
+            self.health.clone(),
             health.clone(),
             stopping.child_token(),
         ));
-        tasks.spawn(housekeeping(self.service.clone(), stopping.child_token()));
+        tasks.spawn(housekeeping(
+            self.store.clone(),
+            self.analytics_retention,
+            stopping.child_token(),
+        ));
 
         let drain = {
             let stopping = stopping.clone();
@@ -323,7 +331,7 @@ impl Application {
 /// Keeps `grpc.health.v1` in step with the health report: NOT_SERVING while unhealthy
 /// (storage failing), SERVING again once it recovers. Until `stop`.
 async fn follow_health(
-    service: Service,
+    health: Arc<Health>,
     reporter: tonic_health::server::HealthReporter,
     stop: CancellationToken,
 ) {
@@ -334,7 +342,7 @@ async fn follow_health(
             _ = tick.tick() => {}
             () = stop.cancelled() => return,
         }
-        let healthy = service.health().await.overall != Overall::Unhealthy;
+        let healthy = health.report().await.overall != Overall::Unhealthy;
         if healthy == serving || stop.is_cancelled() {
             continue;
         }
@@ -350,23 +358,30 @@ async fn follow_health(
     }
 }
 
-/// Now and then, until `stop`: the service's housekeeping (expired idempotency keys,
-/// old analytics rollups).
-async fn housekeeping(service: Service, stop: CancellationToken) {
+/// Now and then, until `stop`: forgets expired idempotency keys and drops analytics
+/// rollups older than `analytics_retention`.
+async fn housekeeping(
+    store: Arc<dyn Store>,
+    analytics_retention: Duration,
+    stop: CancellationToken,
+) {
     let mut tick = tokio::time::interval(HOUSEKEEPING_INTERVAL);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             () = stop.cancelled() => return,
         }
-        let swept = service.sweep(SystemTime::now()).await;
-        match swept.expired_keys {
+        let now = SystemTime::now();
+        match store.purge_expired_keys(now).await {
             Ok(purged) => tracing::debug!(purged, "expired idempotency keys purged"),
             Err(e) => {
                 tracing::warn!(error = %ErrorChain(&e), "cannot purge expired idempotency keys")
             }
         }
-        match swept.old_rollups {
+        match store
+            .prune_rollups(minute_of(now - analytics_retention))
+            .await
+        {
             Ok(pruned) => tracing::debug!(pruned, "old analytics rollups pruned"),
             Err(e) => tracing::warn!(error = %ErrorChain(&e), "cannot prune analytics rollups"),
         }

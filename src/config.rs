@@ -248,6 +248,7 @@ pub struct Config {
     pub service: ServiceConfig,
     pub legacy_signature_headers: bool,
     pub shutdown_grace: Duration,
+    pub analytics_retention: Duration,
 }
 
 /// A setting with an unusable value.
@@ -376,12 +377,12 @@ impl ServeArgs {
                 secret_rotation_grace: self.secret_rotation_grace,
                 max_payload_bytes: self.max_payload_bytes as usize,
                 stream_heartbeat: self.stream_heartbeat,
-                analytics_retention: Duration::from_secs(
-                    u64::from(self.analytics_retention_days) * 24 * 3600,
-                ),
             },
             legacy_signature_headers: self.legacy_signature_headers,
             shutdown_grace: self.shutdown_grace,
+            analytics_retention: Duration::from_secs(
+                u64::from(self.analytics_retention_days) * 24 * 3600,
+            ),
         })
     }
 }

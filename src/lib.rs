@@ -15,8 +15,7 @@
 //!   in-process endpoint protection.
 //! - `health`: the health report behind GetHealth, /healthz and grpc.health.v1.
 //! - `service`: every use case, transport-free: publish, endpoints, redelivery, watch,
-//!   analytics, health and gauges, housekeeping; the one handle the gRPC API, the admin
-//!   port and the application's background jobs call.
+//!   analytics, health; the one handle every transport calls.
 //! - `grpc`: the gRPC transport: requests into commands, answers into protos, one error
 //!   mapping, tower layers.
 //! - `admin`: the admin HTTP port: metrics, liveness, readiness, health report.

@@ -1,7 +1,6 @@
 //! Every use case of Herald, transport-free: publishing (with backlog admission),
 //! endpoints (ids, secrets, times, live status), redelivery (messages, attempts, retry,
-//! replay, recovery), watching the status stream, analytics, health and the gauges, and
-//! housekeeping (what has outlived its retention).
+//! replay, recovery), watching the status stream, analytics and health.
 //!
 //! [`Service`] is one cloneable handle. It takes domain commands (parsed by a transport)
 //! and answers domain values or a [`ServiceError`]; it checks what depends on the
@@ -14,7 +13,6 @@
 mod analytics;
 mod endpoints;
 mod error;
-mod housekeeping;
 mod publish;
 mod redelivery;
 mod watch;
@@ -28,14 +26,12 @@ use tokio_util::sync::CancellationToken;
 pub use self::analytics::{Analytics, AnalyticsQuery};
 pub use self::endpoints::{EndpointView, NewEndpoint};
 pub use self::error::{FieldViolation, ServiceError, Violations};
-pub use self::housekeeping::Swept;
 pub use self::publish::Accepted;
 pub use self::redelivery::AttemptsQuery;
 pub use self::watch::WatchQuery;
 use crate::delivery::DeliveryConfig;
-use crate::domain::EndpointId;
 use crate::health::{Health, Report};
-use crate::policy::protection::{CircuitStatus, Protection, ProtectionConfig};
+use crate::policy::protection::{Protection, ProtectionConfig};
 use crate::policy::retry::RetryPolicy;
 use crate::storage::Store;
 
@@ -49,16 +45,6 @@ pub struct ServiceConfig {
     pub max_payload_bytes: usize,
     /// Idle time after which a status stream sends a heartbeat.
     pub stream_heartbeat: Duration,
-    /// How long analytics rollups are kept.
-    pub analytics_retention: Duration,
-}
-
-/// What the gauges show, read live.
-#[derive(Debug, Clone)]
-pub struct Gauges {
-    pub waiting: u64,
-    pub in_flight: u64,
-    pub circuits: Vec<(EndpointId, CircuitStatus)>,
 }
 
 /// A page of a list, and where the next one starts (`None`: this is the last).
@@ -143,16 +129,5 @@ impl Service {
     /// The health report: each check, and the verdict.
     pub async fn health(&self) -> Report {
         self.0.health.report().await
-    }
-
-    /// The live figures behind the gauges: deliveries waiting (not in flight), attempts
-    /// in flight, and every endpoint's circuit.
-    pub async fn gauges(&self) -> Gauges {
-        let in_flight = self.0.protection.in_flight();
-        Gauges {
-            waiting: self.0.store.backlog().saturating_sub(in_flight),
-            in_flight,
-            circuits: self.0.health.circuits().await,
-        }
     }
 }
