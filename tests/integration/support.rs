@@ -98,10 +98,16 @@ pub async fn share_machine() -> Machine {
 }
 
 /// The whole machine: waits for every running test to finish, and holds others back.
+/// What those tests left for the disk to write is flushed first, so that the kernel's
+/// writeback of their files does not land on one of the timed runs only (Redis and the
+/// embedded store fsync every acknowledged write).
 pub async fn take_machine() -> Machine {
-    Machine::Alone {
-        _guard: MACHINE.write().await,
-    }
+    let guard = MACHINE.write().await;
+    tokio::task::spawn_blocking(|| std::process::Command::new("sync").status())
+        .await
+        .expect("sync runs")
+        .expect("sync starts");
+    Machine::Alone { _guard: guard }
 }
 
 /// A fast retry schedule for tests: 3 retries, 20 ms growing ×2, at most 200 ms.
