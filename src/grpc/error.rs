@@ -18,7 +18,7 @@ const STORAGE_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// The domain of Herald's `ErrorInfo` reasons.
 const ERROR_DOMAIN: &str = "herald.v1";
 
-pub fn field_violations(v: Violations) -> Vec<FieldViolation> {
+fn field_violations(v: Violations) -> Vec<FieldViolation> {
     v.into_inner()
         .into_iter()
         .map(|f| FieldViolation::new(f.field, f.description))

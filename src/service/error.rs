@@ -41,10 +41,6 @@ impl Violations {
         self.0.is_empty()
     }
 
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
     pub fn iter(&self) -> impl Iterator<Item = &FieldViolation> {
         self.0.iter()
     }
