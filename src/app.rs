@@ -11,7 +11,9 @@
 //! long-lived task is tracked and ended by then.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -24,6 +26,8 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
 use crate::admin::{self, AdminState};
+use crate::auth::IssuedToken;
+use crate::auth::jwt::{JwtSetupError, JwtVerifier};
 use crate::analytics::minute_of;
 use crate::config::{Config, StorageConfig};
 use crate::delivery::Dispatcher;
@@ -35,10 +39,11 @@ use crate::grpc::{WebhookApi, pb};
 use crate::health::{Health, Overall};
 use crate::metrics::Metrics;
 use crate::policy::protection::Protection;
-use crate::service::{Parts, Service};
+use crate::service::{AuthSettings, Parts, Service, ServiceError};
 use crate::storage::redis::RedisOpenError;
 use crate::storage::{RedisStore, SqliteStore, Store, sqlite::OpenError};
 use crate::telemetry::ErrorChain;
+use crate::tls::{TlsAcceptor, TlsError};
 
 /// How often expired idempotency keys are forgotten.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(600);
@@ -65,6 +70,17 @@ pub enum AppError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("the gRPC server failed")]
     Serve(#[from] tonic::transport::Error),
+    #[error("cannot set up TLS")]
+    Tls(#[from] TlsError),
+    #[error("cannot set up JWT validation")]
+    Jwt(#[from] JwtSetupError),
+    #[error("cannot create the first admin key")]
+    FirstKey(#[source] ServiceError),
+    #[error("cannot write the first admin key to {path}")]
+    KeyFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// A built, not yet running, Herald.
@@ -84,6 +100,8 @@ pub struct Application {
     stopping: CancellationToken,
     /// How long analytics rollups are kept.
     analytics_retention: Duration,
+    /// TLS for the gRPC port; `None`: h2c.
+    tls: Option<TlsAcceptor>,
     shutdown_grace: Duration,
 }
 
@@ -144,7 +162,12 @@ impl Application {
             max_workers: config.delivery.max_workers,
             stopping: stopping.clone(),
             max_queue_size: config.service.max_queue_size,
+            authentication: config.auth.enabled,
         });
+        let jwt = match config.auth.jwt.clone() {
+            Some(settings) => Some(Arc::new(JwtVerifier::new(settings).await?)),
+            None => None,
+        };
         let service = Service::new(
             Parts {
                 store: store.clone(),
@@ -152,15 +175,25 @@ impl Application {
                 wake: dispatcher.waker(),
                 health: health.clone(),
                 stopping: stopping.child_token(),
+                auth: AuthSettings {
+                    enabled: config.auth.enabled,
+                    admin_key: config.auth.admin_key,
+                    jwt,
+                },
             },
             config.service.clone(),
             &config.delivery,
         );
+        warn_about_access(&config);
+        if let Some(token) = service.first_admin_key().await.map_err(AppError::FirstKey)? {
+            announce_first_key(&token, &config.storage)?;
+        }
         let api = WebhookApi::new(service, metrics.clone());
         let admin = Arc::new(AdminState {
             metrics: config.enable_metrics.then(|| metrics.clone()),
             health: health.clone(),
         });
+        let tls = config.tls.clone().map(TlsAcceptor::load).transpose()?;
         let (listener, local_addr) = bind(config.grpc_addr).await?;
         let (admin_listener, admin_addr) = bind(config.admin_addr).await?;
         Ok(Self {
@@ -177,6 +210,7 @@ impl Application {
             storage,
             stopping,
             analytics_retention: config.analytics_retention,
+            tls,
             shutdown_grace: config.shutdown_grace,
         })
     }
@@ -252,11 +286,8 @@ impl Application {
                     .await;
             }
         };
-        // Without TCP_NODELAY small answers wait for the peer's delayed ACK (~40 ms).
-        let incoming = TcpIncoming::from(self.listener)
-            .with_nodelay(Some(true))
-            .with_keepalive(Some(Duration::from_secs(60)));
-        let server = Server::builder()
+        let tls_enabled = self.tls.is_some();
+        let router = Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
             .layer(RequestIdLayer)
@@ -264,8 +295,22 @@ impl Application {
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(WebhookServiceServer::new(self.api))
-            .serve_with_incoming_shutdown(incoming, drain);
+            .add_service(WebhookServiceServer::new(self.api));
+        let server: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =
+            match self.tls {
+                Some(tls) => Box::pin(router.serve_with_incoming_shutdown(
+                    tls.incoming(self.listener, stopping.child_token()),
+                    drain,
+                )),
+                None => {
+                    // Without TCP_NODELAY small answers wait for the peer's delayed ACK
+                    // (~40 ms).
+                    let incoming = TcpIncoming::from(self.listener)
+                        .with_nodelay(Some(true))
+                        .with_keepalive(Some(Duration::from_secs(60)));
+                    Box::pin(router.serve_with_incoming_shutdown(incoming, drain))
+                }
+            };
 
         let admin = tasks.spawn({
             let stopping = stopping.clone();
@@ -275,14 +320,14 @@ impl Application {
         });
         tasks.close();
 
-        tracing::info!(grpc = %self.local_addr, admin = %self.admin_addr, storage = %self.storage, "herald serving");
+        tracing::info!(grpc = %self.local_addr, admin = %self.admin_addr, storage = %self.storage, tls = tls_enabled, "herald serving");
         // One deadline for every phase of the shutdown, set when it starts.
         let grace = self.shutdown_grace;
         let deadline = async {
             stopping.cancelled().await;
             Instant::now() + grace
         };
-        tokio::pin!(server);
+        let mut server = server;
         let (served, deadline) = tokio::select! {
             served = &mut server => {
                 // The server ended by itself (it failed, or it drained before the timer).
@@ -386,6 +431,55 @@ async fn housekeeping(
             Err(e) => tracing::warn!(error = %ErrorChain(&e), "cannot prune analytics rollups"),
         }
     }
+}
+
+/// Says loudly when calls need no credential, and when credentials travel in clear.
+fn warn_about_access(config: &Config) {
+    if !config.auth.enabled {
+        tracing::warn!(
+            "AUTHENTICATION IS OFF (WEBHOOK_AUTH=off): anyone who reaches the gRPC port can read, change and delete everything; use this for local experiments only"
+        );
+    } else if config.tls.is_none() && !config.grpc_addr.ip().is_loopback() {
+        tracing::warn!(
+            grpc = %config.grpc_addr,
+            "gRPC is served without TLS on a non-loopback address: credentials travel in clear unless a sidecar or mesh encrypts the traffic (set WEBHOOK_TLS_CERT and WEBHOOK_TLS_KEY)"
+        );
+    }
+}
+
+/// Shows the generated first admin key once, on stderr, and on the embedded store also
+/// writes it to `admin.key` (mode 0600) in the data directory.
+fn announce_first_key(token: &IssuedToken, storage: &StorageConfig) -> Result<(), AppError> {
+    let mut saved = String::new();
+    if let StorageConfig::Embedded { data_dir } = storage {
+        let path = data_dir.join("admin.key");
+        write_secret(&path, token.expose()).map_err(|source| AppError::KeyFile {
+            path: path.clone(),
+            source,
+        })?;
+        saved = format!(" It is also in {} (mode 0600).", path.display());
+    }
+    eprintln!(
+        "\nNo API key existed, so an admin key was created. It is shown only now:\n\n    {}\n\nSend it as `authorization: Bearer <key>`; create narrower keys with CreateApiKey.{saved}\n",
+        token.expose()
+    );
+    tracing::warn!("an admin key was generated and printed to stderr once");
+    Ok(())
+}
+
+/// Writes `secret` to a new file only its owner may read.
+fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path)?;
+    writeln!(file, "{secret}")?;
+    file.sync_all()
 }
 
 async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), AppError> {

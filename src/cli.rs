@@ -14,15 +14,30 @@ use tonic_types::StatusExt;
 use crate::analytics::sketch::LatencySketch;
 use crate::grpc::pb;
 use crate::grpc::pb::webhook_service_client::WebhookServiceClient;
+use tonic::metadata::errors::InvalidMetadataValue;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
 
 /// How often `watch` prints its running summary.
 const SUMMARY_EVERY: Duration = Duration::from_secs(5);
 
+/// Where the server is, and the credential to call it with.
 #[derive(Debug, Clone, Args)]
-pub struct WatchArgs {
+pub struct Connection {
     /// The Herald server.
     #[arg(long, env = "HERALD_SERVER", default_value = "http://127.0.0.1:50051")]
     pub server: String,
+    /// The API key (or JWT) sent as `authorization: Bearer …`.
+    #[arg(long, env = "HERALD_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub connection: Connection,
     /// Only these endpoints (repeatable).
     #[arg(long = "endpoint")]
     pub endpoints: Vec<String>,
@@ -42,9 +57,8 @@ pub struct WatchArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct StatsArgs {
-    /// The Herald server.
-    #[arg(long, env = "HERALD_SERVER", default_value = "http://127.0.0.1:50051")]
-    pub server: String,
+    #[command(flatten)]
+    pub connection: Connection,
     /// Only this endpoint.
     #[arg(long)]
     pub endpoint: Option<String>,
@@ -62,6 +76,11 @@ pub struct StatsArgs {
 /// Why a terminal view stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
+    #[error("{server} is not a server address")]
+    Address {
+        server: String,
+        source: http::uri::InvalidUri,
+    },
     #[error("cannot connect to {server}")]
     Connect {
         server: String,
@@ -69,19 +88,66 @@ pub enum CliError {
     },
     #[error("the server refused: {0}")]
     Call(#[from] tonic::Status),
+    #[error("the API key cannot be sent as a header (it has characters a header cannot carry)")]
+    ApiKey,
     #[error("cannot write the output")]
     Output(#[from] std::io::Error),
 }
 
-async fn connect(
-    server: &str,
-) -> Result<WebhookServiceClient<tonic::transport::Channel>, CliError> {
-    WebhookServiceClient::connect(server.to_owned())
+/// Adds `authorization: Bearer <credential>` to every call.
+#[derive(Clone)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Bearer {
+    /// # Errors
+    /// When the credential has characters a header cannot carry.
+    pub fn new(credential: Option<&str>) -> Result<Self, InvalidMetadataValue> {
+        credential
+            .map(|c| format!("Bearer {c}").parse())
+            .transpose()
+            .map(Self)
+    }
+}
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert(http::header::AUTHORIZATION.as_str(), value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A client of the API that sends a credential with every call.
+pub type Client = WebhookServiceClient<InterceptedService<Channel, Bearer>>;
+
+/// A client on `channel` that calls with `credential` (none: without one).
+///
+/// # Errors
+/// When the credential has characters a header cannot carry.
+pub fn client(channel: Channel, credential: Option<&str>) -> Result<Client, InvalidMetadataValue> {
+    Ok(WebhookServiceClient::with_interceptor(
+        channel,
+        Bearer::new(credential)?,
+    ))
+}
+
+async fn connect(connection: &Connection) -> Result<Client, CliError> {
+    let server = &connection.server;
+    let channel = Channel::from_shared(server.clone())
+        .map_err(|source| CliError::Address {
+            server: server.clone(),
+            source,
+        })?
+        .connect()
         .await
         .map_err(|source| CliError::Connect {
-            server: server.to_owned(),
+            server: server.clone(),
             source,
-        })
+        })?;
+    client(channel, connection.api_key.as_deref()).map_err(|_| CliError::ApiKey)
 }
 
 fn kind_name(kind: i32) -> &'static str {
@@ -192,7 +258,7 @@ impl Summary {
 /// # Errors
 /// When the server cannot be reached or refuses the request.
 pub async fn watch(args: WatchArgs) -> Result<(), CliError> {
-    let mut client = connect(&args.server).await?;
+    let mut client = connect(&args.connection).await?;
     let colour_on = !args.json && std::io::stdout().is_terminal();
     let mut out = std::io::stdout().lock();
     let started = Instant::now();
@@ -340,9 +406,11 @@ fn health_name(status: i32) -> &'static str {
 /// # Errors
 /// When the server cannot be reached or refuses the request.
 pub async fn stats(args: StatsArgs) -> Result<(), CliError> {
-    let mut client = connect(&args.server).await?;
+    let mut client = connect(&args.connection).await?;
     let end = std::time::SystemTime::now();
     let request = pb::GetAnalyticsRequest {
+        tenant_id: String::new(),
+        all_tenants: false,
         start_time: Some((end - args.window).into()),
         end_time: Some(end.into()),
         endpoint_id: args.endpoint.unwrap_or_default(),

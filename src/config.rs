@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use clap::{Args, FromArgMatches, ValueEnum};
 
+use crate::auth::SecretHash;
+use crate::auth::jwt::{JwtKeys, JwtSettings};
 use crate::delivery::DeliveryConfig;
 use crate::domain::{Jitter, ProtectionOverride};
 use crate::policy::breaker::{BreakerPolicy, BreakerPolicyError};
@@ -22,6 +24,7 @@ use crate::service::ServiceConfig;
 use crate::storage::StoreOptions;
 use crate::storage::redis::RedisConfig;
 use crate::telemetry::{LogFormat, TracingConfig};
+use crate::tls::TlsFiles;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StorageType {
@@ -42,6 +45,15 @@ fn duration(value: &str) -> Result<Duration, String> {
     }
     humantime::parse_duration(value)
         .map_err(|e| format!("{e} (use seconds, or a unit such as 250ms, 30s, 5m, 24h)"))
+}
+
+/// Whether calls need a credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthMode {
+    /// Every call but health and reflection needs a credential.
+    On,
+    /// Anyone who reaches the port is an admin: for local experiments only.
+    Off,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -212,6 +224,79 @@ pub struct ServeArgs {
     /// An endpoint whose attempts have all failed for this long is disabled.
     #[arg(long, env = "WEBHOOK_AUTO_DISABLE_AFTER", default_value = "5days", value_parser = duration)]
     pub auto_disable_after: Duration,
+
+    /// Authentication: `on`, or `off` for local experiments only.
+    #[arg(long, env = "WEBHOOK_AUTH", value_enum, default_value = "on")]
+    pub auth: AuthMode,
+
+    /// An admin API key the operator chooses (at least 32 characters); kept only as a
+    /// hash. Without it, a first start with no keys generates one.
+    #[arg(long, env = "WEBHOOK_ADMIN_API_KEY", hide_env_values = true)]
+    pub admin_api_key: Option<String>,
+
+    /// Endpoints one tenant may have.
+    #[arg(long, env = "WEBHOOK_MAX_ENDPOINTS_PER_TENANT", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_endpoints_per_tenant: u64,
+
+    /// Accept bearer JWTs issued by this issuer (`iss`); needs an audience and one key
+    /// source.
+    #[arg(long, env = "WEBHOOK_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// The audience (`aud`) JWTs must name.
+    #[arg(long, env = "WEBHOOK_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// HS256 secret JWTs are signed with.
+    #[arg(long, env = "WEBHOOK_JWT_HS256_SECRET", hide_env_values = true)]
+    pub jwt_hs256_secret: Option<String>,
+
+    /// JWKS file holding the public keys JWTs are signed with (RS256, ES256, EdDSA).
+    #[arg(long, env = "WEBHOOK_JWT_JWKS_FILE")]
+    pub jwt_jwks_file: Option<PathBuf>,
+
+    /// JWKS URL serving the public keys JWTs are signed with.
+    #[arg(long, env = "WEBHOOK_JWT_JWKS_URL")]
+    pub jwt_jwks_url: Option<url::Url>,
+
+    /// Clock skew allowed when checking a JWT's times.
+    #[arg(long, env = "WEBHOOK_JWT_LEEWAY", default_value = "60s", value_parser = duration)]
+    pub jwt_leeway: Duration,
+
+    /// The JWT claim naming the caller's tenant (absent: not bound to one).
+    #[arg(long, env = "WEBHOOK_JWT_TENANT_CLAIM", default_value = "tenant_id")]
+    pub jwt_tenant_claim: String,
+
+    /// Certificate chain (PEM) of the gRPC port; with the key, gRPC is served over TLS.
+    #[arg(long, env = "WEBHOOK_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of the certificate.
+    #[arg(long, env = "WEBHOOK_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+
+    /// CA (PEM) whose client certificates are required (mTLS).
+    #[arg(long, env = "WEBHOOK_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
+}
+
+/// How calls are authenticated.
+#[derive(Clone)]
+pub struct AuthConfig {
+    pub enabled: bool,
+    /// The operator's admin key, as its hash.
+    pub admin_key: Option<SecretHash>,
+    pub jwt: Option<JwtSettings>,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("enabled", &self.enabled)
+            .field("admin_key", &self.admin_key.is_some())
+            .field("jwt", &self.jwt.is_some())
+            .finish()
+    }
 }
 
 /// Where the store lives.
@@ -249,6 +334,9 @@ pub struct Config {
     pub legacy_signature_headers: bool,
     pub shutdown_grace: Duration,
     pub analytics_retention: Duration,
+    pub auth: AuthConfig,
+    /// `None`: gRPC in clear (h2c).
+    pub tls: Option<TlsFiles>,
 }
 
 /// A setting with an unusable value.
@@ -265,6 +353,8 @@ impl ServeArgs {
     /// Names the first setting whose value cannot work, alone or with the others.
     pub fn into_config(self) -> Result<Config, ConfigError> {
         let protection = self.protection()?;
+        let auth = self.auth_config()?;
+        let tls = self.tls_files()?;
         let storage = match self.storage_type {
             StorageType::Embedded => StorageConfig::Embedded {
                 data_dir: self.data_dir,
@@ -356,7 +446,10 @@ impl ServeArgs {
                 reason: e.to_string(),
             }
         })?;
+
         Ok(Config {
+            auth,
+            tls,
             grpc_addr: self.grpc_addr,
             admin_addr: self.admin_addr,
             enable_metrics: self.enable_metrics,
@@ -377,6 +470,7 @@ impl ServeArgs {
                 secret_rotation_grace: self.secret_rotation_grace,
                 max_payload_bytes: self.max_payload_bytes as usize,
                 stream_heartbeat: self.stream_heartbeat,
+                max_endpoints_per_tenant: self.max_endpoints_per_tenant,
             },
             legacy_signature_headers: self.legacy_signature_headers,
             shutdown_grace: self.shutdown_grace,
@@ -388,6 +482,94 @@ impl ServeArgs {
 }
 
 impl ServeArgs {
+    fn auth_config(&self) -> Result<AuthConfig, ConfigError> {
+        let admin_key = self
+            .admin_api_key
+            .as_deref()
+            .map(SecretHash::of_bootstrap_key)
+            .transpose()
+            .map_err(|e| ConfigError {
+                flag: "--admin-api-key",
+                env: "WEBHOOK_ADMIN_API_KEY",
+                reason: e.to_string(),
+            })?;
+        let sources = [
+            self.jwt_hs256_secret
+                .clone()
+                .map(|s| JwtKeys::Hs256(s.into_bytes())),
+            self.jwt_jwks_file.clone().map(JwtKeys::JwksFile),
+            self.jwt_jwks_url.clone().map(JwtKeys::JwksUrl),
+        ];
+        let mut sources = sources.into_iter().flatten();
+        let keys = sources.next();
+        if sources.next().is_some() {
+            return Err(ConfigError {
+                flag: "--jwt-hs256-secret",
+                env: "WEBHOOK_JWT_HS256_SECRET",
+                reason: "set one JWT key source: an HS256 secret, a JWKS file or a JWKS URL"
+                    .into(),
+            });
+        }
+        let jwt = match (keys, &self.jwt_issuer, &self.jwt_audience) {
+            (None, None, None) => None,
+            (Some(keys), Some(issuer), Some(audience)) => Some(JwtSettings {
+                issuer: issuer.clone(),
+                audience: audience.clone(),
+                leeway: self.jwt_leeway,
+                keys,
+                tenant_claim: self.jwt_tenant_claim.clone(),
+            }),
+            (None, _, _) => {
+                return Err(ConfigError {
+                    flag: "--jwt-jwks-url",
+                    env: "WEBHOOK_JWT_JWKS_URL",
+                    reason: "JWTs need a key source: an HS256 secret, a JWKS file or a JWKS URL"
+                        .into(),
+                });
+            }
+            (Some(_), None, _) => {
+                return Err(ConfigError {
+                    flag: "--jwt-issuer",
+                    env: "WEBHOOK_JWT_ISSUER",
+                    reason: "JWTs need the issuer they must come from".into(),
+                });
+            }
+            (Some(_), Some(_), None) => {
+                return Err(ConfigError {
+                    flag: "--jwt-audience",
+                    env: "WEBHOOK_JWT_AUDIENCE",
+                    reason: "JWTs need the audience they must name".into(),
+                });
+            }
+        };
+        Ok(AuthConfig {
+            enabled: self.auth == AuthMode::On,
+            admin_key,
+            jwt,
+        })
+    }
+
+    fn tls_files(&self) -> Result<Option<TlsFiles>, ConfigError> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Ok(Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: self.tls_client_ca.clone(),
+            })),
+            (None, None) if self.tls_client_ca.is_none() => Ok(None),
+            (None, _) => Err(ConfigError {
+                flag: "--tls-cert",
+                env: "WEBHOOK_TLS_CERT",
+                reason: "TLS needs the certificate and its key".into(),
+            }),
+            (Some(_), None) => Err(ConfigError {
+                flag: "--tls-key",
+                env: "WEBHOOK_TLS_KEY",
+                reason: "TLS needs the certificate's private key".into(),
+            }),
+        }
+    }
+
     fn protection(&self) -> Result<ProtectionConfig, ConfigError> {
         let breaker = BreakerPolicy::try_new(
             self.circuit_breaker_failure_threshold,

@@ -174,6 +174,48 @@ id_type!(
     MessageId, "msg_", 64
 );
 
+/// A customer of the deployment: every endpoint and message belongs to one, and nothing
+/// crosses from one tenant to another.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TenantId(String);
+
+impl TenantId {
+    pub const MAX_LEN: usize = 64;
+    /// The tenant of a request that names none.
+    pub const DEFAULT: &'static str = "default";
+
+    /// # Errors
+    /// When the id is empty, too long or has characters outside `[a-z0-9_.-]`.
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
+        check_token(
+            value,
+            Self::MAX_LEN,
+            |c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.'),
+            "use [a-z0-9_.-]",
+        )?;
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for TenantId {
+    fn default() -> Self {
+        Self(Self::DEFAULT.to_owned())
+    }
+}
+
+string_conversions!(TenantId);
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Checks a channel name or idempotency key: printable ASCII without spaces.
 ///
 /// # Errors
@@ -406,6 +448,9 @@ impl CustomHeader {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Endpoint {
     pub id: EndpointId,
+    /// Endpoints written before tenants existed belong to the default tenant.
+    #[serde(default)]
+    pub tenant: TenantId,
     pub url: url::Url,
     pub description: String,
     /// Empty: every event type.
@@ -453,14 +498,15 @@ impl Endpoint {
         self.disabled.is_none()
     }
 
-    /// Whether a message of this type in these channels goes to this endpoint: it is
+    /// Whether a message of this tenant, type and channels goes to this endpoint: it is
+    /// the endpoint's own tenant (there is no way across tenants), the endpoint is
     /// enabled and its filters match.
-    pub fn receives(&self, event: &EventType, channels: &[String]) -> bool {
+    pub fn receives(&self, tenant: &TenantId, event: &EventType, channels: &[String]) -> bool {
         let type_ok =
             self.event_types.is_empty() || self.event_types.iter().any(|p| p.matches(event));
         let channel_ok =
             self.channels.is_empty() || self.channels.iter().any(|c| channels.contains(c));
-        self.is_enabled() && type_ok && channel_ok
+        self.tenant == *tenant && self.is_enabled() && type_ok && channel_ok
     }
 }
 
@@ -541,6 +587,7 @@ pub struct TraceContext {
 /// A message as published, before it has an id.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
+    pub tenant: TenantId,
     pub event_type: EventType,
     pub payload: Bytes,
     pub content_type: String,
@@ -558,6 +605,7 @@ impl NewMessage {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
     pub id: MessageId,
+    pub tenant: TenantId,
     pub event_type: EventType,
     pub payload: Bytes,
     pub content_type: String,

@@ -56,6 +56,8 @@ pub struct Health {
     pub stopping: CancellationToken,
     /// The backlog limit; above 80 % of it the service is degraded.
     pub max_queue_size: u64,
+    /// Whether calls need a credential; without, the service is degraded.
+    pub authentication: bool,
 }
 
 impl Health {
@@ -125,6 +127,16 @@ impl Health {
                 name: "circuits",
                 ok: open == 0,
                 detail: format!("{open} endpoint circuits not closed"),
+            },
+            Check {
+                name: "authentication",
+                ok: self.authentication,
+                detail: if self.authentication {
+                    "every call needs a credential"
+                } else {
+                    "OFF (WEBHOOK_AUTH=off): anyone who reaches the gRPC port acts as an admin"
+                }
+                .to_owned(),
             },
         ];
         let overall = if storage.is_err() || stopping || !workers_running {
@@ -197,6 +209,7 @@ mod tests {
             max_workers: delivery.max_workers,
             stopping: CancellationToken::new(),
             max_queue_size: 100,
+            authentication: true,
         };
         let workers = |r: &Report| r.checks.iter().find(|c| c.name == "workers").cloned();
         let before = health.report().await;

@@ -4,6 +4,8 @@
 //! - `domain`: the values everything else passes around, valid by construction.
 //! - `policy`: pure policies: retry schedule, circuit breaker, token bucket, endpoint
 //!   protection settings and status, and the `Protection` seam.
+//! - `auth`: credentials as values: scopes, stored API keys, the key token format and
+//!   hash, bearer JWT validation. Deciding what a caller may do is the service's.
 //! - `analytics`: per-minute rollups of attempts and the latency sketch behind percentiles.
 //! - `telemetry`: logging and trace export, and how errors appear in logs.
 //! - `storage`: the `Store` trait and its backends, each a folder by concern: `sqlite`
@@ -15,9 +17,11 @@
 //!   in-process endpoint protection.
 //! - `health`: the health report behind GetHealth, /healthz and grpc.health.v1.
 //! - `service`: every use case, transport-free: publish, endpoints, redelivery, watch,
-//!   analytics, health; the one handle every transport calls.
+//!   analytics, health, keys and tenants; authentication, authorisation and tenant
+//!   scoping, once; the one handle every transport calls.
 //! - `grpc`: the gRPC transport: requests into commands, answers into protos, one error
 //!   mapping, tower layers.
+//! - `tls`: TLS and mTLS for the gRPC port, with certificates re-read when they change.
 //! - `admin`: the admin HTTP port: metrics, liveness, readiness, health report.
 //! - `config`: settings from flags and environment, validated into one struct per
 //!   subsystem.
@@ -33,6 +37,7 @@
 pub mod admin;
 pub mod analytics;
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod delivery;
@@ -45,3 +50,4 @@ pub mod service;
 pub mod status;
 pub mod storage;
 pub mod telemetry;
+pub mod tls;

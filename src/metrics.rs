@@ -17,7 +17,7 @@ use prometheus::{
 };
 
 /// The name of every metric Herald exports (dashboards and alerts may use only these).
-pub const NAMES: [&str; 11] = [
+pub const NAMES: [&str; 12] = [
     "webhook_deliveries_total",
     "webhook_delivery_duration_seconds",
     "webhook_retry_attempts_total",
@@ -25,6 +25,7 @@ pub const NAMES: [&str; 11] = [
     "webhook_circuit_breaker_state",
     "webhook_rate_limit_hits_total",
     "webhook_validation_errors_total",
+    "webhook_auth_failures_total",
     "webhook_worker_utilization",
     "webhook_status_stream_subscribers",
     "grpc_server_handled_total",
@@ -85,6 +86,7 @@ pub struct Metrics {
     circuit_state: IntGaugeVec,
     rate_limit_hits: IntCounterVec,
     validation_errors: IntCounterVec,
+    auth_failures: IntCounterVec,
     worker_utilization: Gauge,
     stream_subscribers: IntGauge,
     grpc_requests: IntCounterVec,
@@ -173,6 +175,16 @@ impl Metrics {
                     &["field"],
                 ),
             ),
+            auth_failures: register(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "webhook_auth_failures_total",
+                        "Calls refused as unauthenticated, by reason",
+                    ),
+                    &["reason"],
+                ),
+            ),
             worker_utilization: register(
                 &r,
                 Gauge::new(
@@ -242,6 +254,11 @@ impl Metrics {
             .collect::<Vec<_>>()
             .join("[]");
         self.validation_errors.with_label_values(&[&shape]).inc();
+    }
+
+    /// A call refused as unauthenticated; `reason` is one of a fixed set of words.
+    pub fn auth_failure(&self, reason: &str) {
+        self.auth_failures.with_label_values(&[reason]).inc();
     }
 
     pub fn set_worker_utilization(&self, busy: usize, workers: usize) {

@@ -305,6 +305,7 @@ mod tests {
 
     fn endpoint(protection: ProtectionOverride) -> Endpoint {
         Endpoint {
+            tenant: crate::domain::TenantId::default(),
             id: EndpointId::parse("e").unwrap(),
             url: url::Url::parse("http://127.0.0.1/").unwrap(),
             description: String::new(),

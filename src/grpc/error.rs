@@ -2,7 +2,9 @@
 //!
 //! Violations answer `INVALID_ARGUMENT` with a `BadRequest` naming each field; missing
 //! and existing resources carry `ResourceInfo`; refusals to be retried later carry
-//! `RetryInfo`; a watcher told to resume carries an `ErrorInfo` with its cursor. Backend
+//! `RetryInfo`; a watcher told to resume carries an `ErrorInfo` with its cursor; a
+//! missing scope carries an `ErrorInfo` naming it; a full tenant a `QuotaFailure`.
+//! `UNAUTHENTICATED` says the same whatever went wrong. Backend
 //! failures are logged with their cause chain and masked as `INTERNAL`.
 
 use std::time::Duration;
@@ -29,6 +31,34 @@ fn field_violations(v: Violations) -> Vec<FieldViolation> {
 pub fn status(e: ServiceError) -> Status {
     let message = e.to_string();
     match e {
+        ServiceError::Unauthenticated { .. } => Status::unauthenticated(message),
+        ServiceError::MissingScope(scope) => Status::with_error_details(
+            Code::PermissionDenied,
+            message,
+            ErrorDetails::with_error_info(
+                "MISSING_SCOPE",
+                ERROR_DOMAIN,
+                [("scope".to_owned(), scope.to_string())],
+            ),
+        ),
+        ServiceError::OtherTenant => Status::with_error_details(
+            Code::PermissionDenied,
+            message,
+            ErrorDetails::with_error_info("TENANT_NOT_ALLOWED", ERROR_DOMAIN, []),
+        ),
+        ServiceError::PublishLimited { retry_after } => Status::with_error_details(
+            Code::ResourceExhausted,
+            message,
+            ErrorDetails::with_retry_info(Some(retry_after)),
+        ),
+        ServiceError::TooManyEndpoints { ref tenant, limit } => Status::with_error_details(
+            Code::ResourceExhausted,
+            message.clone(),
+            ErrorDetails::with_quota_failure(vec![tonic_types::QuotaViolation::new(
+                format!("tenant:{tenant}"),
+                format!("at most {limit} endpoints per tenant (WEBHOOK_MAX_ENDPOINTS_PER_TENANT)"),
+            )]),
+        ),
         ServiceError::Invalid(v) => Status::with_error_details(
             Code::InvalidArgument,
             message,

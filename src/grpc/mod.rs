@@ -15,12 +15,15 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 use self::request::{
-    ListEndpoints, PageToken, PublishBatch, RecoverEndpoint, RetryDelivery, RotateSecret,
-    UpdateEndpoint,
+    ListEndpoints, ListPage, PageToken, PublishBatch, RecoverEndpoint, RetryDelivery,
+    RotateSecret, Tenanted, UpdateEndpoint,
 };
-use crate::domain::{EndpointId, MessageId, NewMessage};
+use crate::auth::ApiKeyId;
+use crate::domain::{EndpointId, MessageId, TenantId};
 use crate::metrics::Metrics;
-use crate::service::{Accepted, Service, ServiceError, Violations};
+use crate::service::{
+    Accepted, Caller, NewApiKey, Publish, Service, ServiceError, Tenancy, Violations,
+};
 use crate::telemetry;
 
 /// The generated API types, and the descriptor set served by reflection.
@@ -42,19 +45,61 @@ impl WebhookApi {
         Self { service, metrics }
     }
 
-    /// Counts the fields a failed call violated, and answers its status.
+    /// Counts the fields a failed call violated, or why it was not authenticated, and
+    /// answers its status.
     fn fail(&self, e: ServiceError) -> Status {
-        if let ServiceError::Invalid(v) = &e {
-            for f in v.iter() {
-                self.metrics.validation_error(&f.field);
+        match &e {
+            ServiceError::Invalid(v) => {
+                for f in v.iter() {
+                    self.metrics.validation_error(&f.field);
+                }
             }
+            ServiceError::Unauthenticated { reason } => self.metrics.auth_failure(reason),
+            _ => {}
         }
         error::status(e)
+    }
+
+    /// The caller the request's `authorization: Bearer …` metadata proves.
+    async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
+        let header = request
+            .metadata()
+            .get(http::header::AUTHORIZATION.as_str())
+            .map(|v| v.to_str().unwrap_or_default());
+        // Anything but a bearer credential is refused like a wrong one.
+        let bearer = header.map(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+                .unwrap_or_default()
+                .trim()
+        });
+        self.service
+            .authenticate(bearer)
+            .await
+            .map_err(|e| self.fail(e))
     }
 
     /// The command a request carries, or `INVALID_ARGUMENT` naming every bad field.
     fn parse<R, C: TryFrom<R, Error = Violations>>(&self, request: R) -> Result<C, Status> {
         C::try_from(request).map_err(|v| self.fail(v.into()))
+    }
+
+    /// The tenants a request names and the command it carries, or `INVALID_ARGUMENT`
+    /// naming every bad field of both.
+    fn parse_scoped<R: Tenanted, C: TryFrom<R, Error = Violations>>(
+        &self,
+        request: R,
+    ) -> Result<(Tenancy, C), Status> {
+        let mut v = Violations::default();
+        let tenancy = request.tenancy(&mut v);
+        match C::try_from(request) {
+            Ok(command) if v.is_empty() => Ok((tenancy, command)),
+            Ok(_) => Err(self.fail(v.into())),
+            Err(more) => {
+                v.extend(more);
+                Err(self.fail(v.into()))
+            }
+        }
     }
 
     /// The result of the batch's event `i`; its violations are named at `requests[i]`.
@@ -120,9 +165,15 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         &self,
         request: Request<pb::StreamDeliveryStatusRequest>,
     ) -> Result<Response<StatusStream>, Status> {
-        let query = self.parse(request.into_inner())?;
+        let caller = self.caller(&request).await?;
+        let (tenancy, query) = self.parse_scoped(request.into_inner())?;
+        let items = self
+            .service
+            .watch(&caller, &tenancy, query)
+            .await
+            .map_err(|e| self.fail(e))?;
         let subscriber = Subscriber::new(self.metrics.clone());
-        let items = self.service.watch(query).map(move |item| {
+        let items = items.map(move |item| {
             let _open = &subscriber;
             item.map(response::status_item).map_err(error::status)
         });
@@ -133,11 +184,13 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         &self,
         request: Request<pb::PublishRequest>,
     ) -> Result<Response<pb::PublishResponse>, Status> {
+        let caller = self.caller(&request).await?;
         let trace = telemetry::trace_to_store(request.metadata().as_ref());
-        let message: NewMessage = self.parse(request.into_inner())?;
+        let mut publish: Publish = self.parse(request.into_inner())?;
+        publish.message.trace = trace;
         let accepted = self
             .service
-            .publish(NewMessage { trace, ..message })
+            .publish(&caller, publish)
             .await
             .map_err(|e| self.fail(e))?;
         Ok(Response::new(response::accepted(accepted)))
@@ -147,20 +200,21 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         &self,
         request: Request<pb::PublishBatchRequest>,
     ) -> Result<Response<pb::PublishBatchResponse>, Status> {
+        let caller = self.caller(&request).await?;
         let trace = telemetry::trace_to_store(request.metadata().as_ref());
         let PublishBatch(events) = self.parse(request.into_inner())?;
         let events = events
             .into_iter()
             .map(|event| {
-                event.map(|message| NewMessage {
-                    trace: trace.clone(),
-                    ..message
+                event.map(|mut publish| {
+                    publish.message.trace.clone_from(&trace);
+                    publish
                 })
             })
             .collect();
         let results = self
             .service
-            .publish_batch(events)
+            .publish_batch(&caller, events)
             .await
             .map_err(|e| self.fail(e))?
             .into_iter()
@@ -174,10 +228,11 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         &self,
         request: Request<pb::RegisterEndpointRequest>,
     ) -> Result<Response<pb::RegisterEndpointResponse>, Status> {
-        let new = self.parse(request.into_inner())?;
+        let caller = self.caller(&request).await?;
+        let (tenancy, new) = self.parse_scoped(request.into_inner())?;
         let (view, secret) = self
             .service
-            .register_endpoint(new)
+            .register_endpoint(&caller, &tenancy, new)
             .await
             .map_err(|e| self.fail(e))?;
         Ok(Response::new(pb::RegisterEndpointResponse {
@@ -190,10 +245,11 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         &self,
         request: Request<pb::GetEndpointRequest>,
     ) -> Result<Response<pb::GetEndpointResponse>, Status> {
-        let id: EndpointId = self.parse(request.into_inner())?;
+        let caller = self.caller(&request).await?;
+        let (tenancy, id): (_, EndpointId) = self.parse_scoped(request.into_inner())?;
         let view = self
             .service
-            .get_endpoint(&id)
+            .get_endpoint(&caller, &tenancy, &id)
             .await
             .map_err(|e| self.fail(e))?;
         Ok(Response::new(pb::GetEndpointResponse {
@@ -205,10 +261,12 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         &self,
         request: Request<pb::ListEndpointsRequest>,
     ) -> Result<Response<pb::ListEndpointsResponse>, Status> {
-        let ListEndpoints { after, limit } = self.parse(request.into_inner())?;
+        let caller = self.caller(&request).await?;
+        let (tenancy, ListEndpoints { after, limit }) =
+            self.parse_scoped(request.into_inner())?;
         let page = self
             .service
-            .list_endpoints(after, limit)
+            .list_endpoints(&caller, &tenancy, after, limit)
             .await
             .map_err(|e| self.fail(e))?;
         Ok(Response::new(pb::ListEndpointsResponse {
@@ -224,10 +282,11 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         &self,
         request: Request<pb::UpdateEndpointRequest>,
     ) -> Result<Response<pb::UpdateEndpointResponse>, Status> {
-        let UpdateEndpoint { id, update } = self.parse(request.into_inner())?;
+        let caller = self.caller(&request).await?;
+        let (tenancy, UpdateEndpoint { id, update }) = self.parse_scoped(request.into_inner())?;
         let view = self
             .service
-            .update_endpoint(&id, update)
+            .update_endpoint(&caller, &tenancy, &id, update)
             .await
             .map_err(|e| match e {
                 // The service names fields below the endpoint, which this request nests.
@@ -243,10 +302,11 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         &self,
         request: Request<pb::DeleteEndpointRequest>,
     ) -> Result<Response<pb::DeleteEndpointResponse>, Status> {
-        let id: EndpointId = self.parse(request.into_inner())?;
+        let caller = self.caller(&request).await?;
+        let (tenancy, id): (_, EndpointId) = self.parse_scoped(request.into_inner())?;
         let cancelled = self
             .service
-            .delete_endpoint(&id)
+            .delete_endpoint(&caller, &tenancy, &id)
             .await
             .map_err(|e| self.fail(e))?;
         Ok(Response::new(pb::DeleteEndpointResponse {
@@ -258,10 +318,11 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         &self,
         request: Request<pb::RotateEndpointSecretRequest>,
     ) -> Result<Response<pb::RotateEndpointSecretResponse>, Status> {
-        let RotateSecret { id, grace } = self.parse(request.into_inner())?;
+        let caller = self.caller(&request).await?;
+        let (tenancy, RotateSecret { id, grace }) = self.parse_scoped(request.into_inner())?;
         let (view, secret) = self
             .service
-            .rotate_secret(&id, grace)
+            .rotate_secret(&caller, &tenancy, &id, grace)
             .await
             .map_err(|e| self.fail(e))?;
         Ok(Response::new(pb::RotateEndpointSecretResponse {
@@ -274,10 +335,11 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         &self,
         request: Request<pb::GetMessageRequest>,
     ) -> Result<Response<pb::GetMessageResponse>, Status> {
-        let id: MessageId = self.parse(request.into_inner())?;
+        let caller = self.caller(&request).await?;
+        let (tenancy, id): (_, MessageId) = self.parse_scoped(request.into_inner())?;
         let (message, deliveries) = self
             .service
-            .get_message(&id)
+            .get_message(&caller, &tenancy, &id)
             .await
             .map_err(|e| self.fail(e))?;
         Ok(Response::new(pb::GetMessageResponse {
@@ -290,10 +352,11 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         &self,
         request: Request<pb::ListAttemptsRequest>,
     ) -> Result<Response<pb::ListAttemptsResponse>, Status> {
-        let query = self.parse(request.into_inner())?;
+        let caller = self.caller(&request).await?;
+        let (tenancy, query) = self.parse_scoped(request.into_inner())?;
         let page = self
             .service
-            .list_attempts(query)
+            .list_attempts(&caller, &tenancy, query)
             .await
             .map_err(|e| self.fail(e))?;
         Ok(Response::new(pb::ListAttemptsResponse {
@@ -309,10 +372,12 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         &self,
         request: Request<pb::RetryDeliveryRequest>,
     ) -> Result<Response<pb::RetryDeliveryResponse>, Status> {
-        let RetryDelivery { message, endpoint } = self.parse(request.into_inner())?;
+        let caller = self.caller(&request).await?;
+        let (tenancy, RetryDelivery { message, endpoint }) =
+            self.parse_scoped(request.into_inner())?;
         let delivery = self
             .service
-            .retry_delivery(&message, &endpoint)
+            .retry_delivery(&caller, &tenancy, &message, &endpoint)
             .await
             .map_err(|e| self.fail(e))?;
         Ok(Response::new(pb::RetryDeliveryResponse {
@@ -324,10 +389,11 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         &self,
         request: Request<pb::ReplayMessageRequest>,
     ) -> Result<Response<pb::ReplayMessageResponse>, Status> {
-        let id: MessageId = self.parse(request.into_inner())?;
+        let caller = self.caller(&request).await?;
+        let (tenancy, id): (_, MessageId) = self.parse_scoped(request.into_inner())?;
         let delivery_count = self
             .service
-            .replay_message(&id)
+            .replay_message(&caller, &tenancy, &id)
             .await
             .map_err(|e| self.fail(e))?;
         Ok(Response::new(pb::ReplayMessageResponse { delivery_count }))
@@ -337,10 +403,11 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         &self,
         request: Request<pb::GetAnalyticsRequest>,
     ) -> Result<Response<pb::GetAnalyticsResponse>, Status> {
-        let query = self.parse(request.into_inner())?;
+        let caller = self.caller(&request).await?;
+        let (tenancy, query) = self.parse_scoped(request.into_inner())?;
         let analytics = self
             .service
-            .analytics(query)
+            .analytics(&caller, &tenancy, query)
             .await
             .map_err(|e| self.fail(e))?;
         Ok(Response::new(response::analytics(&analytics)))
@@ -348,21 +415,118 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
 
     async fn get_health(
         &self,
-        _request: Request<pb::GetHealthRequest>,
+        request: Request<pb::GetHealthRequest>,
     ) -> Result<Response<pb::GetHealthResponse>, Status> {
-        Ok(Response::new(response::health(self.service.health().await)))
+        let caller = self.caller(&request).await?;
+        let report = self
+            .service
+            .health(&caller)
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(Response::new(response::health(report)))
     }
 
     async fn recover_endpoint(
         &self,
         request: Request<pb::RecoverEndpointRequest>,
     ) -> Result<Response<pb::RecoverEndpointResponse>, Status> {
-        let RecoverEndpoint { id, since } = self.parse(request.into_inner())?;
+        let caller = self.caller(&request).await?;
+        let (tenancy, RecoverEndpoint { id, since }) = self.parse_scoped(request.into_inner())?;
         let requeued = self
             .service
-            .recover_endpoint(&id, since)
+            .recover_endpoint(&caller, &tenancy, &id, since)
             .await
             .map_err(|e| self.fail(e))?;
         Ok(Response::new(pb::RecoverEndpointResponse { requeued }))
+    }
+
+    async fn create_api_key(
+        &self,
+        request: Request<pb::CreateApiKeyRequest>,
+    ) -> Result<Response<pb::CreateApiKeyResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let new: NewApiKey = self.parse(request.into_inner())?;
+        let (key, token) = self
+            .service
+            .create_api_key(&caller, new)
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(Response::new(pb::CreateApiKeyResponse {
+            api_key: Some(response::api_key(&key)),
+            token: token.expose().to_owned(),
+        }))
+    }
+
+    async fn list_api_keys(
+        &self,
+        request: Request<pb::ListApiKeysRequest>,
+    ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let ListPage { after, limit } = self.parse(request.into_inner())?;
+        let page = self
+            .service
+            .list_api_keys(&caller, after, limit)
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(Response::new(pb::ListApiKeysResponse {
+            api_keys: page.items.iter().map(response::api_key).collect(),
+            next_page_token: page
+                .next
+                .map(|id| PageToken::ApiKeys(id).encode())
+                .unwrap_or_default(),
+        }))
+    }
+
+    async fn revoke_api_key(
+        &self,
+        request: Request<pb::RevokeApiKeyRequest>,
+    ) -> Result<Response<pb::RevokeApiKeyResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let id: ApiKeyId = self.parse(request.into_inner())?;
+        let key = self
+            .service
+            .revoke_api_key(&caller, &id)
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(Response::new(pb::RevokeApiKeyResponse {
+            api_key: Some(response::api_key(&key)),
+        }))
+    }
+
+    async fn list_tenants(
+        &self,
+        request: Request<pb::ListTenantsRequest>,
+    ) -> Result<Response<pb::ListTenantsResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let ListPage { after, limit } = self.parse(request.into_inner())?;
+        let page = self
+            .service
+            .list_tenants(&caller, after, limit)
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(Response::new(pb::ListTenantsResponse {
+            tenants: page.items.iter().map(response::tenant).collect(),
+            next_page_token: page
+                .next
+                .map(|id| PageToken::Tenants(id).encode())
+                .unwrap_or_default(),
+        }))
+    }
+
+    async fn delete_tenant(
+        &self,
+        request: Request<pb::DeleteTenantRequest>,
+    ) -> Result<Response<pb::DeleteTenantResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let tenant: TenantId = self.parse(request.into_inner())?;
+        let deleted = self
+            .service
+            .delete_tenant(&caller, &tenant)
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(Response::new(pb::DeleteTenantResponse {
+            deleted_endpoints: deleted.endpoints,
+            cancelled_deliveries: deleted.cancelled_deliveries,
+        }))
     }
 }

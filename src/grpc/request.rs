@@ -18,7 +18,13 @@ use crate::domain::{
     Invalid, Jitter, MAX_CHANNEL_LEN, MAX_IDEMPOTENCY_KEY_LEN, MessageId, NewMessage,
     ProtectionOverride, RateLimitOverride, RetryOverride, Secret, StatusKind, parse_label,
 };
-use crate::service::{AnalyticsQuery, AttemptsQuery, NewEndpoint, Violations, WatchQuery};
+use crate::auth::{ApiKey, ApiKeyId, Scope, Scopes};
+use crate::domain::TenantId;
+use crate::policy::limiter::RateLimit;
+use crate::service::{
+    AnalyticsQuery, AttemptsQuery, NewApiKey, NewEndpoint, Publish, Tenancy, Violations,
+    WatchQuery,
+};
 use crate::status::StatusFilter;
 
 /// Most events in one PublishBatch.
@@ -148,12 +154,75 @@ fn parse_metadata(
     metadata.into_iter().collect()
 }
 
-impl TryFrom<pb::PublishRequest> for NewMessage {
+/// A tenant named in `field`; empty names none.
+fn parse_tenant(v: &mut Violations, field: &str, value: &str) -> Option<TenantId> {
+    if value.is_empty() {
+        None
+    } else {
+        v.check(field, TenantId::parse(value))
+    }
+}
+
+/// A request that names the tenant(s) it acts on.
+pub trait Tenanted {
+    /// The tenants the request names, with any violation recorded.
+    fn tenancy(&self, v: &mut Violations) -> Tenancy;
+}
+
+/// Requests with a `tenant_id` only.
+macro_rules! tenanted {
+    ($($request:ty),* $(,)?) => {$(
+        impl Tenanted for $request {
+            fn tenancy(&self, v: &mut Violations) -> Tenancy {
+                Tenancy {
+                    tenant: parse_tenant(v, "tenant_id", &self.tenant_id),
+                    all: false,
+                }
+            }
+        }
+    )*};
+}
+
+/// Reads, with a `tenant_id` and `all_tenants`.
+macro_rules! tenanted_reads {
+    ($($request:ty),* $(,)?) => {$(
+        impl Tenanted for $request {
+            fn tenancy(&self, v: &mut Violations) -> Tenancy {
+                Tenancy {
+                    tenant: parse_tenant(v, "tenant_id", &self.tenant_id),
+                    all: self.all_tenants,
+                }
+            }
+        }
+    )*};
+}
+
+tenanted!(
+    pb::RegisterEndpointRequest,
+    pb::UpdateEndpointRequest,
+    pb::DeleteEndpointRequest,
+    pb::RotateEndpointSecretRequest,
+    pb::RetryDeliveryRequest,
+    pb::ReplayMessageRequest,
+    pb::RecoverEndpointRequest,
+);
+tenanted_reads!(
+    pb::GetEndpointRequest,
+    pb::ListEndpointsRequest,
+    pb::GetMessageRequest,
+    pb::ListAttemptsRequest,
+    pb::StreamDeliveryStatusRequest,
+    pb::GetAnalyticsRequest,
+);
+
+impl TryFrom<pb::PublishRequest> for Publish {
     type Error = Violations;
 
-    /// A message as published; its trace context is the transport's to add.
+    /// A message as published, with the tenant it names; its trace context is the
+    /// transport's to add, its tenant the service's to decide.
     fn try_from(req: pb::PublishRequest) -> Result<Self, Violations> {
         let mut v = Violations::default();
+        let tenant = parse_tenant(&mut v, "tenant_id", &req.tenant_id);
         let event_type = v.check("event_type", EventType::parse(&req.event_type));
         let payload = match req.payload {
             None => {
@@ -192,13 +261,17 @@ impl TryFrom<pb::PublishRequest> for NewMessage {
         let metadata = parse_metadata(&mut v, "metadata", req.metadata);
         match (event_type, payload) {
             (Some(event_type), Some((payload, content_type))) if v.is_empty() => Ok(Self {
-                event_type,
-                payload,
-                content_type,
-                idempotency_key,
-                channels,
-                metadata,
-                trace: None,
+                tenant,
+                message: NewMessage {
+                    tenant: TenantId::default(),
+                    event_type,
+                    payload,
+                    content_type,
+                    idempotency_key,
+                    channels,
+                    metadata,
+                    trace: None,
+                },
             }),
             _ => Err(v),
         }
@@ -207,7 +280,7 @@ impl TryFrom<pb::PublishRequest> for NewMessage {
 
 /// The events of a batch, each parsed on its own: a bad one fails alone, its violations
 /// named within the event (the handler places them at `requests[i]`).
-pub struct PublishBatch(pub Vec<Result<NewMessage, Violations>>);
+pub struct PublishBatch(pub Vec<Result<Publish, Violations>>);
 
 impl TryFrom<pb::PublishBatchRequest> for PublishBatch {
     type Error = Violations;
@@ -223,7 +296,7 @@ impl TryFrom<pb::PublishBatchRequest> for PublishBatch {
             return Err(v);
         }
         Ok(Self(
-            req.requests.into_iter().map(NewMessage::try_from).collect(),
+            req.requests.into_iter().map(Publish::try_from).collect(),
         ))
     }
 }
@@ -440,6 +513,8 @@ fn parse_page_size(v: &mut Violations, value: i32) -> usize {
 pub enum PageToken {
     Endpoints(EndpointId),
     Attempts(i64),
+    ApiKeys(ApiKeyId),
+    Tenants(TenantId),
 }
 
 impl PageToken {
@@ -447,6 +522,8 @@ impl PageToken {
         let raw = match self {
             Self::Endpoints(id) => format!("e:{id}"),
             Self::Attempts(id) => format!("a:{id}"),
+            Self::ApiKeys(id) => format!("k:{id}"),
+            Self::Tenants(id) => format!("t:{id}"),
         };
         URL_SAFE_NO_PAD.encode(raw)
     }
@@ -456,6 +533,8 @@ impl PageToken {
         match raw.split_once(':')? {
             ("e", id) => EndpointId::parse(id).ok().map(Self::Endpoints),
             ("a", id) => id.parse().ok().map(Self::Attempts),
+            ("k", id) => ApiKeyId::parse(id).ok().map(Self::ApiKeys),
+            ("t", id) => TenantId::parse(id).ok().map(Self::Tenants),
             _ => None,
         }
     }
@@ -480,14 +559,28 @@ impl PageToken {
     fn parse_endpoints(v: &mut Violations, token: &str) -> Option<EndpointId> {
         Self::parse(v, token, "ListEndpoints", |t| match t {
             Self::Endpoints(id) => Some(id),
-            Self::Attempts(_) => None,
+            _ => None,
         })
     }
 
     fn parse_attempts(v: &mut Violations, token: &str) -> Option<i64> {
         Self::parse(v, token, "ListAttempts", |t| match t {
             Self::Attempts(id) => Some(id),
-            Self::Endpoints(_) => None,
+            _ => None,
+        })
+    }
+
+    fn parse_api_keys(v: &mut Violations, token: &str) -> Option<ApiKeyId> {
+        Self::parse(v, token, "ListApiKeys", |t| match t {
+            Self::ApiKeys(id) => Some(id),
+            _ => None,
+        })
+    }
+
+    fn parse_tenants(v: &mut Violations, token: &str) -> Option<TenantId> {
+        Self::parse(v, token, "ListTenants", |t| match t {
+            Self::Tenants(id) => Some(id),
+            _ => None,
         })
     }
 }
@@ -838,5 +931,113 @@ mod tests {
         let mut fields: Vec<_> = e.iter().map(|f| f.field.as_str()).collect();
         fields.sort_unstable();
         assert_eq!(fields, ["endpoint_id", "rate_limit.window", "url"]);
+    }
+}
+
+/// A page of a list keyed by `K`: after a cursor, and how many.
+pub struct ListPage<K> {
+    pub after: Option<K>,
+    pub limit: usize,
+}
+
+impl TryFrom<pb::ListApiKeysRequest> for ListPage<ApiKeyId> {
+    type Error = Violations;
+
+    fn try_from(req: pb::ListApiKeysRequest) -> Result<Self, Violations> {
+        let mut v = Violations::default();
+        let limit = parse_page_size(&mut v, req.page_size);
+        let after = PageToken::parse_api_keys(&mut v, &req.page_token);
+        v.or(|| Self { after, limit })
+    }
+}
+
+impl TryFrom<pb::ListTenantsRequest> for ListPage<TenantId> {
+    type Error = Violations;
+
+    fn try_from(req: pb::ListTenantsRequest) -> Result<Self, Violations> {
+        let mut v = Violations::default();
+        let limit = parse_page_size(&mut v, req.page_size);
+        let after = PageToken::parse_tenants(&mut v, &req.page_token);
+        v.or(|| Self { after, limit })
+    }
+}
+
+fn parse_scope(value: i32) -> Result<Scope, Invalid> {
+    match pb::Scope::try_from(value) {
+        Ok(pb::Scope::Publish) => Ok(Scope::Publish),
+        Ok(pb::Scope::Read) => Ok(Scope::Read),
+        Ok(pb::Scope::Write) => Ok(Scope::Write),
+        Ok(pb::Scope::Admin) => Ok(Scope::Admin),
+        Ok(pb::Scope::Unspecified) | Err(_) => {
+            Err(Invalid(format!("{value} is not a scope (1 to 4)")))
+        }
+    }
+}
+
+impl TryFrom<pb::CreateApiKeyRequest> for NewApiKey {
+    type Error = Violations;
+
+    fn try_from(req: pb::CreateApiKeyRequest) -> Result<Self, Violations> {
+        let mut v = Violations::default();
+        let name = req.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > ApiKey::MAX_NAME_LEN {
+            v.add(
+                "name",
+                format!("must be 1 to {} characters", ApiKey::MAX_NAME_LEN),
+            );
+        }
+        if req.scopes.is_empty() {
+            v.add("scopes", "name at least one scope");
+        }
+        let scopes: Vec<Scope> = req
+            .scopes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| v.check(format!("scopes[{i}]"), parse_scope(*s)))
+            .collect();
+        let tenant = parse_tenant(&mut v, "tenant_id", &req.tenant_id);
+        let expires_at = parse_time(&mut v, "expire_time", req.expire_time);
+        let publish_limit = req.publish_rate_limit.and_then(|r| {
+            let window = match r.window {
+                Some(w) => v.check("publish_rate_limit.window", parse_duration(w))?,
+                None => Duration::from_secs(1),
+            };
+            let burst = if r.burst == 0 { r.limit } else { r.burst };
+            match RateLimit::try_new(r.limit, window, burst) {
+                Ok(limit) => Some(limit),
+                Err(e) => {
+                    v.add("publish_rate_limit", e.to_string());
+                    None
+                }
+            }
+        });
+        v.or(|| Self {
+            name,
+            scopes: Scopes::new(scopes),
+            tenant,
+            expires_at,
+            publish_limit,
+        })
+    }
+}
+
+impl TryFrom<pb::RevokeApiKeyRequest> for ApiKeyId {
+    type Error = Violations;
+
+    fn try_from(req: pb::RevokeApiKeyRequest) -> Result<Self, Violations> {
+        let mut v = Violations::default();
+        ApiKeyId::parse(&req.api_key_id)
+            .map_err(|e| v.add("api_key_id", e.to_string()))
+            .ok()
+            .ok_or(v)
+    }
+}
+
+impl TryFrom<pb::DeleteTenantRequest> for TenantId {
+    type Error = Violations;
+
+    fn try_from(req: pb::DeleteTenantRequest) -> Result<Self, Violations> {
+        let mut v = Violations::default();
+        v.check("tenant_id", TenantId::parse(&req.tenant_id)).ok_or(v)
     }
 }

@@ -12,7 +12,9 @@ use crate::domain::{
 };
 use crate::health::{Overall, Report as HealthReport};
 use crate::policy::protection::{CircuitStatus, EndpointStatus};
+use crate::auth::{ApiKey, Scope};
 use crate::service::{Accepted, Analytics, EndpointView};
+use crate::storage::TenantSummary;
 use crate::status::StatusItem;
 
 pub fn timestamp(t: SystemTime) -> prost_types::Timestamp {
@@ -274,6 +276,7 @@ pub fn endpoint(view: &EndpointView) -> pb::Endpoint {
         failing_since: e.failing_since.map(timestamp),
         status: Some(status_proto(status)),
         id: e.id.to_string(),
+        tenant_id: e.tenant.to_string(),
         url: e.url.to_string(),
         description: e.description.clone(),
         event_types: e
@@ -303,6 +306,7 @@ pub fn endpoint(view: &EndpointView) -> pb::Endpoint {
 pub fn message(m: &Message) -> pb::Message {
     pb::Message {
         id: m.id.to_string(),
+        tenant_id: m.tenant.to_string(),
         event_type: m.event_type.as_str().to_owned(),
         payload: m.payload.to_vec(),
         content_type: m.content_type.clone(),
@@ -406,5 +410,39 @@ mod tests {
         assert!(json_value("application/cloudevents+json", br#"[1]"#).is_some());
         assert!(json_value("text/plain", br#"{"a":1}"#).is_none());
         assert!(json_value("application/json", b"not json").is_none());
+    }
+}
+
+fn scope_proto(scope: Scope) -> pb::Scope {
+    match scope {
+        Scope::Publish => pb::Scope::Publish,
+        Scope::Read => pb::Scope::Read,
+        Scope::Write => pb::Scope::Write,
+        Scope::Admin => pb::Scope::Admin,
+    }
+}
+
+pub fn api_key(k: &ApiKey) -> pb::ApiKey {
+    pb::ApiKey {
+        id: k.id.to_string(),
+        name: k.name.clone(),
+        scopes: k.scopes.iter().map(|s| scope_proto(s) as i32).collect(),
+        tenant_id: k.tenant.as_ref().map(ToString::to_string).unwrap_or_default(),
+        create_time: Some(timestamp(k.created_at)),
+        expire_time: k.expires_at.map(timestamp),
+        last_used_time: k.last_used_at.map(timestamp),
+        revoke_time: k.revoked_at.map(timestamp),
+        publish_rate_limit: k.publish_limit.map(|r| pb::RateLimit {
+            limit: r.limit(),
+            window: Some(duration(r.window())),
+            burst: r.burst(),
+        }),
+    }
+}
+
+pub fn tenant(t: &TenantSummary) -> pb::Tenant {
+    pb::Tenant {
+        tenant_id: t.tenant.to_string(),
+        endpoint_count: t.endpoints,
     }
 }

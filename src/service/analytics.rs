@@ -1,9 +1,11 @@
 //! Analytics: the window (whole minutes, defaulting to the last 24 hours), the window
-//! before it for the trend, and the deliveries still pending.
+//! before it for the trend, and the deliveries still pending; of one endpoint, of the
+//! endpoints a tenant has now, or (for an admin) of every endpoint.
 
 use std::time::{Duration, SystemTime};
 
-use super::{Service, ServiceError, Violations};
+use super::{Caller, Service, ServiceError, Tenancy, TenantScope, Violations};
+use crate::auth::Scope;
 use crate::analytics::{self, Report};
 use crate::domain::{EndpointId, EventType};
 
@@ -32,10 +34,45 @@ pub struct Analytics {
 }
 
 impl Service {
+    /// The endpoints whose figures a query in `scope` covers; `None`: every endpoint.
+    async fn covered(
+        &self,
+        scope: &TenantScope,
+        endpoint: Option<&EndpointId>,
+    ) -> Result<Option<Vec<EndpointId>>, ServiceError> {
+        if let Some(id) = endpoint {
+            self.endpoint_in(scope, id).await?;
+            return Ok(Some(vec![id.clone()]));
+        }
+        let Some(tenant) = scope.only() else {
+            return Ok(None);
+        };
+        let mut ids = Vec::new();
+        loop {
+            let page = self
+                .0
+                .store
+                .list_endpoints(Some(tenant.clone()), ids.last().cloned(), 1000)
+                .await?;
+            let done = page.len() < 1000;
+            ids.extend(page.into_iter().map(|e| e.id));
+            if done {
+                return Ok(Some(ids));
+            }
+        }
+    }
+
     /// # Errors
-    /// A window that runs backwards, is shorter than a minute or longer than 400 days
+    /// A caller without the `read` scope, an endpoint not in the caller's tenants, a
+    /// window that runs backwards, is shorter than a minute or longer than 400 days
     /// (named `start_time`), or a store failure.
-    pub async fn analytics(&self, query: AnalyticsQuery) -> Result<Analytics, ServiceError> {
+    pub async fn analytics(
+        &self,
+        caller: &Caller,
+        tenancy: &Tenancy,
+        query: AnalyticsQuery,
+    ) -> Result<Analytics, ServiceError> {
+        let scope = caller.tenants(Scope::Read, tenancy)?;
         let end = query.end.unwrap_or_else(SystemTime::now);
         let start = query.start.unwrap_or_else(|| end - DEFAULT_WINDOW);
         let mut v = Violations::default();
@@ -47,6 +84,7 @@ impl Service {
             ),
         }
         v.or(|| ())?;
+        let endpoints = self.covered(&scope, query.endpoint.as_ref()).await?;
         // Whole minutes: from the one holding `start` to the one holding the last instant
         // before `end`, so that a window ending now includes the current minute.
         let first = analytics::minute_of(start);
@@ -58,7 +96,7 @@ impl Service {
             .rollups(
                 first - (last - first),
                 last,
-                query.endpoint.clone(),
+                endpoints.clone(),
                 query.event_type.clone(),
             )
             .await?;
@@ -70,7 +108,7 @@ impl Service {
         let pending = self
             .0
             .store
-            .pending(query.endpoint, query.event_type)
+            .pending(endpoints, query.event_type)
             .await?;
         Ok(Analytics { report, pending })
     }

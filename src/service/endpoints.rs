@@ -1,13 +1,17 @@
-//! Endpoints: registration (the id, the signing secret and the times are made here),
-//! reads with the live protection state, updates, deletion, secret rotation; overrides
-//! are checked against the server's defaults, each violation named by its field.
+//! Endpoints: registration (the id, the signing secret and the times are made here, in
+//! the caller's tenant, within the tenant's endpoint limit), reads with the live
+//! protection state, updates, deletion, secret rotation; overrides are checked against
+//! the server's defaults, each violation named by its field. Another tenant's endpoint
+//! is not found, as a missing one. Every change is audited.
 
 use std::time::{Duration, SystemTime};
 
-use super::{Page, Service, ServiceError, Violations};
+use super::access::audit;
+use super::{Caller, Page, Service, ServiceError, Tenancy, TenantScope, Violations};
+use crate::auth::Scope;
 use crate::domain::{
     CustomHeader, DisabledReason, Endpoint, EndpointId, EndpointUpdate, EventPattern,
-    ProtectionOverride, RateLimitOverride, RetryOverride, Secret, SigningSecrets,
+    ProtectionOverride, RateLimitOverride, RetryOverride, Secret, SigningSecrets, TenantId,
 };
 use crate::policy::breaker::BreakerPolicyError;
 use crate::policy::limiter::RateLimitError;
@@ -99,6 +103,34 @@ impl Service {
         }
     }
 
+    /// The endpoint, if it is in `scope`: another tenant's is as missing as a missing one.
+    pub(super) async fn endpoint_in(
+        &self,
+        scope: &TenantScope,
+        id: &EndpointId,
+    ) -> Result<Endpoint, ServiceError> {
+        let endpoint = self.0.store.get_endpoint(id).await?;
+        if scope.includes(&endpoint.tenant) {
+            Ok(endpoint)
+        } else {
+            Err(crate::storage::StoreError::endpoint_not_found(id).into())
+        }
+    }
+
+    /// The tenant of a change to endpoint `id` by `caller`, once the endpoint is known
+    /// to be there.
+    async fn changing(
+        &self,
+        caller: &Caller,
+        tenancy: &Tenancy,
+        id: &EndpointId,
+    ) -> Result<TenantId, ServiceError> {
+        let tenant = caller.tenant(Scope::Write, tenancy)?;
+        self.endpoint_in(&TenantScope::One(tenant.clone()), id)
+            .await?;
+        Ok(tenant)
+    }
+
     /// The endpoint with its live protection state.
     async fn view(&self, endpoint: Endpoint) -> Result<EndpointView, ServiceError> {
         let status = self.0.protection.status(&endpoint).await?;
@@ -108,12 +140,16 @@ impl Service {
     /// Registers an endpoint; answers it with its signing secret, shown only now.
     ///
     /// # Errors
-    /// Overrides that cannot work with the server's defaults, an id already taken, or a
-    /// store failure.
+    /// A caller without the `write` scope or in another tenant, overrides that cannot
+    /// work with the server's defaults, an id already taken, a tenant with as many
+    /// endpoints as it may have, or a store failure.
     pub async fn register_endpoint(
         &self,
+        caller: &Caller,
+        tenancy: &Tenancy,
         new: NewEndpoint,
     ) -> Result<(EndpointView, Secret), ServiceError> {
+        let tenant = caller.tenant(Scope::Write, tenancy)?;
         let mut v = Violations::default();
         let p = &new.protection;
         self.check_overrides(
@@ -128,6 +164,7 @@ impl Service {
         let now = SystemTime::now();
         let endpoint = Endpoint {
             id: new.id.unwrap_or_else(EndpointId::generate),
+            tenant,
             url: new.url,
             description: new.description,
             event_types: new.event_types,
@@ -141,28 +178,46 @@ impl Service {
             created_at: now,
             updated_at: now,
         };
-        let endpoint = self.0.store.create_endpoint(endpoint).await?;
-        tracing::info!(endpoint = %endpoint.id, "endpoint registered");
+        let endpoint = self
+            .0
+            .store
+            .create_endpoint(endpoint, self.0.config.max_endpoints_per_tenant)
+            .await?;
+        audit(caller, "endpoint.register", Some(&endpoint.tenant), endpoint.id.as_str());
         Ok((self.view(endpoint).await?, secret))
     }
 
     /// # Errors
-    /// An unknown endpoint or a store failure.
-    pub async fn get_endpoint(&self, id: &EndpointId) -> Result<EndpointView, ServiceError> {
-        let endpoint = self.0.store.get_endpoint(id).await?;
+    /// A caller without the `read` scope, an endpoint not in the caller's tenants, or a
+    /// store failure.
+    pub async fn get_endpoint(
+        &self,
+        caller: &Caller,
+        tenancy: &Tenancy,
+        id: &EndpointId,
+    ) -> Result<EndpointView, ServiceError> {
+        let scope = caller.tenants(Scope::Read, tenancy)?;
+        let endpoint = self.endpoint_in(&scope, id).await?;
         self.view(endpoint).await
     }
 
     /// Endpoints in id order, after `after`.
     ///
     /// # Errors
-    /// A store failure.
+    /// A caller without the `read` scope, or a store failure.
     pub async fn list_endpoints(
         &self,
+        caller: &Caller,
+        tenancy: &Tenancy,
         after: Option<EndpointId>,
         limit: usize,
     ) -> Result<Page<EndpointView, EndpointId>, ServiceError> {
-        let endpoints = self.0.store.list_endpoints(after, limit + 1).await?;
+        let scope = caller.tenants(Scope::Read, tenancy)?;
+        let endpoints = self
+            .0
+            .store
+            .list_endpoints(scope.only().cloned(), after, limit + 1)
+            .await?;
         let page = Page::cut(endpoints, limit, |e| e.id.clone());
         let mut items = Vec::with_capacity(page.items.len());
         for endpoint in page.items {
@@ -177,13 +232,16 @@ impl Service {
     /// Changes the fields the update names. Fields are named below the endpoint.
     ///
     /// # Errors
-    /// Overrides that cannot work with the server's defaults, an unknown endpoint, or a
-    /// store failure.
+    /// A caller without the `write` scope, overrides that cannot work with the server's
+    /// defaults, an endpoint not in the caller's tenant, or a store failure.
     pub async fn update_endpoint(
         &self,
+        caller: &Caller,
+        tenancy: &Tenancy,
         id: &EndpointId,
         update: EndpointUpdate,
     ) -> Result<EndpointView, ServiceError> {
+        let tenant = caller.tenant(Scope::Write, tenancy)?;
         let mut v = Violations::default();
         self.check_overrides(
             &mut v,
@@ -193,11 +251,14 @@ impl Service {
             update.max_in_flight,
         );
         v.or(|| ())?;
+        self.endpoint_in(&TenantScope::One(tenant.clone()), id)
+            .await?;
         let endpoint = self
             .0
             .store
             .update_endpoint(id, update, SystemTime::now())
             .await?;
+        audit(caller, "endpoint.update", Some(&tenant), id.as_str());
         // Enabled again, or given more room: its deliveries may start now.
         self.work_queued();
         self.view(endpoint).await
@@ -206,11 +267,28 @@ impl Service {
     /// Deletes the endpoint and cancels its unfinished deliveries; answers how many.
     ///
     /// # Errors
-    /// An unknown endpoint or a store failure.
-    pub async fn delete_endpoint(&self, id: &EndpointId) -> Result<u32, ServiceError> {
+    /// A caller without the `write` scope, an endpoint not in the caller's tenant, or a
+    /// store failure.
+    pub async fn delete_endpoint(
+        &self,
+        caller: &Caller,
+        tenancy: &Tenancy,
+        id: &EndpointId,
+    ) -> Result<u32, ServiceError> {
+        let tenant = self.changing(caller, tenancy, id).await?;
+        self.remove_endpoint(caller, &tenant, id).await
+    }
+
+    /// Deletes an endpoint known to be in `tenant`.
+    pub(super) async fn remove_endpoint(
+        &self,
+        caller: &Caller,
+        tenant: &TenantId,
+        id: &EndpointId,
+    ) -> Result<u32, ServiceError> {
         let cancelled = self.0.store.delete_endpoint(id, SystemTime::now()).await?;
         self.0.protection.forget(id);
-        tracing::info!(endpoint = %id, cancelled, "endpoint deleted");
+        audit(caller, "endpoint.delete", Some(tenant), id.as_str());
         Ok(cancelled)
     }
 
@@ -218,12 +296,16 @@ impl Service {
     /// server's default when `None`). Answers the new secret, shown only now.
     ///
     /// # Errors
-    /// An unknown endpoint or a store failure.
+    /// A caller without the `write` scope, an endpoint not in the caller's tenant, or a
+    /// store failure.
     pub async fn rotate_secret(
         &self,
+        caller: &Caller,
+        tenancy: &Tenancy,
         id: &EndpointId,
         grace: Option<Duration>,
     ) -> Result<(EndpointView, Secret), ServiceError> {
+        let tenant = self.changing(caller, tenancy, id).await?;
         let grace = grace.unwrap_or(self.0.config.secret_rotation_grace);
         let secret = Secret::generate();
         let now = SystemTime::now();
@@ -232,7 +314,7 @@ impl Service {
             .store
             .rotate_secret(id, secret.clone(), now + grace, now)
             .await?;
-        tracing::info!(endpoint = %endpoint.id, grace_secs = grace.as_secs(), "endpoint secret rotated");
+        audit(caller, "endpoint.rotate_secret", Some(&tenant), id.as_str());
         Ok((self.view(endpoint).await?, secret))
     }
 }

@@ -7,7 +7,8 @@
 
 use std::time::Duration;
 
-use crate::domain::{Invalid, MessageId};
+use crate::auth::Scope;
+use crate::domain::{Invalid, MessageId, TenantId};
 use crate::policy::protection::StateUnavailable;
 use crate::storage::StoreError;
 
@@ -39,6 +40,10 @@ impl Violations {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    pub fn extend(&mut self, more: Self) {
+        self.0.extend(more.0);
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &FieldViolation> {
@@ -93,6 +98,21 @@ impl Violations {
 /// Why a use case did not complete.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
+    /// No valid credential. The reason is for metrics and logs, never for the caller.
+    #[error("a valid credential is required (authorization: Bearer …)")]
+    Unauthenticated { reason: &'static str },
+    #[error("the credential lacks the {0} scope")]
+    MissingScope(Scope),
+    /// The credential is bound to another tenant than the one named.
+    #[error("the credential may not act in this tenant")]
+    OtherTenant,
+    /// The credential's publish rate limit is used up.
+    #[error("the credential's publish rate limit is reached; retry later")]
+    PublishLimited { retry_after: Duration },
+    #[error(
+        "tenant {tenant} has reached its limit of {limit} endpoints (WEBHOOK_MAX_ENDPOINTS_PER_TENANT)"
+    )]
+    TooManyEndpoints { tenant: TenantId, limit: u64 },
     #[error("{}", .0.summary())]
     Invalid(Violations),
     #[error("{kind} {id} not found")]
@@ -137,6 +157,9 @@ impl From<StoreError> for ServiceError {
             StoreError::NotFound { kind, id } => Self::NotFound { kind, id },
             StoreError::AlreadyExists { kind, id } => Self::AlreadyExists { kind, id },
             StoreError::FailedPrecondition(message) => Self::FailedPrecondition(message),
+            StoreError::TooManyEndpoints { tenant, limit } => {
+                Self::TooManyEndpoints { tenant, limit }
+            }
             StoreError::Unavailable(source) => Self::Unavailable(source),
             StoreError::Closed => Self::ShuttingDown,
             e @ StoreError::Backend(_) => Self::Internal(Box::new(e)),

@@ -10,11 +10,14 @@
 //! own: a second transport calls the same handle and nothing else. What it does not own:
 //! durable state (`storage`), attempts (`delivery`), protection state (`policy`).
 
+mod access;
 mod analytics;
 mod endpoints;
 mod error;
+mod keys;
 mod publish;
 mod redelivery;
+mod tenants;
 mod watch;
 
 use std::sync::Arc;
@@ -23,12 +26,17 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+pub use self::access::{AuthSettings, Caller, Principal, Tenancy, TenantScope};
 pub use self::analytics::{Analytics, AnalyticsQuery};
 pub use self::endpoints::{EndpointView, NewEndpoint};
 pub use self::error::{FieldViolation, ServiceError, Violations};
+pub use self::keys::NewApiKey;
 pub use self::publish::Accepted;
+pub use self::publish::Publish;
 pub use self::redelivery::AttemptsQuery;
+pub use self::tenants::TenantDeleted;
 pub use self::watch::WatchQuery;
+use crate::auth::Scope;
 use crate::delivery::DeliveryConfig;
 use crate::health::{Health, Report};
 use crate::policy::protection::{Protection, ProtectionConfig};
@@ -45,6 +53,8 @@ pub struct ServiceConfig {
     pub max_payload_bytes: usize,
     /// Idle time after which a status stream sends a heartbeat.
     pub stream_heartbeat: Duration,
+    /// Endpoints one tenant may have.
+    pub max_endpoints_per_tenant: u64,
 }
 
 /// A page of a list, and where the next one starts (`None`: this is the last).
@@ -74,6 +84,9 @@ pub struct Service(Arc<Inner>);
 
 struct Inner {
     store: Arc<dyn Store>,
+    auth: access::Authenticator,
+    /// The tenant of each endpoint seen by a watch (it never changes).
+    endpoint_tenants: watch::EndpointTenants,
     protection: Arc<dyn Protection>,
     /// Tells the scheduler that deliveries may be due now.
     wake: Arc<Notify>,
@@ -96,6 +109,7 @@ pub struct Parts {
     pub health: Arc<Health>,
     /// Fires at shutdown.
     pub stopping: CancellationToken,
+    pub auth: AuthSettings,
 }
 
 impl Service {
@@ -108,9 +122,12 @@ impl Service {
             wake,
             health,
             stopping,
+            auth,
         } = parts;
         Self(Arc::new(Inner {
             store,
+            auth: access::Authenticator::new(auth),
+            endpoint_tenants: watch::EndpointTenants::default(),
             protection,
             wake,
             health,
@@ -127,7 +144,11 @@ impl Service {
     }
 
     /// The health report: each check, and the verdict.
-    pub async fn health(&self) -> Report {
-        self.0.health.report().await
+    ///
+    /// # Errors
+    /// A caller without the `read` scope.
+    pub async fn health(&self, caller: &Caller) -> Result<Report, ServiceError> {
+        caller.require(Scope::Read)?;
+        Ok(self.0.health.report().await)
     }
 }

@@ -1,14 +1,24 @@
-//! Publishing: the payload limit, backlog admission (nothing accepted is ever dropped;
-//! over the limit nothing is accepted), the atomic commit, and the scheduler's wake-up.
+//! Publishing: the tenant each message goes to, the caller's publish limit, the payload
+//! limit, backlog admission (nothing accepted is ever dropped; over the limit nothing is
+//! accepted), the atomic commit, and the scheduler's wake-up.
 
 use std::time::{Duration, SystemTime};
 
-use super::{Service, ServiceError, Violations};
-use crate::domain::{MessageId, NewMessage};
+use super::{Caller, Service, ServiceError, Tenancy, Violations};
+use crate::auth::Scope;
+use crate::domain::{MessageId, NewMessage, TenantId};
 use crate::storage::Published;
 
 /// What a client told to back off is asked to wait.
 const BACKLOG_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// A message to publish, and the tenant the request named for it. The message's own
+/// `tenant` is set here, from the caller and the name.
+#[derive(Debug, Clone)]
+pub struct Publish {
+    pub tenant: Option<TenantId>,
+    pub message: NewMessage,
+}
 
 /// A message committed (or found committed under its idempotency key).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,9 +33,12 @@ impl Service {
     /// Commits one message with its deliveries, durably.
     ///
     /// # Errors
-    /// An invalid payload, a full backlog, an idempotency conflict, or a store failure.
-    pub async fn publish(&self, message: NewMessage) -> Result<Accepted, ServiceError> {
-        self.check_payload(&message)?;
+    /// A caller without the `publish` scope or over its limit, another tenant than the
+    /// caller's, an invalid payload, a full backlog, an idempotency conflict, or a store
+    /// failure.
+    pub async fn publish(&self, caller: &Caller, publish: Publish) -> Result<Accepted, ServiceError> {
+        let message = self.addressed(caller, publish)?;
+        self.0.auth.admit_publish(caller, 1)?;
         self.publish_all(vec![message])
             .await?
             .pop()
@@ -38,19 +51,22 @@ impl Service {
     /// whole batch.
     ///
     /// # Errors
-    /// A full backlog or a store failure; per event, invalid input or an idempotency
-    /// conflict.
+    /// A caller without the `publish` scope or over its limit (for the batch's valid
+    /// events), a full backlog or a store failure; per event, invalid input, another
+    /// tenant than the caller's, or an idempotency conflict.
     pub async fn publish_batch(
         &self,
-        events: Vec<Result<NewMessage, Violations>>,
+        caller: &Caller,
+        events: Vec<Result<Publish, Violations>>,
     ) -> Result<Vec<Result<Accepted, ServiceError>>, ServiceError> {
+        caller.require(Scope::Publish)?;
         let mut results: Vec<Option<Result<Accepted, ServiceError>>> = Vec::new();
         let mut valid = Vec::new();
         for event in events {
-            match event.map_err(ServiceError::from).and_then(|message| {
-                self.check_payload(&message)?;
-                Ok(message)
-            }) {
+            match event
+                .map_err(ServiceError::from)
+                .and_then(|publish| self.addressed(caller, publish))
+            {
                 Ok(message) => {
                     valid.push(message);
                     results.push(None);
@@ -61,6 +77,9 @@ impl Service {
         let mut published = if valid.is_empty() {
             Vec::new()
         } else {
+            self.0
+                .auth
+                .admit_publish(caller, u32::try_from(valid.len()).unwrap_or(u32::MAX))?;
             self.publish_all(valid).await?
         }
         .into_iter();
@@ -68,6 +87,23 @@ impl Service {
             .into_iter()
             .map(|r| r.unwrap_or_else(|| published.next().expect("one result per message")))
             .collect())
+    }
+
+    /// The message, in the tenant the caller may publish to, within the payload limit.
+    fn addressed(&self, caller: &Caller, publish: Publish) -> Result<NewMessage, ServiceError> {
+        let tenant = caller.tenant(
+            Scope::Publish,
+            &Tenancy {
+                tenant: publish.tenant,
+                all: false,
+            },
+        )?;
+        let message = NewMessage {
+            tenant,
+            ..publish.message
+        };
+        self.check_payload(&message)?;
+        Ok(message)
     }
 
     fn check_payload(&self, message: &NewMessage) -> Result<(), ServiceError> {

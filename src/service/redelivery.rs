@@ -1,12 +1,14 @@
 //! Messages after publishing: reading a message with its deliveries and attempts, and
 //! sending again: one delivery by hand, a whole message, or everything an endpoint
-//! failed since a time. Every requeue wakes the scheduler.
+//! failed since a time. Every requeue wakes the scheduler. Another tenant's message or
+//! endpoint is not found, as a missing one.
 
 use std::time::SystemTime;
 
-use super::{Page, Service, ServiceError};
+use super::{Caller, Page, Service, ServiceError, Tenancy, TenantScope};
+use crate::auth::Scope;
 use crate::domain::{Attempt, Delivery, DeliveryState, EndpointId, Message, MessageId};
-use crate::storage::AttemptQuery;
+use crate::storage::{AttemptQuery, StoreError};
 
 /// Which attempts to list, oldest first: of a message, an endpoint or both, optionally
 /// only those whose delivery is in one state.
@@ -21,21 +23,49 @@ pub struct AttemptsQuery {
 }
 
 impl Service {
-    /// # Errors
-    /// An unknown message or a store failure.
-    pub async fn get_message(
+    /// The message with its deliveries, if it is in `scope`.
+    pub(super) async fn message_in(
         &self,
+        scope: &TenantScope,
         id: &MessageId,
     ) -> Result<(Message, Vec<Delivery>), ServiceError> {
-        Ok(self.0.store.get_message(id).await?)
+        let (message, deliveries) = self.0.store.get_message(id).await?;
+        if scope.includes(&message.tenant) {
+            Ok((message, deliveries))
+        } else {
+            Err(StoreError::message_not_found(id).into())
+        }
     }
 
     /// # Errors
-    /// A store failure.
+    /// A caller without the `read` scope, a message not in the caller's tenants, or a
+    /// store failure.
+    pub async fn get_message(
+        &self,
+        caller: &Caller,
+        tenancy: &Tenancy,
+        id: &MessageId,
+    ) -> Result<(Message, Vec<Delivery>), ServiceError> {
+        let scope = caller.tenants(Scope::Read, tenancy)?;
+        self.message_in(&scope, id).await
+    }
+
+    /// # Errors
+    /// A caller without the `read` scope, a message or endpoint not in the caller's
+    /// tenants, or a store failure.
     pub async fn list_attempts(
         &self,
+        caller: &Caller,
+        tenancy: &Tenancy,
         query: AttemptsQuery,
     ) -> Result<Page<Attempt, i64>, ServiceError> {
+        let scope = caller.tenants(Scope::Read, tenancy)?;
+        if let Some(id) = &query.message_id {
+            self.message_in(&scope, id).await?;
+        }
+        if let Some(id) = &query.endpoint_id {
+            self.endpoint_in(&scope, id).await?;
+        }
         let limit = query.limit;
         let attempts = self
             .0
@@ -54,12 +84,18 @@ impl Service {
     /// Queues the delivery of a message to an endpoint now, creating it if needed.
     ///
     /// # Errors
-    /// An unknown message or endpoint, an attempt in flight, or a store failure.
+    /// A caller without the `write` scope, a message or endpoint not in the caller's
+    /// tenant, an attempt in flight, or a store failure.
     pub async fn retry_delivery(
         &self,
+        caller: &Caller,
+        tenancy: &Tenancy,
         message: &MessageId,
         endpoint: &EndpointId,
     ) -> Result<Delivery, ServiceError> {
+        let scope = TenantScope::One(caller.tenant(Scope::Write, tenancy)?);
+        self.message_in(&scope, message).await?;
+        self.endpoint_in(&scope, endpoint).await?;
         let delivery = self
             .0
             .store
@@ -72,8 +108,16 @@ impl Service {
     /// Queues the message now for every enabled endpoint that matches it; answers how many.
     ///
     /// # Errors
-    /// An unknown message or a store failure.
-    pub async fn replay_message(&self, id: &MessageId) -> Result<u32, ServiceError> {
+    /// A caller without the `write` scope, a message not in the caller's tenant, or a
+    /// store failure.
+    pub async fn replay_message(
+        &self,
+        caller: &Caller,
+        tenancy: &Tenancy,
+        id: &MessageId,
+    ) -> Result<u32, ServiceError> {
+        let scope = TenantScope::One(caller.tenant(Scope::Write, tenancy)?);
+        self.message_in(&scope, id).await?;
         let queued = self.0.store.replay_message(id, SystemTime::now()).await?;
         self.work_queued();
         Ok(queued)
@@ -83,12 +127,17 @@ impl Service {
     /// many.
     ///
     /// # Errors
-    /// An unknown endpoint or a store failure.
+    /// A caller without the `write` scope, an endpoint not in the caller's tenant, or a
+    /// store failure.
     pub async fn recover_endpoint(
         &self,
+        caller: &Caller,
+        tenancy: &Tenancy,
         id: &EndpointId,
         since: SystemTime,
     ) -> Result<u32, ServiceError> {
+        let scope = TenantScope::One(caller.tenant(Scope::Write, tenancy)?);
+        self.endpoint_in(&scope, id).await?;
         let requeued = self
             .0
             .store

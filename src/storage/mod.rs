@@ -24,9 +24,10 @@ pub use redis::RedisStore;
 pub use sqlite::SqliteStore;
 
 use crate::analytics::RollupRow;
+use crate::auth::{ApiKey, ApiKeyId};
 use crate::domain::{
     Attempt, AttemptRecord, Delivery, DeliveryState, Endpoint, EndpointId, EndpointUpdate,
-    EventType, Message, MessageId, NewMessage, Secret, StatusEvent,
+    EventType, Message, MessageId, NewMessage, Secret, StatusEvent, TenantId,
 };
 use crate::policy::protection::EndpointEffects;
 
@@ -50,6 +51,9 @@ pub enum StoreError {
     AlreadyExists { kind: &'static str, id: String },
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The tenant already has as many endpoints as it may.
+    #[error("tenant {tenant} has reached its limit of {limit} endpoints")]
+    TooManyEndpoints { tenant: TenantId, limit: u64 },
     #[error("storage backend failure")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The backend cannot be reached now; the same call may work later.
@@ -73,6 +77,29 @@ impl StoreError {
             id: id.to_string(),
         }
     }
+
+    pub fn api_key_not_found(id: &ApiKeyId) -> Self {
+        Self::NotFound {
+            kind: "API key",
+            id: id.to_string(),
+        }
+    }
+}
+
+/// The key under which an idempotency key is remembered: keys are per tenant, so one
+/// tenant's key neither collides with nor reveals another's. A tenant id has no `/`.
+pub fn idempotency_scope(message: &NewMessage) -> Option<String> {
+    message
+        .idempotency_key
+        .as_ref()
+        .map(|key| format!("{}/{key}", message.tenant))
+}
+
+/// A tenant and how many endpoints it has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantSummary {
+    pub tenant: TenantId,
+    pub endpoints: u64,
 }
 
 /// The result of one publish.
@@ -201,14 +228,27 @@ pub trait Store: Send + Sync + 'static {
         now: SystemTime,
     ) -> Result<Vec<Published>, StoreError>;
 
-    async fn create_endpoint(&self, endpoint: Endpoint) -> Result<Endpoint, StoreError>;
+    /// Creates the endpoint unless its tenant already has `max_per_tenant` endpoints
+    /// ([`StoreError::TooManyEndpoints`]); the count and the creation are one step.
+    async fn create_endpoint(
+        &self,
+        endpoint: Endpoint,
+        max_per_tenant: u64,
+    ) -> Result<Endpoint, StoreError>;
     async fn get_endpoint(&self, id: &EndpointId) -> Result<Endpoint, StoreError>;
-    /// Endpoints in id order, after `after`.
+    /// Endpoints in id order, after `after`; of one tenant, or of all.
     async fn list_endpoints(
         &self,
+        tenant: Option<TenantId>,
         after: Option<EndpointId>,
         limit: usize,
     ) -> Result<Vec<Endpoint>, StoreError>;
+    /// Tenants that have endpoints, in id order after `after`, with their endpoint count.
+    async fn list_tenants(
+        &self,
+        after: Option<TenantId>,
+        limit: usize,
+    ) -> Result<Vec<TenantSummary>, StoreError>;
     async fn update_endpoint(
         &self,
         id: &EndpointId,
@@ -265,19 +305,20 @@ pub trait Store: Send + Sync + 'static {
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<StatusEvent>>;
     /// Retained status events after `cursor`, oldest first, at most `limit`.
     async fn events_after(&self, cursor: u64, limit: usize) -> Result<EventPage, StoreError>;
-    /// The per-minute rollups of `[from_minute, to_minute)`, optionally of one endpoint
-    /// and one event type.
+    /// The per-minute rollups of `[from_minute, to_minute)`, optionally only of some
+    /// endpoints and of one event type.
     async fn rollups(
         &self,
         from_minute: i64,
         to_minute: i64,
-        endpoint: Option<EndpointId>,
+        endpoints: Option<Vec<EndpointId>>,
         event_type: Option<EventType>,
     ) -> Result<Vec<RollupRow>, StoreError>;
-    /// Deliveries not yet finished, optionally of one endpoint and one event type.
+    /// Deliveries not yet finished, optionally only to some endpoints and of one event
+    /// type.
     async fn pending(
         &self,
-        endpoint: Option<EndpointId>,
+        endpoints: Option<Vec<EndpointId>>,
         event_type: Option<EventType>,
     ) -> Result<u64, StoreError>;
     /// Drops rollups older than `before_minute`; returns how many.
@@ -287,6 +328,21 @@ pub trait Store: Send + Sync + 'static {
     async fn purge_expired_keys(&self, now: SystemTime) -> Result<u64, StoreError>;
     /// Deliveries not yet finished (pending or in flight).
     fn backlog(&self) -> u64;
+
+    /// Stores a new API key.
+    async fn create_api_key(&self, key: ApiKey) -> Result<(), StoreError>;
+    /// The key with its revocation and last use.
+    async fn get_api_key(&self, id: &ApiKeyId) -> Result<ApiKey, StoreError>;
+    /// Keys in id order (creation order) after `after`, revoked ones included.
+    async fn list_api_keys(
+        &self,
+        after: Option<ApiKeyId>,
+        limit: usize,
+    ) -> Result<Vec<ApiKey>, StoreError>;
+    /// Marks the key revoked at `now` (an earlier revocation stands); returns it.
+    async fn revoke_api_key(&self, id: &ApiKeyId, now: SystemTime) -> Result<ApiKey, StoreError>;
+    /// Records that the key was used at `at`.
+    async fn touch_api_key(&self, id: &ApiKeyId, at: SystemTime) -> Result<(), StoreError>;
 
     /// Signalled when work is queued by another process sharing this store, so the
     /// scheduler need not wait for its timer. `None` when no other process can.

@@ -197,6 +197,7 @@ async fn every_validation_error_names_its_field(backend: Backend) {
         .client
         .get_message(pb::GetMessageRequest {
             message_id: "".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -229,6 +230,7 @@ async fn every_validation_error_names_its_field(backend: Backend) {
     let status = app
         .client
         .update_endpoint(pb::UpdateEndpointRequest {
+            tenant_id: String::new(),
             endpoint: Some(pb::Endpoint {
                 id: "e".into(),
                 ..Default::default()
@@ -243,6 +245,7 @@ async fn every_validation_error_names_its_field(backend: Backend) {
     let status = app
         .client
         .update_endpoint(pb::UpdateEndpointRequest {
+            tenant_id: String::new(),
             endpoint: Some(pb::Endpoint {
                 id: "e".into(),
                 ..Default::default()
@@ -260,6 +263,7 @@ async fn every_validation_error_names_its_field(backend: Backend) {
                 seconds: -1,
                 nanos: 0,
             }),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -273,6 +277,7 @@ async fn not_found_carries_resource_info(backend: Backend) {
         .client
         .get_endpoint(pb::GetEndpointRequest {
             endpoint_id: "missing".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -286,6 +291,7 @@ async fn not_found_carries_resource_info(backend: Backend) {
         .client
         .get_message(pb::GetMessageRequest {
             message_id: "msg_missing".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -301,6 +307,7 @@ async fn not_found_carries_resource_info(backend: Backend) {
         .client
         .replay_message(pb::ReplayMessageRequest {
             message_id: "msg_missing".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -309,6 +316,7 @@ async fn not_found_carries_resource_info(backend: Backend) {
         .client
         .delete_endpoint(pb::DeleteEndpointRequest {
             endpoint_id: "missing".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -347,6 +355,7 @@ async fn endpoints_list_update_and_paginate(backend: Backend) {
             .list_endpoints(pb::ListEndpointsRequest {
                 page_size: 3,
                 page_token: token.clone(),
+                ..Default::default()
             })
             .await
             .unwrap()
@@ -364,6 +373,7 @@ async fn endpoints_list_update_and_paginate(backend: Backend) {
     assert_eq!(ids, expected);
 
     let update = pb::UpdateEndpointRequest {
+        tenant_id: String::new(),
         endpoint: Some(pb::Endpoint {
             id: "ep-1".into(),
             url: "https://example.com/new".into(),
@@ -393,6 +403,7 @@ async fn endpoints_list_update_and_paginate(backend: Backend) {
         .client
         .get_endpoint(pb::GetEndpointRequest {
             endpoint_id: "ep-1".into(),
+            ..Default::default()
         })
         .await
         .unwrap()

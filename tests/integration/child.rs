@@ -13,14 +13,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 
+pub use herald::cli::Client;
 use herald::grpc::pb;
-use herald::grpc::pb::webhook_service_client::WebhookServiceClient;
 use tokio::sync::mpsc;
-use tonic::transport::Channel;
 
-use crate::support::PATIENCE;
-
-pub type Client = WebhookServiceClient<Channel>;
+use crate::support::{ADMIN_KEY, PATIENCE, admin_client};
 
 /// The environment of one child: the base settings, its store, then overrides.
 #[derive(Debug, Clone)]
@@ -40,6 +37,7 @@ impl Settings {
                 ("WEBHOOK_DEFAULT_RETRY_COUNT", "20"),
                 ("WEBHOOK_DEFAULT_TIMEOUT", "10s"),
                 ("WEBHOOK_SHUTDOWN_GRACE", "10s"),
+                ("WEBHOOK_ADMIN_API_KEY", ADMIN_KEY),
             ]
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -151,9 +149,7 @@ impl Herald {
         });
         herald.grpc = Some(addr);
         herald.admin = Some(admin);
-        let client = WebhookServiceClient::connect(format!("http://{addr}"))
-            .await
-            .expect("client connects");
+        let client = admin_client(addr).await;
         (herald, client)
     }
 
@@ -338,6 +334,7 @@ pub async fn get_message(client: &mut Client, id: &str) -> pb::GetMessageRespons
     client
         .get_message(pb::GetMessageRequest {
             message_id: id.to_owned(),
+            ..Default::default()
         })
         .await
         .unwrap_or_else(|e| panic!("get message {id}: {e}"))

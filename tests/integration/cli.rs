@@ -5,13 +5,14 @@ use std::process::{Child, Command, Stdio};
 
 use tokio::sync::mpsc;
 
-use crate::support::{Backend, PATIENCE, Sink, spawn_app};
+use crate::support::{ADMIN_KEY, Backend, PATIENCE, Sink, spawn_app};
 
 fn herald(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
     command
         .args(args)
         .env_remove("HERALD_SERVER")
+        .env("HERALD_API_KEY", ADMIN_KEY)
         .stdin(Stdio::null());
     command
 }
@@ -115,6 +116,17 @@ async fn watch_follows_deliveries_and_stats_reports_them() {
     assert!(table.next().await.contains("succeeded"));
 
     let output = herald(&["stats", "--server", &server, "--json"])
+        .env_remove("HERALD_API_KEY")
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "no key, no figures");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("credential"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let output = herald(&["stats", "--server", &server, "--json", "--api-key", ADMIN_KEY])
+        .env_remove("HERALD_API_KEY")
         .output()
         .unwrap();
     assert!(output.status.success());

@@ -1149,6 +1149,7 @@ async fn endpoint_changes_on_one_instance_apply_on_all_at_once() {
     // Changed through a; the very next publish on b and c follows the change.
     cluster.clients[0]
         .update_endpoint(pb::UpdateEndpointRequest {
+            tenant_id: String::new(),
             endpoint: Some(pb::Endpoint {
                 id: id.clone(),
                 url: sink.url("/new"),
@@ -1168,6 +1169,7 @@ async fn endpoint_changes_on_one_instance_apply_on_all_at_once() {
     // Disabled through c: a publish on b right after goes nowhere.
     cluster.clients[2]
         .update_endpoint(pb::UpdateEndpointRequest {
+            tenant_id: String::new(),
             endpoint: Some(pb::Endpoint {
                 id,
                 enabled: false,

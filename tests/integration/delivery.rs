@@ -316,6 +316,7 @@ async fn exhausted_delivery_fails_then_retry_by_hand_delivers(backend: Backend) 
         .retry_delivery(pb::RetryDeliveryRequest {
             message_id: id.clone(),
             endpoint_id: endpoint_id.clone(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -391,6 +392,7 @@ async fn gone_disables_the_endpoint(backend: Backend) {
         .client
         .get_endpoint(pb::GetEndpointRequest {
             endpoint_id: endpoint_id.clone(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -408,6 +410,7 @@ async fn gone_disables_the_endpoint(backend: Backend) {
 
     // Re-enabled by hand, it receives again.
     let update = pb::UpdateEndpointRequest {
+        tenant_id: String::new(),
         endpoint: Some(pb::Endpoint {
             id: endpoint_id.clone(),
             enabled: true,
@@ -584,6 +587,7 @@ async fn rotate(
         .rotate_endpoint_secret(pb::RotateEndpointSecretRequest {
             endpoint_id: endpoint_id.to_owned(),
             grace_period: Some(prost_types::Duration::try_from(grace).unwrap()),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -683,6 +687,7 @@ async fn replay_and_delete(backend: Backend) {
         .client
         .replay_message(pb::ReplayMessageRequest {
             message_id: id.clone(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -706,6 +711,7 @@ async fn replay_and_delete(backend: Backend) {
         nanos: 150_000_000,
     });
     let update = pb::UpdateEndpointRequest {
+        tenant_id: String::new(),
         endpoint: Some(pb::Endpoint {
             id: b.clone(),
             retry_policy: Some(slow_retry),
@@ -725,6 +731,7 @@ async fn replay_and_delete(backend: Backend) {
         .client
         .delete_endpoint(pb::DeleteEndpointRequest {
             endpoint_id: b.clone(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -734,7 +741,7 @@ async fn replay_and_delete(backend: Backend) {
         .await;
     let err = app
         .client
-        .get_endpoint(pb::GetEndpointRequest { endpoint_id: b })
+        .get_endpoint(pb::GetEndpointRequest { endpoint_id: b , ..Default::default() })
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::NotFound);

@@ -212,7 +212,8 @@ async fn health_report_degrades_with_an_open_circuit() {
             "workers",
             "http_client",
             "backlog",
-            "circuits"
+            "circuits",
+            "authentication"
         ]
     );
     assert!(healthy.checks.iter().all(|c| c.ok));

@@ -602,12 +602,19 @@ async fn request_ids_are_echoed_and_on_the_log_lines() {
     let generated = client
         .get_endpoint(pb::GetEndpointRequest {
             endpoint_id: response.get_ref().endpoint.as_ref().unwrap().id.clone(),
+            ..Default::default()
         })
         .await
         .unwrap();
     assert!(!generated.metadata().get("x-request-id").unwrap().is_empty());
 
-    let line = herald.wait_for_message("endpoint registered").await;
+    // The registration's audit line names who made it, inside the request's span.
+    let line = herald.wait_for_message("audit").await;
+    assert_eq!(
+        (line["action"].as_str(), line["actor"].as_str(), line["tenant"].as_str()),
+        (Some("endpoint.register"), Some("operator"), Some("default")),
+        "{line}"
+    );
     assert_eq!(line["span"]["request_id"], "req-7f3a", "{line}");
     assert_eq!(
         line["span"]["method"],

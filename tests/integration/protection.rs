@@ -34,6 +34,7 @@ async fn status(app: &TestApp, endpoint_id: &str) -> pb::Endpoint {
     client
         .get_endpoint(pb::GetEndpointRequest {
             endpoint_id: endpoint_id.to_owned(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -329,6 +330,7 @@ async fn failing_endpoint_is_disabled_and_resumes_when_enabled(backend: Backend)
     sink.always("/down", Reply::status(200));
     sink.drain();
     let update = pb::UpdateEndpointRequest {
+        tenant_id: String::new(),
         endpoint: Some(pb::Endpoint {
             id: endpoint_id.clone(),
             enabled: true,
@@ -376,6 +378,7 @@ async fn recover_endpoint_requeues_failures_since(backend: Backend) {
     let recover = |since: SystemTime| pb::RecoverEndpointRequest {
         endpoint_id: endpoint_id.clone(),
         since: Some(since.into()),
+        ..Default::default()
     };
     let none = app
         .client
@@ -413,6 +416,7 @@ async fn recover_endpoint_requeues_failures_since(backend: Backend) {
         .recover_endpoint(pb::RecoverEndpointRequest {
             endpoint_id: endpoint_id.clone(),
             since: None,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -441,6 +445,7 @@ async fn deleting_an_endpoint_in_flight_stops_its_work(backend: Backend) {
         .client
         .delete_endpoint(pb::DeleteEndpointRequest {
             endpoint_id: endpoint_id.clone(),
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -123,6 +123,7 @@ async fn stream_reports_every_state_change_in_order(backend: Backend) {
 
     // Endpoint events are on the stream too.
     let update = pb::UpdateEndpointRequest {
+        tenant_id: String::new(),
         endpoint: Some(pb::Endpoint {
             id: endpoint_id.clone(),
             enabled: false,

@@ -23,7 +23,7 @@ use herald::config::{Config, StorageConfig};
 use herald::domain::{
     AttemptRecord, Delivery, DeliveryState, DisabledReason, Endpoint, EndpointId, EventPattern,
     EventType, MessageId, NewMessage, ProtectionOverride, RetryOverride, Secret, SigningSecrets,
-    StatusEvent, StatusKind, TransportError,
+    StatusEvent, StatusKind, TenantId, TransportError,
 };
 use herald::policy::protection::{EndpointEffects, is_endpoint_failure};
 use herald::storage::redis::RedisConfig;
@@ -182,6 +182,7 @@ fn endpoint(name: &str, now: SystemTime) -> Endpoint {
 fn endpoint_for(name: &str, event_types: &[&str], channels: &[&str], now: SystemTime) -> Endpoint {
     Endpoint {
         id: id(name),
+        tenant: TenantId::default(),
         url: url::Url::parse(&format!("https://{name}.example/hook")).expect("a valid URL"),
         description: String::new(),
         event_types: event_types
@@ -218,6 +219,7 @@ fn keyed_message(event: &str, payload: &str, key: &str) -> NewMessage {
 
 fn new_message(event: &str, payload: &str, key: Option<&str>, channels: &[&str]) -> NewMessage {
     NewMessage {
+        tenant: TenantId::default(),
         event_type: event_type(event),
         payload: Bytes::from(payload.to_owned()),
         content_type: NewMessage::DEFAULT_CONTENT_TYPE.to_owned(),
@@ -318,7 +320,7 @@ fn server_error(claim: &Claim, started_at: SystemTime, transition: Transition) -
 
 async fn create(store: &Arc<dyn Store>, endpoint: Endpoint) -> EndpointId {
     store
-        .create_endpoint(endpoint)
+        .create_endpoint(endpoint, u64::MAX)
         .await
         .expect("create endpoint")
         .id
@@ -486,15 +488,15 @@ async fn publish_creates_one_delivery_per_matching_enabled_endpoint(
 
     assert_backlog(&store, 8).await;
     assert_eq!(store.pending(None, None).await.unwrap(), 8);
-    assert_eq!(store.pending(Some(off), None).await.unwrap(), 0);
+    assert_eq!(store.pending(Some(vec![off]), None).await.unwrap(), 0);
     assert_eq!(
         store
-            .pending(Some(all.clone()), Some(event_type("order.created")))
+            .pending(Some(vec![all.clone()]), Some(event_type("order.created")))
             .await
             .unwrap(),
         1
     );
-    assert_eq!(store.pending(Some(all), None).await.unwrap(), 3);
+    assert_eq!(store.pending(Some(vec![all]), None).await.unwrap(), 3);
 }
 
 async fn idempotency_key_dedupes_same_content_and_refuses_other_content(
@@ -1100,7 +1102,7 @@ async fn delete_endpoint_cancels_unfinished_deliveries(store: Arc<dyn Store>, _:
         "a finished delivery stays as it was"
     );
     assert_backlog(&store, 5).await;
-    assert_eq!(store.pending(Some(doomed.clone()), None).await.unwrap(), 0);
+    assert_eq!(store.pending(Some(vec![doomed.clone()]), None).await.unwrap(), 0);
     let cancelled_events = all_events(&store)
         .await
         .into_iter()
@@ -1307,7 +1309,7 @@ async fn rollups_and_pending_match_the_attempts_recorded(store: Arc<dyn Store>, 
     let window = (minute, minute + 1);
     let of_created = total(
         &store
-            .rollups(window.0, window.1, Some(e.clone()), Some(created.clone()))
+            .rollups(window.0, window.1, Some(vec![e.clone()]), Some(created.clone()))
             .await
             .unwrap(),
         &e,
@@ -1338,7 +1340,7 @@ async fn rollups_and_pending_match_the_attempts_recorded(store: Arc<dyn Store>, 
 
     let of_e = total(
         &store
-            .rollups(window.0, window.1, Some(e.clone()), None)
+            .rollups(window.0, window.1, Some(vec![e.clone()]), None)
             .await
             .unwrap(),
         &e,
@@ -1367,7 +1369,7 @@ async fn rollups_and_pending_match_the_attempts_recorded(store: Arc<dyn Store>, 
     );
     assert!(
         store
-            .rollups(window.0, window.1, Some(f.clone()), None)
+            .rollups(window.0, window.1, Some(vec![f.clone()]), None)
             .await
             .unwrap()
             .is_empty()
@@ -1385,18 +1387,18 @@ async fn rollups_and_pending_match_the_attempts_recorded(store: Arc<dyn Store>, 
 
     // Unfinished: `waiting` to e (pending), `other` to f (in flight).
     assert_eq!(store.pending(None, None).await.unwrap(), 2);
-    assert_eq!(store.pending(Some(e.clone()), None).await.unwrap(), 1);
+    assert_eq!(store.pending(Some(vec![e.clone()]), None).await.unwrap(), 1);
     assert_eq!(
         store
-            .pending(Some(e.clone()), Some(created.clone()))
+            .pending(Some(vec![e.clone()]), Some(created.clone()))
             .await
             .unwrap(),
         1
     );
-    assert_eq!(store.pending(Some(e), Some(paid.clone())).await.unwrap(), 0);
-    assert_eq!(store.pending(Some(f.clone()), None).await.unwrap(), 1);
+    assert_eq!(store.pending(Some(vec![e]), Some(paid.clone())).await.unwrap(), 0);
+    assert_eq!(store.pending(Some(vec![f.clone()]), None).await.unwrap(), 1);
     assert_eq!(store.pending(None, Some(paid)).await.unwrap(), 1);
-    assert_eq!(store.pending(Some(f), Some(created)).await.unwrap(), 0);
+    assert_eq!(store.pending(Some(vec![f]), Some(created)).await.unwrap(), 0);
     assert_backlog(&store, 2).await;
 }
 

@@ -14,10 +14,11 @@ use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use herald::app::Application;
+use herald::auth::SecretHash;
+use herald::cli::{Client, client};
 use herald::config::{Config, StorageConfig};
 use herald::domain::{Jitter, Secret};
 use herald::grpc::pb;
-use herald::grpc::pb::webhook_service_client::WebhookServiceClient;
 use herald::policy::retry::RetryPolicy;
 use herald::storage::redis::RedisConfig;
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard, Semaphore, mpsc, oneshot};
@@ -27,6 +28,25 @@ use crate::redis::RedisServer;
 
 /// Longest any test waits for something that should happen.
 pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// The operator admin key every test server accepts (`WEBHOOK_ADMIN_API_KEY`); tests
+/// call Herald the way a user does, with a credential.
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdefghijklmnopqrstuv";
+
+/// A client of the server at `addr` that calls with `credential`.
+pub async fn client_with(addr: SocketAddr, credential: Option<&str>) -> Client {
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("a valid address")
+        .connect()
+        .await
+        .expect("client connects");
+    client(channel, credential).expect("a header value")
+}
+
+/// A client of the server at `addr` with the admin key.
+pub async fn admin_client(addr: SocketAddr) -> Client {
+    client_with(addr, Some(ADMIN_KEY)).await
+}
 /// Interval between polls of the API while waiting for a state.
 const POLL: Duration = Duration::from_millis(10);
 
@@ -67,7 +87,7 @@ pub struct TestApp {
     pub addr: SocketAddr,
     /// The admin HTTP port (metrics, health).
     pub admin: SocketAddr,
-    pub client: WebhookServiceClient<Channel>,
+    pub client: Client,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     /// Keeps the store's directory or Redis alive for the test.
@@ -170,6 +190,7 @@ pub async fn test_config(backend: Backend) -> (Config, StoreGuard) {
     config.delivery.retry = fast_retry();
     config.delivery.request_timeout = Duration::from_secs(5);
     config.shutdown_grace = Duration::from_secs(5);
+    config.auth.admin_key = Some(SecretHash::of(ADMIN_KEY));
     (config, guard)
 }
 
@@ -200,9 +221,7 @@ pub async fn spawn_app_holding(
         .await
         .expect("herald runs");
     });
-    let client = WebhookServiceClient::connect(format!("http://{addr}"))
-        .await
-        .expect("client connects");
+    let client = admin_client(addr).await;
     TestApp {
         addr,
         admin,
@@ -296,6 +315,7 @@ impl TestApp {
         self.client
             .get_message(pb::GetMessageRequest {
                 message_id: id.to_owned(),
+                ..Default::default()
             })
             .await
             .expect("get message")
@@ -330,7 +350,7 @@ impl TestApp {
                 let (message_id, endpoint) = (message_id.to_owned(), endpoint.to_owned());
                 async move {
                     let resp = client
-                        .get_message(pb::GetMessageRequest { message_id })
+                        .get_message(pb::GetMessageRequest { message_id , ..Default::default() })
                         .await
                         .ok()?
                         .into_inner();

@@ -35,7 +35,7 @@ use crate::payload::Clock;
 use crate::report::{Footprint, Isolation, Report, Row, Settings};
 use crate::servers::{Launcher, RedisServer, StoreKind};
 use crate::sink::Sink;
-use crate::workload::{Bench, Client, Load, Measured, Setup, Target, Workload};
+use crate::workload::{Bench, Load, Measured, Setup, Target, Workload};
 
 /// The slow endpoint's added latency (W4).
 const SLOW: Duration = Duration::from_millis(50);
@@ -201,7 +201,7 @@ async fn run(args: Args) -> anyhow::Result<Report> {
     let idle_rss_mb = procfs::rss_mb(herald.pid())?;
     let mut clients = Vec::new();
     for _ in 0..settings.channels {
-        clients.push(Client::new(herald.channel().await?));
+        clients.push(herald.client().await?);
     }
     let setup = Setup {
         herald_pid: herald.pid(),

@@ -20,7 +20,8 @@ use anyhow::{Context as _, bail};
 use clap::ValueEnum;
 use serde::Serialize;
 use tokio::sync::oneshot;
-use tonic::transport::{Channel, Endpoint};
+use herald::cli::{Client, client};
+use tonic::transport::Endpoint;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -68,6 +69,8 @@ impl StoreKind {
 pub struct Herald {
     child: Child,
     grpc: SocketAddr,
+    /// The admin key it was started with, for the clients' calls.
+    admin_key: String,
     tail: Tail,
     /// The embedded store's directory, removed after the process is gone.
     _data_dir: Option<tempfile::TempDir>,
@@ -131,6 +134,9 @@ impl Launcher {
                 command.env_remove(name.as_ref());
             }
         }
+        // A fresh admin key per instance: it only ever serves this run, on loopback.
+        let admin_key = format!("bench-admin-{}", ulid::Ulid::new()).to_lowercase();
+        command.env("WEBHOOK_ADMIN_API_KEY", &admin_key);
         command.envs([
             ("RUST_LOG", "warn,herald=info"),
             ("WEBHOOK_GRPC_ADDR", "127.0.0.1:0"),
@@ -176,6 +182,7 @@ impl Launcher {
         let mut herald = Herald {
             child,
             grpc: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            admin_key,
             tail,
             _data_dir: data_dir,
         };
@@ -202,17 +209,19 @@ impl Herald {
         self.child.id()
     }
 
-    /// A new gRPC channel (one HTTP/2 connection) to it.
+    /// A new client on its own gRPC channel (one HTTP/2 connection), calling with the
+    /// admin key.
     ///
     /// # Errors
     ///
     /// When it does not accept the connection.
-    pub async fn channel(&self) -> anyhow::Result<Channel> {
-        Endpoint::from_shared(format!("http://{}", self.grpc))?
+    pub async fn client(&self) -> anyhow::Result<Client> {
+        let channel = Endpoint::from_shared(format!("http://{}", self.grpc))?
             .timeout(CALL_TIMEOUT)
             .connect()
             .await
-            .context("connect to herald")
+            .context("connect to herald")?;
+        client(channel, Some(&self.admin_key)).context("the admin key as a header")
     }
 
     /// Its last stderr lines, for error messages.

@@ -18,18 +18,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use herald::grpc::pb;
-use herald::grpc::pb::webhook_service_client::WebhookServiceClient;
 use indicatif::ProgressBar;
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use tonic::transport::Channel;
 
 use crate::payload::{self, Clock, ms};
 use crate::procfs::{self, MachineTime};
 use crate::sink::{Receipt, Sink};
 
-pub type Client = WebhookServiceClient<Channel>;
+pub use herald::cli::Client;
 
 /// Attempts in flight per endpoint: enough that the sink's round trip never limits a
 /// healthy endpoint, and 64 × 50 ms bounds the slow one at 1,280 deliveries/s.
@@ -235,6 +233,7 @@ impl Bench {
             self.clients[0]
                 .delete_endpoint(pb::DeleteEndpointRequest {
                     endpoint_id: endpoint.id.clone(),
+                    ..Default::default()
                 })
                 .await
                 .with_context(|| format!("delete endpoint {}", endpoint.id))?;

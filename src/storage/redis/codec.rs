@@ -9,9 +9,10 @@ use bytes::Bytes;
 use redis::Value;
 
 use super::backend;
+use crate::auth::ApiKey;
 use crate::domain::{
     Attempt, AttemptRecord, Endpoint, EndpointId, EventType, Message, MessageId, RateLimitOverride,
-    StatusEvent,
+    StatusEvent, TenantId,
 };
 use crate::policy::protection::ProtectionConfig;
 use crate::storage::StoreError;
@@ -102,6 +103,8 @@ pub(super) fn message_from(id: &MessageId, map: &HashMap<String, Vec<u8>>) -> Op
     };
     Some(Message {
         id: id.clone(),
+        // Messages written before tenants existed belong to the default tenant.
+        tenant: text("tn").map_or_else(|| Ok(TenantId::default()), |t| TenantId::parse(&t)).ok()?,
         event_type: EventType::parse(&text("et")?).ok()?,
         payload: Bytes::from(map.get("p")?.clone()),
         content_type: text("ct")?,
@@ -136,4 +139,18 @@ pub(super) fn attempt_from(id: i64, map: &HashMap<String, String>) -> Option<Att
 
 pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An API key from its hash (`r` the record, `rev` revoked at, `used` last used), or
+/// `None` when there is no such key.
+pub(super) fn api_key_from(map: &HashMap<String, String>) -> Result<Option<ApiKey>, StoreError> {
+    let Some(record) = map.get("r") else {
+        return Ok(None);
+    };
+    let at = |name: &str| map.get(name).and_then(|v| v.parse().ok()).map(time);
+    Ok(Some(ApiKey {
+        revoked_at: at("rev"),
+        last_used_at: at("used"),
+        ..serde_json::from_str(record).map_err(super::backend)?
+    }))
 }

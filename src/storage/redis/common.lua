@@ -59,3 +59,20 @@ local function disable(ep, reason, now)
   emit({'k', KIND_ENDPOINT_DISABLED, 'at', now, 'e', ep, 'dr', reason})
   return true
 end
+
+-- The tenant of an endpoint's record (written before tenants existed: the default).
+local function tenant_of(ep)
+  local record = redis.call('GET', P .. 'ep:' .. ep)
+  if not record then return nil end
+  return cjson.decode(record).tenant or 'default'
+end
+
+-- Takes an endpoint out of its tenant's index and count.
+local function unindex_endpoint(ep)
+  local tenant = tenant_of(ep)
+  if not tenant then return end
+  redis.call('ZREM', P .. 't:' .. tenant .. ':eps', ep)
+  if redis.call('HINCRBY', P .. 'tenants', tenant, -1) <= 0 then
+    redis.call('HDEL', P .. 'tenants', tenant)
+  end
+end

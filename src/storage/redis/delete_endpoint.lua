@@ -17,6 +17,7 @@ for _, d in ipairs(ids) do
     cancelled = cancelled + 1
   end
 end
+unindex_endpoint(ep)
 redis.call('DEL', P .. 'due:' .. ep, P .. 'inf:' .. ep, P .. 'g:' .. ep, P .. 'ep:' .. ep)
 redis.call('ZREM', P .. 'eps', ep)
 redis.call('ZREM', P .. 'sched', ep)

@@ -4,6 +4,10 @@
 //!
 //! - `ep:<id>` the endpoint's record (JSON); `eps` the ids in order; `epver` a counter
 //!   bumped by every endpoint change, so instances know when their cache is stale;
+//! - `tenants` each tenant's endpoint count, `t:<tenant>:eps` its endpoint ids in order,
+//!   `tidx` set once those indexes cover every endpoint;
+//! - `key:<id>` an API key (`r` its record, `rev` when revoked, `used` when last used),
+//!   `keys` the key ids in order;
 //! - `g:<id>` the endpoint's live, shared protection: enabled, protection overrides,
 //!   attempts in flight, token bucket, breaker state, failing-since;
 //! - `m:<id>` a message, `m:<id>:d` its deliveries by endpoint, `d:<n>` a delivery;
@@ -56,6 +60,22 @@ impl Keys {
 
     pub fn endpoint_ids(&self) -> String {
         self.of("eps")
+    }
+
+    pub fn tenants(&self) -> String {
+        self.of("tenants")
+    }
+
+    pub fn tenant_endpoints(&self, tenant: impl Display) -> String {
+        self.of(format_args!("t:{tenant}:eps"))
+    }
+
+    pub fn api_key(&self, id: impl Display) -> String {
+        self.of(format_args!("key:{id}"))
+    }
+
+    pub fn api_keys(&self) -> String {
+        self.of("keys")
     }
 
     pub fn endpoint_version(&self) -> String {

@@ -122,6 +122,14 @@ enum Requeued {
     NoEndpoint,
 }
 
+/// How the save script writes an endpoint.
+#[derive(Debug, Clone, Copy)]
+enum Save {
+    /// A new endpoint, unless its tenant has `max_per_tenant` already.
+    Create { max_per_tenant: u64 },
+    Update,
+}
+
 /// The Redis-backed [`Store`].
 pub struct RedisStore {
     conn: ConnectionManager,
@@ -224,6 +232,14 @@ impl RedisStore {
             tasks: TaskTracker::new(),
             last_reclaim: AtomicU64::new(0),
         };
+        let indexed: u64 = store
+            .invoke(&store.scripts.index_tenants)
+            .invoke_async(&mut store.conn())
+            .await
+            .map_err(|e| RedisOpenError::Setup(e.into()))?;
+        if indexed > 0 {
+            tracing::info!(endpoints = indexed, "indexed existing endpoints by tenant");
+        }
         store
             .reload_endpoints()
             .await
@@ -349,10 +365,14 @@ impl RedisStore {
     async fn save(
         &self,
         endpoint: &Endpoint,
-        mode: &str,
+        mode: Save,
         enabled: &str,
         now: SystemTime,
     ) -> Result<String, StoreError> {
+        let (mode, most) = match mode {
+            Save::Create { max_per_tenant } => ("create", max_per_tenant),
+            Save::Update => ("update", u64::MAX),
+        };
         let record = serde_json::to_string(endpoint).map_err(backend)?;
         let reason = endpoint.disabled.map_or(1, reason_code);
         let mut invocation = self.invoke(&self.scripts.save_endpoint);
@@ -366,6 +386,7 @@ impl RedisStore {
         for value in overrides(endpoint, &self.protection) {
             invocation.arg(value);
         }
+        invocation.arg(endpoint.tenant.as_str()).arg(most);
         // The change bumped the endpoint version: this instance's cache reloads when its
         // next publish or claim sees that, like every other instance's.
         Ok(invocation.invoke_async(&mut self.conn()).await?)

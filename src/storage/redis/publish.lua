@@ -1,8 +1,9 @@
 -- Publish: per message, the idempotency check, the message, a delivery per target and
 -- the idempotency record. ARGV: now, endpoint version the targets were matched against,
--- idempotency ttl (ms), message count, then per message: id, event type, content type,
--- payload, channels, metadata, idempotency key ('' for none), trace context ('' for
--- none), content hash, target count, targets. Returns {'stale'} when endpoints changed since, else per message
+-- idempotency ttl (ms), message count, then per message: id, tenant, event type, content
+-- type, payload, channels, metadata, idempotency key ('' for none), the key it is
+-- remembered under (scoped by tenant), trace context ('' for none), content hash, target
+-- count, targets. Returns {'stale'} when endpoints changed since, else per message
 -- {'c'|'d'|'x', message id, deliveries}.
 local now = tonumber(ARGV[1])
 if tonumber(redis.call('GET', P .. 'epver') or '0') ~= tonumber(ARGV[2]) then
@@ -10,13 +11,14 @@ if tonumber(redis.call('GET', P .. 'epver') or '0') ~= tonumber(ARGV[2]) then
 end
 local results, i, created = {}, 5, 0
 for _ = 1, tonumber(ARGV[4]) do
-  local id, et, ct, body, ch, md, ik, tc, hash = ARGV[i], ARGV[i + 1], ARGV[i + 2],
-    ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8]
-  local targets = tonumber(ARGV[i + 9])
-  local first = i + 10
+  local id, tn, et, ct, body, ch, md, ik, sk, tc, hash = ARGV[i], ARGV[i + 1], ARGV[i + 2],
+    ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8], ARGV[i + 9],
+    ARGV[i + 10]
+  local targets = tonumber(ARGV[i + 11])
+  local first = i + 12
   i = first + targets
   local seen = {}
-  if ik ~= '' then seen = redis.call('HMGET', P .. 'idem:' .. ik, 'm', 'h', 'n') end
+  if sk ~= '' then seen = redis.call('HMGET', P .. 'idem:' .. sk, 'm', 'h', 'n') end
   if seen[1] then
     if seen[2] == hash then
       results[#results + 1] = {'d', seen[1], seen[3]}
@@ -24,14 +26,14 @@ for _ = 1, tonumber(ARGV[4]) do
       results[#results + 1] = {'x', seen[1], '0'}
     end
   else
-    redis.call('HSET', P .. 'm:' .. id, 'et', et, 'ct', ct, 'p', body, 'ch', ch, 'md', md,
-      'ik', ik, 'tc', tc, 'c', now)
+    redis.call('HSET', P .. 'm:' .. id, 'tn', tn, 'et', et, 'ct', ct, 'p', body, 'ch', ch,
+      'md', md, 'ik', ik, 'tc', tc, 'c', now)
     for t = first, first + targets - 1 do
       create_delivery(id, ARGV[t], et, now)
     end
-    if ik ~= '' then
-      redis.call('HSET', P .. 'idem:' .. ik, 'm', id, 'h', hash, 'n', targets)
-      redis.call('PEXPIRE', P .. 'idem:' .. ik, ARGV[3])
+    if sk ~= '' then
+      redis.call('HSET', P .. 'idem:' .. sk, 'm', id, 'h', hash, 'n', targets)
+      redis.call('PEXPIRE', P .. 'idem:' .. sk, ARGV[3])
     end
     created = created + targets
     results[#results + 1] = {'c', id, tostring(targets)}

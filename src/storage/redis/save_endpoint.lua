@@ -1,12 +1,19 @@
 -- Save an endpoint: its record and its protection overrides ('' for the default), and
 -- its enabled state. ARGV: now, id, record, 'create' or 'update', enabled ('1', '0' or ''
 -- to keep), reason when disabling, then cap, rate limit, rate window, burst, breaker
--- threshold, breaker open time. Returns 'ok', 'exists' or 'missing'.
+-- threshold, breaker open time, then the tenant and (on create) how many endpoints it may
+-- have. Returns 'ok', 'exists', 'full' or 'missing'.
 local now, ep, mode = tonumber(ARGV[1]), ARGV[2], ARGV[4]
+local tenant, most = ARGV[13], tonumber(ARGV[14])
 local key, gk = P .. 'ep:' .. ep, P .. 'g:' .. ep
 local exists = redis.call('EXISTS', key) == 1
 if mode == 'create' and exists then return 'exists' end
 if mode == 'update' and not exists then return 'missing' end
+if mode == 'create' then
+  if tonumber(redis.call('HGET', P .. 'tenants', tenant) or '0') >= most then return 'full' end
+  redis.call('HINCRBY', P .. 'tenants', tenant, 1)
+  redis.call('ZADD', P .. 't:' .. tenant .. ':eps', 0, ep)
+end
 redis.call('SET', key, ARGV[3])
 redis.call('ZADD', P .. 'eps', 0, ep)
 local names = {'cap', 'rl', 'rw', 'rb', 'bt', 'bo'}

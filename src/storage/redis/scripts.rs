@@ -21,6 +21,8 @@ pub(super) struct Scripts {
     pub requeue: Script,
     pub delete_endpoint: Script,
     pub save_endpoint: Script,
+    /// Indexes endpoints by tenant, once (for deployments older than tenants).
+    pub index_tenants: Script,
     /// Reads an endpoint's shared protection (no transition).
     pub status: Script,
 }
@@ -118,6 +120,7 @@ impl Scripts {
             requeue: script(include_str!("requeue.lua")),
             delete_endpoint: script(include_str!("delete_endpoint.lua")),
             save_endpoint: script(include_str!("save_endpoint.lua")),
+            index_tenants: script(include_str!("index_tenants.lua")),
             status: script(include_str!("status.lua")),
         }
     }
@@ -142,6 +145,7 @@ mod tests {
             include_str!("requeue.lua"),
             include_str!("delete_endpoint.lua"),
             include_str!("save_endpoint.lua"),
+            include_str!("index_tenants.lua"),
             include_str!("status.lua"),
         ];
         let prefixes = ["STATE_", "KIND_", "REASON_", "CIRCUIT_"];

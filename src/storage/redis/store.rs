@@ -1,7 +1,7 @@
 //! The [`Store`] implementation: every transition through its script, every read
 //! straight from the keys.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
@@ -11,18 +11,24 @@ use redis::streams::StreamRangeReply;
 use redis::{AsyncCommands, Value};
 use tokio::sync::{Notify, broadcast};
 
-use super::codec::{attempt_from, event_from, hex, message_from, parse, text};
-use super::{GROUP, RECLAIM_EVERY, RedisStore, Requeued, STALE_RETRIES, backend};
+use super::codec::{api_key_from, attempt_from, event_from, hex, message_from, parse, text};
+use super::{GROUP, RECLAIM_EVERY, RedisStore, Requeued, STALE_RETRIES, Save, backend};
 use crate::analytics::{Rollup, RollupRow, minute_of};
+use crate::auth::{ApiKey, ApiKeyId};
 use crate::domain::{
     Attempt, Delivery, DeliveryState, Endpoint, EndpointId, EndpointUpdate, EventType, Message,
-    MessageId, NewMessage, Secret, StatusEvent,
+    MessageId, NewMessage, Secret, StatusEvent, TenantId,
 };
 use crate::storage::codec::{content_hash, ms, reason_code, state_from, time, transport_code};
 use crate::storage::{
     AttemptQuery, Claim, ClaimBatch, ClaimRequest, EventPage, Lease, Outcome, Published, Store,
-    StoreError, Transition,
+    StoreError, TenantSummary, Transition, idempotency_scope,
 };
+
+/// Whether the endpoint named `ep` is among `endpoints` (`None`: all are).
+fn selected(endpoints: Option<&HashSet<EndpointId>>, ep: &str) -> bool {
+    endpoints.is_none_or(|set| EndpointId::parse(ep).is_ok_and(|id| set.contains(&id)))
+}
 
 #[async_trait]
 impl Store for RedisStore {
@@ -50,17 +56,19 @@ impl Store for RedisStore {
                     let targets: Vec<&str> = cache
                         .endpoints
                         .values()
-                        .filter(|e| e.receives(&m.event_type, &m.channels))
+                        .filter(|e| e.receives(&m.tenant, &m.event_type, &m.channels))
                         .map(|e| e.id.as_str())
                         .collect();
                     invocation
                         .arg(id.as_str())
+                        .arg(m.tenant.as_str())
                         .arg(m.event_type.as_str())
                         .arg(&m.content_type)
                         .arg(m.payload.as_ref())
                         .arg(serde_json::to_string(&m.channels).map_err(backend)?)
                         .arg(serde_json::to_string(&m.metadata).map_err(backend)?)
                         .arg(m.idempotency_key.as_deref().unwrap_or(""))
+                        .arg(idempotency_scope(m).unwrap_or_default())
                         .arg(
                             m.trace
                                 .as_ref()
@@ -116,16 +124,24 @@ impl Store for RedisStore {
         ))))
     }
 
-    async fn create_endpoint(&self, endpoint: Endpoint) -> Result<Endpoint, StoreError> {
+    async fn create_endpoint(
+        &self,
+        endpoint: Endpoint,
+        max_per_tenant: u64,
+    ) -> Result<Endpoint, StoreError> {
         let enabled = if endpoint.is_enabled() { "1" } else { "0" };
         match self
-            .save(&endpoint, "create", enabled, endpoint.created_at)
+            .save(&endpoint, Save::Create { max_per_tenant }, enabled, endpoint.created_at)
             .await?
             .as_str()
         {
             "exists" => Err(StoreError::AlreadyExists {
                 kind: "endpoint",
                 id: endpoint.id.to_string(),
+            }),
+            "full" => Err(StoreError::TooManyEndpoints {
+                tenant: endpoint.tenant,
+                limit: max_per_tenant,
             }),
             _ => Ok(endpoint),
         }
@@ -137,14 +153,19 @@ impl Store for RedisStore {
 
     async fn list_endpoints(
         &self,
+        tenant: Option<TenantId>,
         after: Option<EndpointId>,
         limit: usize,
     ) -> Result<Vec<Endpoint>, StoreError> {
         let min = after.map_or_else(|| "-".to_owned(), |a| format!("({a}"));
+        let index = tenant.map_or_else(
+            || self.keys.endpoint_ids(),
+            |t| self.keys.tenant_endpoints(&t),
+        );
         let ids: Vec<String> = self
             .conn()
             .zrangebylex_limit(
-                self.keys.endpoint_ids(),
+                index,
                 min,
                 "+",
                 0,
@@ -157,6 +178,27 @@ impl Store for RedisStore {
             .into_iter()
             .flatten()
             .collect())
+    }
+
+    async fn list_tenants(
+        &self,
+        after: Option<TenantId>,
+        limit: usize,
+    ) -> Result<Vec<TenantSummary>, StoreError> {
+        let counts: HashMap<String, u64> = self.conn().hgetall(self.keys.tenants()).await?;
+        let mut tenants = counts
+            .into_iter()
+            .filter(|(t, n)| *n > 0 && after.as_ref().is_none_or(|a| t.as_str() > a.as_str()))
+            .map(|(t, endpoints)| {
+                Ok(TenantSummary {
+                    tenant: parse(TenantId::parse(&t))?,
+                    endpoints,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        tenants.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+        tenants.truncate(limit);
+        Ok(tenants)
     }
 
     async fn update_endpoint(
@@ -173,7 +215,7 @@ impl Store for RedisStore {
             Some(false) => "0",
             None => "",
         };
-        if self.save(&endpoint, "update", flag, now).await? == "missing" {
+        if self.save(&endpoint, Save::Update, flag, now).await? == "missing" {
             return Err(StoreError::endpoint_not_found(id));
         }
         self.endpoint(id).await
@@ -203,7 +245,7 @@ impl Store for RedisStore {
         let mut endpoint = self.endpoint(id).await?;
         endpoint.secrets.rotate(next, previous_until);
         endpoint.updated_at = now;
-        if self.save(&endpoint, "update", "", now).await? == "missing" {
+        if self.save(&endpoint, Save::Update, "", now).await? == "missing" {
             return Err(StoreError::endpoint_not_found(id));
         }
         Ok(endpoint)
@@ -353,7 +395,7 @@ impl Store for RedisStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .endpoints
             .values()
-            .filter(|e| e.receives(&m.event_type, &m.channels))
+            .filter(|e| e.receives(&m.tenant, &m.event_type, &m.channels))
             .map(|e| e.id.clone())
             .collect();
         let queued = self.requeue(message, &targets, now).await?;
@@ -646,9 +688,10 @@ impl Store for RedisStore {
         &self,
         from_minute: i64,
         to_minute: i64,
-        endpoint: Option<EndpointId>,
+        endpoints: Option<Vec<EndpointId>>,
         event_type: Option<EventType>,
     ) -> Result<Vec<RollupRow>, StoreError> {
+        let endpoints = endpoints.map(|e| e.into_iter().collect::<HashSet<_>>());
         let minutes: Vec<i64> = self
             .conn()
             .zrangebyscore(
@@ -670,7 +713,7 @@ impl Store for RedisStore {
                 else {
                     continue;
                 };
-                if endpoint.as_ref().is_some_and(|e| e.as_str() != ep)
+                if !selected(endpoints.as_ref(), ep)
                     || event_type.as_ref().is_some_and(|t| t.as_str() != et)
                 {
                     continue;
@@ -693,15 +736,16 @@ impl Store for RedisStore {
 
     async fn pending(
         &self,
-        endpoint: Option<EndpointId>,
+        endpoints: Option<Vec<EndpointId>>,
         event_type: Option<EventType>,
     ) -> Result<u64, StoreError> {
+        let endpoints = endpoints.map(|e| e.into_iter().collect::<HashSet<_>>());
         let counts: HashMap<String, i64> = self.conn().hgetall(self.keys.pending()).await?;
         Ok(counts
             .iter()
             .filter(|(field, _)| {
                 let (ep, et) = field.split_once('\n').unwrap_or((field.as_str(), ""));
-                endpoint.as_ref().is_none_or(|e| e.as_str() == ep)
+                selected(endpoints.as_ref(), ep)
                     && event_type.as_ref().is_none_or(|t| t.as_str() == et)
             })
             .map(|(_, n)| u64::try_from(*n).unwrap_or(0))
@@ -732,6 +776,77 @@ impl Store for RedisStore {
     async fn purge_expired_keys(&self, _now: SystemTime) -> Result<u64, StoreError> {
         // Idempotency records carry their own expiry in Redis.
         Ok(0)
+    }
+
+    async fn create_api_key(&self, key: ApiKey) -> Result<(), StoreError> {
+        let record = serde_json::to_string(&key).map_err(backend)?;
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .hset_nx(self.keys.api_key(&key.id), "r", record)
+            .zadd(self.keys.api_keys(), key.id.as_str(), 0)
+            .ignore();
+        let created: Vec<bool> = self.run(&pipe).await?;
+        if created.first() == Some(&true) {
+            Ok(())
+        } else {
+            Err(StoreError::AlreadyExists {
+                kind: "API key",
+                id: key.id.to_string(),
+            })
+        }
+    }
+
+    async fn get_api_key(&self, id: &ApiKeyId) -> Result<ApiKey, StoreError> {
+        let map: HashMap<String, String> = self.conn().hgetall(self.keys.api_key(id)).await?;
+        api_key_from(&map)?.ok_or_else(|| StoreError::api_key_not_found(id))
+    }
+
+    async fn list_api_keys(
+        &self,
+        after: Option<ApiKeyId>,
+        limit: usize,
+    ) -> Result<Vec<ApiKey>, StoreError> {
+        let min = after.map_or_else(|| "-".to_owned(), |a| format!("({a}"));
+        let ids: Vec<String> = self
+            .conn()
+            .zrangebylex_limit(
+                self.keys.api_keys(),
+                min,
+                "+",
+                0,
+                isize::try_from(limit).unwrap_or(isize::MAX),
+            )
+            .await?;
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.hgetall(self.keys.api_key(id));
+        }
+        let maps: Vec<HashMap<String, String>> = self.run(&pipe).await?;
+        Ok(maps
+            .iter()
+            .map(api_key_from)
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
+            .collect())
+    }
+
+    async fn revoke_api_key(&self, id: &ApiKeyId, now: SystemTime) -> Result<ApiKey, StoreError> {
+        // Keys are never deleted, so a key that exists now exists after the HSETNX.
+        self.get_api_key(id).await?;
+        let _: bool = self
+            .conn()
+            .hset_nx(self.keys.api_key(id), "rev", ms(now))
+            .await?;
+        self.get_api_key(id).await
+    }
+
+    async fn touch_api_key(&self, id: &ApiKeyId, at: SystemTime) -> Result<(), StoreError> {
+        let _: () = self
+            .conn()
+            .hset(self.keys.api_key(id), "used", ms(at))
+            .await?;
+        Ok(())
     }
 
     fn backlog(&self) -> u64 {

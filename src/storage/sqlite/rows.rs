@@ -5,9 +5,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use rusqlite::Row;
 
+use crate::auth::ApiKey;
 use crate::domain::{
     Attempt, AttemptRecord, Delivery, DeliveryState, Endpoint, EndpointId, EventType, Message,
-    MessageId, StatusEvent,
+    MessageId, StatusEvent, TenantId,
 };
 use crate::storage::codec::{kind_from, reason_from, state_from, time, transport_from};
 
@@ -47,11 +48,12 @@ pub(super) fn parsed<T, E: std::error::Error + Send + Sync + 'static>(
 }
 
 pub(super) const MESSAGE_COLUMNS: &str =
-    "id, event_type, content_type, payload, channels, metadata, idempotency_key, created_at, trace";
+    "id, event_type, content_type, payload, channels, metadata, idempotency_key, created_at, trace, tenant_id";
 
 pub(super) fn message_row(row: &Row<'_>) -> rusqlite::Result<Message> {
     Ok(Message {
         id: parsed(0, MessageId::parse(&row.get::<_, String>(0)?))?,
+        tenant: parsed(9, TenantId::parse(&row.get::<_, String>(9)?))?,
         event_type: parsed(1, EventType::parse(&row.get::<_, String>(1)?))?,
         content_type: row.get(2)?,
         payload: Bytes::from(row.get::<_, Vec<u8>>(3)?),
@@ -105,4 +107,14 @@ pub(super) fn attempt_row(row: &Row<'_>) -> rusqlite::Result<Attempt> {
 
 pub(super) fn endpoint_record(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
     parsed(0, serde_json::from_str(&row.get::<_, String>(0)?))
+}
+
+pub(super) const API_KEY_COLUMNS: &str = "record, revoked_at, last_used_at";
+
+pub(super) fn api_key_row(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
+    Ok(ApiKey {
+        revoked_at: row.get::<_, Option<i64>>(1)?.map(time),
+        last_used_at: row.get::<_, Option<i64>>(2)?.map(time),
+        ..parsed(0, serde_json::from_str(&row.get::<_, String>(0)?))?
+    })
 }

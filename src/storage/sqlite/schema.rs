@@ -4,9 +4,10 @@ use rusqlite::Connection;
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS endpoints (
-    id      TEXT PRIMARY KEY,
-    enabled INTEGER NOT NULL,
-    record  TEXT NOT NULL
+    id        TEXT PRIMARY KEY,
+    enabled   INTEGER NOT NULL,
+    record    TEXT NOT NULL,
+    tenant_id TEXT NOT NULL DEFAULT 'default'
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS messages (
     id              TEXT PRIMARY KEY,
@@ -17,7 +18,8 @@ CREATE TABLE IF NOT EXISTS messages (
     metadata        TEXT NOT NULL,
     idempotency_key TEXT,
     created_at      INTEGER NOT NULL,
-    trace           TEXT
+    trace           TEXT,
+    tenant_id       TEXT NOT NULL DEFAULT 'default'
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS idempotency (
     key          TEXT PRIMARY KEY,
@@ -80,17 +82,41 @@ CREATE TABLE IF NOT EXISTS status_events (
     next_attempt_at INTEGER,
     disabled_reason INTEGER
 );
+CREATE TABLE IF NOT EXISTS api_keys (
+    id           TEXT PRIMARY KEY,
+    record       TEXT NOT NULL,
+    revoked_at   INTEGER,
+    last_used_at INTEGER
+) WITHOUT ROWID;
 ";
 
-/// Brings a database written by an earlier version up to the current schema.
-pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    let has_trace: bool = conn.query_row(
-        "SELECT COUNT(*) FROM pragma_table_info('messages') WHERE name = 'trace'",
-        [],
+/// Indexes on columns an earlier version may lack: made after [`migrate`] added them.
+pub(super) const INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS endpoints_tenant ON endpoints (tenant_id, id);
+";
+
+fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2",
+        [table, column],
         |r| r.get(0),
-    )?;
-    if !has_trace {
+    )
+}
+
+/// Brings a database written by an earlier version up to the current schema. Everything
+/// written before tenants existed belongs to the default tenant, idempotency keys too.
+pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    if !has_column(conn, "messages", "trace")? {
         conn.execute_batch("ALTER TABLE messages ADD COLUMN trace TEXT")?;
     }
-    Ok(())
+    if !has_column(conn, "messages", "tenant_id")? {
+        conn.execute_batch(
+            "BEGIN;
+             ALTER TABLE messages ADD COLUMN tenant_id TEXT NOT NULL DEFAULT 'default';
+             ALTER TABLE endpoints ADD COLUMN tenant_id TEXT NOT NULL DEFAULT 'default';
+             UPDATE idempotency SET key = 'default/' || key;
+             COMMIT;",
+        )?;
+    }
+    conn.execute_batch(INDEXES)
 }

@@ -10,20 +10,27 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::broadcast;
 
 use super::rows::{
-    DELIVERY_COLUMNS, MESSAGE_COLUMNS, attempt_row, delivery_row, endpoint_record, message_row,
-    parsed, status_event_row,
+    API_KEY_COLUMNS, DELIVERY_COLUMNS, MESSAGE_COLUMNS, api_key_row, attempt_row, delivery_row,
+    endpoint_record, message_row, parsed, status_event_row,
 };
 use super::writer::Durability;
 use super::{SqliteStore, backend};
 use crate::analytics::RollupRow;
+use crate::auth::{ApiKey, ApiKeyId};
 use crate::domain::{
     Attempt, Delivery, Endpoint, EndpointId, EndpointUpdate, EventType, Message, MessageId,
-    NewMessage, Secret, StatusEvent, StatusKind,
+    NewMessage, Secret, StatusEvent, StatusKind, TenantId,
 };
 use crate::storage::codec::{ms, state_code};
 use crate::storage::{
     AttemptQuery, ClaimBatch, ClaimRequest, EventPage, Lease, Outcome, Published, Store, StoreError,
+    TenantSummary,
 };
+
+/// Endpoint ids as the JSON array a query reads with `json_each`; `None` for all.
+fn endpoint_set(endpoints: Option<&[EndpointId]>) -> Result<Option<String>, StoreError> {
+    Ok(endpoints.map(serde_json::to_string).transpose()?)
+}
 
 fn get_endpoint(conn: &Connection, id: &EndpointId) -> Result<Endpoint, StoreError> {
     conn.prepare_cached("SELECT record FROM endpoints WHERE id = ?1")?
@@ -43,12 +50,27 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn create_endpoint(&self, endpoint: Endpoint) -> Result<Endpoint, StoreError> {
+    async fn create_endpoint(
+        &self,
+        endpoint: Endpoint,
+        max_per_tenant: u64,
+    ) -> Result<Endpoint, StoreError> {
         self.write(move |w| {
             if w.endpoints.contains_key(&endpoint.id) {
                 return Err(StoreError::AlreadyExists {
                     kind: "endpoint",
                     id: endpoint.id.to_string(),
+                });
+            }
+            let count = w
+                .endpoints
+                .values()
+                .filter(|e| e.tenant == endpoint.tenant)
+                .count();
+            if u64::try_from(count).unwrap_or(u64::MAX) >= max_per_tenant {
+                return Err(StoreError::TooManyEndpoints {
+                    tenant: endpoint.tenant,
+                    limit: max_per_tenant,
                 });
             }
             w.save_endpoint(endpoint)
@@ -63,15 +85,42 @@ impl Store for SqliteStore {
 
     async fn list_endpoints(
         &self,
+        tenant: Option<TenantId>,
         after: Option<EndpointId>,
         limit: usize,
     ) -> Result<Vec<Endpoint>, StoreError> {
         self.read(move |conn| {
             let after = after.as_ref().map_or("", EndpointId::as_str).to_owned();
             let mut stmt = conn.prepare_cached(
-                "SELECT record FROM endpoints WHERE id > ?1 ORDER BY id LIMIT ?2",
+                "SELECT record FROM endpoints WHERE (?1 IS NULL OR tenant_id = ?1) AND id > ?2
+                 ORDER BY id LIMIT ?3",
             )?;
-            let rows = stmt.query_map(params![after, limit], endpoint_record)?;
+            let rows = stmt.query_map(
+                params![tenant.as_ref().map(TenantId::as_str), after, limit],
+                endpoint_record,
+            )?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn list_tenants(
+        &self,
+        after: Option<TenantId>,
+        limit: usize,
+    ) -> Result<Vec<TenantSummary>, StoreError> {
+        self.read(move |conn| {
+            let after = after.as_ref().map_or("", TenantId::as_str).to_owned();
+            let mut stmt = conn.prepare_cached(
+                "SELECT tenant_id, COUNT(*) FROM endpoints WHERE tenant_id > ?1
+                 GROUP BY tenant_id ORDER BY tenant_id LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![after, limit], |r| {
+                Ok(TenantSummary {
+                    tenant: parsed(0, TenantId::parse(&r.get::<_, String>(0)?))?,
+                    endpoints: r.get(1)?,
+                })
+            })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
@@ -219,7 +268,7 @@ impl Store for SqliteStore {
         let message = message.clone();
         self.write(move |w| {
             let m = w.message(&message)?;
-            let targets = w.subscribers(&m.event_type, &m.channels);
+            let targets = w.subscribers(&m.tenant, &m.event_type, &m.channels);
             let mut queued = 0;
             for endpoint in &targets {
                 if w.requeue(&message, endpoint, now)? {
@@ -305,19 +354,21 @@ impl Store for SqliteStore {
         &self,
         from_minute: i64,
         to_minute: i64,
-        endpoint: Option<EndpointId>,
+        endpoints: Option<Vec<EndpointId>>,
         event_type: Option<EventType>,
     ) -> Result<Vec<RollupRow>, StoreError> {
+        let endpoints = endpoint_set(endpoints.as_deref())?;
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT minute, endpoint_id, data FROM rollups WHERE minute >= ?1 AND minute < ?2
-                 AND (?3 IS NULL OR endpoint_id = ?3) AND (?4 IS NULL OR event_type = ?4)",
+                 AND (?3 IS NULL OR endpoint_id IN (SELECT value FROM json_each(?3)))
+                 AND (?4 IS NULL OR event_type = ?4)",
             )?;
             let rows = stmt.query_map(
                 params![
                     from_minute,
                     to_minute,
-                    endpoint.as_ref().map(EndpointId::as_str),
+                    endpoints,
                     event_type.as_ref().map(EventType::as_str)
                 ],
                 |r| {
@@ -335,16 +386,19 @@ impl Store for SqliteStore {
 
     async fn pending(
         &self,
-        endpoint: Option<EndpointId>,
+        endpoints: Option<Vec<EndpointId>>,
         event_type: Option<EventType>,
     ) -> Result<u64, StoreError> {
+        let endpoints = endpoint_set(endpoints.as_deref())?;
         self.read(move |conn| {
             Ok(conn
                 .prepare_cached(
                     "SELECT COUNT(*) FROM deliveries d JOIN messages m ON m.id = d.message_id
-                     WHERE d.state IN (1, 2) AND (?1 IS NULL OR d.endpoint_id = ?1) AND (?2 IS NULL OR m.event_type = ?2)",
+                     WHERE d.state IN (1, 2)
+                     AND (?1 IS NULL OR d.endpoint_id IN (SELECT value FROM json_each(?1)))
+                     AND (?2 IS NULL OR m.event_type = ?2)",
                 )?
-                .query_row(params![endpoint.as_ref().map(EndpointId::as_str), event_type.as_ref().map(EventType::as_str)], |r| r.get(0))?)
+                .query_row(params![endpoints, event_type.as_ref().map(EventType::as_str)], |r| r.get(0))?)
         })
         .await
     }
@@ -369,6 +423,76 @@ impl Store for SqliteStore {
 
     fn backlog(&self) -> u64 {
         self.backlog.load(Ordering::Relaxed)
+    }
+
+    async fn create_api_key(&self, key: ApiKey) -> Result<(), StoreError> {
+        self.write(move |w| {
+            let inserted = w
+                .conn
+                .prepare_cached("INSERT OR IGNORE INTO api_keys (id, record) VALUES (?1, ?2)")?
+                .execute(params![key.id.as_str(), serde_json::to_string(&key)?])?;
+            if inserted == 0 {
+                return Err(StoreError::AlreadyExists {
+                    kind: "API key",
+                    id: key.id.to_string(),
+                });
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_api_key(&self, id: &ApiKeyId) -> Result<ApiKey, StoreError> {
+        let id = id.clone();
+        self.read(move |conn| {
+            conn.prepare_cached(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = ?1"))?
+                .query_row([id.as_str()], api_key_row)
+                .optional()?
+                .ok_or_else(|| StoreError::api_key_not_found(&id))
+        })
+        .await
+    }
+
+    async fn list_api_keys(
+        &self,
+        after: Option<ApiKeyId>,
+        limit: usize,
+    ) -> Result<Vec<ApiKey>, StoreError> {
+        self.read(move |conn| {
+            let after = after.as_ref().map_or("", ApiKeyId::as_str).to_owned();
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id > ?1 ORDER BY id LIMIT ?2"
+            ))?;
+            let rows = stmt.query_map(params![after, limit], api_key_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn revoke_api_key(&self, id: &ApiKeyId, now: SystemTime) -> Result<ApiKey, StoreError> {
+        let id = id.clone();
+        self.write(move |w| {
+            w.conn
+                .prepare_cached(&format!(
+                    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1
+                     RETURNING {API_KEY_COLUMNS}"
+                ))?
+                .query_row(params![id.as_str(), ms(now)], api_key_row)
+                .optional()?
+                .ok_or_else(|| StoreError::api_key_not_found(&id))
+        })
+        .await
+    }
+
+    async fn touch_api_key(&self, id: &ApiKeyId, at: SystemTime) -> Result<(), StoreError> {
+        let id = id.clone();
+        self.write(move |w| {
+            w.conn
+                .prepare_cached("UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?2) WHERE id = ?1")?
+                .execute(params![id.as_str(), ms(at)])?;
+            Ok(())
+        })
+        .await
     }
 
     async fn close(&self) {

@@ -19,6 +19,7 @@ use crate::policy::protection::{CircuitChange, EndpointEffects, FailingClock};
 use crate::storage::codec::{content_hash, ms, state_code, state_from, time, transport_code};
 use crate::storage::{
     Claim, ClaimBatch, ClaimRequest, Lease, Outcome, Published, StoreError, Transition,
+    idempotency_scope,
 };
 
 impl Writer {
@@ -28,7 +29,8 @@ impl Writer {
         now: SystemTime,
     ) -> Result<Published, StoreError> {
         let hash = content_hash(&message);
-        if let Some(key) = &message.idempotency_key {
+        let idempotency = idempotency_scope(&message);
+        if let Some(key) = &idempotency {
             let seen: Option<(String, Vec<u8>, u32)> = self
                 .conn
                 .prepare_cached("SELECT message_id, content_hash, deliveries FROM idempotency WHERE key = ?1 AND expires_at > ?2")?
@@ -49,7 +51,7 @@ impl Writer {
         let id = MessageId::generate();
         self.conn
             .prepare_cached(
-                "INSERT INTO messages (id, event_type, content_type, payload, channels, metadata, idempotency_key, created_at, trace) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO messages (id, event_type, content_type, payload, channels, metadata, idempotency_key, created_at, trace, tenant_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?
             .execute(params![
                 id.as_str(),
@@ -61,8 +63,9 @@ impl Writer {
                 message.idempotency_key,
                 ms(now),
                 message.trace.as_ref().map(serde_json::to_string).transpose()?,
+                message.tenant.as_str(),
             ])?;
-        let targets = self.subscribers(&message.event_type, &message.channels);
+        let targets = self.subscribers(&message.tenant, &message.event_type, &message.channels);
         let mut insert = self.conn.prepare_cached(
             "INSERT INTO deliveries (message_id, endpoint_id, state, next_attempt_at, created_at, updated_at) VALUES (?1, ?2, 1, ?3, ?3, ?3)",
         )?;
@@ -74,7 +77,7 @@ impl Writer {
             self.mark_due(endpoint, ms(now));
         }
         let deliveries = u32::try_from(targets.len()).unwrap_or(u32::MAX);
-        if let Some(key) = &message.idempotency_key {
+        if let Some(key) = &idempotency {
             let expires = ms(now + self.idempotency_ttl);
             self.conn
                 .prepare_cached("INSERT OR REPLACE INTO idempotency (key, message_id, content_hash, deliveries, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)")?

@@ -17,7 +17,9 @@ use super::rows::{
     DELIVERY_COLUMNS, MESSAGE_COLUMNS, delivery_row, endpoint_record, message_row, parsed,
 };
 use crate::analytics::Rollup;
-use crate::domain::{Delivery, Endpoint, EndpointId, EventType, Message, MessageId, StatusEvent};
+use crate::domain::{
+    Delivery, Endpoint, EndpointId, EventType, Message, MessageId, StatusEvent, TenantId,
+};
 use crate::storage::StoreError;
 use crate::storage::codec::{kind_code, ms, reason_code, transport_code};
 
@@ -279,15 +281,16 @@ impl Writer {
         Ok(())
     }
 
-    /// The enabled endpoints a message of this type in these channels goes to.
+    /// The enabled endpoints a message of this tenant, type and channels goes to.
     pub(super) fn subscribers(
         &self,
+        tenant: &TenantId,
         event_type: &EventType,
         channels: &[String],
     ) -> Vec<EndpointId> {
         self.endpoints
             .values()
-            .filter(|e| e.receives(event_type, channels))
+            .filter(|e| e.receives(tenant, event_type, channels))
             .map(|e| e.id.clone())
             .collect()
     }
@@ -303,9 +306,14 @@ impl Writer {
         let record = serde_json::to_string(&endpoint)?;
         self.conn
             .prepare_cached(
-                "INSERT OR REPLACE INTO endpoints (id, enabled, record) VALUES (?1, ?2, ?3)",
+                "INSERT OR REPLACE INTO endpoints (id, enabled, record, tenant_id) VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![endpoint.id.as_str(), endpoint.is_enabled(), record])?;
+            .execute(params![
+                endpoint.id.as_str(),
+                endpoint.is_enabled(),
+                record,
+                endpoint.tenant.as_str()
+            ])?;
         self.endpoints
             .insert(endpoint.id.clone(), Arc::new(endpoint.clone()));
         Ok(endpoint)

@@ -1,0 +1,71 @@
+//! Tenants, for admins: each with its endpoint count, and deleting one (its endpoints,
+//! and with them its unfinished deliveries). A tenant exists while it has endpoints; its
+//! messages and their history stay until retention removes them.
+
+use super::access::audit;
+use super::{Caller, Page, Service, ServiceError};
+use crate::auth::Scope;
+use crate::domain::TenantId;
+use crate::storage::TenantSummary;
+
+/// Endpoints deleted per round when a tenant is deleted.
+const DELETE_ROUND: usize = 100;
+
+/// What deleting a tenant did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TenantDeleted {
+    pub endpoints: u32,
+    pub cancelled_deliveries: u32,
+}
+
+impl Service {
+    /// Tenants in id order after `after`.
+    ///
+    /// # Errors
+    /// A caller without the `admin` scope, or a store failure.
+    pub async fn list_tenants(
+        &self,
+        caller: &Caller,
+        after: Option<TenantId>,
+        limit: usize,
+    ) -> Result<Page<TenantSummary, TenantId>, ServiceError> {
+        caller.require(Scope::Admin)?;
+        let tenants = self.0.store.list_tenants(after, limit + 1).await?;
+        Ok(Page::cut(tenants, limit, |t| t.tenant.clone()))
+    }
+
+    /// Deletes every endpoint of the tenant, cancelling their unfinished deliveries.
+    ///
+    /// # Errors
+    /// A caller without the `admin` scope, or a store failure (what was deleted before
+    /// it stays deleted; calling again finishes the job).
+    pub async fn delete_tenant(
+        &self,
+        caller: &Caller,
+        tenant: &TenantId,
+    ) -> Result<TenantDeleted, ServiceError> {
+        caller.require(Scope::Admin)?;
+        let mut done = TenantDeleted {
+            endpoints: 0,
+            cancelled_deliveries: 0,
+        };
+        loop {
+            let endpoints = self
+                .0
+                .store
+                .list_endpoints(Some(tenant.clone()), None, DELETE_ROUND)
+                .await?;
+            if endpoints.is_empty() {
+                break;
+            }
+            for endpoint in endpoints {
+                done.cancelled_deliveries += self
+                    .remove_endpoint(caller, tenant, &endpoint.id)
+                    .await?;
+                done.endpoints += 1;
+            }
+        }
+        audit(caller, "tenant.delete", Some(tenant), tenant.as_str());
+        Ok(done)
+    }
+}
