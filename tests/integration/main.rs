@@ -20,15 +20,22 @@
 //!   exported to an OTLP collector running in the test.
 //! - `cluster`: several instances sharing one Redis: no loss and no duplicate, an
 //!   instance or Redis killed mid-run, a shared rate limit, one status stream for all.
+//! - `auth`: every RPC refused without a valid credential or scope; keys, expiry,
+//!   revocation, publish limits; health and reflection open.
+//! - `tenants`: two tenants on one sink never see each other's traffic; admins see all.
+//! - `jwt`: bearer JWTs (HS256, and EdDSA from a JWKS served in the test).
+//! - `tls`: TLS and mTLS with certificates made in the test, reloaded without restart.
 
 mod analytics;
 mod api;
+mod auth;
 mod bench;
 mod child;
 mod cli;
 mod cluster;
 mod delivery;
 mod deploy;
+mod jwt;
 mod observability;
 mod process;
 mod protection;
@@ -36,4 +43,6 @@ mod redis;
 mod status;
 mod store;
 mod support;
+mod tenants;
+mod tls;
 mod traces;

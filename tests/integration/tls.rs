@@ -1,0 +1,1 @@
+//! TLS and mTLS for the gRPC port.
