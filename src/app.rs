@@ -11,9 +11,9 @@
 //! long-lived task is tracked and ended by then.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -26,9 +26,9 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
 use crate::admin::{self, AdminState};
+use crate::analytics::minute_of;
 use crate::auth::IssuedToken;
 use crate::auth::jwt::{JwtSetupError, JwtVerifier};
-use crate::analytics::minute_of;
 use crate::config::{Config, StorageConfig};
 use crate::delivery::Dispatcher;
 use crate::delivery::guard::Guards;
@@ -185,7 +185,11 @@ impl Application {
             &config.delivery,
         );
         warn_about_access(&config);
-        if let Some(token) = service.first_admin_key().await.map_err(AppError::FirstKey)? {
+        if let Some(token) = service
+            .first_admin_key()
+            .await
+            .map_err(AppError::FirstKey)?
+        {
             announce_first_key(&token, &config.storage)?;
         }
         let api = WebhookApi::new(service, metrics.clone());

@@ -506,8 +506,7 @@ impl ServeArgs {
             return Err(ConfigError {
                 flag: "--jwt-hs256-secret",
                 env: "WEBHOOK_JWT_HS256_SECRET",
-                reason: "set one JWT key source: an HS256 secret, a JWKS file or a JWKS URL"
-                    .into(),
+                reason: "set one JWT key source: an HS256 secret, a JWKS file or a JWKS URL".into(),
             });
         }
         let jwt = match (keys, &self.jwt_issuer, &self.jwt_audience) {

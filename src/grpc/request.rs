@@ -13,17 +13,16 @@ use prost_types::value::Kind;
 
 use super::pb;
 use super::response::kind_proto;
+use crate::auth::{ApiKey, ApiKeyId, Scope, Scopes};
+use crate::domain::TenantId;
 use crate::domain::{
     CustomHeader, DeliveryState, Endpoint, EndpointId, EndpointUpdate, EventPattern, EventType,
     Invalid, Jitter, MAX_CHANNEL_LEN, MAX_IDEMPOTENCY_KEY_LEN, MessageId, NewMessage,
     ProtectionOverride, RateLimitOverride, RetryOverride, Secret, StatusKind, parse_label,
 };
-use crate::auth::{ApiKey, ApiKeyId, Scope, Scopes};
-use crate::domain::TenantId;
 use crate::policy::limiter::RateLimit;
 use crate::service::{
-    AnalyticsQuery, AttemptsQuery, NewApiKey, NewEndpoint, Publish, Tenancy, Violations,
-    WatchQuery,
+    AnalyticsQuery, AttemptsQuery, NewApiKey, NewEndpoint, Publish, Tenancy, Violations, WatchQuery,
 };
 use crate::status::StatusFilter;
 
@@ -1038,6 +1037,7 @@ impl TryFrom<pb::DeleteTenantRequest> for TenantId {
 
     fn try_from(req: pb::DeleteTenantRequest) -> Result<Self, Violations> {
         let mut v = Violations::default();
-        v.check("tenant_id", TenantId::parse(&req.tenant_id)).ok_or(v)
+        v.check("tenant_id", TenantId::parse(&req.tenant_id))
+            .ok_or(v)
     }
 }

@@ -6,16 +6,16 @@ use prost_types::value::Kind;
 
 use super::pb;
 use crate::analytics::{Bucket, EndpointFigures, FailureKind, HealthStatus};
+use crate::auth::{ApiKey, Scope};
 use crate::domain::{
     Attempt, Delivery, DeliveryState, DisabledReason, Jitter, Message, RateLimitOverride,
     RetryOverride, StatusKind, TransportError,
 };
 use crate::health::{Overall, Report as HealthReport};
 use crate::policy::protection::{CircuitStatus, EndpointStatus};
-use crate::auth::{ApiKey, Scope};
 use crate::service::{Accepted, Analytics, EndpointView};
-use crate::storage::TenantSummary;
 use crate::status::StatusItem;
+use crate::storage::TenantSummary;
 
 pub fn timestamp(t: SystemTime) -> prost_types::Timestamp {
     t.into()
@@ -427,7 +427,11 @@ pub fn api_key(k: &ApiKey) -> pb::ApiKey {
         id: k.id.to_string(),
         name: k.name.clone(),
         scopes: k.scopes.iter().map(|s| scope_proto(s) as i32).collect(),
-        tenant_id: k.tenant.as_ref().map(ToString::to_string).unwrap_or_default(),
+        tenant_id: k
+            .tenant
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         create_time: Some(timestamp(k.created_at)),
         expire_time: k.expires_at.map(timestamp),
         last_used_time: k.last_used_at.map(timestamp),

@@ -217,7 +217,11 @@ impl Authenticator {
         locked(&self.keys).remove(id);
     }
 
-    async fn api_key(&self, store: &dyn Store, id: &ApiKeyId) -> Result<Option<ApiKey>, ServiceError> {
+    async fn api_key(
+        &self,
+        store: &dyn Store,
+        id: &ApiKeyId,
+    ) -> Result<Option<ApiKey>, ServiceError> {
         let now = Instant::now();
         if let Some((at, key)) = locked(&self.keys).get(id)
             && now.duration_since(*at) < KEY_CACHE_TTL
@@ -308,10 +312,7 @@ impl Authenticator {
     }
 
     async fn from_jwt(&self, jwt: &JwtVerifier, token: &str) -> Result<Caller, ServiceError> {
-        let identity = jwt
-            .verify(token)
-            .await
-            .map_err(|e| rejected(e.reason()))?;
+        let identity = jwt.verify(token).await.map_err(|e| rejected(e.reason()))?;
         let bound = identity
             .tenant
             .map(|t| TenantId::parse(&t))

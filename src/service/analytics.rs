@@ -5,8 +5,8 @@
 use std::time::{Duration, SystemTime};
 
 use super::{Caller, Service, ServiceError, Tenancy, TenantScope, Violations};
-use crate::auth::Scope;
 use crate::analytics::{self, Report};
+use crate::auth::Scope;
 use crate::domain::{EndpointId, EventType};
 
 /// The window when none is given.
@@ -105,11 +105,7 @@ impl Service {
             analytics::time_of_minute(first),
             analytics::time_of_minute(last),
         );
-        let pending = self
-            .0
-            .store
-            .pending(endpoints, query.event_type)
-            .await?;
+        let pending = self.0.store.pending(endpoints, query.event_type).await?;
         Ok(Analytics { report, pending })
     }
 }

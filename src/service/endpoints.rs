@@ -183,7 +183,12 @@ impl Service {
             .store
             .create_endpoint(endpoint, self.0.config.max_endpoints_per_tenant)
             .await?;
-        audit(caller, "endpoint.register", Some(&endpoint.tenant), endpoint.id.as_str());
+        audit(
+            caller,
+            "endpoint.register",
+            Some(&endpoint.tenant),
+            endpoint.id.as_str(),
+        );
         Ok((self.view(endpoint).await?, secret))
     }
 

@@ -52,7 +52,10 @@ impl Service {
         let now = SystemTime::now();
         let mut v = Violations::default();
         if new.tenant.is_some() && new.scopes.iter().any(|s| s == Scope::Admin) {
-            v.add("tenant_id", "an admin key acts in every tenant; it cannot be bound to one");
+            v.add(
+                "tenant_id",
+                "an admin key acts in every tenant; it cannot be bound to one",
+            );
         }
         if new.expires_at.is_some_and(|at| at <= now) {
             v.add("expire_time", "must be in the future");
@@ -60,7 +63,12 @@ impl Service {
         v.or(|| ())?;
         let (key, token) = Self::issue(new, now);
         self.0.store.create_api_key(key.clone()).await?;
-        audit(caller, "api_key.create", key.tenant.as_ref(), key.id.as_str());
+        audit(
+            caller,
+            "api_key.create",
+            key.tenant.as_ref(),
+            key.id.as_str(),
+        );
         Ok((key, token))
     }
 

@@ -36,7 +36,11 @@ impl Service {
     /// A caller without the `publish` scope or over its limit, another tenant than the
     /// caller's, an invalid payload, a full backlog, an idempotency conflict, or a store
     /// failure.
-    pub async fn publish(&self, caller: &Caller, publish: Publish) -> Result<Accepted, ServiceError> {
+    pub async fn publish(
+        &self,
+        caller: &Caller,
+        publish: Publish,
+    ) -> Result<Accepted, ServiceError> {
         let message = self.addressed(caller, publish)?;
         self.0.auth.admit_publish(caller, 1)?;
         self.publish_all(vec![message])

@@ -59,9 +59,8 @@ impl Service {
                 break;
             }
             for endpoint in endpoints {
-                done.cancelled_deliveries += self
-                    .remove_endpoint(caller, tenant, &endpoint.id)
-                    .await?;
+                done.cancelled_deliveries +=
+                    self.remove_endpoint(caller, tenant, &endpoint.id).await?;
                 done.endpoints += 1;
             }
         }

@@ -33,7 +33,11 @@ pub(super) struct EndpointTenants(Mutex<HashMap<EndpointId, TenantId>>);
 
 impl Service {
     /// Whether a watcher of `scope` may see `event`.
-    async fn visible(&self, scope: &TenantScope, event: &StatusEvent) -> Result<bool, ServiceError> {
+    async fn visible(
+        &self,
+        scope: &TenantScope,
+        event: &StatusEvent,
+    ) -> Result<bool, ServiceError> {
         let TenantScope::One(tenant) = scope else {
             return Ok(true);
         };
@@ -96,8 +100,8 @@ impl Service {
             until_settled: query.until_settled,
             heartbeat: self.0.config.stream_heartbeat,
         };
-        let items = status::watch(self.0.store.clone(), request, self.0.stopping.clone()).map(
-            |item| {
+        let items =
+            status::watch(self.0.store.clone(), request, self.0.stopping.clone()).map(|item| {
                 item.map_err(|e| match e {
                     WatchError::Pruned { after } => ServiceError::CursorNotRetained { after },
                     WatchError::Lagged { resume_after } => {
@@ -105,8 +109,7 @@ impl Service {
                     }
                     WatchError::Store(e) => e.into(),
                 })
-            },
-        );
+            });
         let service = self.clone();
         Ok(async_stream::stream! {
             for await item in items {

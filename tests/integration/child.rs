@@ -61,6 +61,12 @@ impl Settings {
             .set("WEBHOOK_INSTANCE_ID", instance_id)
     }
 
+    /// The same settings without `name`.
+    pub fn without(mut self, name: &str) -> Self {
+        self.0.retain(|(k, _)| k != name);
+        self
+    }
+
     /// The same settings with `name` set to `value` (the last setting of a name wins).
     pub fn set(mut self, name: &str, value: &str) -> Self {
         self.0.push((name.to_owned(), value.to_owned()));

@@ -125,10 +125,17 @@ async fn watch_follows_deliveries_and_stats_reports_them() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let output = herald(&["stats", "--server", &server, "--json", "--api-key", ADMIN_KEY])
-        .env_remove("HERALD_API_KEY")
-        .output()
-        .unwrap();
+    let output = herald(&[
+        "stats",
+        "--server",
+        &server,
+        "--json",
+        "--api-key",
+        ADMIN_KEY,
+    ])
+    .env_remove("HERALD_API_KEY")
+    .output()
+    .unwrap();
     assert!(output.status.success());
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["totals"]["attempts"], 1);

@@ -741,7 +741,10 @@ async fn replay_and_delete(backend: Backend) {
         .await;
     let err = app
         .client
-        .get_endpoint(pb::GetEndpointRequest { endpoint_id: b , ..Default::default() })
+        .get_endpoint(pb::GetEndpointRequest {
+            endpoint_id: b,
+            ..Default::default()
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::NotFound);

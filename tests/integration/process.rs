@@ -611,7 +611,11 @@ async fn request_ids_are_echoed_and_on_the_log_lines() {
     // The registration's audit line names who made it, inside the request's span.
     let line = herald.wait_for_message("audit").await;
     assert_eq!(
-        (line["action"].as_str(), line["actor"].as_str(), line["tenant"].as_str()),
+        (
+            line["action"].as_str(),
+            line["actor"].as_str(),
+            line["tenant"].as_str()
+        ),
         (Some("endpoint.register"), Some("operator"), Some("default")),
         "{line}"
     );

@@ -1102,7 +1102,13 @@ async fn delete_endpoint_cancels_unfinished_deliveries(store: Arc<dyn Store>, _:
         "a finished delivery stays as it was"
     );
     assert_backlog(&store, 5).await;
-    assert_eq!(store.pending(Some(vec![doomed.clone()]), None).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .pending(Some(vec![doomed.clone()]), None)
+            .await
+            .unwrap(),
+        0
+    );
     let cancelled_events = all_events(&store)
         .await
         .into_iter()
@@ -1309,7 +1315,12 @@ async fn rollups_and_pending_match_the_attempts_recorded(store: Arc<dyn Store>, 
     let window = (minute, minute + 1);
     let of_created = total(
         &store
-            .rollups(window.0, window.1, Some(vec![e.clone()]), Some(created.clone()))
+            .rollups(
+                window.0,
+                window.1,
+                Some(vec![e.clone()]),
+                Some(created.clone()),
+            )
             .await
             .unwrap(),
         &e,
@@ -1395,10 +1406,19 @@ async fn rollups_and_pending_match_the_attempts_recorded(store: Arc<dyn Store>, 
             .unwrap(),
         1
     );
-    assert_eq!(store.pending(Some(vec![e]), Some(paid.clone())).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .pending(Some(vec![e]), Some(paid.clone()))
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(store.pending(Some(vec![f.clone()]), None).await.unwrap(), 1);
     assert_eq!(store.pending(None, Some(paid)).await.unwrap(), 1);
-    assert_eq!(store.pending(Some(vec![f]), Some(created)).await.unwrap(), 0);
+    assert_eq!(
+        store.pending(Some(vec![f]), Some(created)).await.unwrap(),
+        0
+    );
     assert_backlog(&store, 2).await;
 }
 

@@ -350,7 +350,10 @@ impl TestApp {
                 let (message_id, endpoint) = (message_id.to_owned(), endpoint.to_owned());
                 async move {
                     let resp = client
-                        .get_message(pb::GetMessageRequest { message_id , ..Default::default() })
+                        .get_message(pb::GetMessageRequest {
+                            message_id,
+                            ..Default::default()
+                        })
                         .await
                         .ok()?
                         .into_inner();

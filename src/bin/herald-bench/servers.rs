@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use clap::ValueEnum;
+use herald::cli::{Client, client};
 use serde::Serialize;
 use tokio::sync::oneshot;
-use herald::cli::{Client, client};
 use tonic::transport::Endpoint;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;

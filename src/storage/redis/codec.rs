@@ -104,7 +104,9 @@ pub(super) fn message_from(id: &MessageId, map: &HashMap<String, Vec<u8>>) -> Op
     Some(Message {
         id: id.clone(),
         // Messages written before tenants existed belong to the default tenant.
-        tenant: text("tn").map_or_else(|| Ok(TenantId::default()), |t| TenantId::parse(&t)).ok()?,
+        tenant: text("tn")
+            .map_or_else(|| Ok(TenantId::default()), |t| TenantId::parse(&t))
+            .ok()?,
         event_type: EventType::parse(&text("et")?).ok()?,
         payload: Bytes::from(map.get("p")?.clone()),
         content_type: text("ct")?,

@@ -126,7 +126,9 @@ enum Requeued {
 #[derive(Debug, Clone, Copy)]
 enum Save {
     /// A new endpoint, unless its tenant has `max_per_tenant` already.
-    Create { max_per_tenant: u64 },
+    Create {
+        max_per_tenant: u64,
+    },
     Update,
 }
 

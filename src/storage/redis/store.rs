@@ -131,7 +131,12 @@ impl Store for RedisStore {
     ) -> Result<Endpoint, StoreError> {
         let enabled = if endpoint.is_enabled() { "1" } else { "0" };
         match self
-            .save(&endpoint, Save::Create { max_per_tenant }, enabled, endpoint.created_at)
+            .save(
+                &endpoint,
+                Save::Create { max_per_tenant },
+                enabled,
+                endpoint.created_at,
+            )
             .await?
             .as_str()
         {

@@ -47,8 +47,7 @@ pub(super) fn parsed<T, E: std::error::Error + Send + Sync + 'static>(
     })
 }
 
-pub(super) const MESSAGE_COLUMNS: &str =
-    "id, event_type, content_type, payload, channels, metadata, idempotency_key, created_at, trace, tenant_id";
+pub(super) const MESSAGE_COLUMNS: &str = "id, event_type, content_type, payload, channels, metadata, idempotency_key, created_at, trace, tenant_id";
 
 pub(super) fn message_row(row: &Row<'_>) -> rusqlite::Result<Message> {
     Ok(Message {

@@ -23,8 +23,8 @@ use crate::domain::{
 };
 use crate::storage::codec::{ms, state_code};
 use crate::storage::{
-    AttemptQuery, ClaimBatch, ClaimRequest, EventPage, Lease, Outcome, Published, Store, StoreError,
-    TenantSummary,
+    AttemptQuery, ClaimBatch, ClaimRequest, EventPage, Lease, Outcome, Published, Store,
+    StoreError, TenantSummary,
 };
 
 /// Endpoint ids as the JSON array a query reads with `json_each`; `None` for all.
@@ -398,7 +398,10 @@ impl Store for SqliteStore {
                      AND (?1 IS NULL OR d.endpoint_id IN (SELECT value FROM json_each(?1)))
                      AND (?2 IS NULL OR m.event_type = ?2)",
                 )?
-                .query_row(params![endpoints, event_type.as_ref().map(EventType::as_str)], |r| r.get(0))?)
+                .query_row(
+                    params![endpoints, event_type.as_ref().map(EventType::as_str)],
+                    |r| r.get(0),
+                )?)
         })
         .await
     }
@@ -445,10 +448,12 @@ impl Store for SqliteStore {
     async fn get_api_key(&self, id: &ApiKeyId) -> Result<ApiKey, StoreError> {
         let id = id.clone();
         self.read(move |conn| {
-            conn.prepare_cached(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = ?1"))?
-                .query_row([id.as_str()], api_key_row)
-                .optional()?
-                .ok_or_else(|| StoreError::api_key_not_found(&id))
+            conn.prepare_cached(&format!(
+                "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = ?1"
+            ))?
+            .query_row([id.as_str()], api_key_row)
+            .optional()?
+            .ok_or_else(|| StoreError::api_key_not_found(&id))
         })
         .await
     }
