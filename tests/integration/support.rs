@@ -352,6 +352,8 @@ impl TestApp {
                     let resp = client
                         .get_message(pb::GetMessageRequest {
                             message_id,
+                            // The admin key sees the message whatever its tenant.
+                            all_tenants: true,
                             ..Default::default()
                         })
                         .await
