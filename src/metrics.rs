@@ -352,6 +352,7 @@ mod tests {
         m.attempt(AttemptStatus::Failed, "a.b", 2, Duration::from_millis(3));
         m.rate_limit_hit("e");
         m.validation_error("url");
+        m.auth_failure("missing");
         m.set_worker_utilization(1, 2);
         m.stream_opened();
         m.grpc_request("/m", "Ok", Duration::from_millis(1));

@@ -84,7 +84,7 @@ impl Guard {
             return Some(until);
         }
         let bucket = self.bucket.as_mut()?;
-        let next = bucket.next_token_at(now);
+        let next = bucket.tokens_at(1, now);
         (next > now).then_some(next)
     }
 

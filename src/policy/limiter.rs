@@ -142,14 +142,15 @@ impl TokenBucket {
         true
     }
 
-    /// When the next token will be there (`now` if one is).
-    pub fn next_token_at(&mut self, now: Instant) -> Instant {
+    /// When `n` tokens will be there (`now` if they are). More than the burst never
+    /// are: for those, when the bucket is full.
+    pub fn tokens_at(&mut self, n: u32, now: Instant) -> Instant {
         self.refill(now);
-        if self.tokens > 0 {
-            now
-        } else {
-            self.updated + self.policy.token_interval()
+        if self.tokens >= n {
+            return now;
         }
+        let missing = n.min(self.policy.burst) - self.tokens;
+        self.updated + self.policy.token_interval() * missing
     }
 
     /// Requests started within the last window.
@@ -203,7 +204,7 @@ mod tests {
         assert_eq!(b.available(now), 3);
         assert!(b.try_take(now) && b.try_take(now) && b.try_take(now));
         assert!(!b.try_take(now));
-        assert_eq!(b.next_token_at(now), now + Duration::from_millis(100));
+        assert_eq!(b.tokens_at(1, now), now + Duration::from_millis(100));
         tokio::time::advance(Duration::from_millis(99)).await;
         assert_eq!(b.available(Instant::now()), 0);
         tokio::time::advance(Duration::from_millis(1)).await;
@@ -219,14 +220,14 @@ mod tests {
         tokio::time::advance(Duration::from_millis(150)).await;
         assert!(b.try_take(Instant::now()), "one token after 100 ms");
         assert_eq!(
-            b.next_token_at(Instant::now()),
+            b.tokens_at(1, Instant::now()),
             Instant::now() + Duration::from_millis(50),
             "50 ms already earned"
         );
         tokio::time::advance(Duration::from_millis(1000)).await;
         assert!(b.try_take(Instant::now()) && b.try_take(Instant::now()));
         assert_eq!(
-            b.next_token_at(Instant::now()),
+            b.tokens_at(1, Instant::now()),
             Instant::now() + Duration::from_millis(100),
             "a full bucket banks nothing"
         );

@@ -346,8 +346,13 @@ impl Authenticator {
             }
             return Ok(());
         }
+        // A batch larger than the key's burst never fits; it is told when the bucket
+        // is full, like any batch waiting for its tokens.
         Err(ServiceError::PublishLimited {
-            retry_after: bucket.next_token_at(now).saturating_duration_since(now),
+            retry_after: bucket
+                .tokens_at(events, now)
+                .saturating_duration_since(now)
+                .max(Duration::from_millis(1)),
         })
     }
 }
@@ -375,5 +380,112 @@ impl Service {
             .auth
             .authenticate(self.0.store.as_ref(), bearer)
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::limiter::RateLimit;
+
+    fn caller(scopes: &[Scope], bound: Option<&str>) -> Caller {
+        Caller {
+            principal: Principal::Anonymous,
+            scopes: Scopes::new(scopes.iter().copied()),
+            bound: bound.map(|t| TenantId::parse(t).unwrap()),
+            publish_limit: None,
+        }
+    }
+
+    fn named(tenant: Option<&str>, all: bool) -> Tenancy {
+        Tenancy {
+            tenant: tenant.map(|t| TenantId::parse(t).unwrap()),
+            all,
+        }
+    }
+
+    #[test]
+    fn admin_allows_every_scope_and_others_only_their_own() {
+        let admin = caller(&[Scope::Admin], None);
+        assert!(Scope::ALL.into_iter().all(|s| admin.require(s).is_ok()));
+        let reader = caller(&[Scope::Read], None);
+        assert!(reader.require(Scope::Read).is_ok());
+        for scope in [Scope::Publish, Scope::Write, Scope::Admin] {
+            assert!(matches!(
+                reader.require(scope),
+                Err(ServiceError::MissingScope(s)) if s == scope
+            ));
+        }
+    }
+
+    #[test]
+    fn a_request_naming_no_tenant_acts_in_the_callers_own_else_the_default() {
+        let unbound = caller(&[Scope::Write], None);
+        let bound = caller(&[Scope::Write], Some("acme"));
+        let tenant = |c: &Caller, t: Option<&str>| {
+            c.tenant(Scope::Write, &named(t, false))
+                .map(|t| t.to_string())
+        };
+        assert_eq!(tenant(&unbound, None).unwrap(), "default");
+        assert_eq!(tenant(&unbound, Some("globex")).unwrap(), "globex");
+        assert_eq!(tenant(&bound, None).unwrap(), "acme");
+        assert_eq!(tenant(&bound, Some("acme")).unwrap(), "acme");
+        assert!(matches!(
+            tenant(&bound, Some("globex")),
+            Err(ServiceError::OtherTenant)
+        ));
+    }
+
+    #[test]
+    fn only_admins_span_tenants_and_only_in_reads() {
+        let admin = caller(&[Scope::Admin], None);
+        let reader = caller(&[Scope::Read], None);
+        assert_eq!(
+            admin.tenants(Scope::Read, &named(None, true)).unwrap(),
+            TenantScope::All
+        );
+        assert!(matches!(
+            reader.tenants(Scope::Read, &named(None, true)),
+            Err(ServiceError::MissingScope(Scope::Admin))
+        ));
+        assert!(matches!(
+            admin.tenants(Scope::Read, &named(Some("acme"), true)),
+            Err(ServiceError::Invalid(_))
+        ));
+        assert!(matches!(
+            admin.tenant(Scope::Write, &named(None, true)),
+            Err(ServiceError::Invalid(_))
+        ));
+        let one = reader
+            .tenants(Scope::Read, &named(Some("acme"), false))
+            .unwrap();
+        assert!(one.includes(&TenantId::parse("acme").unwrap()));
+        assert!(!one.includes(&TenantId::default()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_publish_limit_takes_a_whole_batch_or_nothing() {
+        let id = ApiKeyId::generate();
+        let limit = RateLimit::try_new(3, Duration::from_secs(1), 3).unwrap();
+        let limited = Caller {
+            publish_limit: Some((id, limit)),
+            ..caller(&[Scope::Publish], None)
+        };
+        let auth = Authenticator::new(AuthSettings::default());
+        auth.admit_publish(&limited, 2).unwrap();
+        let refused = auth.admit_publish(&limited, 2).unwrap_err();
+        let ServiceError::PublishLimited { retry_after } = refused else {
+            panic!("{refused:?}");
+        };
+        // Two events need one token more than the bucket holds: a third of the window.
+        assert_eq!(retry_after, Duration::from_secs(1) / 3);
+        // The refused batch took nothing: one event still fits.
+        auth.admit_publish(&limited, 1).unwrap();
+        assert!(auth.admit_publish(&limited, 1).is_err());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        auth.admit_publish(&limited, 3).unwrap();
+        // A caller without a limit is never refused.
+        let free = caller(&[Scope::Publish], None);
+        auth.admit_publish(&free, 1000).unwrap();
     }
 }
