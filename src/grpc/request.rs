@@ -854,85 +854,6 @@ impl TryFrom<pb::StreamDeliveryStatusRequest> for WatchQuery {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use prost_types::{ListValue, Struct, Value};
-
-    fn num(n: f64) -> Value {
-        Value {
-            kind: Some(Kind::NumberValue(n)),
-        }
-    }
-
-    #[test]
-    fn json_payloads_are_compact_and_keep_integers_whole() {
-        let value = Value {
-            kind: Some(Kind::StructValue(Struct {
-                fields: [
-                    ("id".to_owned(), num(42.0)),
-                    ("price".to_owned(), num(9.5)),
-                    (
-                        "tags".to_owned(),
-                        Value {
-                            kind: Some(Kind::ListValue(ListValue {
-                                values: vec![Value {
-                                    kind: Some(Kind::StringValue("a".into())),
-                                }],
-                            })),
-                        },
-                    ),
-                    (
-                        "none".to_owned(),
-                        Value {
-                            kind: Some(Kind::NullValue(0)),
-                        },
-                    ),
-                ]
-                .into_iter()
-                .collect(),
-            })),
-        };
-        assert_eq!(
-            String::from_utf8(json_bytes(&value).unwrap()).unwrap(),
-            r#"{"id":42,"none":null,"price":9.5,"tags":["a"]}"#
-        );
-        assert!(json_bytes(&num(f64::NAN)).is_err());
-    }
-
-    #[test]
-    fn page_tokens_belong_to_one_list() {
-        let mut v = Violations::default();
-        let token = PageToken::Attempts(17).encode();
-        assert_eq!(PageToken::parse_attempts(&mut v, &token), Some(17));
-        assert!(v.is_empty());
-        assert_eq!(PageToken::parse_endpoints(&mut v, &token), None);
-        assert_eq!(PageToken::parse_endpoints(&mut v, "garbage!"), None);
-        assert_eq!(v.iter().count(), 2);
-    }
-
-    #[test]
-    fn every_violation_of_a_registration_is_named() {
-        let e = NewEndpoint::try_from(pb::RegisterEndpointRequest {
-            url: "nope".into(),
-            endpoint_id: "a b".into(),
-            rate_limit: Some(pb::RateLimit {
-                limit: 5,
-                window: Some(prost_types::Duration {
-                    seconds: -1,
-                    nanos: 0,
-                }),
-                burst: 0,
-            }),
-            ..Default::default()
-        })
-        .unwrap_err();
-        let mut fields: Vec<_> = e.iter().map(|f| f.field.as_str()).collect();
-        fields.sort_unstable();
-        assert_eq!(fields, ["endpoint_id", "rate_limit.window", "url"]);
-    }
-}
-
 /// A page of a list keyed by `K`: after a cursor, and how many.
 pub struct ListPage<K> {
     pub after: Option<K>,
@@ -1039,5 +960,84 @@ impl TryFrom<pb::DeleteTenantRequest> for TenantId {
         let mut v = Violations::default();
         v.check("tenant_id", TenantId::parse(&req.tenant_id))
             .ok_or(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost_types::{ListValue, Struct, Value};
+
+    fn num(n: f64) -> Value {
+        Value {
+            kind: Some(Kind::NumberValue(n)),
+        }
+    }
+
+    #[test]
+    fn json_payloads_are_compact_and_keep_integers_whole() {
+        let value = Value {
+            kind: Some(Kind::StructValue(Struct {
+                fields: [
+                    ("id".to_owned(), num(42.0)),
+                    ("price".to_owned(), num(9.5)),
+                    (
+                        "tags".to_owned(),
+                        Value {
+                            kind: Some(Kind::ListValue(ListValue {
+                                values: vec![Value {
+                                    kind: Some(Kind::StringValue("a".into())),
+                                }],
+                            })),
+                        },
+                    ),
+                    (
+                        "none".to_owned(),
+                        Value {
+                            kind: Some(Kind::NullValue(0)),
+                        },
+                    ),
+                ]
+                .into_iter()
+                .collect(),
+            })),
+        };
+        assert_eq!(
+            String::from_utf8(json_bytes(&value).unwrap()).unwrap(),
+            r#"{"id":42,"none":null,"price":9.5,"tags":["a"]}"#
+        );
+        assert!(json_bytes(&num(f64::NAN)).is_err());
+    }
+
+    #[test]
+    fn page_tokens_belong_to_one_list() {
+        let mut v = Violations::default();
+        let token = PageToken::Attempts(17).encode();
+        assert_eq!(PageToken::parse_attempts(&mut v, &token), Some(17));
+        assert!(v.is_empty());
+        assert_eq!(PageToken::parse_endpoints(&mut v, &token), None);
+        assert_eq!(PageToken::parse_endpoints(&mut v, "garbage!"), None);
+        assert_eq!(v.iter().count(), 2);
+    }
+
+    #[test]
+    fn every_violation_of_a_registration_is_named() {
+        let e = NewEndpoint::try_from(pb::RegisterEndpointRequest {
+            url: "nope".into(),
+            endpoint_id: "a b".into(),
+            rate_limit: Some(pb::RateLimit {
+                limit: 5,
+                window: Some(prost_types::Duration {
+                    seconds: -1,
+                    nanos: 0,
+                }),
+                burst: 0,
+            }),
+            ..Default::default()
+        })
+        .unwrap_err();
+        let mut fields: Vec<_> = e.iter().map(|f| f.field.as_str()).collect();
+        fields.sort_unstable();
+        assert_eq!(fields, ["endpoint_id", "rate_limit.window", "url"]);
     }
 }

@@ -400,19 +400,6 @@ pub fn health(report: HealthReport) -> pb::GetHealthResponse {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_content_is_shown_as_a_value() {
-        assert!(json_value("application/json; charset=utf-8", br#"{"a":1}"#).is_some());
-        assert!(json_value("application/cloudevents+json", br#"[1]"#).is_some());
-        assert!(json_value("text/plain", br#"{"a":1}"#).is_none());
-        assert!(json_value("application/json", b"not json").is_none());
-    }
-}
-
 fn scope_proto(scope: Scope) -> pb::Scope {
     match scope {
         Scope::Publish => pb::Scope::Publish,
@@ -448,5 +435,18 @@ pub fn tenant(t: &TenantSummary) -> pb::Tenant {
     pb::Tenant {
         tenant_id: t.tenant.to_string(),
         endpoint_count: t.endpoints,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_content_is_shown_as_a_value() {
+        assert!(json_value("application/json; charset=utf-8", br#"{"a":1}"#).is_some());
+        assert!(json_value("application/cloudevents+json", br#"[1]"#).is_some());
+        assert!(json_value("text/plain", br#"{"a":1}"#).is_none());
+        assert!(json_value("application/json", b"not json").is_none());
     }
 }

@@ -306,12 +306,12 @@ impl Authenticator {
         if let Some(jwt) = &self.settings.jwt
             && token.split('.').count() == 3
         {
-            return self.from_jwt(jwt, token).await;
+            return Self::jwt_caller(jwt, token).await;
         }
         Err(rejected("unknown_credential"))
     }
 
-    async fn from_jwt(&self, jwt: &JwtVerifier, token: &str) -> Result<Caller, ServiceError> {
+    async fn jwt_caller(jwt: &JwtVerifier, token: &str) -> Result<Caller, ServiceError> {
         let identity = jwt.verify(token).await.map_err(|e| rejected(e.reason()))?;
         let bound = identity
             .tenant
