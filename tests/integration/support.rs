@@ -210,6 +210,7 @@ pub async fn spawn_app_holding(
 ) -> TestApp {
     let (mut config, store) = test_config(backend).await;
     adjust(&mut config);
+    let tls = config.tls.is_some();
     let app = Application::build(config).await.expect("herald starts");
     let addr = app.local_addr();
     let admin = app.admin_addr();
@@ -221,7 +222,16 @@ pub async fn spawn_app_holding(
         .await
         .expect("herald runs");
     });
-    let client = admin_client(addr).await;
+    let client = if tls {
+        // A TLS server's tests make their own clients, trusting its CA; this plaintext
+        // one could not speak to it, so it never connects.
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("a valid address")
+            .connect_lazy();
+        client(channel, Some(ADMIN_KEY)).expect("a header value")
+    } else {
+        admin_client(addr).await
+    };
     TestApp {
         addr,
         admin,
