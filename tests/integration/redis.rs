@@ -208,7 +208,7 @@ async fn serving_pid(url: &str) -> Option<u32> {
 }
 
 /// A connection to `server` for tests that look at Redis directly.
-async fn connect(server: &RedisServer) -> ::redis::aio::MultiplexedConnection {
+pub async fn connect(server: &RedisServer) -> ::redis::aio::MultiplexedConnection {
     ::redis::Client::open(server.url())
         .unwrap()
         .get_multiplexed_async_connection()

@@ -1,7 +1,9 @@
 //! The `Store` trait's contract, checked on every backend without gRPC or HTTP in the way:
 //! atomic publish with idempotency, claims under a lease, lease expiry and takeover, each
 //! transition of `complete`, cancellation on endpoint deletion, status events in commit
-//! order (stored and live), and rollups.
+//! order (stored and live), rollups, tenants (routing, idempotency, listings, the
+//! per-tenant endpoint cap) and API keys. Stores written before tenants existed are
+//! opened once per backend that persists, to check what the upgrade makes of them.
 //!
 //! Every test runs on the memory store, the embedded store in a temporary directory, and
 //! the Redis store on a private `redis-server` under a prefix of its own, each test with a
@@ -13,23 +15,27 @@
 //! Stores, endpoints, messages, claim requests and outcomes are built by the helpers at the
 //! top only, so a change of their constructors is adapted there alone.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use herald::analytics::{FailureKind, Rollup, RollupRow, minute_of};
+use herald::auth::key::parse_bearer;
+use herald::auth::{ApiKey, ApiKeyId, ApiKeyToken, Scope, Scopes};
 use herald::config::{Config, StorageConfig};
 use herald::domain::{
     AttemptRecord, Delivery, DeliveryState, DisabledReason, Endpoint, EndpointId, EventPattern,
     EventType, MessageId, NewMessage, ProtectionOverride, RetryOverride, Secret, SigningSecrets,
     StatusEvent, StatusKind, TenantId, TransportError,
 };
+use herald::policy::limiter::RateLimit;
 use herald::policy::protection::{EndpointEffects, is_endpoint_failure};
+use herald::storage::codec::{content_hash, ms};
 use herald::storage::redis::RedisConfig;
 use herald::storage::{
     AttemptQuery, Claim, ClaimRequest, Lease, Outcome, Published, RedisStore, SqliteStore, Store,
-    StoreError, Transition,
+    StoreError, TenantSummary, Transition,
 };
 
 use crate::redis::RedisServer;
@@ -72,7 +78,14 @@ each_store!(
     delete_endpoint_cancels_unfinished_deliveries,
     status_events_follow_commit_order_stored_and_live,
     rollups_and_pending_match_the_attempts_recorded,
+    rollups_and_pending_take_a_set_of_endpoints,
     close_ends_the_background_work_and_keeps_what_was_acknowledged,
+    publish_and_replay_reach_only_endpoints_of_the_message_tenant,
+    idempotency_keys_are_remembered_per_tenant,
+    endpoints_and_tenants_are_listed_per_tenant_in_pages,
+    endpoint_cap_counts_per_tenant,
+    endpoint_cap_holds_under_concurrent_creates,
+    api_keys_round_trip_list_in_id_order_and_revoke_once,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -228,6 +241,48 @@ fn new_message(event: &str, payload: &str, key: Option<&str>, channels: &[&str])
         metadata: BTreeMap::from([("source".to_owned(), "store-suite".to_owned())]),
         trace: None,
     }
+}
+
+fn tenant(value: &str) -> TenantId {
+    TenantId::parse(value).expect("a valid tenant id")
+}
+
+/// `endpoint` in tenant `name` rather than the default one.
+fn endpoint_in(name: &str, endpoint: Endpoint) -> Endpoint {
+    Endpoint {
+        tenant: tenant(name),
+        ..endpoint
+    }
+}
+
+/// `message` of tenant `name` rather than the default one.
+fn message_in(name: &str, message: NewMessage) -> NewMessage {
+    NewMessage {
+        tenant: tenant(name),
+        ..message
+    }
+}
+
+/// An API key with every optional field set (tenant, expiry, publish limit), and the
+/// secret its token carries, which the stored hash must match.
+fn api_key(name: &str, now: SystemTime) -> (ApiKey, String) {
+    let (id, token, secret_hash) = ApiKeyToken::generate();
+    let (_, secret) = parse_bearer(token.expose()).expect("a minted token parses");
+    let key = ApiKey {
+        id,
+        name: name.to_owned(),
+        scopes: Scopes::new([Scope::Publish, Scope::Read]),
+        tenant: Some(tenant("a")),
+        secret_hash,
+        created_at: now,
+        expires_at: Some(now + Duration::from_secs(3600)),
+        publish_limit: Some(
+            RateLimit::try_new(10, Duration::from_secs(1), 5).expect("a valid rate limit"),
+        ),
+        revoked_at: None,
+        last_used_at: None,
+    };
+    (key, secret.to_owned())
 }
 
 /// A claim of at most `limit` deliveries due at `now`, with room at every endpoint.
@@ -1432,6 +1487,78 @@ fn total(rows: &[RollupRow], endpoint: &EndpointId, minute: i64) -> Rollup {
     sum
 }
 
+async fn rollups_and_pending_take_a_set_of_endpoints(store: Arc<dyn Store>, _: &Guard) {
+    // As above: once `complete` returns, its attempt is in t0's minute of the rollups.
+    let t0 = start_time();
+    let minute = minute_of(t0);
+    let a = create(&store, endpoint("a", t0)).await;
+    let b = create(&store, endpoint("b", t0)).await;
+    let c = create(&store, endpoint("c", t0)).await;
+    publish(&store, message("order.created", r#"{"m":1}"#), t0).await;
+    let claims = claim(&store, claim_request(t0, LEASE, 10)).await;
+    assert_eq!(
+        per_endpoint(&claims).len(),
+        3,
+        "one attempt to each endpoint"
+    );
+    for attempt in &claims {
+        complete(&store, attempt.lease, delivered(attempt, t0), t0).await;
+    }
+    // Waiting: one delivery to each endpoint.
+    publish(&store, message("order.created", r#"{"m":2}"#), t0).await;
+
+    let rows = store
+        .rollups(minute, minute + 1, Some(vec![a.clone(), c.clone()]), None)
+        .await
+        .unwrap();
+    let mut attempts: BTreeMap<&EndpointId, u64> = BTreeMap::new();
+    for row in &rows {
+        assert_eq!(row.minute, minute, "{row:?}");
+        *attempts.entry(&row.endpoint).or_default() += row.rollup.attempts;
+    }
+    assert_eq!(
+        attempts,
+        BTreeMap::from([(&a, 1), (&c, 1)]),
+        "the set's endpoints, and not b"
+    );
+    assert!(
+        store
+            .rollups(minute, minute + 1, Some(Vec::new()), None)
+            .await
+            .unwrap()
+            .is_empty(),
+        "an empty set selects no endpoint (None selects every one)"
+    );
+    assert_eq!(
+        store
+            .rollups(minute, minute + 1, None, None)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.rollup.attempts)
+            .sum::<u64>(),
+        3
+    );
+
+    assert_eq!(
+        store
+            .pending(Some(vec![a.clone(), c.clone()]), None)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .pending(Some(vec![a, c]), Some(event_type("order.paid")))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.pending(Some(vec![b]), None).await.unwrap(), 1);
+    assert_eq!(store.pending(Some(Vec::new()), None).await.unwrap(), 0);
+    assert_eq!(store.pending(None, None).await.unwrap(), 3);
+}
+
 async fn close_ends_the_background_work_and_keeps_what_was_acknowledged(
     store: Arc<dyn Store>,
     guard: &Guard,
@@ -1469,4 +1596,768 @@ async fn close_ends_the_background_work_and_keeps_what_was_acknowledged(
         .expect("the acknowledged message outlives the close");
     assert_eq!(message.id, acknowledged);
     assert_eq!(receivers(&deliveries), sorted([&kept]));
+}
+
+// ---------------------------------------------------------------------------------------
+// 8. Tenants.
+
+async fn publish_and_replay_reach_only_endpoints_of_the_message_tenant(
+    store: Arc<dyn Store>,
+    _: &Guard,
+) {
+    let t0 = start_time();
+    // The same filters in tenants a and b: only the tenant tells their endpoints apart.
+    let a_all = create(&store, endpoint_in("a", endpoint("a-all", t0))).await;
+    let a_orders = create(
+        &store,
+        endpoint_in("a", endpoint_for("a-orders", &["order.*"], &[], t0)),
+    )
+    .await;
+    let b_all = create(&store, endpoint_in("b", endpoint("b-all", t0))).await;
+    let b_orders = create(
+        &store,
+        endpoint_in("b", endpoint_for("b-orders", &["order.*"], &[], t0)),
+    )
+    .await;
+    let default_all = create(&store, endpoint("default-all", t0)).await;
+
+    let (of_a, n) = publish(
+        &store,
+        message_in("a", message("order.created", r#"{"t":"a"}"#)),
+        t0,
+    )
+    .await;
+    assert_eq!(n, 2, "a's endpoints, none of b's or of the default tenant");
+    let (stored, by_endpoint) = store.get_message(&of_a).await.unwrap();
+    assert_eq!(stored.tenant, tenant("a"));
+    assert_eq!(receivers(&by_endpoint), sorted([&a_all, &a_orders]));
+
+    let (of_b, n) = publish(&store, message_in("b", message("user.created", "{}")), t0).await;
+    assert_eq!(n, 1);
+    let (stored, by_endpoint) = store.get_message(&of_b).await.unwrap();
+    assert_eq!(stored.tenant, tenant("b"));
+    assert_eq!(receivers(&by_endpoint), [&b_all]);
+
+    let (of_default, n) = publish(&store, message("order.created", "{}"), t0).await;
+    assert_eq!(n, 1);
+    let (stored, by_endpoint) = store.get_message(&of_default).await.unwrap();
+    assert_eq!(stored.tenant, TenantId::default());
+    assert_eq!(receivers(&by_endpoint), [&default_all]);
+
+    let (of_nobody, n) = publish(&store, message_in("c", message("order.created", "{}")), t0).await;
+    assert_eq!(n, 0, "tenant c has no endpoints");
+    let (stored, by_endpoint) = store.get_message(&of_nobody).await.unwrap();
+    assert_eq!(stored.tenant, tenant("c"));
+    assert!(by_endpoint.is_empty(), "{by_endpoint:?}");
+    assert_backlog(&store, 4).await;
+
+    // A replay matches the tenant's endpoints as they are now (a-late too), still none of
+    // another tenant's.
+    let a_late = create(&store, endpoint_in("a", endpoint("a-late", t0))).await;
+    let later = t0 + Duration::from_secs(1);
+    assert_eq!(store.replay_message(&of_a, later).await.unwrap(), 3);
+    let (_, by_endpoint) = store.get_message(&of_a).await.unwrap();
+    assert_eq!(
+        receivers(&by_endpoint),
+        sorted([&a_all, &a_late, &a_orders])
+    );
+    assert_eq!(store.replay_message(&of_nobody, later).await.unwrap(), 0);
+    assert!(deliveries(&store, &of_nobody).await.is_empty());
+    assert_backlog(&store, 5).await;
+    assert_eq!(
+        store
+            .pending(Some(vec![b_all, b_orders]), None)
+            .await
+            .unwrap(),
+        1,
+        "b's endpoints have b's message only"
+    );
+}
+
+async fn idempotency_keys_are_remembered_per_tenant(store: Arc<dyn Store>, _: &Guard) {
+    let t0 = start_time();
+    create(&store, endpoint_in("a", endpoint("a-all", t0))).await;
+    create(&store, endpoint_in("b", endpoint("b-all", t0))).await;
+    let keyed = |name: &str| message_in(name, keyed_message("order.created", "{}", "key-1"));
+
+    let (in_a, n) = publish(&store, keyed("a"), t0).await;
+    assert_eq!(n, 1);
+    // The same key and content in another tenant is another message, not a duplicate.
+    let (in_b, n) = publish(&store, keyed("b"), t0).await;
+    assert_eq!(n, 1);
+    assert_ne!(in_a, in_b);
+    for (id, name) in [(&in_a, "a"), (&in_b, "b")] {
+        let (stored, _) = store.get_message(id).await.unwrap();
+        assert_eq!(stored.tenant, tenant(name));
+        assert_eq!(
+            stored.idempotency_key.as_deref(),
+            Some("key-1"),
+            "the key as given, not as scoped"
+        );
+    }
+
+    let later = t0 + Duration::from_secs(1);
+    let again = store
+        .publish(vec![keyed("a"), keyed("b")], later)
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        [
+            Published::Duplicate {
+                message_id: in_a.clone(),
+                deliveries: 1
+            },
+            Published::Duplicate {
+                message_id: in_b.clone(),
+                deliveries: 1
+            },
+        ],
+        "each tenant's key names its own message"
+    );
+    let changed = message_in("b", keyed_message("order.created", r#"{"x":1}"#, "key-1"));
+    assert_eq!(
+        store.publish(vec![changed], later).await.unwrap(),
+        [Published::Conflict { message_id: in_b }]
+    );
+    // In one batch too: the second tenant's key is not taken by the first's.
+    let batch = store
+        .publish(
+            vec![
+                message_in("a", keyed_message("order.created", "{}", "key-2")),
+                message_in("b", keyed_message("order.created", "{}", "key-2")),
+                keyed_message("order.created", "{}", "key-1"),
+            ],
+            later,
+        )
+        .await
+        .unwrap();
+    let created: Vec<&MessageId> = batch
+        .iter()
+        .filter_map(|r| match r {
+            Published::Created { message_id, .. } => Some(message_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(created.len(), 3, "{batch:?}");
+    assert_eq!(created.iter().collect::<HashSet<_>>().len(), 3, "{batch:?}");
+    assert!(!created.contains(&&in_a), "{batch:?}");
+}
+
+async fn endpoints_and_tenants_are_listed_per_tenant_in_pages(store: Arc<dyn Store>, _: &Guard) {
+    let t0 = start_time();
+    // Created out of id order: listings are in id order whatever the creation order.
+    for (name, id) in [
+        ("c", "c1"),
+        ("a", "a3"),
+        ("b", "b1"),
+        ("a", "a1"),
+        ("a", "a2"),
+    ] {
+        create(&store, endpoint_in(name, endpoint(id, t0))).await;
+    }
+    let ids = |endpoints: Vec<Endpoint>| -> Vec<String> {
+        endpoints.into_iter().map(|e| e.id.to_string()).collect()
+    };
+    let list = |tenant_name: Option<&str>, after: Option<&str>, limit: usize| {
+        let store = store.clone();
+        let (tenant_id, after) = (tenant_name.map(tenant), after.map(id));
+        async move {
+            store
+                .list_endpoints(tenant_id, after, limit)
+                .await
+                .expect("list endpoints")
+        }
+    };
+
+    let of_a = list(Some("a"), None, 10).await;
+    assert!(of_a.iter().all(|e| e.tenant == tenant("a")), "{of_a:?}");
+    assert_eq!(ids(of_a), ["a1", "a2", "a3"]);
+    assert_eq!(ids(list(Some("a"), None, 2).await), ["a1", "a2"]);
+    assert_eq!(ids(list(Some("a"), Some("a2"), 2).await), ["a3"]);
+    assert!(list(Some("a"), Some("a3"), 2).await.is_empty());
+    assert_eq!(
+        ids(list(Some("b"), Some("a1"), 10).await),
+        ["b1"],
+        "`after` may be any id"
+    );
+    assert!(list(Some("z"), None, 10).await.is_empty(), "no such tenant");
+    assert_eq!(
+        ids(list(None, None, 10).await),
+        ["a1", "a2", "a3", "b1", "c1"]
+    );
+    assert_eq!(ids(list(None, Some("a3"), 1).await), ["b1"]);
+    assert_eq!(ids(list(None, Some("b1"), 10).await), ["c1"]);
+
+    let summary = |name: &str, endpoints: u64| TenantSummary {
+        tenant: tenant(name),
+        endpoints,
+    };
+    assert_eq!(
+        store.list_tenants(None, 10).await.unwrap(),
+        [summary("a", 3), summary("b", 1), summary("c", 1)]
+    );
+    assert_eq!(
+        store.list_tenants(None, 2).await.unwrap(),
+        [summary("a", 3), summary("b", 1)]
+    );
+    assert_eq!(
+        store.list_tenants(Some(tenant("b")), 2).await.unwrap(),
+        [summary("c", 1)]
+    );
+    assert!(
+        store
+            .list_tenants(Some(tenant("c")), 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let now = t0 + Duration::from_secs(1);
+    store.delete_endpoint(&id("a1"), now).await.unwrap();
+    store.delete_endpoint(&id("b1"), now).await.unwrap();
+    assert_eq!(
+        store.list_tenants(None, 10).await.unwrap(),
+        [summary("a", 2), summary("c", 1)],
+        "a tenant without endpoints is not listed"
+    );
+    assert!(list(Some("b"), None, 10).await.is_empty());
+    assert_eq!(ids(list(Some("a"), None, 10).await), ["a2", "a3"]);
+}
+
+async fn endpoint_cap_counts_per_tenant(store: Arc<dyn Store>, _: &Guard) {
+    const CAP: u64 = 2;
+    let t0 = start_time();
+    let create_capped = |endpoint: Endpoint| store.create_endpoint(endpoint, CAP);
+    create_capped(endpoint_in("a", endpoint("a1", t0)))
+        .await
+        .unwrap();
+    create_capped(endpoint_in("a", endpoint("a2", t0)))
+        .await
+        .unwrap();
+
+    match create_capped(endpoint_in("a", endpoint("a3", t0))).await {
+        Err(StoreError::TooManyEndpoints {
+            tenant: full,
+            limit,
+        }) => {
+            assert_eq!((full, limit), (tenant("a"), CAP));
+        }
+        other => panic!("a's third endpoint must be refused: {other:?}"),
+    }
+    assert!(matches!(
+        store.get_endpoint(&id("a3")).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(
+        store.list_tenants(None, 10).await.unwrap(),
+        [TenantSummary {
+            tenant: tenant("a"),
+            endpoints: CAP
+        }],
+        "a refused create is not counted"
+    );
+
+    create_capped(endpoint_in("b", endpoint("b1", t0)))
+        .await
+        .expect("another tenant has room of its own");
+
+    store
+        .delete_endpoint(&id("a1"), t0 + Duration::from_secs(1))
+        .await
+        .unwrap();
+    create_capped(endpoint_in("a", endpoint("a3", t0)))
+        .await
+        .expect("a deletion makes room");
+    assert!(matches!(
+        create_capped(endpoint_in("a", endpoint("a4", t0))).await,
+        Err(StoreError::TooManyEndpoints { .. })
+    ));
+}
+
+async fn endpoint_cap_holds_under_concurrent_creates(store: Arc<dyn Store>, guard: &Guard) {
+    // The count and the creation are one step, so creates racing for the last places of
+    // a tenant (on Redis, from two instances) never overshoot it.
+    const CAP: u64 = 3;
+    const TRIES: u64 = 8;
+    let t0 = start_time();
+    let other = other_instance(&store, guard).await;
+    let mut racing = tokio::task::JoinSet::new();
+    for i in 0..TRIES {
+        let via = Arc::clone(if i % 2 == 0 { &store } else { &other });
+        let endpoint = endpoint_in("race", endpoint(&format!("race{i}"), t0));
+        racing.spawn(async move { via.create_endpoint(endpoint, CAP).await });
+    }
+    let (mut created, mut refused) = (0, 0);
+    while let Some(result) = racing.join_next().await {
+        match result.expect("the create task ends") {
+            Ok(_) => created += 1,
+            Err(StoreError::TooManyEndpoints { .. }) => refused += 1,
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!((created, refused), (CAP, TRIES - CAP));
+    let listed = store
+        .list_endpoints(Some(tenant("race")), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(u64::try_from(listed.len()).unwrap(), CAP);
+    assert_eq!(
+        store.list_tenants(None, 10).await.unwrap(),
+        [TenantSummary {
+            tenant: tenant("race"),
+            endpoints: CAP
+        }]
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 9. API keys.
+
+async fn api_keys_round_trip_list_in_id_order_and_revoke_once(
+    store: Arc<dyn Store>,
+    guard: &Guard,
+) {
+    let t0 = start_time();
+    // On Redis another instance reads the same keys at once (no cache in between): a key
+    // made or revoked through one process is honoured by every other.
+    let other = other_instance(&store, guard).await;
+    let (full, secret) = api_key("deploy bot", t0);
+    store.create_api_key(full.clone()).await.unwrap();
+    let stored = other.get_api_key(&full.id).await.unwrap();
+    assert_eq!(stored.id, full.id);
+    assert_eq!(stored.name, "deploy bot");
+    assert_eq!(stored.scopes, Scopes::new([Scope::Read, Scope::Publish]));
+    assert_eq!(stored.tenant, Some(tenant("a")));
+    assert_eq!(stored.created_at, t0);
+    assert_eq!(stored.expires_at, full.expires_at);
+    assert_eq!(stored.publish_limit, full.publish_limit);
+    assert!(
+        stored.secret_hash.matches(&secret),
+        "the hash of the secret"
+    );
+    assert!(!stored.secret_hash.matches("another secret"));
+    assert_eq!((stored.revoked_at, stored.last_used_at), (None, None));
+
+    // Without the optional fields: `None` stays `None`, not some default.
+    let (mut bare, _) = api_key("admin", t0);
+    bare.scopes = Scopes::admin();
+    bare.tenant = None;
+    bare.expires_at = None;
+    bare.publish_limit = None;
+    store.create_api_key(bare.clone()).await.unwrap();
+    let stored = store.get_api_key(&bare.id).await.unwrap();
+    assert_eq!(stored.scopes, Scopes::admin());
+    assert_eq!(
+        (stored.tenant, stored.expires_at, stored.publish_limit),
+        (None, None, None)
+    );
+
+    let impostor = ApiKey {
+        name: "impostor".to_owned(),
+        ..full.clone()
+    };
+    assert!(matches!(
+        store.create_api_key(impostor).await,
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    assert_eq!(
+        store.get_api_key(&full.id).await.unwrap().name,
+        "deploy bot",
+        "the first record stands"
+    );
+    let unknown = ApiKeyId::generate();
+    assert!(matches!(
+        store.get_api_key(&unknown).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // Ids are ULIDs, so id order is creation order (to the millisecond).
+    let (third, _) = api_key("third", t0);
+    store.create_api_key(third.clone()).await.unwrap();
+    let all = sorted([&full.id, &bare.id, &third.id].map(ApiKeyId::to_string));
+    let listed =
+        |keys: Vec<ApiKey>| -> Vec<String> { keys.into_iter().map(|k| k.id.to_string()).collect() };
+    assert_eq!(listed(store.list_api_keys(None, 10).await.unwrap()), all);
+    assert_eq!(
+        listed(other.list_api_keys(None, 2).await.unwrap()),
+        all[..2]
+    );
+    let after = ApiKeyId::parse(&all[1]).unwrap();
+    assert_eq!(
+        listed(store.list_api_keys(Some(after), 2).await.unwrap()),
+        all[2..]
+    );
+    let last = ApiKeyId::parse(&all[2]).unwrap();
+    assert!(store.list_api_keys(Some(last), 2).await.unwrap().is_empty());
+
+    let revoked_at = t0 + Duration::from_secs(10);
+    let revoked = other.revoke_api_key(&full.id, revoked_at).await.unwrap();
+    assert_eq!(revoked.id, full.id);
+    assert_eq!(revoked.revoked_at, Some(revoked_at));
+    assert_eq!(
+        store.get_api_key(&full.id).await.unwrap().revoked_at,
+        Some(revoked_at),
+        "seen through the other instance at once"
+    );
+    let again = store
+        .revoke_api_key(&full.id, revoked_at + Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.revoked_at,
+        Some(revoked_at),
+        "the first revocation stands"
+    );
+    let listed_full = store
+        .list_api_keys(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.id == full.id)
+        .expect("a revoked key is still listed");
+    assert_eq!(listed_full.revoked_at, Some(revoked_at));
+    assert!(matches!(
+        store.revoke_api_key(&unknown, revoked_at).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(
+        store.get_api_key(&bare.id).await.unwrap().revoked_at,
+        None,
+        "only the key named is revoked"
+    );
+
+    let used_at = t0 + Duration::from_secs(20);
+    store.touch_api_key(&bare.id, used_at).await.unwrap();
+    assert_eq!(
+        other.get_api_key(&bare.id).await.unwrap().last_used_at,
+        Some(used_at)
+    );
+    let used_later = used_at + Duration::from_secs(60);
+    other.touch_api_key(&bare.id, used_later).await.unwrap();
+    assert_eq!(
+        store.get_api_key(&bare.id).await.unwrap().last_used_at,
+        Some(used_later)
+    );
+    assert_eq!(
+        store.get_api_key(&third.id).await.unwrap().last_used_at,
+        None
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 10. Stores written before tenants.
+
+/// The tables that tenants changed, as a version before tenants made them; the store
+/// itself makes the tables that did not change.
+const PRE_TENANT_TABLES: &str = "
+CREATE TABLE endpoints (
+    id      TEXT PRIMARY KEY,
+    enabled INTEGER NOT NULL,
+    record  TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE messages (
+    id              TEXT PRIMARY KEY,
+    event_type      TEXT NOT NULL,
+    content_type    TEXT NOT NULL,
+    payload         BLOB NOT NULL,
+    channels        TEXT NOT NULL,
+    metadata        TEXT NOT NULL,
+    idempotency_key TEXT,
+    created_at      INTEGER NOT NULL,
+    trace           TEXT
+) WITHOUT ROWID;
+CREATE TABLE idempotency (
+    key          TEXT PRIMARY KEY,
+    message_id   TEXT NOT NULL,
+    content_hash BLOB NOT NULL,
+    deliveries   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
+/// The endpoint's record as written before tenants: no `tenant` field.
+fn pre_tenant_record(endpoint: &Endpoint) -> String {
+    let mut record = serde_json::to_value(endpoint).expect("an endpoint serialises");
+    let removed = record
+        .as_object_mut()
+        .expect("a record is an object")
+        .remove("tenant");
+    assert!(removed.is_some(), "records name their tenant now");
+    record.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_store_written_before_tenants_opens_in_the_default_tenant() {
+    let _machine = crate::support::share_machine().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let t0 = start_time();
+    let old = endpoint("old", t0);
+    let sent = keyed_message("order.created", r#"{"old":true}"#, "order-1");
+    let old_message = MessageId::generate();
+    {
+        // The store's database file in its data directory.
+        let conn = rusqlite::Connection::open(dir.path().join("herald.sqlite3"))
+            .expect("create the old database");
+        conn.execute_batch(PRE_TENANT_TABLES).unwrap();
+        conn.execute(
+            "INSERT INTO endpoints (id, enabled, record) VALUES (?1, 1, ?2)",
+            rusqlite::params![old.id.as_str(), pre_tenant_record(&old)],
+        )
+        .unwrap();
+        // Published before the endpoint existed: no delivery.
+        conn.execute(
+            "INSERT INTO messages (id, event_type, content_type, payload, channels, metadata, idempotency_key, created_at, trace)
+             VALUES (?1, ?2, ?3, ?4, '[]', '{}', ?5, ?6, NULL)",
+            rusqlite::params![
+                old_message.as_str(),
+                sent.event_type.as_str(),
+                sent.content_type,
+                sent.payload.as_ref(),
+                sent.idempotency_key,
+                ms(t0),
+            ],
+        )
+        .unwrap();
+        // The key unscoped, as it was remembered then.
+        conn.execute(
+            "INSERT INTO idempotency (key, message_id, content_hash, deliveries, expires_at)
+             VALUES ('order-1', ?1, ?2, 0, ?3)",
+            rusqlite::params![
+                old_message.as_str(),
+                content_hash(&sent),
+                ms(t0 + Duration::from_secs(3600)),
+            ],
+        )
+        .unwrap();
+    }
+    let guard = Guard::Dir(dir);
+
+    let store = open_instance(&guard).await;
+    assert_eq!(
+        store.get_endpoint(&old.id).await.unwrap(),
+        old,
+        "the old record, in the default tenant"
+    );
+    assert_eq!(
+        store
+            .list_endpoints(Some(TenantId::default()), None, 10)
+            .await
+            .unwrap(),
+        std::slice::from_ref(&old)
+    );
+    assert_eq!(
+        store.list_tenants(None, 10).await.unwrap(),
+        [TenantSummary {
+            tenant: TenantId::default(),
+            endpoints: 1
+        }]
+    );
+    let (stored, _) = store.get_message(&old_message).await.unwrap();
+    assert_eq!(stored.tenant, TenantId::default());
+    assert_eq!(stored.idempotency_key.as_deref(), Some("order-1"));
+    let (routed, n) = publish(&store, message("order.created", "{}"), t0).await;
+    assert_eq!(
+        n, 1,
+        "a new message of the default tenant reaches the old endpoint"
+    );
+    assert_eq!(
+        receivers(&store.get_message(&routed).await.unwrap().1),
+        [&old.id]
+    );
+
+    // The old key is the default tenant's: it still dedupes there, and only there.
+    let dedupes = |store: Arc<dyn Store>| {
+        let sent = sent.clone();
+        let old_message = old_message.clone();
+        async move {
+            let later = t0 + Duration::from_secs(1);
+            assert_eq!(
+                store.publish(vec![sent.clone()], later).await.unwrap(),
+                [Published::Duplicate {
+                    message_id: old_message.clone(),
+                    deliveries: 0
+                }]
+            );
+            let changed = NewMessage {
+                payload: Bytes::from_static(b"{}"),
+                ..sent
+            };
+            assert_eq!(
+                store.publish(vec![changed], later).await.unwrap(),
+                [Published::Conflict {
+                    message_id: old_message
+                }]
+            );
+        }
+    };
+    dedupes(store.clone()).await;
+    let (elsewhere, _) = publish(&store, message_in("b", sent.clone()), t0).await;
+    assert_ne!(elsewhere, old_message);
+
+    // Opening again migrates nothing twice: the key is still found where it was moved.
+    store.close().await;
+    drop(store);
+    let reopened = open_instance(&guard).await;
+    dedupes(reopened.clone()).await;
+    assert_eq!(reopened.get_endpoint(&old.id).await.unwrap(), old);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_written_before_tenants_indexes_its_endpoints_at_open() {
+    let _machine = crate::support::share_machine().await;
+    let guard = Guard::Redis {
+        server: RedisServer::start().await,
+        prefix: format!("store-{}", unique()),
+    };
+    let Guard::Redis { server, prefix } = &guard else {
+        unreachable!("made above")
+    };
+    // Key names as `src/storage/redis/keys.rs` makes them.
+    let key = |name: &str| format!("{{{prefix}}}:{name}");
+    let t0 = start_time();
+    let old = endpoint("old", t0);
+    let old_message = MessageId::generate();
+    let published_at = ms(t0).to_string();
+    let sent = keyed_message("order.created", "{}", "order-1");
+    let hash: String = content_hash(&sent)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let remembered_for = Duration::from_secs(3600);
+    {
+        // What a version before tenants left: the record, the id index, the shared
+        // state and the endpoint version; no `tenants`, `t:<tenant>:eps` or `tidx`. A
+        // message published before the endpoint existed, and its idempotency record
+        // under the key alone.
+        let mut conn = crate::redis::connect(server).await;
+        let () = ::redis::pipe()
+            .set(key("ep:old"), pre_tenant_record(&old))
+            .ignore()
+            .zadd(key("eps"), "old", 0)
+            .ignore()
+            .hset_multiple(key("g:old"), &[("en", "1"), ("inf", "0")])
+            .ignore()
+            .set(key("epver"), 1)
+            .ignore()
+            .hset_multiple(
+                key(&format!("m:{old_message}")),
+                &[
+                    ("et", "order.created"),
+                    ("ct", NewMessage::DEFAULT_CONTENT_TYPE),
+                    ("p", "{}"),
+                    ("ch", "[]"),
+                    ("md", "{}"),
+                    ("ik", "order-1"),
+                    ("tc", ""),
+                    ("c", published_at.as_str()),
+                ],
+            )
+            .ignore()
+            .hset_multiple(
+                key("idem:order-1"),
+                &[("m", old_message.as_str()), ("h", &hash), ("n", "0")],
+            )
+            .ignore()
+            .pexpire(key("idem:order-1"), remembered_for.as_millis() as i64)
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .expect("write the old deployment");
+    }
+
+    let store = open_instance(&guard).await;
+    let default = TenantId::default();
+    assert_eq!(store.get_endpoint(&old.id).await.unwrap().tenant, default);
+    assert_eq!(
+        store
+            .list_endpoints(Some(default.clone()), None, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| &e.id)
+            .collect::<Vec<_>>(),
+        [&old.id]
+    );
+    assert_eq!(
+        store.list_tenants(None, 10).await.unwrap(),
+        [TenantSummary {
+            tenant: default.clone(),
+            endpoints: 1
+        }]
+    );
+    let (stored, _) = store.get_message(&old_message).await.unwrap();
+    assert_eq!(stored.tenant, default, "a message without a tenant field");
+    // The old key is the default tenant's, as in the embedded store: it still dedupes
+    // there, and only there, for the rest of the time it is remembered.
+    let later = t0 + Duration::from_secs(1);
+    assert_eq!(
+        store.publish(vec![sent.clone()], later).await.unwrap(),
+        [Published::Duplicate {
+            message_id: old_message.clone(),
+            deliveries: 0
+        }]
+    );
+    let (elsewhere, _) = publish(&store, message_in("b", sent.clone()), later).await;
+    assert_ne!(elsewhere, old_message);
+    let mut conn = crate::redis::connect(server).await;
+    let left: i64 = ::redis::cmd("PTTL")
+        .arg(key("idem:default/order-1"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        left > 0 && u128::try_from(left).unwrap() <= remembered_for.as_millis(),
+        "the record keeps its expiry: {left} ms"
+    );
+
+    // The counts built at open are the ones later changes add to and take from.
+    let new = create(&store, endpoint("new", t0)).await;
+    let (routed, n) = publish(&store, message("order.created", "{}"), t0).await;
+    assert_eq!(n, 2);
+    assert_eq!(
+        receivers(&store.get_message(&routed).await.unwrap().1),
+        sorted([&new, &old.id])
+    );
+    let reopened = other_instance(&store, &guard).await;
+    // Opening again moves nothing twice: the old key and the new ones stay where they are.
+    for (message, first) in [
+        (sent.clone(), &old_message),
+        (message_in("b", sent), &elsewhere),
+    ] {
+        let again = reopened.publish(vec![message], later).await.unwrap();
+        assert!(
+            matches!(&again[..], [Published::Duplicate { message_id, .. }] if message_id == first),
+            "{again:?}"
+        );
+    }
+    assert_eq!(
+        reopened.list_tenants(None, 10).await.unwrap(),
+        [TenantSummary {
+            tenant: default.clone(),
+            endpoints: 2
+        }]
+    );
+    store
+        .delete_endpoint(&old.id, t0 + Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        reopened.list_tenants(None, 10).await.unwrap(),
+        [TenantSummary {
+            tenant: default.clone(),
+            endpoints: 1
+        }],
+        "the old record's tenant is found when it is deleted"
+    );
+    assert_eq!(
+        reopened
+            .list_endpoints(Some(default), None, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| &e.id)
+            .collect::<Vec<_>>(),
+        [&new]
+    );
 }

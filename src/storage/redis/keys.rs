@@ -5,7 +5,8 @@
 //! - `ep:<id>` the endpoint's record (JSON); `eps` the ids in order; `epver` a counter
 //!   bumped by every endpoint change, so instances know when their cache is stale;
 //! - `tenants` each tenant's endpoint count, `t:<tenant>:eps` its endpoint ids in order,
-//!   `tidx` set once those indexes cover every endpoint;
+//!   `tidx` set once those indexes cover every endpoint (and older idempotency records
+//!   moved to the default tenant);
 //! - `key:<id>` an API key (`r` its record, `rev` when revoked, `used` when last used),
 //!   `keys` the key ids in order;
 //! - `g:<id>` the endpoint's live, shared protection: enabled, protection overrides,
@@ -16,7 +17,7 @@
 //!   read by the consumer group `workers` (consumer = instance id), `inf:<endpoint>` the
 //!   endpoint's deliveries in the stream or in flight (these are the scripts' alone);
 //! - `a:<n>` attempts with indexes `att`, `m:<id>:a`, `e:<id>:a`; `e:<id>:failed`;
-//! - `idem:<key>` idempotency records (expiring); `ev` status events (stream ids
+//! - `idem:<tenant>/<key>` idempotency records (expiring); `ev` status events (stream ids
 //!   `0-<cursor>`, the last cursor in `seq:ev`); `ru:<minute>` rollups, `ru:minutes` their
 //!   minutes; `pend` and `backlog` counters; `work` the channel that announces new work.
 

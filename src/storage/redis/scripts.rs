@@ -21,7 +21,8 @@ pub(super) struct Scripts {
     pub requeue: Script,
     pub delete_endpoint: Script,
     pub save_endpoint: Script,
-    /// Indexes endpoints by tenant, once (for deployments older than tenants).
+    /// Indexes endpoints by tenant and scopes idempotency records, once (for
+    /// deployments older than tenants).
     pub index_tenants: Script,
     /// Reads an endpoint's shared protection (no transition).
     pub status: Script,
