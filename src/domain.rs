@@ -43,6 +43,11 @@ fn check_token(
     Ok(())
 }
 
+/// The characters of event types and tenant ids: `[a-z0-9_.-]`.
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.')
+}
+
 fn is_id_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')
 }
@@ -77,12 +82,7 @@ impl EventType {
     /// When the name is empty, too long, has characters outside `[a-z0-9_.-]`, or has an
     /// empty dotted segment.
     pub fn parse(value: &str) -> Result<Self, Invalid> {
-        check_token(
-            value,
-            Self::MAX_LEN,
-            |c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.'),
-            "use [a-z0-9_.-]",
-        )?;
+        check_token(value, Self::MAX_LEN, is_name_char, "use [a-z0-9_.-]")?;
         if value.split('.').any(str::is_empty) {
             return Err(invalid("dotted segments must not be empty"));
         }
@@ -188,12 +188,7 @@ impl TenantId {
     /// # Errors
     /// When the id is empty, too long or has characters outside `[a-z0-9_.-]`.
     pub fn parse(value: &str) -> Result<Self, Invalid> {
-        check_token(
-            value,
-            Self::MAX_LEN,
-            |c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.'),
-            "use [a-z0-9_.-]",
-        )?;
+        check_token(value, Self::MAX_LEN, is_name_char, "use [a-z0-9_.-]")?;
         Ok(Self(value.to_owned()))
     }
 
