@@ -52,13 +52,17 @@ fn is_id_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')
 }
 
-/// `String` conversions through `parse`, so serde and callers can only build valid values.
+/// `String` conversions through `parse` (or the parser named), so serde and callers can
+/// only build valid values.
 macro_rules! string_conversions {
     ($name:ident) => {
+        string_conversions!($name, parse);
+    };
+    ($name:ident, $parse:ident) => {
         impl TryFrom<String> for $name {
             type Error = Invalid;
             fn try_from(value: String) -> Result<Self, Invalid> {
-                Self::parse(&value)
+                Self::$parse(&value)
             }
         }
 
@@ -143,6 +147,8 @@ macro_rules! id_type {
                 Self(format!("{}{}", $prefix, ulid::Ulid::new()))
             }
 
+            /// The id as a client names it.
+            ///
             /// # Errors
             /// When the id is empty, too long or has characters outside `[A-Za-z0-9_.-]`.
             pub fn parse(value: &str) -> Result<Self, Invalid> {
@@ -150,12 +156,26 @@ macro_rules! id_type {
                 Ok(Self(value.to_owned()))
             }
 
+            /// The id as a store keeps it: as a client names it, or scoped to a tenant
+            /// (`tenant~id`).
+            ///
+            /// # Errors
+            /// When either part is not valid.
+            pub fn parse_stored(value: &str) -> Result<Self, Invalid> {
+                if let Some((tenant, id)) = value.split_once(TENANT_SCOPE) {
+                    TenantId::parse(tenant)?;
+                    Self::parse(id)?;
+                    return Ok(Self(value.to_owned()));
+                }
+                Self::parse(value)
+            }
+
             pub fn as_str(&self) -> &str {
                 &self.0
             }
         }
 
-        string_conversions!($name);
+        string_conversions!($name, parse_stored);
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -173,6 +193,31 @@ id_type!(
     /// Identifies a message: `msg_<ulid>`, also the `webhook-id` of every request.
     MessageId, "msg_", 64
 );
+
+/// Separates a tenant from an id the tenant chose, in the ids the stores keep.
+const TENANT_SCOPE: char = '~';
+
+impl EndpointId {
+    /// The id under which the store keeps endpoint `self` of `tenant`. Endpoint ids are
+    /// chosen per tenant, so two tenants may both have an `orders`, and registering one
+    /// never tells whether another tenant has it: outside the default tenant the stored
+    /// id is `tenant~id`. The default tenant's ids are stored as they are, as they were
+    /// before tenants existed.
+    pub fn in_tenant(&self, tenant: &TenantId) -> Self {
+        if tenant.as_str() == TenantId::DEFAULT {
+            self.clone()
+        } else {
+            Self(format!("{tenant}{TENANT_SCOPE}{}", self.0))
+        }
+    }
+
+    /// The id as its tenant knows it: the stored id without its tenant.
+    pub fn public(&self) -> &str {
+        self.0
+            .split_once(TENANT_SCOPE)
+            .map_or(self.0.as_str(), |(_, id)| id)
+    }
+}
 
 /// A customer of the deployment: every endpoint and message belongs to one, and nothing
 /// crosses from one tenant to another.

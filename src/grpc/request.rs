@@ -530,7 +530,7 @@ impl PageToken {
     fn decode(token: &str) -> Option<Self> {
         let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(token).ok()?).ok()?;
         match raw.split_once(':')? {
-            ("e", id) => EndpointId::parse(id).ok().map(Self::Endpoints),
+            ("e", id) => EndpointId::parse_stored(id).ok().map(Self::Endpoints),
             ("a", id) => id.parse().ok().map(Self::Attempts),
             ("k", id) => ApiKeyId::parse(id).ok().map(Self::ApiKeys),
             ("t", id) => TenantId::parse(id).ok().map(Self::Tenants),

@@ -107,7 +107,7 @@ pub fn status_item(item: StatusItem) -> pb::StreamDeliveryStatusResponse {
             endpoint_id: e
                 .endpoint_id
                 .as_ref()
-                .map(ToString::to_string)
+                .map(|id| id.public().to_owned())
                 .unwrap_or_default(),
             event_type: e
                 .event_type
@@ -141,7 +141,7 @@ fn failure_kind_proto(kind: FailureKind) -> pb::FailureKind {
 
 fn endpoint_figures(f: &EndpointFigures) -> pb::EndpointFigures {
     pb::EndpointFigures {
-        endpoint_id: f.endpoint.to_string(),
+        endpoint_id: f.endpoint.public().to_owned(),
         attempts: f.rollup.attempts,
         succeeded: f.rollup.succeeded,
         failed: f.rollup.failed,
@@ -275,7 +275,7 @@ pub fn endpoint(view: &EndpointView) -> pb::Endpoint {
         max_in_flight: e.protection.max_in_flight,
         failing_since: e.failing_since.map(timestamp),
         status: Some(status_proto(status)),
-        id: e.id.to_string(),
+        id: e.id.public().to_owned(),
         tenant_id: e.tenant.to_string(),
         url: e.url.to_string(),
         description: e.description.clone(),
@@ -321,7 +321,7 @@ pub fn message(m: &Message) -> pb::Message {
 pub fn delivery(d: &Delivery) -> pb::Delivery {
     pb::Delivery {
         message_id: d.message_id.to_string(),
-        endpoint_id: d.endpoint_id.to_string(),
+        endpoint_id: d.endpoint_id.public().to_owned(),
         state: match d.state {
             DeliveryState::Pending => pb::DeliveryState::Pending,
             DeliveryState::InFlight => pb::DeliveryState::InFlight,
@@ -360,7 +360,7 @@ pub fn attempt(a: &Attempt) -> pb::Attempt {
     pb::Attempt {
         id: a.id.to_string(),
         message_id: a.message_id.to_string(),
-        endpoint_id: a.endpoint_id.to_string(),
+        endpoint_id: a.endpoint_id.public().to_owned(),
         attempt_number: a.number,
         start_time: Some(timestamp(a.record.started_at)),
         latency: Some(duration(a.record.latency)),

@@ -41,8 +41,7 @@ impl Service {
         endpoint: Option<&EndpointId>,
     ) -> Result<Option<Vec<EndpointId>>, ServiceError> {
         if let Some(id) = endpoint {
-            self.endpoint_in(scope, id).await?;
-            return Ok(Some(vec![id.clone()]));
+            return Ok(Some(vec![self.endpoint_in(scope, id).await?.id]));
         }
         let Some(tenant) = scope.only() else {
             return Ok(None);

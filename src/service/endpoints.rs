@@ -17,6 +17,7 @@ use crate::policy::breaker::BreakerPolicyError;
 use crate::policy::limiter::RateLimitError;
 use crate::policy::protection::{EndpointStatus, ProtectionError};
 use crate::policy::retry::PolicyError;
+use crate::storage::StoreError;
 
 /// An endpoint to register.
 #[derive(Debug, Clone)]
@@ -103,32 +104,36 @@ impl Service {
         }
     }
 
-    /// The endpoint, if it is in `scope`: another tenant's is as missing as a missing one.
+    /// Endpoint `id` (as its tenant names it), if it is in `scope`: another tenant's is
+    /// as missing as a missing one. Across tenants, an id names a default-tenant
+    /// endpoint; others are found by naming their tenant.
     pub(super) async fn endpoint_in(
         &self,
         scope: &TenantScope,
         id: &EndpointId,
     ) -> Result<Endpoint, ServiceError> {
-        let endpoint = self.0.store.get_endpoint(id).await?;
-        if scope.includes(&endpoint.tenant) {
-            Ok(endpoint)
-        } else {
-            Err(crate::storage::StoreError::endpoint_not_found(id).into())
+        let stored = scope.only().map_or_else(|| id.clone(), |t| id.in_tenant(t));
+        let missing = || ServiceError::from(StoreError::endpoint_not_found(id));
+        match self.0.store.get_endpoint(&stored).await {
+            Ok(endpoint) if scope.includes(&endpoint.tenant) => Ok(endpoint),
+            Ok(_) | Err(StoreError::NotFound { .. }) => Err(missing()),
+            Err(e) => Err(e.into()),
         }
     }
 
-    /// The tenant of a change to endpoint `id` by `caller`, once the endpoint is known
-    /// to be there.
+    /// The tenant of a change to endpoint `id` by `caller`, and the id the store keeps
+    /// it under, once the endpoint is known to be there.
     async fn changing(
         &self,
         caller: &Caller,
         tenancy: &Tenancy,
         id: &EndpointId,
-    ) -> Result<TenantId, ServiceError> {
+    ) -> Result<(TenantId, EndpointId), ServiceError> {
         let tenant = caller.tenant(Scope::Write, tenancy)?;
-        self.endpoint_in(&TenantScope::One(tenant.clone()), id)
+        let endpoint = self
+            .endpoint_in(&TenantScope::One(tenant.clone()), id)
             .await?;
-        Ok(tenant)
+        Ok((tenant, endpoint.id))
     }
 
     /// The endpoint with its live protection state.
@@ -162,8 +167,9 @@ impl Service {
         v.or(|| ())?;
         let secret = new.secret.unwrap_or_else(Secret::generate);
         let now = SystemTime::now();
+        let id = new.id.unwrap_or_else(EndpointId::generate);
         let endpoint = Endpoint {
-            id: new.id.unwrap_or_else(EndpointId::generate),
+            id: id.in_tenant(&tenant),
             tenant,
             url: new.url,
             description: new.description,
@@ -182,12 +188,20 @@ impl Service {
             .0
             .store
             .create_endpoint(endpoint, self.0.config.max_endpoints_per_tenant)
-            .await?;
+            .await
+            .map_err(|e| match e {
+                // Named as the tenant named it.
+                StoreError::AlreadyExists { kind, .. } => ServiceError::AlreadyExists {
+                    kind,
+                    id: id.to_string(),
+                },
+                e => e.into(),
+            })?;
         audit(
             caller,
             "endpoint.register",
             Some(&endpoint.tenant),
-            endpoint.id.as_str(),
+            endpoint.id.public(),
         );
         Ok((self.view(endpoint).await?, secret))
     }
@@ -256,12 +270,14 @@ impl Service {
             update.max_in_flight,
         );
         v.or(|| ())?;
-        self.endpoint_in(&TenantScope::One(tenant.clone()), id)
-            .await?;
+        let stored = self
+            .endpoint_in(&TenantScope::One(tenant.clone()), id)
+            .await?
+            .id;
         let endpoint = self
             .0
             .store
-            .update_endpoint(id, update, SystemTime::now())
+            .update_endpoint(&stored, update, SystemTime::now())
             .await?;
         audit(caller, "endpoint.update", Some(&tenant), id.as_str());
         // Enabled again, or given more room: its deliveries may start now.
@@ -280,20 +296,24 @@ impl Service {
         tenancy: &Tenancy,
         id: &EndpointId,
     ) -> Result<u32, ServiceError> {
-        let tenant = self.changing(caller, tenancy, id).await?;
-        self.remove_endpoint(caller, &tenant, id).await
+        let (tenant, stored) = self.changing(caller, tenancy, id).await?;
+        self.remove_endpoint(caller, &tenant, &stored).await
     }
 
-    /// Deletes an endpoint known to be in `tenant`.
+    /// Deletes an endpoint known to be in `tenant`, by the id the store keeps it under.
     pub(super) async fn remove_endpoint(
         &self,
         caller: &Caller,
         tenant: &TenantId,
-        id: &EndpointId,
+        stored: &EndpointId,
     ) -> Result<u32, ServiceError> {
-        let cancelled = self.0.store.delete_endpoint(id, SystemTime::now()).await?;
-        self.0.protection.forget(id);
-        audit(caller, "endpoint.delete", Some(tenant), id.as_str());
+        let cancelled = self
+            .0
+            .store
+            .delete_endpoint(stored, SystemTime::now())
+            .await?;
+        self.0.protection.forget(stored);
+        audit(caller, "endpoint.delete", Some(tenant), stored.public());
         Ok(cancelled)
     }
 
@@ -310,14 +330,14 @@ impl Service {
         id: &EndpointId,
         grace: Option<Duration>,
     ) -> Result<(EndpointView, Secret), ServiceError> {
-        let tenant = self.changing(caller, tenancy, id).await?;
+        let (tenant, stored) = self.changing(caller, tenancy, id).await?;
         let grace = grace.unwrap_or(self.0.config.secret_rotation_grace);
         let secret = Secret::generate();
         let now = SystemTime::now();
         let endpoint = self
             .0
             .store
-            .rotate_secret(id, secret.clone(), now + grace, now)
+            .rotate_secret(&stored, secret.clone(), now + grace, now)
             .await?;
         audit(caller, "endpoint.rotate_secret", Some(&tenant), id.as_str());
         Ok((self.view(endpoint).await?, secret))

@@ -63,16 +63,17 @@ impl Service {
         if let Some(id) = &query.message_id {
             self.message_in(&scope, id).await?;
         }
-        if let Some(id) = &query.endpoint_id {
-            self.endpoint_in(&scope, id).await?;
-        }
+        let endpoint_id = match &query.endpoint_id {
+            Some(id) => Some(self.endpoint_in(&scope, id).await?.id),
+            None => None,
+        };
         let limit = query.limit;
         let attempts = self
             .0
             .store
             .list_attempts(AttemptQuery {
                 message_id: query.message_id,
-                endpoint_id: query.endpoint_id,
+                endpoint_id,
                 delivery_state: query.delivery_state,
                 after_id: query.after,
                 limit: limit + 1,
@@ -95,11 +96,11 @@ impl Service {
     ) -> Result<Delivery, ServiceError> {
         let scope = TenantScope::One(caller.tenant(Scope::Write, tenancy)?);
         self.message_in(&scope, message).await?;
-        self.endpoint_in(&scope, endpoint).await?;
+        let endpoint = self.endpoint_in(&scope, endpoint).await?.id;
         let delivery = self
             .0
             .store
-            .retry_delivery(message, endpoint, SystemTime::now())
+            .retry_delivery(message, &endpoint, SystemTime::now())
             .await?;
         self.work_queued();
         Ok(delivery)
@@ -137,13 +138,13 @@ impl Service {
         since: SystemTime,
     ) -> Result<u32, ServiceError> {
         let scope = TenantScope::One(caller.tenant(Scope::Write, tenancy)?);
-        self.endpoint_in(&scope, id).await?;
+        let stored = self.endpoint_in(&scope, id).await?.id;
         let requeued = self
             .0
             .store
-            .recover_endpoint(id, since, SystemTime::now())
+            .recover_endpoint(&stored, since, SystemTime::now())
             .await?;
-        tracing::info!(endpoint = %id, requeued, "endpoint recovery requeued failed deliveries");
+        tracing::info!(endpoint = %stored, requeued, "endpoint recovery requeued failed deliveries");
         self.work_queued();
         Ok(requeued)
     }

@@ -94,8 +94,17 @@ impl Service {
         if let Some(id) = &query.filter.message {
             self.message_in(&scope, id).await?;
         }
+        let mut filter = query.filter;
+        if let Some(tenant) = scope.only() {
+            // The tenant's names of its endpoints, as the events carry them.
+            filter.endpoints = filter
+                .endpoints
+                .iter()
+                .map(|id| id.in_tenant(tenant))
+                .collect();
+        }
         let request = WatchRequest {
-            filter: query.filter,
+            filter,
             after: query.after,
             until_settled: query.until_settled,
             heartbeat: self.0.config.stream_heartbeat,

@@ -361,3 +361,84 @@ async fn tenants_never_see_each_other(backend: Backend) {
     assert_eq!(still.endpoint.unwrap().id, ep_globex.id);
     app.stop().await;
 }
+
+/// Endpoint ids are chosen per tenant: two tenants may both have `orders`, and
+/// registering one says nothing about the other's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_ids_are_chosen_per_tenant() {
+    let mut sink = Sink::start().await;
+    let mut app = spawn_app(Backend::Memory).await;
+    let mut acme = tenant_client(&mut app, "acme").await;
+    let mut globex = tenant_client(&mut app, "globex").await;
+    let orders = |url: String| pb::RegisterEndpointRequest {
+        endpoint_id: "orders".into(),
+        url,
+        ..Default::default()
+    };
+    for (client, path) in [(&mut acme, "/acme"), (&mut globex, "/globex")] {
+        let endpoint = client
+            .register_endpoint(orders(sink.url(path)))
+            .await
+            .expect("the id is free in this tenant")
+            .into_inner()
+            .endpoint
+            .unwrap();
+        assert_eq!(endpoint.id, "orders");
+    }
+    let again = acme
+        .register_endpoint(orders(sink.url("/acme")))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::AlreadyExists);
+    assert!(again.message().contains("endpoint orders "), "{again:?}");
+
+    // Each tenant's `orders` is its own: its deliveries, its attempts, its changes.
+    let message = publish(&mut globex, "").await;
+    assert_eq!(sink.next().await.path, "/globex");
+    let delivered = app
+        .wait_for_delivery(&message.message_id, "orders", pb::DeliveryState::Succeeded)
+        .await;
+    assert_eq!(delivered.endpoint_id, "orders");
+    let attempts = globex
+        .list_attempts(pb::ListAttemptsRequest {
+            endpoint_id: "orders".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .attempts;
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].endpoint_id, "orders");
+    let empty = acme
+        .list_attempts(pb::ListAttemptsRequest {
+            endpoint_id: "orders".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .attempts;
+    assert!(empty.is_empty(), "acme's orders made no attempt");
+    acme.delete_endpoint(pb::DeleteEndpointRequest {
+        endpoint_id: "orders".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let still = globex
+        .get_endpoint(pb::GetEndpointRequest {
+            endpoint_id: "orders".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .endpoint
+        .unwrap();
+    assert_eq!(
+        (still.id.as_str(), still.tenant_id.as_str()),
+        ("orders", "globex")
+    );
+    app.stop().await;
+}

@@ -56,7 +56,9 @@ pub(super) fn event_from(
         at: time(int("at").unwrap_or_default()),
         kind: kind_from(int("k").unwrap_or_default()),
         message_id: get("m").map(|s| parse(MessageId::parse(&s))).transpose()?,
-        endpoint_id: get("e").map(|s| parse(EndpointId::parse(&s))).transpose()?,
+        endpoint_id: get("e")
+            .map(|s| parse(EndpointId::parse_stored(&s)))
+            .transpose()?,
         event_type: get("et").map(|s| parse(EventType::parse(&s))).transpose()?,
         attempt_number: int("an").and_then(|n| u32::try_from(n).ok()),
         status_code: int("sc").and_then(|n| u16::try_from(n).ok()),
@@ -125,7 +127,7 @@ pub(super) fn attempt_from(id: i64, map: &HashMap<String, String>) -> Option<Att
     Some(Attempt {
         id,
         message_id: MessageId::parse(get("m")?).ok()?,
-        endpoint_id: EndpointId::parse(get("e")?).ok()?,
+        endpoint_id: EndpointId::parse_stored(get("e")?).ok()?,
         number: get("n")?.parse().ok()?,
         succeeded: get("ok").is_some_and(|v| v == "1"),
         record: AttemptRecord {

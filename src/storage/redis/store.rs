@@ -27,7 +27,7 @@ use crate::storage::{
 
 /// Whether the endpoint named `ep` is among `endpoints` (`None`: all are).
 fn selected(endpoints: Option<&HashSet<EndpointId>>, ep: &str) -> bool {
-    endpoints.is_none_or(|set| EndpointId::parse(ep).is_ok_and(|id| set.contains(&id)))
+    endpoints.is_none_or(|set| EndpointId::parse_stored(ep).is_ok_and(|id| set.contains(&id)))
 }
 
 #[async_trait]
@@ -279,7 +279,7 @@ impl Store for RedisStore {
                 let int = |i: usize| field(i).and_then(|v| v.parse::<i64>().ok());
                 Ok(Delivery {
                     message_id: id.clone(),
-                    endpoint_id: parse(EndpointId::parse(endpoint))?,
+                    endpoint_id: parse(EndpointId::parse_stored(endpoint))?,
                     state: state_from(int(0).unwrap_or(5)),
                     attempt_count: u32::try_from(int(1).unwrap_or(0)).unwrap_or(0),
                     next_attempt_at: int(2).map(time),
@@ -437,7 +437,7 @@ impl Store for RedisStore {
         let (rate_limited, next_scheduled, version) = promoted;
         let rate_limited = rate_limited
             .iter()
-            .map(|e| parse(EndpointId::parse(e)))
+            .map(|e| parse(EndpointId::parse_stored(e)))
             .collect::<Result<Vec<_>, _>>()?;
         if version
             != self
@@ -500,7 +500,7 @@ impl Store for RedisStore {
         }
         let mut claims = Vec::with_capacity(rows.len());
         for (delivery, token, message_id, endpoint_id, attempts, round_start, _probe) in rows {
-            let endpoint_id = parse(EndpointId::parse(&endpoint_id))?;
+            let endpoint_id = parse(EndpointId::parse_stored(&endpoint_id))?;
             let endpoint = match self.cached_endpoint(&endpoint_id) {
                 Some(e) => e,
                 None => {
@@ -732,7 +732,7 @@ impl Store for RedisStore {
             .map(|((minute, ep, _), rollup)| {
                 Ok(RollupRow {
                     minute,
-                    endpoint: parse(EndpointId::parse(&ep))?,
+                    endpoint: parse(EndpointId::parse_stored(&ep))?,
                     rollup,
                 })
             })

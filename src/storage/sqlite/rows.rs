@@ -22,7 +22,7 @@ pub(super) fn status_event_row(row: &Row<'_>) -> rusqlite::Result<StatusEvent> {
             .map(|s| parsed(3, MessageId::parse(&s)))
             .transpose()?,
         endpoint_id: text(4)?
-            .map(|s| parsed(4, EndpointId::parse(&s)))
+            .map(|s| parsed(4, EndpointId::parse_stored(&s)))
             .transpose()?,
         event_type: text(5)?
             .map(|s| parsed(5, EventType::parse(&s)))
@@ -74,7 +74,7 @@ pub(super) fn delivery_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
     let state = state_from(row.get(2)?);
     Ok(Delivery {
         message_id: parsed(0, MessageId::parse(&row.get::<_, String>(0)?))?,
-        endpoint_id: parsed(1, EndpointId::parse(&row.get::<_, String>(1)?))?,
+        endpoint_id: parsed(1, EndpointId::parse_stored(&row.get::<_, String>(1)?))?,
         state,
         attempt_count: row.get(3)?,
         next_attempt_at: row
@@ -90,7 +90,7 @@ pub(super) fn attempt_row(row: &Row<'_>) -> rusqlite::Result<Attempt> {
     Ok(Attempt {
         id: row.get(0)?,
         message_id: parsed(1, MessageId::parse(&row.get::<_, String>(1)?))?,
-        endpoint_id: parsed(2, EndpointId::parse(&row.get::<_, String>(2)?))?,
+        endpoint_id: parsed(2, EndpointId::parse_stored(&row.get::<_, String>(2)?))?,
         number: row.get(3)?,
         succeeded: row.get(10)?,
         record: AttemptRecord {

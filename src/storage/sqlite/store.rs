@@ -374,7 +374,7 @@ impl Store for SqliteStore {
                 |r| {
                     Ok(RollupRow {
                         minute: r.get(0)?,
-                        endpoint: parsed(1, EndpointId::parse(&r.get::<_, String>(1)?))?,
+                        endpoint: parsed(1, EndpointId::parse_stored(&r.get::<_, String>(1)?))?,
                         rollup: parsed(2, serde_json::from_str(&r.get::<_, String>(2)?))?,
                     })
                 },

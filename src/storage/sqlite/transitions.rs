@@ -143,7 +143,7 @@ impl Writer {
         drop(stmt);
         for (endpoint, at) in expired {
             tracing::warn!(endpoint = %endpoint, "a delivery's lease expired; it is due again");
-            self.mark_due(&EndpointId::parse(&endpoint).map_err(backend)?, at);
+            self.mark_due(&EndpointId::parse_stored(&endpoint).map_err(backend)?, at);
         }
         Ok(())
     }
@@ -251,7 +251,10 @@ impl Writer {
                 .query_row(params![lease.delivery, lease.token, ms(now)], |r| r.get(0))
                 .optional()?;
             if let Some(endpoint) = endpoint {
-                self.mark_due(&EndpointId::parse(&endpoint).map_err(backend)?, ms(now));
+                self.mark_due(
+                    &EndpointId::parse_stored(&endpoint).map_err(backend)?,
+                    ms(now),
+                );
             }
         }
         Ok(())
@@ -309,7 +312,7 @@ impl Writer {
         let Some((endpoint_id, message_id, number)) = recorded else {
             return Ok(());
         };
-        let endpoint_id = EndpointId::parse(&endpoint_id).map_err(backend)?;
+        let endpoint_id = EndpointId::parse_stored(&endpoint_id).map_err(backend)?;
         result.endpoint_id = Some(endpoint_id.clone());
         result.message_id = Some(MessageId::parse(&message_id).map_err(backend)?);
         result.attempt_number = Some(number);

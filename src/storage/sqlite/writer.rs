@@ -348,7 +348,7 @@ impl Writer {
         let mut due = HashMap::new();
         for row in rows {
             let (endpoint, at) = row?;
-            due.insert(parsed(0, EndpointId::parse(&endpoint))?, at);
+            due.insert(parsed(0, EndpointId::parse_stored(&endpoint))?, at);
         }
         drop(stmt);
         self.due = due;
