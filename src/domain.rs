@@ -211,6 +211,13 @@ impl EndpointId {
         }
     }
 
+    /// The tenant of the endpoint a stored id names.
+    pub fn tenant(&self) -> TenantId {
+        self.0
+            .split_once(TENANT_SCOPE)
+            .map_or_else(TenantId::default, |(tenant, _)| TenantId(tenant.to_owned()))
+    }
+
     /// The id as its tenant knows it: the stored id without its tenant.
     pub fn public(&self) -> &str {
         self.0
@@ -793,6 +800,25 @@ impl StatusEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoint_ids_are_stored_per_tenant_and_shown_as_chosen() {
+        let id = EndpointId::parse("orders").unwrap();
+        let acme = TenantId::parse("acme").unwrap();
+        let stored = id.in_tenant(&acme);
+        assert_eq!(stored.as_str(), "acme~orders");
+        assert_eq!((stored.public(), stored.tenant()), ("orders", acme.clone()));
+        assert_eq!(EndpointId::parse_stored("acme~orders").unwrap(), stored);
+        // The default tenant's ids are stored as they are, as before tenants existed.
+        let default = id.in_tenant(&TenantId::default());
+        assert_eq!(default, id);
+        assert_eq!(default.tenant(), TenantId::default());
+        // A client never names a stored form, and a stored form has valid parts.
+        assert!(EndpointId::parse("acme~orders").is_err());
+        for bad in ["Acme~orders", "acme~", "~orders", "acme~or~ders"] {
+            assert!(EndpointId::parse_stored(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn event_types_are_dotted_lowercase() {

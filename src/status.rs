@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tokio_stream::Stream;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::{EndpointId, EventPattern, MessageId, StatusEvent, StatusKind};
+use crate::domain::{EndpointId, EventPattern, MessageId, StatusEvent, StatusKind, TenantId};
 use crate::storage::{Store, StoreError};
 
 /// Events read from the store at a time while catching up.
@@ -25,6 +25,8 @@ const REPLAY_PAGE: usize = 500;
 /// Which events a watcher wants; empty lists mean all.
 #[derive(Debug, Clone, Default)]
 pub struct StatusFilter {
+    /// Only events of this tenant's endpoints; `None`: every tenant's.
+    pub tenant: Option<TenantId>,
     pub endpoints: Vec<EndpointId>,
     pub event_types: Vec<EventPattern>,
     pub message: Option<MessageId>,
@@ -33,6 +35,12 @@ pub struct StatusFilter {
 
 impl StatusFilter {
     pub fn matches(&self, e: &StatusEvent) -> bool {
+        // An endpoint's stored id names its tenant, so a deleted endpoint's last events
+        // still reach its own tenant.
+        let tenant_ok = self
+            .tenant
+            .as_ref()
+            .is_none_or(|t| e.endpoint_id.as_ref().is_some_and(|id| id.tenant() == *t));
         let endpoint_ok = self.endpoints.is_empty()
             || e.endpoint_id
                 .as_ref()
@@ -43,7 +51,7 @@ impl StatusFilter {
                 .is_some_and(|t| self.event_types.iter().any(|p| p.matches(t)));
         let message_ok = self.message.is_none() || e.message_id == self.message;
         let kind_ok = self.kinds.is_empty() || self.kinds.contains(&e.kind);
-        endpoint_ok && type_ok && message_ok && kind_ok
+        tenant_ok && endpoint_ok && type_ok && message_ok && kind_ok
     }
 }
 

@@ -843,6 +843,8 @@ impl TryFrom<pb::StreamDeliveryStatusRequest> for WatchQuery {
         }
         v.or(|| Self {
             filter: StatusFilter {
+                // The service decides which tenants the watcher sees.
+                tenant: None,
                 endpoints,
                 event_types,
                 message,

@@ -85,8 +85,6 @@ pub struct Service(Arc<Inner>);
 struct Inner {
     store: Arc<dyn Store>,
     auth: access::Authenticator,
-    /// The tenant of each endpoint seen by a watch (it never changes).
-    endpoint_tenants: watch::EndpointTenants,
     protection: Arc<dyn Protection>,
     /// Tells the scheduler that deliveries may be due now.
     wake: Arc<Notify>,
@@ -127,7 +125,6 @@ impl Service {
         Self(Arc::new(Inner {
             store,
             auth: access::Authenticator::new(auth),
-            endpoint_tenants: watch::EndpointTenants::default(),
             protection,
             wake,
             health,

@@ -2,19 +2,11 @@
 //! with the server's heartbeat, ended at shutdown; only events of endpoints in the
 //! caller's tenants.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
-
 use tokio_stream::{Stream, StreamExt};
 
-use super::{Caller, Service, ServiceError, Tenancy, TenantScope};
+use super::{Caller, Service, ServiceError, Tenancy};
 use crate::auth::Scope;
-use crate::domain::{EndpointId, StatusEvent, TenantId};
 use crate::status::{self, StatusFilter, StatusItem, WatchError, WatchRequest};
-use crate::storage::StoreError;
-
-/// Endpoints remembered beyond which the map starts over (it only saves store reads).
-const REMEMBERED_MAX: usize = 100_000;
 
 /// What a watcher asks for.
 #[derive(Debug, Clone, Default)]
@@ -26,55 +18,7 @@ pub struct WatchQuery {
     pub until_settled: bool,
 }
 
-/// The tenant of each endpoint an event was about. An endpoint never changes tenant, so
-/// an entry never goes stale; a deleted endpoint's later events are shown to admins only.
-#[derive(Default)]
-pub(super) struct EndpointTenants(Mutex<HashMap<EndpointId, TenantId>>);
-
 impl Service {
-    /// Whether a watcher of `scope` may see `event`.
-    async fn visible(
-        &self,
-        scope: &TenantScope,
-        event: &StatusEvent,
-    ) -> Result<bool, ServiceError> {
-        let TenantScope::One(tenant) = scope else {
-            return Ok(true);
-        };
-        let Some(id) = &event.endpoint_id else {
-            return Ok(false);
-        };
-        let known = self
-            .0
-            .endpoint_tenants
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(id)
-            .cloned();
-        let owner = match known {
-            Some(owner) => owner,
-            None => match self.0.store.get_endpoint(id).await {
-                Ok(endpoint) => {
-                    let mut map = self
-                        .0
-                        .endpoint_tenants
-                        .0
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner);
-                    if map.len() >= REMEMBERED_MAX {
-                        map.clear();
-                    }
-                    map.insert(id.clone(), endpoint.tenant.clone());
-                    endpoint.tenant
-                }
-                Err(StoreError::NotFound { .. }) => return Ok(false),
-                Err(e) => return Err(e.into()),
-            },
-        };
-        Ok(owner == *tenant)
-    }
-
     /// The matching status events of the caller's tenants, with heartbeats when idle,
     /// until the watcher leaves, its message settles (`until_settled`), or the server
     /// stops.
@@ -94,7 +38,10 @@ impl Service {
         if let Some(id) = &query.filter.message {
             self.message_in(&scope, id).await?;
         }
-        let mut filter = query.filter;
+        let mut filter = StatusFilter {
+            tenant: scope.only().cloned(),
+            ..query.filter
+        };
         if let Some(tenant) = scope.only() {
             // The tenant's names of its endpoints, as the events carry them.
             filter.endpoints = filter
@@ -119,21 +66,6 @@ impl Service {
                     WatchError::Store(e) => e.into(),
                 })
             });
-        let service = self.clone();
-        Ok(async_stream::stream! {
-            for await item in items {
-                if let Ok(StatusItem::Event(event)) = &item {
-                    match service.visible(&scope, event).await {
-                        Ok(true) => {}
-                        Ok(false) => continue,
-                        Err(e) => {
-                            yield Err(e);
-                            break;
-                        }
-                    }
-                }
-                yield item;
-            }
-        })
+        Ok(items)
     }
 }
