@@ -70,9 +70,9 @@ pub enum AppError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("the gRPC server failed")]
     Serve(#[from] tonic::transport::Error),
-    #[error("cannot set up TLS")]
+    #[error("cannot set up TLS (WEBHOOK_TLS_CERT, WEBHOOK_TLS_KEY, WEBHOOK_TLS_CLIENT_CA)")]
     Tls(#[from] TlsError),
-    #[error("cannot set up JWT validation")]
+    #[error("cannot set up JWT validation (WEBHOOK_JWT_*)")]
     Jwt(#[from] JwtSetupError),
     #[error("cannot create the first admin key")]
     FirstKey(#[source] ServiceError),
@@ -114,6 +114,12 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, AppError> {
         // Several applications may share a process (tests); the first install wins.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        // What the configuration names is read before anything is opened.
+        let tls = config.tls.clone().map(TlsAcceptor::load).transpose()?;
+        let jwt = match config.auth.jwt.clone() {
+            Some(settings) => Some(Arc::new(JwtVerifier::new(settings).await?)),
+            None => None,
+        };
         let metrics = Arc::new(Metrics::new());
         let protection = config.delivery.protection;
         let local =
@@ -164,10 +170,6 @@ impl Application {
             max_queue_size: config.service.max_queue_size,
             authentication: config.auth.enabled,
         });
-        let jwt = match config.auth.jwt.clone() {
-            Some(settings) => Some(Arc::new(JwtVerifier::new(settings).await?)),
-            None => None,
-        };
         let service = Service::new(
             Parts {
                 store: store.clone(),
@@ -197,7 +199,6 @@ impl Application {
             metrics: config.enable_metrics.then(|| metrics.clone()),
             health: health.clone(),
         });
-        let tls = config.tls.clone().map(TlsAcceptor::load).transpose()?;
         let (listener, local_addr) = bind(config.grpc_addr).await?;
         let (admin_listener, admin_addr) = bind(config.admin_addr).await?;
         Ok(Self {

@@ -522,7 +522,7 @@ impl ServeArgs {
                 return Err(ConfigError {
                     flag: "--jwt-jwks-url",
                     env: "WEBHOOK_JWT_JWKS_URL",
-                    reason: "JWTs need a key source: an HS256 secret, a JWKS file or a JWKS URL"
+                    reason: "with WEBHOOK_JWT_ISSUER or WEBHOOK_JWT_AUDIENCE set, JWTs need a key source: an HS256 secret, a JWKS file or a JWKS URL"
                         .into(),
                 });
             }
@@ -559,12 +559,14 @@ impl ServeArgs {
             (None, _) => Err(ConfigError {
                 flag: "--tls-cert",
                 env: "WEBHOOK_TLS_CERT",
-                reason: "TLS needs the certificate and its key".into(),
+                reason: "with WEBHOOK_TLS_KEY or WEBHOOK_TLS_CLIENT_CA set, TLS needs the certificate too"
+                    .into(),
             }),
             (Some(_), None) => Err(ConfigError {
                 flag: "--tls-key",
                 env: "WEBHOOK_TLS_KEY",
-                reason: "TLS needs the certificate's private key".into(),
+                reason: "with WEBHOOK_TLS_CERT set, TLS needs the certificate's private key too"
+                    .into(),
             }),
         }
     }

@@ -517,6 +517,25 @@ async fn invalid_configuration_exits_before_listening() {
             "--shutdown-grace",
             "more than zero",
         ),
+        (
+            "WEBHOOK_ADMIN_API_KEY",
+            "too-short",
+            "--admin-api-key",
+            "at least 32",
+        ),
+        ("WEBHOOK_AUTH", "maybe", "--auth", "'maybe'"),
+        (
+            "WEBHOOK_TLS_CERT",
+            "/nonexistent/cert.pem",
+            "--tls-key",
+            "private key",
+        ),
+        (
+            "WEBHOOK_JWT_ISSUER",
+            "https://id.example",
+            "--jwt-jwks-url",
+            "key source",
+        ),
     ];
     for (env, value, flag, reason) in cases {
         let dir = tempfile::tempdir().unwrap();
@@ -548,6 +567,54 @@ async fn invalid_configuration_exits_before_listening() {
             "{env}={value}: the store was not opened"
         );
     }
+}
+
+/// Files a setting names are read before the store opens, and their errors say which
+/// settings to look at.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_tls_files_stop_the_start() {
+    let _machine = share_machine().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let settings = Settings::embedded(&data_dir)
+        .set("WEBHOOK_TLS_CERT", "/nonexistent/cert.pem")
+        .set("WEBHOOK_TLS_KEY", "/nonexistent/key.pem");
+    let mut herald = Herald::spawn(&settings);
+    let status = herald.wait_exit().await;
+    let stderr = herald.stderr();
+    assert!(status.code().is_some_and(|c| c != 0), "{status}: {stderr}");
+    assert!(
+        stderr.contains("WEBHOOK_TLS_CERT") && stderr.contains("/nonexistent/cert.pem"),
+        "{stderr}"
+    );
+    assert!(!data_dir.exists(), "the store was not opened");
+}
+
+/// Herald says loudly when anyone may call it, and when credentials would cross the
+/// network in clear.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_access_is_announced() {
+    let _machine = share_machine().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut off = Herald::spawn(&Settings::embedded(dir.path()).set("WEBHOOK_AUTH", "off"));
+    let warning = off.wait_for_message("AUTHENTICATION IS OFF").await;
+    assert_eq!(warning["level"], "WARN", "{warning}");
+    off.wait_for_message("herald serving").await;
+    off.stop().await;
+
+    // Listening beyond loopback without TLS; the test sends nothing to that address.
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings::embedded(dir.path()).set("WEBHOOK_GRPC_ADDR", "0.0.0.0:0");
+    let mut clear = Herald::spawn(&settings);
+    let warning = clear.wait_for_message("gRPC is served without TLS").await;
+    assert!(
+        warning["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("credentials travel in clear")),
+        "{warning}"
+    );
+    clear.wait_for_message("herald serving").await;
+    clear.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
