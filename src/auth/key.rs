@@ -28,8 +28,8 @@
 //! [`SecretHash::of_bootstrap_key`] (or [`SecretHash::of`] on the whole
 //! string) and check a presented token with [`SecretHash::matches`] on the
 //! whole token. The fast-hash argument above only holds if such keys are
-//! random (e.g. `openssl rand -base64 32`), which the configuration docs must
-//! demand; the length floor merely rejects obvious placeholders.
+//! random (e.g. `openssl rand -base64 32`), which the README demands; the
+//! length floor merely rejects obvious placeholders.
 
 use std::fmt;
 
