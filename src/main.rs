@@ -100,29 +100,24 @@ async fn main() -> ExitCode {
 
 async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.into_config()?;
+    let shutdown = shutdown_signal()?;
     let app = Application::build(config)
         .await
         .context("cannot start herald")?;
-    app.run_until(shutdown_signal())
-        .await
-        .context("herald failed")
+    app.run_until(shutdown).await.context("herald failed")
 }
 
-/// Resolves on the first SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
+/// Resolves on the first SIGTERM or SIGINT. The handlers are installed now, before
+/// anything is served: a signal sent as soon as Herald says it serves stops it
+/// gracefully instead of killing it.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
+    })
 }

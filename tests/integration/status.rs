@@ -11,7 +11,9 @@ use tonic::Streaming;
 use tonic_types::StatusExt;
 
 use crate::each_backend;
-use crate::support::{Backend, PATIENCE, Reply, Sink, TestApp, spawn_app, spawn_app_with};
+use crate::support::{
+    ADMIN_KEY, Backend, PATIENCE, Reply, Sink, TestApp, spawn_app, spawn_app_with,
+};
 
 type Kind = pb::StatusEventKind;
 
@@ -21,6 +23,28 @@ async fn open(
 ) -> Streaming<pb::StreamDeliveryStatusResponse> {
     let mut client = app.client.clone();
     client
+        .stream_delivery_status(req)
+        .await
+        .expect("stream opens")
+        .into_inner()
+}
+
+/// A stream on a connection of its own whose flow-control window holds a few events
+/// only: a consumer that reads nothing then really stops the server from sending, as a
+/// slow client across a network does (on loopback, default windows would take every
+/// event of a test).
+async fn open_stalled(
+    app: &TestApp,
+    req: pb::StreamDeliveryStatusRequest,
+) -> Streaming<pb::StreamDeliveryStatusResponse> {
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", app.addr))
+        .unwrap()
+        .initial_stream_window_size(Some(1024))
+        .connect()
+        .await
+        .expect("client connects");
+    herald::cli::client(channel, Some(ADMIN_KEY))
+        .unwrap()
         .stream_delivery_status(req)
         .await
         .expect("stream opens")
@@ -40,20 +64,20 @@ fn after(cursor: u64) -> pb::StreamDeliveryStatusRequest {
     }
 }
 
-/// The next event (heartbeats skipped), waiting at most [`PATIENCE`].
+/// The next event (heartbeats skipped), waiting at most [`PATIENCE`] in all.
 async fn next_event(
     stream: &mut Streaming<pb::StreamDeliveryStatusResponse>,
 ) -> pb::DeliveryStatusEvent {
-    loop {
-        let item = tokio::time::timeout(PATIENCE, stream.next())
-            .await
-            .expect("an event in time")
-            .expect("stream open")
-            .expect("no error");
-        if let Some(Item::Event(event)) = item.item {
-            return event;
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            let item = stream.next().await.expect("stream open").expect("no error");
+            if let Some(Item::Event(event)) = item.item {
+                return event;
+            }
         }
-    }
+    })
+    .await
+    .expect("an event in time")
 }
 
 /// Events until one of `kind` for `message` arrived (included).
@@ -222,11 +246,12 @@ async fn slow_consumer_is_cut_off_with_a_cursor_to_resume(backend: Backend) {
     let mut app = spawn_app_with(backend, |c| c.store.status_buffer = 16).await;
     app.register_url(sink.url("/hook")).await;
     // A consumer that reads nothing while a thousand deliveries happen.
-    let mut stalled = open(&app, pb::StreamDeliveryStatusRequest::default()).await;
+    let mut stalled = open_stalled(&app, pb::StreamDeliveryStatusRequest::default()).await;
     let ids = app.publish_many("load.tick", 1000).await;
     sink.take(ids.len()).await;
 
     let mut last_cursor = 0;
+    let mut heartbeats = 0;
     let status = loop {
         match tokio::time::timeout(PATIENCE, stalled.next())
             .await
@@ -235,7 +260,11 @@ async fn slow_consumer_is_cut_off_with_a_cursor_to_resume(backend: Backend) {
             Some(Ok(pb::StreamDeliveryStatusResponse {
                 item: Some(Item::Event(e)),
             })) => last_cursor = e.cursor,
-            Some(Ok(_)) => {}
+            Some(Ok(_)) => {
+                // Idle: the consumer caught up, so it was never cut off.
+                heartbeats += 1;
+                assert!(heartbeats < 3, "the stalled consumer was never cut off");
+            }
             Some(Err(status)) => break status,
             None => panic!("the stream ended without telling the consumer it fell behind"),
         }

@@ -89,21 +89,23 @@ async fn events_until_success(
         .unwrap()
         .into_inner();
     let mut events = Vec::new();
-    loop {
-        let item = tokio::time::timeout(PATIENCE, stream.next())
-            .await
-            .expect("an item in time")
-            .expect("the stream goes on")
-            .unwrap();
-        if let Some(pb::stream_delivery_status_response::Item::Event(e)) = item.item {
-            let done =
-                e.message_id == last && e.kind == pb::StatusEventKind::AttemptSucceeded as i32;
-            events.push(e);
-            if done {
-                return events;
+    // One bound for the whole wait: heartbeats alone must not keep it going.
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            let item = stream.next().await.expect("the stream goes on").unwrap();
+            if let Some(pb::stream_delivery_status_response::Item::Event(e)) = item.item {
+                let done =
+                    e.message_id == last && e.kind == pb::StatusEventKind::AttemptSucceeded as i32;
+                events.push(e);
+                if done {
+                    return;
+                }
             }
         }
-    }
+    })
+    .await
+    .expect("the success arrives in time");
+    events
 }
 
 each_backend!(tenants_never_see_each_other);
