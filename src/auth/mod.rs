@@ -55,34 +55,47 @@ impl fmt::Display for Scope {
     }
 }
 
-/// A set of scopes. `admin` includes every other.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Scopes(Vec<Scope>);
+/// A set of scopes, one bit each (checked on every call, so it costs no allocation).
+/// `admin` includes every other. Stored as the list of their names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Vec<Scope>", into = "Vec<Scope>")]
+pub struct Scopes(u8);
 
 impl Scopes {
+    fn bit(scope: Scope) -> u8 {
+        1 << scope as u8
+    }
+
     pub fn new(scopes: impl IntoIterator<Item = Scope>) -> Self {
-        let mut scopes: Vec<Scope> = scopes.into_iter().collect();
-        scopes.sort_unstable();
-        scopes.dedup();
-        Self(scopes)
+        Self(scopes.into_iter().fold(0, |bits, s| bits | Self::bit(s)))
     }
 
     pub fn admin() -> Self {
-        Self(vec![Scope::Admin])
+        Self::new([Scope::Admin])
     }
 
     /// Whether these scopes allow what `scope` allows.
-    pub fn allow(&self, scope: Scope) -> bool {
-        self.0.iter().any(|s| *s == scope || *s == Scope::Admin)
+    pub fn allow(self, scope: Scope) -> bool {
+        self.0 & (Self::bit(scope) | Self::bit(Scope::Admin)) != 0
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = Scope> + '_ {
-        self.0.iter().copied()
+    /// The scopes in the set, in their order (publish, read, write, admin).
+    pub fn iter(self) -> impl Iterator<Item = Scope> {
+        Scope::ALL
+            .into_iter()
+            .filter(move |s| self.0 & Self::bit(*s) != 0)
     }
+}
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+impl From<Vec<Scope>> for Scopes {
+    fn from(scopes: Vec<Scope>) -> Self {
+        Self::new(scopes)
+    }
+}
+
+impl From<Scopes> for Vec<Scope> {
+    fn from(scopes: Scopes) -> Self {
+        scopes.iter().collect()
     }
 }
 

@@ -15,8 +15,8 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 use self::request::{
-    ListEndpoints, ListPage, PageToken, PublishBatch, RecoverEndpoint, RetryDelivery, RotateSecret,
-    Tenanted, UpdateEndpoint,
+    ListPage, PageToken, PublishBatch, RecoverEndpoint, RetryDelivery, RotateSecret, Tenanted,
+    UpdateEndpoint,
 };
 use crate::auth::ApiKeyId;
 use crate::domain::{EndpointId, MessageId, TenantId};
@@ -262,7 +262,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         request: Request<pb::ListEndpointsRequest>,
     ) -> Result<Response<pb::ListEndpointsResponse>, Status> {
         let caller = self.caller(&request).await?;
-        let (tenancy, ListEndpoints { after, limit }) = self.parse_scoped(request.into_inner())?;
+        let (tenancy, ListPage { after, limit }) = self.parse_scoped(request.into_inner())?;
         let page = self
             .service
             .list_endpoints(&caller, &tenancy, after, limit)

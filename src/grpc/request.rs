@@ -584,13 +584,7 @@ impl PageToken {
     }
 }
 
-/// Endpoints after a cursor, and how many.
-pub struct ListEndpoints {
-    pub after: Option<EndpointId>,
-    pub limit: usize,
-}
-
-impl TryFrom<pb::ListEndpointsRequest> for ListEndpoints {
+impl TryFrom<pb::ListEndpointsRequest> for ListPage<EndpointId> {
     type Error = Violations;
 
     fn try_from(req: pb::ListEndpointsRequest) -> Result<Self, Violations> {

@@ -53,6 +53,8 @@ pub enum Principal {
     Jwt(String),
     /// Anyone: authentication is off.
     Anonymous,
+    /// Herald itself, at startup (the first admin key of a deployment).
+    Startup,
 }
 
 impl fmt::Display for Principal {
@@ -62,6 +64,7 @@ impl fmt::Display for Principal {
             Self::Operator => f.write_str("operator"),
             Self::Jwt(subject) => write!(f, "jwt:{subject}"),
             Self::Anonymous => f.write_str("anonymous"),
+            Self::Startup => f.write_str("startup"),
         }
     }
 }
@@ -174,11 +177,14 @@ impl Caller {
     }
 }
 
+/// A key as read from the store, and when (`None`: there was no such key).
+type Seen = (Instant, Option<Arc<ApiKey>>);
+
 /// Authentication state: the settings, recently seen keys, and each limited key's bucket.
 pub(super) struct Authenticator {
     settings: AuthSettings,
-    /// Keys read from the store lately, and when (`None`: no such key).
-    keys: Mutex<HashMap<ApiKeyId, (Instant, Option<ApiKey>)>>,
+    /// Keys read from the store lately.
+    keys: Mutex<HashMap<ApiKeyId, Seen>>,
     /// When each key's last use was last written.
     touched: Mutex<HashMap<ApiKeyId, Instant>>,
     /// The publish allowance of each key that has a limit.
@@ -221,7 +227,7 @@ impl Authenticator {
         &self,
         store: &dyn Store,
         id: &ApiKeyId,
-    ) -> Result<Option<ApiKey>, ServiceError> {
+    ) -> Result<Option<Arc<ApiKey>>, ServiceError> {
         let now = Instant::now();
         if let Some((at, key)) = locked(&self.keys).get(id)
             && now.duration_since(*at) < KEY_CACHE_TTL
@@ -229,7 +235,7 @@ impl Authenticator {
             return Ok(key.clone());
         }
         let key = match store.get_api_key(id).await {
-            Ok(key) => Some(key),
+            Ok(key) => Some(Arc::new(key)),
             Err(StoreError::NotFound { .. }) => None,
             Err(e) => return Err(e.into()),
         };
@@ -287,7 +293,7 @@ impl Authenticator {
             return Ok(Caller {
                 principal: Principal::Key(id.clone()),
                 scopes: key.scopes,
-                bound: key.tenant,
+                bound: key.tenant.clone(),
                 publish_limit: key.publish_limit.map(|limit| (id, limit)),
             });
         }
@@ -358,10 +364,10 @@ impl Authenticator {
 }
 
 /// One line in the audit log for a change to keys, tenants or endpoints.
-pub(super) fn audit(caller: &Caller, action: &str, tenant: Option<&TenantId>, resource: &str) {
+pub(super) fn audit(actor: &Principal, action: &str, tenant: Option<&TenantId>, resource: &str) {
     tracing::info!(
         target: "herald::audit",
-        actor = %caller.principal,
+        actor = %actor,
         action,
         tenant = tenant.map(TenantId::as_str),
         resource,

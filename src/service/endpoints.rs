@@ -198,7 +198,7 @@ impl Service {
                 e => e.into(),
             })?;
         audit(
-            caller,
+            &caller.principal,
             "endpoint.register",
             Some(&endpoint.tenant),
             endpoint.id.public(),
@@ -279,7 +279,12 @@ impl Service {
             .store
             .update_endpoint(&stored, update, SystemTime::now())
             .await?;
-        audit(caller, "endpoint.update", Some(&tenant), id.as_str());
+        audit(
+            &caller.principal,
+            "endpoint.update",
+            Some(&tenant),
+            id.as_str(),
+        );
         // Enabled again, or given more room: its deliveries may start now.
         self.work_queued();
         self.view(endpoint).await
@@ -313,7 +318,12 @@ impl Service {
             .delete_endpoint(stored, SystemTime::now())
             .await?;
         self.0.protection.forget(stored);
-        audit(caller, "endpoint.delete", Some(tenant), stored.public());
+        audit(
+            &caller.principal,
+            "endpoint.delete",
+            Some(tenant),
+            stored.public(),
+        );
         Ok(cancelled)
     }
 
@@ -339,7 +349,12 @@ impl Service {
             .store
             .rotate_secret(&stored, secret.clone(), now + grace, now)
             .await?;
-        audit(caller, "endpoint.rotate_secret", Some(&tenant), id.as_str());
+        audit(
+            &caller.principal,
+            "endpoint.rotate_secret",
+            Some(&tenant),
+            id.as_str(),
+        );
         Ok((self.view(endpoint).await?, secret))
     }
 }

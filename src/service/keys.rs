@@ -5,7 +5,7 @@
 use std::time::SystemTime;
 
 use super::access::audit;
-use super::{Caller, Page, Service, ServiceError, Violations};
+use super::{Caller, Page, Principal, Service, ServiceError, Violations};
 use crate::auth::{ApiKey, ApiKeyId, ApiKeyToken, IssuedToken, Scope, Scopes};
 use crate::domain::TenantId;
 use crate::policy::limiter::RateLimit;
@@ -64,7 +64,7 @@ impl Service {
         let (key, token) = Self::issue(new, now);
         self.0.store.create_api_key(key.clone()).await?;
         audit(
-            caller,
+            &caller.principal,
             "api_key.create",
             key.tenant.as_ref(),
             key.id.as_str(),
@@ -99,7 +99,12 @@ impl Service {
         caller.require(Scope::Admin)?;
         let key = self.0.store.revoke_api_key(id, SystemTime::now()).await?;
         self.0.auth.forget(id);
-        audit(caller, "api_key.revoke", key.tenant.as_ref(), id.as_str());
+        audit(
+            &caller.principal,
+            "api_key.revoke",
+            key.tenant.as_ref(),
+            id.as_str(),
+        );
         Ok(key)
     }
 
@@ -126,7 +131,7 @@ impl Service {
             SystemTime::now(),
         );
         self.0.store.create_api_key(key.clone()).await?;
-        tracing::info!(target: "herald::audit", actor = "startup", action = "api_key.create", resource = key.id.as_str(), "audit");
+        audit(&Principal::Startup, "api_key.create", None, key.id.as_str());
         Ok(Some(token))
     }
 }

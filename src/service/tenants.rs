@@ -64,7 +64,12 @@ impl Service {
                 done.endpoints += 1;
             }
         }
-        audit(caller, "tenant.delete", Some(tenant), tenant.as_str());
+        audit(
+            &caller.principal,
+            "tenant.delete",
+            Some(tenant),
+            tenant.as_str(),
+        );
         Ok(done)
     }
 }
