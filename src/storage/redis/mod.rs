@@ -363,6 +363,27 @@ impl RedisStore {
             .cloned()
     }
 
+    /// At most `limit` ids of the sorted set `index` (all scores 0, so in id order)
+    /// after `after`.
+    async fn ids_after(
+        &self,
+        index: String,
+        after: Option<impl std::fmt::Display>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let min = after.map_or_else(|| "-".to_owned(), |a| format!("({a}"));
+        Ok(self
+            .conn()
+            .zrangebylex_limit(
+                index,
+                min,
+                "+",
+                0,
+                isize::try_from(limit).unwrap_or(isize::MAX),
+            )
+            .await?)
+    }
+
     /// Writes an endpoint's record and overrides through the save script.
     async fn save(
         &self,

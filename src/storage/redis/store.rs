@@ -162,21 +162,11 @@ impl Store for RedisStore {
         after: Option<EndpointId>,
         limit: usize,
     ) -> Result<Vec<Endpoint>, StoreError> {
-        let min = after.map_or_else(|| "-".to_owned(), |a| format!("({a}"));
         let index = tenant.map_or_else(
             || self.keys.endpoint_ids(),
             |t| self.keys.tenant_endpoints(&t),
         );
-        let ids: Vec<String> = self
-            .conn()
-            .zrangebylex_limit(
-                index,
-                min,
-                "+",
-                0,
-                isize::try_from(limit).unwrap_or(isize::MAX),
-            )
-            .await?;
+        let ids = self.ids_after(index, after, limit).await?;
         Ok(self
             .load_endpoints(&ids)
             .await?
@@ -811,17 +801,7 @@ impl Store for RedisStore {
         after: Option<ApiKeyId>,
         limit: usize,
     ) -> Result<Vec<ApiKey>, StoreError> {
-        let min = after.map_or_else(|| "-".to_owned(), |a| format!("({a}"));
-        let ids: Vec<String> = self
-            .conn()
-            .zrangebylex_limit(
-                self.keys.api_keys(),
-                min,
-                "+",
-                0,
-                isize::try_from(limit).unwrap_or(isize::MAX),
-            )
-            .await?;
+        let ids = self.ids_after(self.keys.api_keys(), after, limit).await?;
         let mut pipe = redis::pipe();
         for id in &ids {
             pipe.hgetall(self.keys.api_key(id));
