@@ -33,6 +33,7 @@ use crate::config::{Config, StorageConfig};
 use crate::delivery::Dispatcher;
 use crate::delivery::guard::Guards;
 use crate::delivery::http::{ClientError, WebhookClient};
+use crate::egress::EgressPolicy;
 use crate::grpc::layer::{GrpcMetricsLayer, RequestIdLayer};
 use crate::grpc::pb::webhook_service_server::WebhookServiceServer;
 use crate::grpc::{WebhookApi, pb};
@@ -106,7 +107,7 @@ pub struct Application {
 }
 
 impl Application {
-    /// Opens the store and binds the gRPC address.
+    /// Binds the gRPC and admin addresses (webhooks may never reach them), then opens the store.
     ///
     /// # Errors
     /// When the store cannot open (locked, unreadable), the HTTP client cannot be built,
@@ -120,6 +121,18 @@ impl Application {
             Some(settings) => Some(Arc::new(JwtVerifier::new(settings).await?)),
             None => None,
         };
+        let (listener, local_addr) = bind(config.grpc_addr).await?;
+        let (admin_listener, admin_addr) = bind(config.admin_addr).await?;
+        // Herald's own sockets are never a webhook's destination.
+        let egress = Arc::new(EgressPolicy::new(
+            &config.egress,
+            vec![local_addr, admin_addr],
+        ));
+        let client = WebhookClient::new(
+            config.legacy_signature_headers,
+            &config.egress,
+            egress.clone(),
+        )?;
         let metrics = Arc::new(Metrics::new());
         let protection = config.delivery.protection;
         let local =
@@ -152,7 +165,6 @@ impl Application {
                     )
                 }
             };
-        let client = WebhookClient::new(config.legacy_signature_headers)?;
         let dispatcher = Dispatcher::new(
             store.clone(),
             protection.clone(),
@@ -177,6 +189,7 @@ impl Application {
                 wake: dispatcher.waker(),
                 health: health.clone(),
                 stopping: stopping.child_token(),
+                egress,
                 auth: AuthSettings {
                     enabled: config.auth.enabled,
                     admin_key: config.auth.admin_key,
@@ -199,8 +212,6 @@ impl Application {
             metrics: config.enable_metrics.then(|| metrics.clone()),
             health: health.clone(),
         });
-        let (listener, local_addr) = bind(config.grpc_addr).await?;
-        let (admin_listener, admin_addr) = bind(config.admin_addr).await?;
         Ok(Self {
             listener,
             local_addr,
@@ -448,6 +459,20 @@ fn warn_about_access(config: &Config) {
         tracing::warn!(
             grpc = %config.grpc_addr,
             "gRPC is served without TLS on a non-loopback address: credentials travel in clear unless a sidecar or mesh encrypts the traffic (set WEBHOOK_TLS_CERT and WEBHOOK_TLS_KEY)"
+        );
+    }
+    let egress = &config.egress;
+    if !egress.allow.is_empty() {
+        let allowed = egress.allow.iter().map(ToString::to_string);
+        tracing::warn!(
+            allowed = %allowed.collect::<Vec<_>>().join(","),
+            "webhooks may reach these non-public addresses (WEBHOOK_EGRESS_ALLOW_CIDRS)"
+        );
+    }
+    if let Some(proxy) = &egress.proxy {
+        tracing::warn!(
+            proxy = %proxy.origin().ascii_serialization(),
+            "webhooks go through a proxy, which resolves names and decides what they may reach (WEBHOOK_EGRESS_PROXY)"
         );
     }
 }

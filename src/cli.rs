@@ -389,6 +389,7 @@ fn failure_name(kind: i32) -> &'static str {
         pb::FailureKind::Redirect => "redirect",
         pb::FailureKind::ClientError => "4xx",
         pb::FailureKind::ServerError => "5xx",
+        pb::FailureKind::Blocked => "blocked",
         pb::FailureKind::Unspecified => "unknown",
     }
 }

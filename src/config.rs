@@ -16,6 +16,7 @@ use crate::auth::SecretHash;
 use crate::auth::jwt::{JwtKeys, JwtSettings};
 use crate::delivery::DeliveryConfig;
 use crate::domain::{Jitter, ProtectionOverride};
+use crate::egress::{Allowed, EgressConfig};
 use crate::policy::breaker::{BreakerPolicy, BreakerPolicyError};
 use crate::policy::limiter::{RateLimit, RateLimitError};
 use crate::policy::protection::{ProtectionConfig, ProtectionError};
@@ -160,6 +161,26 @@ pub struct ServeArgs {
         default_value_t = false
     )]
     pub legacy_signature_headers: bool,
+
+    /// Addresses webhooks may reach although they are not public: CIDR blocks
+    /// (127.0.0.0/8), addresses, or exact sockets (127.0.0.1:9464, needed to reach one of
+    /// Herald's own ports), comma-separated. Empty: only public addresses.
+    #[arg(long, env = "WEBHOOK_EGRESS_ALLOW_CIDRS", value_delimiter = ',')]
+    pub egress_allow_cidrs: Vec<Allowed>,
+
+    /// Send every webhook through this proxy (http://, https://, socks5:// or socks5h://),
+    /// which then resolves names and decides what may be reached.
+    #[arg(long, env = "WEBHOOK_EGRESS_PROXY")]
+    pub egress_proxy: Option<url::Url>,
+
+    /// Refuse plain http endpoint URLs.
+    #[arg(long, env = "WEBHOOK_REQUIRE_HTTPS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub require_https: bool,
+
+    /// CA certificates (PEM) trusted for https endpoints besides the system's, for private
+    /// PKIs. Certificates are always verified.
+    #[arg(long, env = "WEBHOOK_EGRESS_CA_FILE")]
+    pub egress_ca_file: Option<PathBuf>,
 
     /// On SIGTERM/SIGINT, how long attempts in flight may take to finish.
     #[arg(long, env = "WEBHOOK_SHUTDOWN_GRACE", default_value = "30s", value_parser = duration)]
@@ -337,6 +358,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// `None`: gRPC in clear (h2c).
     pub tls: Option<TlsFiles>,
+    /// Where webhooks may go.
+    pub egress: EgressConfig,
 }
 
 /// A setting with an unusable value.
@@ -355,6 +378,7 @@ impl ServeArgs {
         let protection = self.protection()?;
         let auth = self.auth_config()?;
         let tls = self.tls_files()?;
+        let egress = self.egress()?;
         let storage = match self.storage_type {
             StorageType::Embedded => StorageConfig::Embedded {
                 data_dir: self.data_dir,
@@ -450,6 +474,7 @@ impl ServeArgs {
         Ok(Config {
             auth,
             tls,
+            egress,
             grpc_addr: self.grpc_addr,
             admin_addr: self.admin_addr,
             enable_metrics: self.enable_metrics,
@@ -482,6 +507,28 @@ impl ServeArgs {
 }
 
 impl ServeArgs {
+    fn egress(&self) -> Result<EgressConfig, ConfigError> {
+        if let Some(proxy) = &self.egress_proxy
+            && !matches!(proxy.scheme(), "http" | "https" | "socks5" | "socks5h")
+        {
+            return Err(ConfigError {
+                flag: "--egress-proxy",
+                env: "WEBHOOK_EGRESS_PROXY",
+                reason: format!(
+                    "scheme {} is not one of http, https, socks5, socks5h",
+                    proxy.scheme()
+                ),
+            });
+        }
+        Ok(EgressConfig {
+            allow: self.egress_allow_cidrs.clone(),
+            proxy: self.egress_proxy.clone(),
+            require_https: self.require_https,
+            ca_file: self.egress_ca_file.clone(),
+            resolver: None,
+        })
+    }
+
     fn auth_config(&self) -> Result<AuthConfig, ConfigError> {
         let admin_key = self
             .admin_api_key

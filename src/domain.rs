@@ -697,6 +697,8 @@ pub enum TransportError {
     Dns,
     Connection,
     Tls,
+    /// The egress policy refused every address: nothing was sent.
+    Blocked,
     Other,
 }
 

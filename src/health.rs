@@ -158,6 +158,7 @@ mod tests {
     use crate::delivery::guard::Guards;
     use crate::delivery::http::WebhookClient;
     use crate::delivery::{DeliveryConfig, Dispatcher};
+    use crate::egress::{EgressConfig, EgressPolicy};
     use crate::metrics::Metrics;
     use crate::policy::breaker::BreakerPolicy;
     use crate::policy::protection::ProtectionConfig;
@@ -198,7 +199,12 @@ mod tests {
         let dispatcher = Dispatcher::new(
             store.clone(),
             protection.clone(),
-            WebhookClient::new(false).unwrap(),
+            WebhookClient::new(
+                false,
+                &EgressConfig::default(),
+                Arc::new(EgressPolicy::new(&EgressConfig::default(), Vec::new())),
+            )
+            .unwrap(),
             delivery.clone(),
             metrics,
         );

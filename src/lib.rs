@@ -2,6 +2,8 @@
 //!
 //! Layout (the map of the system), bottom up: each module imports only modules above it.
 //! - `domain`: the values everything else passes around, valid by construction.
+//! - `egress`: where webhooks may go: the address classifier, the operator's allow-list
+//!   and Herald's own sockets, checked at registration and at connect time.
 //! - `policy`: pure policies: retry schedule, circuit breaker, token bucket, endpoint
 //!   protection settings and status, and the `Protection` seam.
 //! - `auth`: credentials as values: scopes, stored API keys, the key token format and
@@ -42,6 +44,7 @@ pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod domain;
+pub mod egress;
 pub mod grpc;
 pub mod health;
 pub mod metrics;

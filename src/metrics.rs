@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use crate::analytics::FailureKind;
 use crate::domain::EndpointId;
 use crate::policy::protection::CircuitStatus;
 use prometheus::{
@@ -17,8 +18,9 @@ use prometheus::{
 };
 
 /// The name of every metric Herald exports (dashboards and alerts may use only these).
-pub const NAMES: [&str; 12] = [
+pub const NAMES: [&str; 13] = [
     "webhook_deliveries_total",
+    "webhook_attempt_failures_total",
     "webhook_delivery_duration_seconds",
     "webhook_retry_attempts_total",
     "webhook_queue_size",
@@ -84,6 +86,7 @@ pub struct Metrics {
     retry_attempts: IntCounter,
     queue_size: IntGaugeVec,
     circuit_state: IntGaugeVec,
+    attempt_failures: IntCounterVec,
     rate_limit_hits: IntCounterVec,
     validation_errors: IntCounterVec,
     auth_failures: IntCounterVec,
@@ -158,6 +161,16 @@ impl Metrics {
                     &["endpoint"],
                 ),
             ),
+            attempt_failures: register(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "webhook_attempt_failures_total",
+                        "Failed attempts by failure kind (blocked: refused by the egress policy, nothing sent)",
+                    ),
+                    &["kind"],
+                ),
+            ),
             rate_limit_hits: register(
                 &r,
                 IntCounterVec::new(
@@ -230,10 +243,16 @@ impl Metrics {
         event_type: &str,
         attempt_number: u32,
         latency: Duration,
+        failure: Option<FailureKind>,
     ) {
         self.deliveries
             .with_label_values(&[status.label(), self.event_types.value(event_type)])
             .inc();
+        if let Some(kind) = failure {
+            self.attempt_failures
+                .with_label_values(&[kind.name()])
+                .inc();
+        }
         self.delivery_duration.observe(latency.as_secs_f64());
         if attempt_number > 1 {
             self.retry_attempts.inc();
@@ -334,6 +353,7 @@ mod tests {
                 &format!("type.{i}"),
                 1,
                 Duration::from_millis(1),
+                None,
             );
         }
         let text = m.render(0, 0, &[]);
@@ -349,7 +369,13 @@ mod tests {
     #[test]
     fn every_registered_metric_is_named_in_names() {
         let m = Metrics::new();
-        m.attempt(AttemptStatus::Failed, "a.b", 2, Duration::from_millis(3));
+        m.attempt(
+            AttemptStatus::Failed,
+            "a.b",
+            2,
+            Duration::from_millis(3),
+            Some(FailureKind::Blocked),
+        );
         m.rate_limit_hit("e");
         m.validation_error("url");
         m.auth_failure("missing");

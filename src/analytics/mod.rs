@@ -26,10 +26,12 @@ pub enum FailureKind {
     Redirect,
     ClientError,
     ServerError,
+    /// Refused by the egress policy: nothing was sent.
+    Blocked,
 }
 
 impl FailureKind {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Timeout,
         Self::Connection,
         Self::Dns,
@@ -38,6 +40,7 @@ impl FailureKind {
         Self::Redirect,
         Self::ClientError,
         Self::ServerError,
+        Self::Blocked,
     ];
 
     /// The kind's name, as the API and the stores spell it.
@@ -51,6 +54,7 @@ impl FailureKind {
             Self::Redirect => "redirect",
             Self::ClientError => "client_error",
             Self::ServerError => "server_error",
+            Self::Blocked => "blocked",
         }
     }
 
@@ -62,6 +66,7 @@ impl FailureKind {
                 TransportError::Dns => Self::Dns,
                 TransportError::Tls => Self::Tls,
                 TransportError::Other => Self::Transport,
+                TransportError::Blocked => Self::Blocked,
             });
         }
         match record.status_code? {

@@ -4,9 +4,19 @@
 //! sends it without following redirects, reads at most 64 KiB of the answer, and says what
 //! happened: delivered, retryable (with the endpoint's `Retry-After` when it gave one), or
 //! gone. It does not decide when to retry (`retry`) nor record anything (`storage`).
+//!
+//! Every connection obeys the [`EgressPolicy`]: a literal address in the URL is checked
+//! before anything is sent, and host names resolve through [`Resolver`], which hands the
+//! connector only the addresses that passed (so the address checked is the address
+//! connected to). A URL on one of Herald's own ports goes through a client of its own
+//! whose resolver also knows the port, so it can refuse Herald's listening sockets. With
+//! a proxy, the proxy resolves and enforces instead. Environment proxy variables are
+//! ignored: the operator's `WEBHOOK_EGRESS_PROXY` is the only way out through a proxy.
 
 use std::error::Error as StdError;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
@@ -15,6 +25,7 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 use super::signer::signature_header;
 use crate::domain::{AttemptRecord, CustomHeader, Secret, TraceContext, TransportError};
+use crate::egress::{CustomResolver, EgressConfig, EgressPolicy, Refused};
 use crate::policy::retry::parse_retry_after;
 use crate::telemetry::ErrorChain;
 
@@ -23,10 +34,13 @@ pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 /// How much of the response body is kept with the attempt.
 const EXCERPT_BYTES: usize = 1024;
 
-/// The HTTP side of delivery: one pooled client for every endpoint.
+/// The HTTP side of delivery: one pooled client for every endpoint (and one per port of
+/// Herald's own, whose resolver refuses Herald's listening sockets).
 #[derive(Clone)]
 pub struct WebhookClient {
     client: reqwest::Client,
+    own_ports: Vec<(u16, reqwest::Client)>,
+    policy: Arc<EgressPolicy>,
     /// Also send `X-Webhook-Id`/`-Timestamp`/`-Signature` for receivers built for them.
     legacy_headers: bool,
 }
@@ -66,25 +80,98 @@ pub struct AttemptResult {
 
 /// Failed to build the HTTP client.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot build the webhook HTTP client")]
-pub struct ClientError(#[source] reqwest::Error);
+pub enum ClientError {
+    #[error("cannot build the webhook HTTP client")]
+    Build(#[source] reqwest::Error),
+    #[error("cannot read --egress-ca-file (WEBHOOK_EGRESS_CA_FILE) {path}")]
+    CaFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("--egress-ca-file (WEBHOOK_EGRESS_CA_FILE) {path} holds no PEM certificate")]
+    NoCertificates { path: PathBuf },
+    #[error("--egress-proxy (WEBHOOK_EGRESS_PROXY) {0} is not a usable proxy URL")]
+    Proxy(String, #[source] reqwest::Error),
+}
 
 impl WebhookClient {
+    /// The client for the egress settings `config`, enforcing `policy`.
+    ///
     /// # Errors
-    /// When the TLS backend cannot be initialised.
-    pub fn new(legacy_headers: bool) -> Result<Self, ClientError> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("Herald/", env!("CARGO_PKG_VERSION")))
-            .dns_resolver(std::sync::Arc::new(Resolver))
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(60))
+    /// When the CA file cannot be read, the proxy URL is unusable, or the TLS backend
+    /// cannot be initialised.
+    pub fn new(
+        legacy_headers: bool,
+        config: &EgressConfig,
+        policy: Arc<EgressPolicy>,
+    ) -> Result<Self, ClientError> {
+        let roots = match &config.ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|source| ClientError::CaFile {
+                    path: path.clone(),
+                    source,
+                })?;
+                reqwest::Certificate::from_pem_bundle(&pem)
+                    .ok()
+                    .filter(|c| !c.is_empty())
+                    .ok_or_else(|| ClientError::NoCertificates { path: path.clone() })?
+            }
+            None => Vec::new(),
+        };
+        let proxy = config
+            .proxy
+            .as_ref()
+            .map(|url| {
+                reqwest::Proxy::all(url.as_str())
+                    .map_err(|e| ClientError::Proxy(url.to_string(), e))
+            })
+            .transpose()?;
+        let build = |checked: Option<Option<u16>>| {
+            let resolver = Resolver {
+                lookup: config.resolver.clone(),
+                checked: checked.map(|port| (policy.clone(), port)),
+            };
+            let builder = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("Herald/", env!("CARGO_PKG_VERSION")))
+                .dns_resolver(Arc::new(resolver))
+                .tcp_nodelay(true)
+                .pool_idle_timeout(Duration::from_secs(60))
+                .tls_certs_merge(roots.clone());
+            match &proxy {
+                Some(proxy) => builder.proxy(proxy.clone()),
+                None => builder.no_proxy(),
+            }
             .build()
-            .map_err(ClientError)?;
+            .map_err(ClientError::Build)
+        };
+        let (client, own_ports) = if policy.proxied() {
+            (build(None)?, Vec::new())
+        } else {
+            let own_ports = policy
+                .own_ports()
+                .map(|port| Ok((port, build(Some(Some(port)))?)))
+                .collect::<Result<_, ClientError>>()?;
+            (build(Some(None))?, own_ports)
+        };
         Ok(Self {
             client,
+            own_ports,
+            policy,
             legacy_headers,
         })
+    }
+
+    /// The client for `url`, or why nothing may be sent to it.
+    fn route(&self, url: &url::Url) -> Result<&reqwest::Client, Refused> {
+        self.policy.check_literal(url)?;
+        let port = url.port_or_known_default();
+        Ok(self
+            .own_ports
+            .iter()
+            .find(|(own, _)| Some(*own) == port)
+            .map_or(&self.client, |(_, client)| client))
     }
 
     /// Sends one signed attempt. Never fails: every failure is an [`AttemptResult`].
@@ -101,9 +188,12 @@ impl WebhookClient {
             &req.body,
         );
         let timestamp = timestamp.to_string();
+        let client = match self.route(req.url) {
+            Ok(client) => client,
+            Err(refused) => return blocked(&refused, started_at, clock.elapsed()),
+        };
 
-        let mut builder = self
-            .client
+        let mut builder = client
             .post(req.url.clone())
             .timeout(req.timeout)
             .header(http::header::CONTENT_TYPE, req.content_type)
@@ -166,18 +256,26 @@ impl WebhookClient {
                     },
                 }
             }
-            // The URL may carry credentials in its query; it is known from the endpoint anyway.
-            Err(e) => AttemptResult {
-                verdict: Verdict::Retryable { retry_after: None },
-                record: AttemptRecord {
-                    started_at,
-                    latency,
-                    status_code: None,
-                    transport_error: Some(classify(&e)),
-                    error: ErrorChain(&e.without_url()).to_string(),
-                    response_excerpt: String::new(),
-                },
-            },
+            Err(e) => {
+                let transport_error = classify(&e);
+                // A refusal says it all; the layers above it add nothing.
+                let blocked = causes(&e)
+                    .find_map(|c| c.downcast_ref::<BlockedError>())
+                    .map(ToString::to_string);
+                // The URL may carry credentials in its query; it is known from the endpoint.
+                let error = blocked.unwrap_or_else(|| ErrorChain(&e.without_url()).to_string());
+                AttemptResult {
+                    verdict: Verdict::Retryable { retry_after: None },
+                    record: AttemptRecord {
+                        started_at,
+                        latency,
+                        status_code: None,
+                        transport_error: Some(transport_error),
+                        error,
+                        response_excerpt: String::new(),
+                    },
+                }
+            }
         }
     }
 
@@ -204,6 +302,21 @@ impl WebhookClient {
     }
 }
 
+/// An attempt the egress policy refused: nothing was sent.
+fn blocked(refused: &Refused, started_at: SystemTime, latency: Duration) -> AttemptResult {
+    AttemptResult {
+        verdict: Verdict::Retryable { retry_after: None },
+        record: AttemptRecord {
+            started_at,
+            latency,
+            status_code: None,
+            transport_error: Some(TransportError::Blocked),
+            error: format!("blocked: {refused}; {}", refused.remedy()),
+            response_excerpt: String::new(),
+        },
+    }
+}
+
 fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(&body[..body.len().min(EXCERPT_BYTES)]);
     text.trim_end_matches('\u{FFFD}').to_owned()
@@ -214,10 +327,12 @@ fn classify(error: &reqwest::Error) -> TransportError {
     if error.is_timeout() {
         return TransportError::Timeout;
     }
-    let mut cause: Option<&(dyn StdError + 'static)> = error.source();
-    while let Some(e) = cause {
+    for e in causes(error) {
         if e.is::<DnsError>() {
             return TransportError::Dns;
+        }
+        if e.is::<BlockedError>() {
+            return TransportError::Blocked;
         }
         if e.is::<rustls::Error>() {
             return TransportError::Tls;
@@ -225,13 +340,17 @@ fn classify(error: &reqwest::Error) -> TransportError {
         if e.is::<std::io::Error>() {
             return TransportError::Connection;
         }
-        cause = e.source();
     }
     if error.is_connect() {
         TransportError::Connection
     } else {
         TransportError::Other
     }
+}
+
+/// The errors below `error`, nearest first.
+fn causes(error: &reqwest::Error) -> impl Iterator<Item = &(dyn StdError + 'static)> {
+    std::iter::successors(error.source(), |&e| e.source())
 }
 
 /// A host name that did not resolve.
@@ -243,21 +362,67 @@ struct DnsError {
     source: std::io::Error,
 }
 
-/// Resolves with the system resolver and marks failures as [`DnsError`], so that the
-/// classifier tells DNS failures from connection failures without reading messages.
-struct Resolver;
+/// A host name none of whose addresses Herald may reach.
+#[derive(Debug, thiserror::Error)]
+#[error("blocked: {host} has no address Herald may reach ({refused}); {remedy}")]
+struct BlockedError {
+    host: String,
+    /// Each address and why it was refused.
+    refused: String,
+    remedy: &'static str,
+}
+
+/// Resolves names (with the system resolver, or the configured one), marks failures as
+/// [`DnsError`] so that the classifier tells DNS failures from connection failures
+/// without reading messages, and, unless a proxy enforces instead, keeps only the
+/// addresses the egress policy allows (on a port of Herald's own, knowing the port).
+struct Resolver {
+    lookup: Option<CustomResolver>,
+    /// `None`: a proxy decides.
+    checked: Option<(Arc<EgressPolicy>, Option<u16>)>,
+}
 
 impl Resolve for Resolver {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_owned();
+        let lookup = self.lookup.clone();
+        let checked = self.checked.clone();
         Box::pin(async move {
-            let resolved = tokio::net::lookup_host(format!("{host}:0")).await;
-            match resolved {
-                Ok(addrs) => Ok(Box::new(addrs.collect::<Vec<SocketAddr>>().into_iter()) as Addrs),
+            let resolved = match lookup {
+                Some(CustomResolver(resolver)) => resolver.lookup(&host).await,
+                None => tokio::net::lookup_host((host.as_str(), 0))
+                    .await
+                    .map(|addrs| addrs.map(|a| a.ip()).collect()),
+            };
+            let ips: Vec<IpAddr> = match resolved {
+                Ok(ips) => ips,
                 Err(source) => {
-                    Err(Box::new(DnsError { host, source }) as Box<dyn StdError + Send + Sync>)
+                    return Err(
+                        Box::new(DnsError { host, source }) as Box<dyn StdError + Send + Sync>
+                    );
+                }
+            };
+            let Some((policy, port)) = checked else {
+                return Ok(Box::new(ips.into_iter().map(|ip| SocketAddr::new(ip, 0))) as Addrs);
+            };
+            let mut allowed = Vec::new();
+            let mut refused = Vec::new();
+            for ip in ips {
+                match policy.check(ip, port) {
+                    Ok(()) => allowed.push(SocketAddr::new(ip, 0)),
+                    Err(why) => refused.push(why),
                 }
             }
+            if allowed.is_empty() {
+                let remedy = refused.first().map_or("", Refused::remedy);
+                let refused = refused.iter().map(ToString::to_string).collect::<Vec<_>>();
+                return Err(Box::new(BlockedError {
+                    host,
+                    refused: refused.join(", "),
+                    remedy,
+                }) as Box<dyn StdError + Send + Sync>);
+            }
+            Ok(Box::new(allowed.into_iter()) as Addrs)
         })
     }
 }

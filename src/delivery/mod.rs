@@ -23,7 +23,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use self::http::{Verdict, WebhookClient, WebhookRequest};
-use crate::domain::{DisabledReason, EndpointId};
+use crate::analytics::FailureKind;
+use crate::domain::{DisabledReason, EndpointId, TransportError};
 use crate::metrics::{AttemptStatus, Metrics};
 use crate::policy::protection::{
     Admission, Ended, EndpointEffects, Protection, ProtectionConfig, is_endpoint_failure,
@@ -323,10 +324,13 @@ impl Dispatcher {
             span.record("error", result.record.error.as_str());
             span.record("otel.status_code", "ERROR");
         }
-        if result.record.transport_error.is_some() {
-            self.liveness.unanswered.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.liveness.unanswered.store(0, Ordering::Relaxed);
+        match result.record.transport_error {
+            // A refusal of the egress policy says nothing of the client or the network.
+            Some(TransportError::Blocked) => {}
+            Some(_) => {
+                self.liveness.unanswered.fetch_add(1, Ordering::Relaxed);
+            }
+            None => self.liveness.unanswered.store(0, Ordering::Relaxed),
         }
         let delivered = matches!(result.verdict, Verdict::Delivered);
         let mut effects = ticket.finish(
@@ -369,6 +373,7 @@ impl Dispatcher {
             message.event_type.as_str(),
             attempt_number,
             result.record.latency,
+            FailureKind::of(&result.record),
         );
         let outcome = Outcome {
             event_type: message.event_type.clone(),

@@ -136,6 +136,7 @@ fn failure_kind_proto(kind: FailureKind) -> pb::FailureKind {
         FailureKind::Redirect => pb::FailureKind::Redirect,
         FailureKind::ClientError => pb::FailureKind::ClientError,
         FailureKind::ServerError => pb::FailureKind::ServerError,
+        FailureKind::Blocked => pb::FailureKind::Blocked,
     }
 }
 
@@ -344,6 +345,7 @@ fn error_kind(e: Option<TransportError>) -> pb::AttemptErrorKind {
         Some(TransportError::Connection) => pb::AttemptErrorKind::Connection,
         Some(TransportError::Tls) => pb::AttemptErrorKind::Tls,
         Some(TransportError::Other) => pb::AttemptErrorKind::Transport,
+        Some(TransportError::Blocked) => pb::AttemptErrorKind::Blocked,
     }
 }
 

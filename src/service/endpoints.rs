@@ -156,6 +156,7 @@ impl Service {
     ) -> Result<(EndpointView, Secret), ServiceError> {
         let tenant = caller.tenant(Scope::Write, tenancy)?;
         let mut v = Violations::default();
+        v.check("url", self.0.egress.check_url(&new.url));
         let p = &new.protection;
         self.check_overrides(
             &mut v,
@@ -262,6 +263,9 @@ impl Service {
     ) -> Result<EndpointView, ServiceError> {
         let tenant = caller.tenant(Scope::Write, tenancy)?;
         let mut v = Violations::default();
+        if let Some(url) = &update.url {
+            v.check("url", self.0.egress.check_url(url));
+        }
         self.check_overrides(
             &mut v,
             update.retry.as_ref(),

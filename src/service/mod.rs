@@ -38,6 +38,7 @@ pub use self::tenants::TenantDeleted;
 pub use self::watch::WatchQuery;
 use crate::auth::Scope;
 use crate::delivery::DeliveryConfig;
+use crate::egress::EgressPolicy;
 use crate::health::{Health, Report};
 use crate::policy::protection::{Protection, ProtectionConfig};
 use crate::policy::retry::RetryPolicy;
@@ -96,6 +97,8 @@ struct Inner {
     retry: RetryPolicy,
     /// The server's protection defaults, against which endpoint overrides are checked.
     protection_defaults: ProtectionConfig,
+    /// Where endpoint URLs may point.
+    egress: Arc<EgressPolicy>,
 }
 
 /// What the service works with.
@@ -107,6 +110,8 @@ pub struct Parts {
     pub health: Arc<Health>,
     /// Fires at shutdown.
     pub stopping: CancellationToken,
+    /// The rules endpoint URLs are checked against.
+    pub egress: Arc<EgressPolicy>,
     pub auth: AuthSettings,
 }
 
@@ -120,6 +125,7 @@ impl Service {
             wake,
             health,
             stopping,
+            egress,
             auth,
         } = parts;
         Self(Arc::new(Inner {
@@ -132,6 +138,7 @@ impl Service {
             config,
             retry: delivery.retry,
             protection_defaults: delivery.protection,
+            egress,
         }))
     }
 

@@ -90,6 +90,7 @@ pub fn transport_code(e: TransportError) -> i64 {
         TransportError::Connection => 3,
         TransportError::Tls => 4,
         TransportError::Other => 5,
+        TransportError::Blocked => 6,
     }
 }
 
@@ -99,6 +100,7 @@ pub fn transport_from(code: i64) -> TransportError {
         2 => TransportError::Dns,
         3 => TransportError::Connection,
         4 => TransportError::Tls,
+        6 => TransportError::Blocked,
         _ => TransportError::Other,
     }
 }

@@ -17,7 +17,7 @@ pub use herald::cli::Client;
 use herald::grpc::pb;
 use tokio::sync::mpsc;
 
-use crate::support::{ADMIN_KEY, PATIENCE, admin_client};
+use crate::support::{ADMIN_KEY, LOOPBACK, PATIENCE, admin_client};
 
 /// The environment of one child: the base settings, its store, then overrides.
 #[derive(Debug, Clone)]
@@ -38,6 +38,7 @@ impl Settings {
                 ("WEBHOOK_DEFAULT_TIMEOUT", "10s"),
                 ("WEBHOOK_SHUTDOWN_GRACE", "10s"),
                 ("WEBHOOK_ADMIN_API_KEY", ADMIN_KEY),
+                ("WEBHOOK_EGRESS_ALLOW_CIDRS", LOOPBACK),
             ]
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -525,6 +525,24 @@ async fn invalid_configuration_exits_before_listening() {
         ),
         ("WEBHOOK_AUTH", "maybe", "--auth", "'maybe'"),
         (
+            "WEBHOOK_EGRESS_ALLOW_CIDRS",
+            "127.0.0.0/8,localhost",
+            "--egress-allow-cidrs",
+            "neither a CIDR block",
+        ),
+        (
+            "WEBHOOK_EGRESS_PROXY",
+            "ftp://proxy.internal:21",
+            "--egress-proxy",
+            "not one of http, https, socks5, socks5h",
+        ),
+        (
+            "WEBHOOK_EGRESS_CA_FILE",
+            "/nonexistent/ca.pem",
+            "--egress-ca-file",
+            "cannot read",
+        ),
+        (
             "WEBHOOK_TLS_CERT",
             "/nonexistent/cert.pem",
             "--tls-key",

@@ -29,6 +29,9 @@ use crate::redis::RedisServer;
 /// Longest any test waits for something that should happen.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
+/// The block test servers may deliver to: the sinks' (`WEBHOOK_EGRESS_ALLOW_CIDRS`).
+pub const LOOPBACK: &str = "127.0.0.0/8";
+
 /// The operator admin key every test server accepts (`WEBHOOK_ADMIN_API_KEY`); tests
 /// call Herald the way a user does, with a credential.
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdefghijklmnopqrstuv";
@@ -191,6 +194,8 @@ pub async fn test_config(backend: Backend) -> (Config, StoreGuard) {
     config.delivery.request_timeout = Duration::from_secs(5);
     config.shutdown_grace = Duration::from_secs(5);
     config.auth.admin_key = Some(SecretHash::of(ADMIN_KEY));
+    // The sinks listen on loopback, which Herald reaches only when allowed.
+    config.egress.allow = vec![LOOPBACK.parse().unwrap()];
     (config, guard)
 }
 

@@ -143,6 +143,8 @@ impl Launcher {
             ("WEBHOOK_ADMIN_ADDR", "127.0.0.1:0"),
             ("WEBHOOK_LOG_FORMAT", "json"),
             ("WEBHOOK_STORAGE_TYPE", self.store.name()),
+            // The benchmark's sink listens on loopback.
+            ("WEBHOOK_EGRESS_ALLOW_CIDRS", "127.0.0.0/8"),
         ]);
         let data_dir = match self.store {
             StoreKind::Embedded => {
