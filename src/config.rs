@@ -829,7 +829,10 @@ mod tests {
         args.master_key = Some(key.clone());
         args.previous_master_keys = Some(format!("{key}, {key}"));
         let keyring = args.into_config().unwrap().store.keyring;
-        assert_eq!(keyring.current(), MasterKey::parse(&key).ok().as_ref().map(MasterKey::id));
+        assert_eq!(
+            keyring.current(),
+            MasterKey::parse(&key).ok().as_ref().map(MasterKey::id)
+        );
         let mut args = ServeArgs::defaults();
         args.master_key = Some("c2hvcnQ=".into());
         let e = args.into_config().unwrap_err();
@@ -845,11 +848,21 @@ mod tests {
         std::fs::write(&file, format!("{key}\n")).unwrap();
         let mut args = ServeArgs::defaults();
         args.master_key_file = Some(file.clone());
-        assert!(args.into_config().unwrap().store.keyring.current().is_some());
+        assert!(
+            args.into_config()
+                .unwrap()
+                .store
+                .keyring
+                .current()
+                .is_some()
+        );
         let mut args = ServeArgs::defaults();
         args.master_key_file = Some(file);
         args.master_key = Some(key);
-        assert_eq!(args.into_config().unwrap_err().env, "WEBHOOK_MASTER_KEY_FILE");
+        assert_eq!(
+            args.into_config().unwrap_err().env,
+            "WEBHOOK_MASTER_KEY_FILE"
+        );
     }
 
     #[test]

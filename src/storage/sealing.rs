@@ -335,7 +335,12 @@ fn headers_of(record: &mut Map<String, Value>) -> Vec<&mut Map<String, Value>> {
     record
         .get_mut("headers")
         .and_then(Value::as_array_mut)
-        .map(|headers| headers.iter_mut().filter_map(Value::as_object_mut).collect())
+        .map(|headers| {
+            headers
+                .iter_mut()
+                .filter_map(Value::as_object_mut)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -376,7 +381,10 @@ mod tests {
     }
 
     fn ring(current: u8, previous: &[u8]) -> Keyring {
-        Keyring::new(Some(key(current)), previous.iter().map(|b| key(*b)).collect())
+        Keyring::new(
+            Some(key(current)),
+            previous.iter().map(|b| key(*b)).collect(),
+        )
     }
 
     /// Every secret of the endpoint in every form it could leak: `whsec_…`, the base64
@@ -425,7 +433,10 @@ mod tests {
         assert_eq!(value["sealed"]["key"], key(1).id().as_str());
         assert_eq!(key(1).id().as_str().len(), 16);
         assert_ne!(key(1).id(), key(2).id());
-        assert_eq!(key(1).id(), MasterKey::parse(&BASE64.encode([1u8; 32])).unwrap().id());
+        assert_eq!(
+            key(1).id(),
+            MasterKey::parse(&BASE64.encode([1u8; 32])).unwrap().id()
+        );
     }
 
     #[test]
@@ -505,6 +516,9 @@ mod tests {
             KeyError::Length(16)
         );
         assert!(MasterKey::parse(&format!(" {}\n", BASE64.encode([7u8; 32]))).is_ok());
-        assert_eq!(format!("{:?}", key(1)), format!("MasterKey({})", key(1).id()));
+        assert_eq!(
+            format!("{:?}", key(1)),
+            format!("MasterKey({})", key(1).id())
+        );
     }
 }

@@ -155,9 +155,9 @@ impl SqliteStore {
         })?;
         let lock_path = dir.join("herald.lock");
         let lock = private_file(&lock_path).map_err(|source| OpenError::Lock {
-                path: lock_path.clone(),
-                source,
-            })?;
+            path: lock_path.clone(),
+            source,
+        })?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {

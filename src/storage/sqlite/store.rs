@@ -24,8 +24,8 @@ use crate::domain::{
 use crate::storage::codec::{ms, state_code};
 use crate::storage::sealing::Keyring;
 use crate::storage::{
-    AttemptQuery, ClaimBatch, ClaimRequest, EventPage, Lease, Outcome, Published, Resealed,
-    Store, StoreError, TenantSummary,
+    AttemptQuery, ClaimBatch, ClaimRequest, EventPage, Lease, Outcome, Published, Resealed, Store,
+    StoreError, TenantSummary,
 };
 
 /// Endpoint ids as the JSON array a query reads with `json_each`; `None` for all.
