@@ -50,6 +50,12 @@ use crate::tls::{TlsAcceptor, TlsError};
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(600);
 /// How often the gRPC health status is checked against the health report.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
+/// Endpoint records sealed again under a new master key per store write.
+const RESEAL_BATCH: usize = 16;
+/// Pause between two batches of re-encryption, so user requests keep the store's attention.
+const RESEAL_PAUSE: Duration = Duration::from_millis(20);
+/// How often records written under an older key by another instance are looked for.
+const RESEAL_INTERVAL: Duration = Duration::from_secs(30);
 /// The name `grpc.health.v1` knows the API by.
 const SERVICE_NAME: &str = "herald.v1.WebhookService";
 
@@ -140,20 +146,20 @@ impl Application {
         let (store, protection, storage): (Arc<dyn Store>, Arc<dyn Protection>, String) =
             match &config.storage {
                 StorageConfig::Embedded { data_dir } => (
-                    Arc::new(SqliteStore::open_dir(data_dir, config.store)?),
+                    Arc::new(SqliteStore::open_dir(data_dir, config.store.clone())?),
                     local(),
                     format!("embedded ({})", data_dir.display()),
                 ),
                 StorageConfig::Memory => {
                     tracing::warn!("storage is in memory: nothing survives a restart");
                     (
-                        Arc::new(SqliteStore::open_memory(config.store)?),
+                        Arc::new(SqliteStore::open_memory(config.store.clone())?),
                         local(),
                         "memory".to_owned(),
                     )
                 }
                 StorageConfig::Redis(redis) => {
-                    let store = RedisStore::open(redis, config.store, protection).await?;
+                    let store = RedisStore::open(redis, config.store.clone(), protection).await?;
                     let shared = Arc::new(store.protection());
                     (
                         Arc::new(store),
@@ -200,6 +206,8 @@ impl Application {
             &config.delivery,
         );
         warn_about_access(&config);
+        warn_about_secrets(&config);
+        count_records_to_reseal(store.as_ref(), &metrics).await;
         if let Some(token) = service
             .first_admin_key()
             .await
@@ -283,6 +291,11 @@ impl Application {
         tasks.spawn(housekeeping(
             self.store.clone(),
             self.analytics_retention,
+            stopping.child_token(),
+        ));
+        tasks.spawn(reseal_secrets(
+            self.store.clone(),
+            self.metrics.clone(),
             stopping.child_token(),
         ));
 
@@ -446,6 +459,69 @@ async fn housekeeping(
             Ok(pruned) => tracing::debug!(pruned, "old analytics rollups pruned"),
             Err(e) => tracing::warn!(error = %ErrorChain(&e), "cannot prune analytics rollups"),
         }
+    }
+}
+
+/// Shows, in the gauge and the log, how many endpoint records are to be sealed again.
+async fn count_records_to_reseal(store: &dyn Store, metrics: &Metrics) {
+    match store.reseal_endpoints(0).await {
+        Ok(count) => {
+            metrics.set_secrets_pending_reseal(count.remaining);
+            if count.remaining > 0 {
+                tracing::info!(
+                    records = count.remaining,
+                    "endpoint records are not encrypted under the current master key; re-encrypting them in the background"
+                );
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %ErrorChain(&e), "cannot count endpoint records to re-encrypt")
+        }
+    }
+}
+
+/// Until `stop`: seals endpoint records again under the current master key, a batch at a
+/// time, keeping the gauge current; once none is left, looks again now and then for
+/// records another instance wrote under an older key.
+async fn reseal_secrets(store: Arc<dyn Store>, metrics: Arc<Metrics>, stop: CancellationToken) {
+    let mut resealed = 0;
+    loop {
+        let pause = match store.reseal_endpoints(RESEAL_BATCH).await {
+            Ok(batch) => {
+                metrics.set_secrets_pending_reseal(batch.remaining);
+                resealed += batch.resealed;
+                if batch.remaining > 0 {
+                    RESEAL_PAUSE
+                } else {
+                    if resealed > 0 {
+                        tracing::info!(
+                            records = resealed,
+                            "every endpoint record is encrypted under the current master key"
+                        );
+                        resealed = 0;
+                    }
+                    RESEAL_INTERVAL
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %ErrorChain(&e), "cannot re-encrypt endpoint records");
+                RESEAL_INTERVAL
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
+/// Says when endpoint secrets are stored in clear: no master key, and a store on disk or
+/// in Redis.
+fn warn_about_secrets(config: &Config) {
+    if config.store.keyring.current().is_none() && config.storage != StorageConfig::Memory {
+        tracing::warn!(
+            "endpoint signing secrets and custom header values are stored in clear: set WEBHOOK_MASTER_KEY (32 random bytes, base64) to encrypt them"
+        );
     }
 }
 

@@ -8,6 +8,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, FromArgMatches, ValueEnum};
@@ -24,6 +25,7 @@ use crate::policy::retry::{PolicyError, RetryPolicy};
 use crate::service::ServiceConfig;
 use crate::storage::StoreOptions;
 use crate::storage::redis::RedisConfig;
+use crate::storage::sealing::{Keyring, MasterKey};
 use crate::telemetry::{LogFormat, TracingConfig};
 use crate::tls::TlsFiles;
 
@@ -299,6 +301,24 @@ pub struct ServeArgs {
     /// CA (PEM) whose client certificates are required (mTLS).
     #[arg(long, env = "WEBHOOK_TLS_CLIENT_CA")]
     pub tls_client_ca: Option<PathBuf>,
+
+    /// Key (32 random bytes, base64) that encrypts endpoint signing secrets and custom
+    /// header values at rest; without one they are stored in clear.
+    #[arg(long, env = "WEBHOOK_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+
+    /// File holding the master key (instead of WEBHOOK_MASTER_KEY).
+    #[arg(long, env = "WEBHOOK_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+
+    /// Former master keys (comma-separated base64), used only to decrypt while records
+    /// are re-encrypted under the current one.
+    #[arg(long, env = "WEBHOOK_PREVIOUS_MASTER_KEYS", hide_env_values = true)]
+    pub previous_master_keys: Option<String>,
+
+    /// File holding the former master keys, one per line.
+    #[arg(long, env = "WEBHOOK_PREVIOUS_MASTER_KEYS_FILE")]
+    pub previous_master_keys_file: Option<PathBuf>,
 }
 
 /// How calls are authenticated.
@@ -376,6 +396,7 @@ impl ServeArgs {
     /// Names the first setting whose value cannot work, alone or with the others.
     pub fn into_config(self) -> Result<Config, ConfigError> {
         let protection = self.protection()?;
+        let keyring = Arc::new(self.keyring()?);
         let auth = self.auth_config()?;
         let tls = self.tls_files()?;
         let egress = self.egress()?;
@@ -483,6 +504,7 @@ impl ServeArgs {
                 idempotency_ttl: self.idempotency_ttl,
                 status_retention: self.status_retention,
                 status_buffer: self.stream_buffer as usize,
+                keyring,
             },
             delivery: DeliveryConfig {
                 max_workers: self.max_workers as usize,
@@ -618,6 +640,51 @@ impl ServeArgs {
         }
     }
 
+    /// The master keys, read from their values or files.
+    fn keyring(&self) -> Result<Keyring, ConfigError> {
+        let current = secret_setting(
+            self.master_key.as_deref(),
+            self.master_key_file.as_ref(),
+            ("--master-key", "WEBHOOK_MASTER_KEY"),
+            ("--master-key-file", "WEBHOOK_MASTER_KEY_FILE"),
+        )?;
+        let current = current
+            .map(|(text, flag, env)| {
+                MasterKey::parse(&text).map_err(|e| ConfigError {
+                    flag,
+                    env,
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()?;
+        let previous = secret_setting(
+            self.previous_master_keys.as_deref(),
+            self.previous_master_keys_file.as_ref(),
+            ("--previous-master-keys", "WEBHOOK_PREVIOUS_MASTER_KEYS"),
+            (
+                "--previous-master-keys-file",
+                "WEBHOOK_PREVIOUS_MASTER_KEYS_FILE",
+            ),
+        )?;
+        let previous = match previous {
+            None => Vec::new(),
+            Some((text, flag, env)) => text
+                .split([',', '\n'])
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .enumerate()
+                .map(|(i, k)| {
+                    MasterKey::parse(k).map_err(|e| ConfigError {
+                        flag,
+                        env,
+                        reason: format!("key {}: {e}", i + 1),
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(Keyring::new(current, previous))
+    }
+
     fn protection(&self) -> Result<ProtectionConfig, ConfigError> {
         let breaker = BreakerPolicy::try_new(
             self.circuit_breaker_failure_threshold,
@@ -693,6 +760,32 @@ impl ServeArgs {
             });
         }
         Ok(config)
+    }
+}
+
+/// A secret given as a value or in a file (not both): its text, with the flag and
+/// variable it came from.
+fn secret_setting(
+    value: Option<&str>,
+    file: Option<&PathBuf>,
+    (value_flag, value_env): (&'static str, &'static str),
+    (file_flag, file_env): (&'static str, &'static str),
+) -> Result<Option<(String, &'static str, &'static str)>, ConfigError> {
+    match (value, file) {
+        (None, None) => Ok(None),
+        (Some(value), None) => Ok(Some((value.to_owned(), value_flag, value_env))),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map(|text| Some((text, file_flag, file_env)))
+            .map_err(|e| ConfigError {
+                flag: file_flag,
+                env: file_env,
+                reason: format!("cannot read {}: {e}", path.display()),
+            }),
+        (Some(_), Some(_)) => Err(ConfigError {
+            flag: file_flag,
+            env: file_env,
+            reason: format!("set {value_env} or {file_env}, not both"),
+        }),
     }
 }
 
@@ -772,6 +865,50 @@ mod tests {
                 .get_arguments()
                 .any(|a| a.get_env().is_some_and(|e| e == "WEBHOOK_DATA_DIR")),
             "the binary's command line reads the environment"
+        );
+    }
+
+    #[test]
+    fn master_keys_are_32_bytes_of_base64_named_by_their_setting() {
+        use base64::Engine as _;
+        let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        let mut args = ServeArgs::defaults();
+        args.master_key = Some(key.clone());
+        args.previous_master_keys = Some(format!("{key}, {key}"));
+        let keyring = args.into_config().unwrap().store.keyring;
+        assert_eq!(
+            keyring.current(),
+            MasterKey::parse(&key).ok().as_ref().map(MasterKey::id)
+        );
+        let mut args = ServeArgs::defaults();
+        args.master_key = Some("c2hvcnQ=".into());
+        let e = args.into_config().unwrap_err();
+        assert_eq!((e.flag, e.env), ("--master-key", "WEBHOOK_MASTER_KEY"));
+        assert!(e.to_string().contains("32 bytes"), "{e}");
+        let mut args = ServeArgs::defaults();
+        args.previous_master_keys = Some(format!("{key},not base64"));
+        let e = args.into_config().unwrap_err();
+        assert_eq!(e.env, "WEBHOOK_PREVIOUS_MASTER_KEYS");
+        assert!(e.to_string().contains("key 2"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("master.key");
+        std::fs::write(&file, format!("{key}\n")).unwrap();
+        let mut args = ServeArgs::defaults();
+        args.master_key_file = Some(file.clone());
+        assert!(
+            args.into_config()
+                .unwrap()
+                .store
+                .keyring
+                .current()
+                .is_some()
+        );
+        let mut args = ServeArgs::defaults();
+        args.master_key_file = Some(file);
+        args.master_key = Some(key);
+        assert_eq!(
+            args.into_config().unwrap_err().env,
+            "WEBHOOK_MASTER_KEY_FILE"
         );
     }
 

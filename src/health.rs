@@ -190,6 +190,7 @@ mod tests {
             idempotency_ttl: Duration::from_secs(60),
             status_retention: 100,
             status_buffer: 100,
+            keyring: Arc::default(),
         };
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open_memory(options).unwrap());
         let _ = rustls::crypto::ring::default_provider().install_default();

@@ -12,7 +12,7 @@
 //! - `telemetry`: logging and trace export, and how errors appear in logs.
 //! - `storage`: the `Store` trait and its backends, each a folder by concern: `sqlite`
 //!   (the embedded file, or memory) and `redis` (shared by several instances, with the
-//!   endpoint protection they share).
+//!   endpoint protection they share); `sealing` encrypts endpoint secrets at rest.
 //! - `metrics`: every Prometheus metric, in one registry per application.
 //! - `status`: the status stream: retained events after a cursor, then the live tail.
 //! - `delivery`: the scheduler and workers (`http` attempt, `signer`), and `guard`, the

@@ -18,7 +18,7 @@ use prometheus::{
 };
 
 /// The name of every metric Herald exports (dashboards and alerts may use only these).
-pub const NAMES: [&str; 13] = [
+pub const NAMES: [&str; 14] = [
     "webhook_deliveries_total",
     "webhook_attempt_failures_total",
     "webhook_delivery_duration_seconds",
@@ -30,6 +30,7 @@ pub const NAMES: [&str; 13] = [
     "webhook_auth_failures_total",
     "webhook_worker_utilization",
     "webhook_status_stream_subscribers",
+    "webhook_secrets_pending_reseal",
     "grpc_server_handled_total",
     "grpc_server_handling_seconds",
 ];
@@ -92,6 +93,8 @@ pub struct Metrics {
     auth_failures: IntCounterVec,
     worker_utilization: Gauge,
     stream_subscribers: IntGauge,
+    /// Endpoint records not yet sealed under the current master key.
+    secrets_pending_reseal: IntGauge,
     grpc_requests: IntCounterVec,
     grpc_duration: HistogramVec,
     event_types: LabelCap,
@@ -209,6 +212,13 @@ impl Metrics {
                 &r,
                 IntGauge::new("webhook_status_stream_subscribers", "Open status streams"),
             ),
+            secrets_pending_reseal: register(
+                &r,
+                IntGauge::new(
+                    "webhook_secrets_pending_reseal",
+                    "Endpoint records not yet encrypted under the current master key",
+                ),
+            ),
             grpc_requests: register(
                 &r,
                 IntCounterVec::new(
@@ -291,6 +301,11 @@ impl Metrics {
 
     pub fn stream_closed(&self) {
         self.stream_subscribers.dec();
+    }
+
+    pub fn set_secrets_pending_reseal(&self, records: u64) {
+        self.secrets_pending_reseal
+            .set(i64::try_from(records).unwrap_or(i64::MAX));
     }
 
     pub fn grpc_request(&self, method: &str, code: &str, duration: Duration) {

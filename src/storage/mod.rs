@@ -5,12 +5,14 @@
 //! that outlives the request timeout, and record an attempt together with the delivery's
 //! transition. The embedded and memory backends live in `sqlite`, the shared one in
 //! `redis`; a backend that cannot do one of these atomically does not implement the
-//! trait. `codec` holds the codes both write (times, states, kinds, reasons). Nothing
+//! trait. `codec` holds the codes both write (times, states, kinds, reasons), `sealing`
+//! how both store an endpoint with its secrets encrypted under the master key. Nothing
 //! here knows of gRPC, of the delivery core or of configuration: what a transition means
 //! for an endpoint arrives decided, in the [`Outcome`].
 
 pub mod codec;
 pub mod redis;
+pub mod sealing;
 pub mod sqlite;
 
 use std::collections::HashMap;
@@ -23,6 +25,8 @@ use tokio::sync::Notify;
 pub use redis::RedisStore;
 pub use sqlite::SqliteStore;
 
+use self::sealing::{Keyring, SealError};
+
 use crate::analytics::RollupRow;
 use crate::auth::{ApiKey, ApiKeyId};
 use crate::domain::{
@@ -32,7 +36,7 @@ use crate::domain::{
 use crate::policy::protection::EndpointEffects;
 
 /// Settings every backend takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct StoreOptions {
     /// How long an idempotency key is remembered.
     pub idempotency_ttl: Duration,
@@ -40,6 +44,8 @@ pub struct StoreOptions {
     pub status_retention: u64,
     /// How many live status events a watcher may fall behind before it is cut off.
     pub status_buffer: usize,
+    /// The master keys endpoint secrets are sealed with at rest (none: in clear).
+    pub keyring: Arc<Keyring>,
 }
 
 /// What went wrong in the store.
@@ -61,6 +67,12 @@ pub enum StoreError {
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("storage is shut down")]
     Closed,
+}
+
+impl From<SealError> for StoreError {
+    fn from(e: SealError) -> Self {
+        Self::Backend(Box::new(e))
+    }
 }
 
 impl StoreError {
@@ -207,6 +219,15 @@ pub struct Outcome {
     pub endpoint: EndpointEffects,
 }
 
+/// How far sealing endpoint records again under the current master key has come.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resealed {
+    /// Records sealed again by this call.
+    pub resealed: u64,
+    /// Records still not sealed under the current key (or in clear while a key is set).
+    pub remaining: u64,
+}
+
 /// Retained status events after a cursor.
 #[derive(Debug, Clone)]
 pub struct EventPage {
@@ -264,6 +285,10 @@ pub trait Store: Send + Sync + 'static {
         previous_until: SystemTime,
         now: SystemTime,
     ) -> Result<Endpoint, StoreError>;
+    /// Seals again, under the current master key, at most `limit` endpoint records that
+    /// are sealed under another key (or in clear while a key is set), never overwriting a
+    /// change made meanwhile; `limit` 0 only counts them.
+    async fn reseal_endpoints(&self, limit: usize) -> Result<Resealed, StoreError>;
 
     async fn get_message(&self, id: &MessageId) -> Result<(Message, Vec<Delivery>), StoreError>;
     async fn list_attempts(&self, query: AttemptQuery) -> Result<Vec<Attempt>, StoreError>;

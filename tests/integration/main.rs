@@ -25,6 +25,8 @@
 //! - `tenants`: two tenants on one sink never see each other's traffic; admins see all.
 //! - `jwt`: bearer JWTs (HS256, and EdDSA from a JWKS served in the test).
 //! - `tls`: TLS and mTLS with certificates made in the test, reloaded without restart.
+//! - `secrets`: signing secrets and header values encrypted at rest, master key
+//!   rotation, a wrong key refused, the data directory's modes.
 
 mod analytics;
 mod api;
@@ -40,6 +42,7 @@ mod observability;
 mod process;
 mod protection;
 mod redis;
+mod secrets;
 mod status;
 mod store;
 mod support;

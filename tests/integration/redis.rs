@@ -9,7 +9,7 @@
 
 use std::fs::OpenOptions;
 use std::net::{Ipv4Addr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -68,6 +68,11 @@ impl RedisServer {
             }
         }
         unreachable!("every attempt returns or panics")
+    }
+
+    /// The working directory: Redis's files (the AOF) and its log.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// `redis://127.0.0.1:PORT`.

@@ -13,8 +13,16 @@
 //! over by the living with `XAUTOCLAIM` once they run out. Breakers and token buckets
 //! live in `g:<id>` and are applied by the promote script, so the limits hold across all
 //! instances together and one probe goes out, not one per instance.
+//!
+//! Endpoint records (`ep:<id>`) are stored as [`sealing`](super::sealing) makes them; the
+//! scripts read only their `tenant`, which stays in clear. Every record is opened when the
+//! store opens, so a missing or wrong master key stops startup. Records left under
+//! another key are sealed again by [`Store::reseal_endpoints`](super::Store) with a
+//! compare-and-set (`reseal_endpoint.lua`), so a user's change made meanwhile wins; an
+//! instance learns of records another instance wrote under an older key when it reloads
+//! its endpoint cache.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
@@ -29,6 +37,7 @@ use self::codec::{message_from, opt_ms, overrides, text};
 use self::keys::Keys;
 use self::scripts::Scripts;
 use super::codec::{ms, reason_code, reason_from, time};
+use super::sealing::{Opened, SealError};
 use super::{StoreError, StoreOptions};
 use crate::domain::{DisabledReason, Endpoint, EndpointId, Message, MessageId, StatusEvent};
 use crate::policy::protection::ProtectionConfig;
@@ -101,6 +110,8 @@ pub enum RedisOpenError {
     Eviction { policy: String },
     #[error("cannot prepare Redis")]
     Setup(#[source] StoreError),
+    #[error("cannot open the stored endpoint secrets")]
+    Secrets(#[source] SealError),
 }
 
 /// This instance's copy of every endpoint, and the `epver` it was read at.
@@ -108,6 +119,8 @@ pub enum RedisOpenError {
 struct EndpointCache {
     version: i64,
     endpoints: HashMap<EndpointId, Arc<Endpoint>>,
+    /// Endpoints whose record, when read, was not sealed as the keyring seals now.
+    stale: BTreeSet<EndpointId>,
 }
 
 /// What the requeue script did for one endpoint.
@@ -223,9 +236,9 @@ impl RedisStore {
             conn,
             keys,
             consumer: config.instance_id.clone(),
+            scripts: Scripts::new(options.status_retention),
             options,
             protection,
-            scripts: Scripts::new(options.status_retention),
             cache: Arc::default(),
             backlog: Arc::new(AtomicU64::new(0)),
             status,
@@ -242,10 +255,13 @@ impl RedisStore {
         if indexed > 0 {
             tracing::info!(endpoints = indexed, "indexed existing endpoints by tenant");
         }
-        store
-            .reload_endpoints()
-            .await
-            .map_err(RedisOpenError::Setup)?;
+        store.reload_endpoints().await.map_err(|e| match e {
+            StoreError::Backend(source) => match source.downcast::<SealError>() {
+                Ok(sealed) => RedisOpenError::Secrets(*sealed),
+                Err(source) => RedisOpenError::Setup(StoreError::Backend(source)),
+            },
+            e => RedisOpenError::Setup(e),
+        })?;
         let latest: Option<u64> = store
             .conn()
             .get(store.keys.last_event())
@@ -294,9 +310,13 @@ impl RedisStore {
         let version: Option<i64> = conn.get(self.keys.endpoint_version()).await?;
         let ids: Vec<String> = conn.zrange(self.keys.endpoint_ids(), 0, -1).await?;
         let mut endpoints = HashMap::new();
+        let mut stale = BTreeSet::new();
         for chunk in ids.chunks(256) {
-            for endpoint in self.load_endpoints(chunk).await?.into_iter().flatten() {
-                endpoints.insert(endpoint.id.clone(), Arc::new(endpoint));
+            for opened in self.load_records(chunk).await?.into_iter().flatten() {
+                if !opened.current {
+                    stale.insert(opened.endpoint.id.clone());
+                }
+                endpoints.insert(opened.endpoint.id.clone(), Arc::new(opened.endpoint));
             }
         }
         *self
@@ -305,6 +325,7 @@ impl RedisStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = EndpointCache {
             version: version.unwrap_or(0),
             endpoints,
+            stale,
         };
         Ok(())
     }
@@ -312,6 +333,16 @@ impl RedisStore {
     /// The endpoints with these ids (`None` for one that does not exist), with the live
     /// fields (enabled, failing-since) that the scripts keep in `g:<id>`.
     async fn load_endpoints(&self, ids: &[String]) -> Result<Vec<Option<Endpoint>>, StoreError> {
+        Ok(self
+            .load_records(ids)
+            .await?
+            .into_iter()
+            .map(|opened| opened.map(|o| o.endpoint))
+            .collect())
+    }
+
+    /// [`Self::load_endpoints`], with whether each record is sealed as it would be now.
+    async fn load_records(&self, ids: &[String]) -> Result<Vec<Option<Opened>>, StoreError> {
         let mut pipe = redis::pipe();
         for id in ids {
             pipe.get(self.keys.endpoint(id));
@@ -327,7 +358,8 @@ impl RedisStore {
                 if record.is_empty() {
                     return Ok(None);
                 }
-                let mut endpoint: Endpoint = serde_json::from_str(&record).map_err(backend)?;
+                let mut opened = self.options.keyring.open(&record)?;
+                let endpoint = &mut opened.endpoint;
                 let live: Vec<Option<String>> =
                     redis::from_redis_value_ref(&pair[1]).map_err(backend)?;
                 endpoint.disabled = match live.first().cloned().flatten().as_deref() {
@@ -341,7 +373,7 @@ impl RedisStore {
                     ),
                 };
                 endpoint.failing_since = opt_ms(live.get(2).and_then(Option::as_ref));
-                Ok(Some(endpoint))
+                Ok(Some(opened))
             })
             .collect()
     }
@@ -396,7 +428,7 @@ impl RedisStore {
             Save::Create { max_per_tenant } => ("create", max_per_tenant),
             Save::Update => ("update", u64::MAX),
         };
-        let record = serde_json::to_string(endpoint).map_err(backend)?;
+        let record = self.options.keyring.seal(endpoint)?;
         let reason = endpoint.disabled.map_or(1, reason_code);
         let mut invocation = self.invoke(&self.scripts.save_endpoint);
         invocation

@@ -21,6 +21,8 @@ pub(super) struct Scripts {
     pub requeue: Script,
     pub delete_endpoint: Script,
     pub save_endpoint: Script,
+    /// Writes an endpoint's record sealed anew, unless it changed since it was read.
+    pub reseal_endpoint: Script,
     /// Indexes endpoints by tenant and scopes idempotency records, once (for
     /// deployments older than tenants).
     pub index_tenants: Script,
@@ -121,6 +123,7 @@ impl Scripts {
             requeue: script(include_str!("requeue.lua")),
             delete_endpoint: script(include_str!("delete_endpoint.lua")),
             save_endpoint: script(include_str!("save_endpoint.lua")),
+            reseal_endpoint: script(include_str!("reseal_endpoint.lua")),
             index_tenants: script(include_str!("index_tenants.lua")),
             status: script(include_str!("status.lua")),
         }
@@ -146,6 +149,7 @@ mod tests {
             include_str!("requeue.lua"),
             include_str!("delete_endpoint.lua"),
             include_str!("save_endpoint.lua"),
+            include_str!("reseal_endpoint.lua"),
             include_str!("index_tenants.lua"),
             include_str!("status.lua"),
         ];

@@ -21,8 +21,8 @@ use crate::domain::{
 };
 use crate::storage::codec::{content_hash, ms, reason_code, state_from, time, transport_code};
 use crate::storage::{
-    AttemptQuery, Claim, ClaimBatch, ClaimRequest, EventPage, Lease, Outcome, Published, Store,
-    StoreError, TenantSummary, Transition, idempotency_scope,
+    AttemptQuery, Claim, ClaimBatch, ClaimRequest, EventPage, Lease, Outcome, Published, Resealed,
+    Store, StoreError, TenantSummary, Transition, idempotency_scope,
 };
 
 /// Whether the endpoint named `ep` is among `endpoints` (`None`: all are).
@@ -244,6 +244,53 @@ impl Store for RedisStore {
             return Err(StoreError::endpoint_not_found(id));
         }
         Ok(endpoint)
+    }
+
+    async fn reseal_endpoints(&self, limit: usize) -> Result<Resealed, StoreError> {
+        let stale: Vec<EndpointId> = self
+            .cache
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .stale
+            .iter()
+            .take(limit)
+            .cloned()
+            .collect();
+        let mut resealed = 0;
+        for id in &stale {
+            let record: Option<String> = self.conn().get(self.keys.endpoint(id)).await?;
+            if let Some(record) = record {
+                let opened = self.options.keyring.open(&record)?;
+                if !opened.current {
+                    let sealed = self.options.keyring.seal(&opened.endpoint)?;
+                    let written: u64 = self
+                        .invoke(&self.scripts.reseal_endpoint)
+                        .arg(id.as_str())
+                        .arg(record)
+                        .arg(sealed)
+                        .invoke_async(&mut self.conn())
+                        .await?;
+                    resealed += written;
+                }
+            }
+            // Resealed, changed (and so sealed by whoever changed it) or deleted: done
+            // here; a change under an older key bumps the version and a reload finds it.
+            self.cache
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .stale
+                .remove(id);
+        }
+        let remaining = self
+            .cache
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .stale
+            .len();
+        Ok(Resealed {
+            resealed,
+            remaining: remaining as u64,
+        })
     }
 
     async fn get_message(&self, id: &MessageId) -> Result<(Message, Vec<Delivery>), StoreError> {

@@ -14,6 +14,12 @@
 //! `Publish` is acknowledged only after fsync, and concurrent publishers share fsyncs.
 //! The writer also keeps the endpoints in memory, so fan-out matching costs no query.
 //!
+//! The data directory is created readable by its owner only (0700), and so are its files
+//! (0600): the database is pre-created so that SQLite's `-wal` and `-shm` files, which
+//! take the database file's mode, are too. Endpoint records are stored as
+//! [`sealing`](super::sealing) makes them; every one is opened at start, so a missing or
+//! wrong master key stops the open.
+//!
 //! The data directory is locked for the life of the process. On open, deliveries left in
 //! flight by a previous process (killed mid-attempt) are made due again at once: the lock
 //! proves their worker is gone.
@@ -24,7 +30,7 @@
 //! implementation: transitions as writer jobs, reads on the read pool). This file opens
 //! the store and carries jobs to the writer and reads to a connection.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
@@ -37,6 +43,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use self::schema::{SCHEMA, migrate};
 use self::writer::{Durability, Job, Reply, Work, Writer};
 use super::codec::ms;
+use super::sealing::{Keyring, SealError};
 use super::{StoreError, StoreOptions};
 use crate::domain::StatusEvent;
 
@@ -95,6 +102,8 @@ pub struct SqliteStore {
     backlog: Arc<AtomicU64>,
     /// Committed status events, for subscribers.
     status: broadcast::Sender<Arc<StatusEvent>>,
+    /// Opens the endpoint records that reads return.
+    keyring: Arc<Keyring>,
     /// Held for the life of the store: one process per data directory.
     _lock: Option<File>,
 }
@@ -104,6 +113,11 @@ pub struct SqliteStore {
 pub enum OpenError {
     #[error("cannot create data directory {path}")]
     CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot create {path}")]
+    CreateFile {
         path: PathBuf,
         source: std::io::Error,
     },
@@ -121,6 +135,8 @@ pub enum OpenError {
     },
     #[error("cannot start the store writer thread")]
     Thread(#[source] std::io::Error),
+    #[error("cannot open the stored endpoint secrets")]
+    Secrets(#[source] SealError),
 }
 
 impl SqliteStore {
@@ -129,23 +145,19 @@ impl SqliteStore {
     /// Opens (creating if needed) the durable store in `dir`.
     ///
     /// # Errors
-    /// When the directory cannot be created or is locked by another process, or the
-    /// database cannot be opened or migrated.
+    /// When the directory cannot be created or is locked by another process, the
+    /// database cannot be opened or migrated, or an endpoint's secrets cannot be opened
+    /// with the keyring.
     pub fn open_dir(dir: &Path, options: StoreOptions) -> Result<Self, OpenError> {
-        std::fs::create_dir_all(dir).map_err(|source| OpenError::CreateDir {
+        private_dir(dir).map_err(|source| OpenError::CreateDir {
             path: dir.to_owned(),
             source,
         })?;
         let lock_path = dir.join("herald.lock");
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|source| OpenError::Lock {
-                path: lock_path.clone(),
-                source,
-            })?;
+        let lock = private_file(&lock_path).map_err(|source| OpenError::Lock {
+            path: lock_path.clone(),
+            source,
+        })?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -165,6 +177,10 @@ impl SqliteStore {
             path: path.clone(),
             source,
         };
+        private_file(&path).map_err(|source| OpenError::CreateFile {
+            path: path.clone(),
+            source,
+        })?;
         let conn = Connection::open(&path).map_err(database)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
@@ -176,6 +192,7 @@ impl SqliteStore {
         };
         Self::start(conn, reads, options, Some(lock)).map_err(|e| match e {
             StartError::Sql(source) => database(source),
+            StartError::Sealed(e) => OpenError::Secrets(e),
             StartError::Thread(e) => OpenError::Thread(e),
         })
     }
@@ -191,8 +208,14 @@ impl SqliteStore {
             source,
         };
         let conn = Connection::open_in_memory().map_err(database)?;
+        // Nothing is at rest: records are kept in clear.
+        let options = StoreOptions {
+            keyring: Arc::default(),
+            ..options
+        };
         Self::start(conn, Reads::ThroughWriter, options, None).map_err(|e| match e {
             StartError::Sql(source) => database(source),
+            StartError::Sealed(e) => OpenError::Secrets(e),
             StartError::Thread(e) => OpenError::Thread(e),
         })
     }
@@ -239,6 +262,8 @@ impl SqliteStore {
             rollup_cache: HashMap::new(),
             status: status.clone(),
             backlog: backlog.clone(),
+            keyring: options.keyring.clone(),
+            stale: BTreeSet::new(),
         };
         writer.load_endpoints()?;
         writer.load_due()?;
@@ -253,6 +278,7 @@ impl SqliteStore {
             reads: Arc::new(reads),
             backlog,
             status,
+            keyring: options.keyring,
             _lock: lock,
         })
     }
@@ -337,13 +363,31 @@ impl SqliteStore {
     }
 }
 
+/// Why the store did not start.
+#[derive(Debug, thiserror::Error)]
 enum StartError {
-    Sql(rusqlite::Error),
-    Thread(std::io::Error),
+    #[error(transparent)]
+    Sql(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Sealed(#[from] SealError),
+    #[error("cannot start the store writer thread")]
+    Thread(#[source] std::io::Error),
 }
 
-impl From<rusqlite::Error> for StartError {
-    fn from(e: rusqlite::Error) -> Self {
-        Self::Sql(e)
-    }
+/// Creates `dir` (and its parents) if needed; one it creates only its owner may enter.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Opens `path` for writing, creating it if needed readable by its owner only.
+fn private_file(path: &Path) -> std::io::Result<File> {
+    let mut options = File::options();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
 }

@@ -11,6 +11,7 @@ use crate::domain::{
     MessageId, StatusEvent, TenantId,
 };
 use crate::storage::codec::{kind_from, reason_from, state_from, time, transport_from};
+use crate::storage::sealing::Keyring;
 
 pub(super) fn status_event_row(row: &Row<'_>) -> rusqlite::Result<StatusEvent> {
     let text = |i: usize| row.get::<_, Option<String>>(i);
@@ -104,8 +105,9 @@ pub(super) fn attempt_row(row: &Row<'_>) -> rusqlite::Result<Attempt> {
     })
 }
 
-pub(super) fn endpoint_record(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
-    parsed(0, serde_json::from_str(&row.get::<_, String>(0)?))
+/// The endpoint of a `record` column, its secrets opened with `keyring`.
+pub(super) fn endpoint_record(keyring: &Keyring, row: &Row<'_>) -> rusqlite::Result<Endpoint> {
+    parsed(0, keyring.open(&row.get::<_, String>(0)?)).map(|opened| opened.endpoint)
 }
 
 pub(super) const API_KEY_COLUMNS: &str = "record, revoked_at, last_used_at";

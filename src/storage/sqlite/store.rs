@@ -22,8 +22,9 @@ use crate::domain::{
     NewMessage, Secret, StatusEvent, StatusKind, TenantId,
 };
 use crate::storage::codec::{ms, state_code};
+use crate::storage::sealing::Keyring;
 use crate::storage::{
-    AttemptQuery, ClaimBatch, ClaimRequest, EventPage, Lease, Outcome, Published, Store,
+    AttemptQuery, ClaimBatch, ClaimRequest, EventPage, Lease, Outcome, Published, Resealed, Store,
     StoreError, TenantSummary,
 };
 
@@ -32,9 +33,13 @@ fn endpoint_set(endpoints: Option<&[EndpointId]>) -> Result<Option<String>, Stor
     Ok(endpoints.map(serde_json::to_string).transpose()?)
 }
 
-fn get_endpoint(conn: &Connection, id: &EndpointId) -> Result<Endpoint, StoreError> {
+fn get_endpoint(
+    conn: &Connection,
+    keyring: &Keyring,
+    id: &EndpointId,
+) -> Result<Endpoint, StoreError> {
     conn.prepare_cached("SELECT record FROM endpoints WHERE id = ?1")?
-        .query_row([id.as_str()], endpoint_record)
+        .query_row([id.as_str()], |row| endpoint_record(keyring, row))
         .optional()?
         .ok_or_else(|| StoreError::endpoint_not_found(id))
 }
@@ -80,7 +85,9 @@ impl Store for SqliteStore {
 
     async fn get_endpoint(&self, id: &EndpointId) -> Result<Endpoint, StoreError> {
         let id = id.clone();
-        self.read(move |conn| get_endpoint(conn, &id)).await
+        let keyring = self.keyring.clone();
+        self.read(move |conn| get_endpoint(conn, &keyring, &id))
+            .await
     }
 
     async fn list_endpoints(
@@ -89,6 +96,7 @@ impl Store for SqliteStore {
         after: Option<EndpointId>,
         limit: usize,
     ) -> Result<Vec<Endpoint>, StoreError> {
+        let keyring = self.keyring.clone();
         self.read(move |conn| {
             let after = after.as_ref().map_or("", EndpointId::as_str).to_owned();
             let mut stmt = conn.prepare_cached(
@@ -97,7 +105,7 @@ impl Store for SqliteStore {
             )?;
             let rows = stmt.query_map(
                 params![tenant.as_ref().map(TenantId::as_str), after, limit],
-                endpoint_record,
+                |row| endpoint_record(&keyring, row),
             )?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
@@ -174,6 +182,7 @@ impl Store for SqliteStore {
             let cancelled = cancelled.len();
             w.backlog_delta -= i64::try_from(cancelled).unwrap_or(i64::MAX);
             w.endpoints.remove(&id);
+            w.stale.remove(&id);
             w.due.remove(&id);
             Ok(u32::try_from(cancelled).unwrap_or(u32::MAX))
         })
@@ -195,6 +204,10 @@ impl Store for SqliteStore {
             w.save_endpoint(endpoint)
         })
         .await
+    }
+
+    async fn reseal_endpoints(&self, limit: usize) -> Result<Resealed, StoreError> {
+        self.write(move |w| w.reseal(limit)).await
     }
 
     async fn get_message(&self, id: &MessageId) -> Result<(Message, Vec<Delivery>), StoreError> {

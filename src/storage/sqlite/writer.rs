@@ -2,9 +2,11 @@
 //! waiting in its queue, runs each in its own savepoint, commits them in one transaction
 //! (one fsync when any of them needs it) and only then answers each caller, broadcasts
 //! the batch's status events and publishes its backlog change. It also keeps what the
-//! transitions need at hand: every endpoint, and each endpoint's earliest due time.
+//! transitions need at hand: every endpoint, and each endpoint's earliest due time. As
+//! the one writer, it also seals endpoint records again under a new master key, so that
+//! never races a user's change.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -12,16 +14,15 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{broadcast, mpsc};
 
-use super::MAX_BATCH;
-use super::rows::{
-    DELIVERY_COLUMNS, MESSAGE_COLUMNS, delivery_row, endpoint_record, message_row, parsed,
-};
+use super::rows::{DELIVERY_COLUMNS, MESSAGE_COLUMNS, delivery_row, message_row, parsed};
+use super::{MAX_BATCH, StartError};
 use crate::analytics::Rollup;
 use crate::domain::{
     Delivery, Endpoint, EndpointId, EventType, Message, MessageId, StatusEvent, TenantId,
 };
-use crate::storage::StoreError;
 use crate::storage::codec::{kind_code, ms, reason_code, transport_code};
+use crate::storage::sealing::Keyring;
+use crate::storage::{Resealed, StoreError};
 
 /// Tells a caller whether the commit carrying its job succeeded.
 pub(super) type Reply = Box<dyn FnOnce(Result<(), Arc<rusqlite::Error>>) + Send>;
@@ -73,20 +74,44 @@ pub(super) struct Writer {
     pub(super) events: Vec<Arc<StatusEvent>>,
     pub(super) status: broadcast::Sender<Arc<StatusEvent>>,
     pub(super) backlog: Arc<AtomicU64>,
+    /// Seals the endpoint records it writes.
+    pub(super) keyring: Arc<Keyring>,
+    /// Endpoints whose stored record is not sealed as the keyring would seal it now.
+    pub(super) stale: BTreeSet<EndpointId>,
 }
 
 impl Writer {
-    pub(super) fn load_endpoints(&mut self) -> rusqlite::Result<()> {
+    /// Reads every endpoint, opening its secrets, and notes which records are stale.
+    pub(super) fn load_endpoints(&mut self) -> Result<(), StartError> {
         let mut stmt = self.conn.prepare("SELECT record FROM endpoints")?;
-        let endpoints = stmt
-            .query_map([], endpoint_record)?
-            .collect::<rusqlite::Result<Vec<Endpoint>>>()?;
+        let records = stmt
+            .query_map([], |row| row.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
         drop(stmt);
-        self.endpoints = endpoints
-            .into_iter()
-            .map(|e| (e.id.clone(), Arc::new(e)))
-            .collect();
+        self.endpoints.clear();
+        self.stale.clear();
+        for record in records {
+            let opened = self.keyring.open(&record)?;
+            if !opened.current {
+                self.stale.insert(opened.endpoint.id.clone());
+            }
+            self.endpoints
+                .insert(opened.endpoint.id.clone(), Arc::new(opened.endpoint));
+        }
         Ok(())
+    }
+
+    /// Writes at most `limit` stale endpoint records again, sealed under the current key.
+    pub(super) fn reseal(&mut self, limit: usize) -> Result<Resealed, StoreError> {
+        let ids: Vec<EndpointId> = self.stale.iter().take(limit).cloned().collect();
+        for id in &ids {
+            let endpoint = self.endpoint(id)?;
+            self.save_endpoint(Endpoint::clone(&endpoint))?;
+        }
+        Ok(Resealed {
+            resealed: ids.len() as u64,
+            remaining: self.stale.len() as u64,
+        })
     }
 
     /// Commits jobs in groups until asked to stop (`None`) or every sender is gone. Jobs
@@ -303,7 +328,7 @@ impl Writer {
     }
 
     pub(super) fn save_endpoint(&mut self, endpoint: Endpoint) -> Result<Endpoint, StoreError> {
-        let record = serde_json::to_string(&endpoint)?;
+        let record = self.keyring.seal(&endpoint)?;
         self.conn
             .prepare_cached(
                 "INSERT OR REPLACE INTO endpoints (id, enabled, record, tenant_id) VALUES (?1, ?2, ?3, ?4)",
@@ -314,6 +339,7 @@ impl Writer {
                 record,
                 endpoint.tenant.as_str()
             ])?;
+        self.stale.remove(&endpoint.id);
         self.endpoints
             .insert(endpoint.id.clone(), Arc::new(endpoint.clone()));
         Ok(endpoint)
