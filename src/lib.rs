@@ -3,7 +3,8 @@
 //! Layout (the map of the system), bottom up: each module imports only modules above it.
 //! - `domain`: the values everything else passes around, valid by construction.
 //! - `policy`: pure policies: retry schedule, circuit breaker, token bucket, endpoint
-//!   protection settings and status, and the `Protection` seam.
+//!   protection settings and status, the bounds on endpoints' overrides, and the
+//!   `Protection` seam.
 //! - `auth`: credentials as values: scopes, stored API keys, the key token format and
 //!   hash, bearer JWT validation. Deciding what a caller may do is the service's.
 //! - `analytics`: per-minute rollups of attempts and the latency sketch behind percentiles.

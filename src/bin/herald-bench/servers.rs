@@ -143,6 +143,11 @@ impl Launcher {
             ("WEBHOOK_ADMIN_ADDR", "127.0.0.1:0"),
             ("WEBHOOK_LOG_FORMAT", "json"),
             ("WEBHOOK_STORAGE_TYPE", self.store.name()),
+            // The workloads' endpoints lift the rate limit and the breaker and retry a
+            // failing endpoint within milliseconds (see `workload`).
+            ("WEBHOOK_ENDPOINT_MAX_RATE_LIMIT", "0"),
+            ("WEBHOOK_RETRY_MIN_DELAY", "0"),
+            ("WEBHOOK_BREAKER_MAX_THRESHOLD", "10000"),
         ]);
         let data_dir = match self.store {
             StoreKind::Embedded => {
