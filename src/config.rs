@@ -680,8 +680,8 @@ impl ServeArgs {
     }
 }
 
-/// The settings of the bounds on endpoints' overrides, each with the setting whose
-/// default it bounds.
+/// The flag and variable of each bound on endpoints' overrides: rate, delay floor,
+/// retries, in flight, breaker threshold.
 const BOUND_SETTINGS: [(&str, &str); 5] = [
     (
         "--endpoint-max-rate-limit",
