@@ -16,8 +16,9 @@ use clap::{Args, FromArgMatches, ValueEnum};
 use crate::auth::SecretHash;
 use crate::auth::jwt::{JwtKeys, JwtSettings};
 use crate::delivery::DeliveryConfig;
-use crate::domain::{Jitter, ProtectionOverride};
+use crate::domain::{Jitter, ProtectionOverride, RateLimitOverride, RetryOverride};
 use crate::egress::{Allowed, EgressConfig};
+use crate::policy::bounds::{OutOfBounds, OverrideBounds};
 use crate::policy::breaker::{BreakerPolicy, BreakerPolicyError};
 use crate::policy::limiter::{RateLimit, RateLimitError};
 use crate::policy::protection::{ProtectionConfig, ProtectionError};
@@ -227,6 +228,36 @@ pub struct ServeArgs {
     /// Attempts in flight to one endpoint at once.
     #[arg(long, env = "WEBHOOK_ENDPOINT_MAX_IN_FLIGHT", default_value_t = 16)]
     pub endpoint_max_in_flight: u32,
+
+    /// Highest rate, in requests per second, an endpoint's rate limit may be set to, and
+    /// its largest burst (0: no bound; only then may an endpoint turn its limit off).
+    #[arg(
+        long,
+        env = "WEBHOOK_ENDPOINT_MAX_RATE_LIMIT",
+        default_value_t = 10_000
+    )]
+    pub endpoint_max_rate_limit: u32,
+
+    /// Shortest retry delay (initial and maximum) and circuit-breaker open period an
+    /// endpoint may set.
+    #[arg(long, env = "WEBHOOK_RETRY_MIN_DELAY", default_value = "1s", value_parser = duration)]
+    pub retry_min_delay: Duration,
+
+    /// Most retries an endpoint may set.
+    #[arg(long, env = "WEBHOOK_MAX_RETRY_COUNT", default_value_t = 20)]
+    pub max_retry_count: u32,
+
+    /// Most attempts in flight an endpoint may set.
+    #[arg(
+        long,
+        env = "WEBHOOK_ENDPOINT_MAX_IN_FLIGHT_CEILING",
+        default_value_t = 64
+    )]
+    pub endpoint_max_in_flight_ceiling: u32,
+
+    /// Highest circuit-breaker failure threshold an endpoint may set.
+    #[arg(long, env = "WEBHOOK_BREAKER_MAX_THRESHOLD", default_value_t = 100)]
+    pub breaker_max_threshold: u32,
 
     /// Days of per-minute analytics kept.
     #[arg(long, env = "WEBHOOK_ANALYTICS_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
@@ -740,11 +771,11 @@ impl ServeArgs {
             rate_limit_window: self.rate_limit_window,
             max_in_flight: self.endpoint_max_in_flight,
             auto_disable_after: self.auto_disable_after,
+            bounds: self.override_bounds()?,
         };
         // The defaults must themselves be a valid endpoint policy; the breaker and the
         // rate limit were checked above, so only the in-flight cap can fail here.
-        if let Err(e @ ProtectionError::MaxInFlight { .. }) =
-            config.resolve(&ProtectionOverride::default())
+        if let Err(e @ ProtectionError::NoInFlight) = config.resolve(&ProtectionOverride::default())
         {
             return Err(ConfigError {
                 flag: "--endpoint-max-in-flight",
@@ -786,6 +817,114 @@ fn secret_setting(
             env: file_env,
             reason: format!("set {value_env} or {file_env}, not both"),
         }),
+    }
+}
+
+/// The flag and variable of each bound on endpoints' overrides: rate, delay floor,
+/// retries, in flight, breaker threshold.
+const BOUND_SETTINGS: [(&str, &str); 5] = [
+    (
+        "--endpoint-max-rate-limit",
+        "WEBHOOK_ENDPOINT_MAX_RATE_LIMIT",
+    ),
+    ("--retry-min-delay", "WEBHOOK_RETRY_MIN_DELAY"),
+    ("--max-retry-count", "WEBHOOK_MAX_RETRY_COUNT"),
+    (
+        "--endpoint-max-in-flight-ceiling",
+        "WEBHOOK_ENDPOINT_MAX_IN_FLIGHT_CEILING",
+    ),
+    ("--breaker-max-threshold", "WEBHOOK_BREAKER_MAX_THRESHOLD"),
+];
+
+impl ServeArgs {
+    /// The bounds on endpoints' overrides. The server's own defaults must lie within
+    /// them: a default is what every endpoint that sets nothing gets.
+    fn override_bounds(&self) -> Result<OverrideBounds, ConfigError> {
+        let [rate, delay, retries, in_flight, threshold] = BOUND_SETTINGS;
+        // Each ceiling within what its policy accepts at all.
+        let ceilings = [
+            (self.max_retry_count, 0, RetryPolicy::MAX_RETRIES, retries),
+            (self.endpoint_max_in_flight_ceiling, 1, 10_000, in_flight),
+            (self.breaker_max_threshold, 1, 10_000, threshold),
+        ];
+        for (value, least, most, (flag, env)) in ceilings {
+            if !(least..=most).contains(&value) {
+                return Err(ConfigError {
+                    flag,
+                    env,
+                    reason: format!("must be {least} to {most}, got {value}"),
+                });
+            }
+        }
+        let bounds = OverrideBounds {
+            max_rate: (self.endpoint_max_rate_limit > 0).then_some(self.endpoint_max_rate_limit),
+            min_delay: self.retry_min_delay,
+            max_retries: self.max_retry_count,
+            max_in_flight: self.endpoint_max_in_flight_ceiling,
+            max_failure_threshold: self.breaker_max_threshold,
+        };
+        let retry = RetryOverride {
+            max_retries: Some(self.default_retry_count),
+            initial_delay: Some(self.retry_initial_delay),
+            max_delay: Some(self.max_retry_delay),
+            ..Default::default()
+        };
+        let protection = ProtectionOverride {
+            rate_limit: match self.rate_limit {
+                0 => RateLimitOverride::Unlimited,
+                limit => RateLimitOverride::Custom {
+                    limit,
+                    window: Some(self.rate_limit_window),
+                    burst: (self.rate_limit_burst > 0).then_some(self.rate_limit_burst),
+                },
+            },
+            failure_threshold: Some(self.circuit_breaker_failure_threshold),
+            breaker_timeout: Some(self.circuit_breaker_timeout),
+            max_in_flight: Some(self.endpoint_max_in_flight),
+        };
+        let past = bounds
+            .check_retry(&retry)
+            .into_iter()
+            .chain(bounds.check_protection(&protection, self.rate_limit_window))
+            .next();
+        let Some(e) = past else { return Ok(bounds) };
+        let ((flag, env), (_, bound)) = match e {
+            OutOfBounds::Retries { .. } => (
+                ("--default-retry-count", "WEBHOOK_DEFAULT_RETRY_COUNT"),
+                retries,
+            ),
+            OutOfBounds::InitialDelay { .. } => (
+                ("--retry-initial-delay", "WEBHOOK_RETRY_INITIAL_DELAY"),
+                delay,
+            ),
+            OutOfBounds::MaxDelay { .. } => {
+                (("--max-retry-delay", "WEBHOOK_MAX_RETRY_DELAY"), delay)
+            }
+            OutOfBounds::Unlimited { .. } | OutOfBounds::Rate { .. } => {
+                (("--rate-limit", "WEBHOOK_RATE_LIMIT"), rate)
+            }
+            OutOfBounds::Burst { .. } => (("--rate-limit-burst", "WEBHOOK_RATE_LIMIT_BURST"), rate),
+            OutOfBounds::FailureThreshold { .. } => (
+                (
+                    "--circuit-breaker-failure-threshold",
+                    "CIRCUIT_BREAKER_FAILURE_THRESHOLD",
+                ),
+                threshold,
+            ),
+            OutOfBounds::BreakerTimeout { .. } => (
+                ("--circuit-breaker-timeout", "CIRCUIT_BREAKER_TIMEOUT"),
+                delay,
+            ),
+            OutOfBounds::MaxInFlight { .. } => (
+                ("--endpoint-max-in-flight", "WEBHOOK_ENDPOINT_MAX_IN_FLIGHT"),
+                in_flight,
+            ),
+        };
+        Err(ConfigError {
+            flag,
+            env,
+            reason: format!("{e}: the default must lie within the bound {bound}"),
+        })
     }
 }
 
@@ -850,6 +989,128 @@ mod tests {
         let e = args.into_config().unwrap_err();
         assert_eq!(e.env, "WEBHOOK_RETRY_MULTIPLIER");
         assert!(e.to_string().contains("--retry-multiplier"));
+    }
+
+    #[test]
+    fn override_bounds_are_checked_and_the_defaults_lie_within_them() {
+        let bounds = ServeArgs::defaults()
+            .into_config()
+            .unwrap()
+            .delivery
+            .protection
+            .bounds;
+        assert_eq!(
+            bounds,
+            OverrideBounds {
+                max_rate: Some(10_000),
+                min_delay: Duration::from_secs(1),
+                max_retries: 20,
+                max_in_flight: 64,
+                max_failure_threshold: 100,
+            }
+        );
+        // A change to the defaults, the variable it is blamed on, and words of the reason.
+        type Case = (fn(&mut ServeArgs), &'static str, &'static str);
+        let cases: [Case; 14] = [
+            (
+                |a| a.max_retry_count = 101,
+                "WEBHOOK_MAX_RETRY_COUNT",
+                "0 to 100",
+            ),
+            (
+                |a| a.endpoint_max_in_flight_ceiling = 0,
+                "WEBHOOK_ENDPOINT_MAX_IN_FLIGHT_CEILING",
+                "1 to 10000",
+            ),
+            (
+                |a| a.breaker_max_threshold = 10_001,
+                "WEBHOOK_BREAKER_MAX_THRESHOLD",
+                "1 to 10000",
+            ),
+            (
+                |a| a.default_retry_count = 21,
+                "WEBHOOK_DEFAULT_RETRY_COUNT",
+                "WEBHOOK_MAX_RETRY_COUNT",
+            ),
+            (
+                |a| a.retry_initial_delay = Duration::from_millis(999),
+                "WEBHOOK_RETRY_INITIAL_DELAY",
+                "WEBHOOK_RETRY_MIN_DELAY",
+            ),
+            (
+                |a| a.retry_min_delay = Duration::from_secs(25 * 3600),
+                "WEBHOOK_RETRY_INITIAL_DELAY",
+                "WEBHOOK_RETRY_MIN_DELAY",
+            ),
+            (
+                |a| a.rate_limit = 0,
+                "WEBHOOK_RATE_LIMIT",
+                "WEBHOOK_ENDPOINT_MAX_RATE_LIMIT",
+            ),
+            (
+                |a| a.rate_limit = 10_001,
+                "WEBHOOK_RATE_LIMIT",
+                "WEBHOOK_ENDPOINT_MAX_RATE_LIMIT",
+            ),
+            (
+                |a| a.rate_limit_window = Duration::from_millis(99),
+                "WEBHOOK_RATE_LIMIT",
+                "WEBHOOK_ENDPOINT_MAX_RATE_LIMIT",
+            ),
+            (
+                |a| a.rate_limit_burst = 10_001,
+                "WEBHOOK_RATE_LIMIT_BURST",
+                "WEBHOOK_ENDPOINT_MAX_RATE_LIMIT",
+            ),
+            (
+                |a| a.endpoint_max_in_flight = 65,
+                "WEBHOOK_ENDPOINT_MAX_IN_FLIGHT",
+                "WEBHOOK_ENDPOINT_MAX_IN_FLIGHT_CEILING",
+            ),
+            (
+                |a| a.circuit_breaker_failure_threshold = 101,
+                "CIRCUIT_BREAKER_FAILURE_THRESHOLD",
+                "WEBHOOK_BREAKER_MAX_THRESHOLD",
+            ),
+            (
+                |a| a.circuit_breaker_timeout = Duration::from_millis(500),
+                "CIRCUIT_BREAKER_TIMEOUT",
+                "WEBHOOK_RETRY_MIN_DELAY",
+            ),
+            (
+                |a| a.endpoint_max_in_flight = 0,
+                "WEBHOOK_ENDPOINT_MAX_IN_FLIGHT",
+                "at least 1",
+            ),
+        ];
+        for (change, env, reason) in cases {
+            let mut args = ServeArgs::defaults();
+            change(&mut args);
+            let e = args.into_config().unwrap_err();
+            assert_eq!(e.env, env, "{e}");
+            assert!(e.reason.contains(reason), "{e}");
+        }
+        // At the bounds, and with no rate bound, no limit at all.
+        let mut args = ServeArgs::defaults();
+        args.default_retry_count = 20;
+        args.retry_initial_delay = Duration::from_secs(1);
+        args.rate_limit = 10_000;
+        args.endpoint_max_in_flight = 64;
+        args.circuit_breaker_failure_threshold = 100;
+        args.circuit_breaker_timeout = Duration::from_secs(1);
+        assert!(args.into_config().is_ok());
+        let mut args = ServeArgs::defaults();
+        args.endpoint_max_rate_limit = 0;
+        args.rate_limit = 0;
+        assert_eq!(
+            args.into_config()
+                .unwrap()
+                .delivery
+                .protection
+                .bounds
+                .max_rate,
+            None
+        );
     }
 
     #[test]

@@ -184,6 +184,7 @@ mod tests {
                 rate_limit_window: Duration::from_secs(1),
                 max_in_flight: 4,
                 auto_disable_after: Duration::from_secs(60),
+                bounds: crate::policy::protection::test_config().bounds,
             },
         };
         let options = StoreOptions {

@@ -347,11 +347,13 @@ impl Dispatcher {
                 Transition::Failed
             }
             Verdict::Retryable { retry_after } => {
-                // Overrides were validated against this default when stored.
+                // Overrides were validated against this default when stored, and are
+                // clamped to today's bounds, which may have been lowered since.
+                let bounded = self.config.protection.bounds.clamp_retry(&endpoint.retry);
                 let policy = self
                     .config
                     .retry
-                    .with_override(&endpoint.retry)
+                    .with_override(&bounded)
                     .unwrap_or(self.config.retry);
                 match policy.next_delay(attempts_in_round + 1, retry_after, &mut rand::rng()) {
                     Some(delay) => Transition::RetryAt(SystemTime::now() + delay),

@@ -334,6 +334,10 @@ fn parse_endpoint_channels(v: &mut Violations, field: &str, values: Vec<String>)
     })
 }
 
+/// An endpoint's custom headers, each checked on its own and all together: at most
+/// [`CustomHeader::MAX_COUNT`] of them and [`CustomHeader::MAX_TOTAL_SIZE`] bytes of
+/// names and values, and no two names the same but for case (the map can carry both).
+/// A header's violation is named `field["Name"]`, as the caller spelled it.
 fn parse_headers(
     v: &mut Violations,
     field: &str,
@@ -342,16 +346,46 @@ fn parse_headers(
     if headers.len() > CustomHeader::MAX_COUNT {
         v.add(
             field,
-            format!("at most {} headers", CustomHeader::MAX_COUNT),
+            format!(
+                "at most {} headers, not {}",
+                CustomHeader::MAX_COUNT,
+                headers.len()
+            ),
         );
         return Vec::new();
     }
-    let mut parsed: Vec<CustomHeader> = headers
-        .iter()
-        .filter_map(|(name, value)| {
-            v.check(format!("{field}[{name}]"), CustomHeader::parse(name, value))
-        })
-        .collect();
+    let size: usize = headers.iter().map(|(n, value)| n.len() + value.len()).sum();
+    if size > CustomHeader::MAX_TOTAL_SIZE {
+        v.add(
+            field,
+            format!(
+                "at most {} bytes of names and values in all, not {size}",
+                CustomHeader::MAX_TOTAL_SIZE
+            ),
+        );
+        return Vec::new();
+    }
+    // In name order, so the same request always names the same duplicate.
+    let mut sent: Vec<(String, String)> = headers.into_iter().collect();
+    sent.sort_unstable();
+    let mut parsed: Vec<(&str, CustomHeader)> = Vec::with_capacity(sent.len());
+    for (name, value) in &sent {
+        let Some(header) = v.check(
+            format!("{field}[{name:?}]"),
+            CustomHeader::parse(name, value),
+        ) else {
+            continue;
+        };
+        if let Some((first, _)) = parsed.iter().find(|(_, h)| h.name == header.name) {
+            v.add(
+                format!("{field}[{name:?}]"),
+                format!("the same header as {first:?}: header names ignore case"),
+            );
+            continue;
+        }
+        parsed.push((name, header));
+    }
+    let mut parsed: Vec<CustomHeader> = parsed.into_iter().map(|(_, h)| h).collect();
     parsed.sort_by(|a, b| a.name.cmp(&b.name));
     parsed
 }
@@ -1014,6 +1048,81 @@ mod tests {
         assert_eq!(PageToken::parse_endpoints(&mut v, &token), None);
         assert_eq!(PageToken::parse_endpoints(&mut v, "garbage!"), None);
         assert_eq!(v.iter().count(), 2);
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// The fields violated by parsing `sent`, in order, and what was kept.
+    fn header_violations(sent: HashMap<String, String>) -> (Vec<String>, Vec<CustomHeader>) {
+        let mut v = Violations::default();
+        let parsed = parse_headers(&mut v, "headers", sent);
+        let mut fields: Vec<String> = v.iter().map(|f| f.field.clone()).collect();
+        fields.sort_unstable();
+        (fields, parsed)
+    }
+
+    #[test]
+    fn header_violations_name_the_header_as_sent() {
+        let (fields, _) = header_violations(headers(&[
+            ("Proxy-Authorization", "Basic eA=="),
+            ("X-Webhook-Foo", "1"),
+            ("HOST", "internal"),
+            ("X-Injected", "a\r\nx-evil: 1"),
+            ("X-Nul", "a\0b"),
+            ("bad name", "x"),
+            ("X-Fine", "ok"),
+        ]));
+        assert_eq!(
+            fields,
+            [
+                r#"headers["HOST"]"#,
+                r#"headers["Proxy-Authorization"]"#,
+                r#"headers["X-Injected"]"#,
+                r#"headers["X-Nul"]"#,
+                r#"headers["X-Webhook-Foo"]"#,
+                r#"headers["bad name"]"#,
+            ]
+        );
+        // A name that could break out of the quotes is shown escaped.
+        let (fields, _) = header_violations(headers(&[("a\"]\n", "x")]));
+        assert_eq!(fields, [r#"headers["a\"]\n"]"#]);
+    }
+
+    #[test]
+    fn header_names_differing_only_in_case_are_refused() {
+        let (fields, _) = header_violations(headers(&[("X-A", "1"), ("x-a", "2"), ("x-b", "3")]));
+        assert_eq!(fields, [r#"headers["x-a"]"#]);
+        let (fields, parsed) = header_violations(headers(&[("X-A", "1"), ("x-b", "3")]));
+        assert!(fields.is_empty());
+        let names: Vec<_> = parsed.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, ["x-a", "x-b"]);
+    }
+
+    #[test]
+    fn headers_are_bounded_in_count_and_size() {
+        let many = |n: usize| -> HashMap<String, String> {
+            (0..n)
+                .map(|i| (format!("x-h{i}"), "v".to_owned()))
+                .collect()
+        };
+        assert_eq!(header_violations(many(32)).1.len(), 32);
+        assert_eq!(header_violations(many(33)).0, ["headers"]);
+        // 8 KiB of names and values in all, and not a byte more.
+        let name = "x-big";
+        let exactly = "a".repeat(CustomHeader::MAX_TOTAL_SIZE - name.len());
+        let (fields, parsed) = header_violations(headers(&[(name, &exactly)]));
+        assert!(fields.is_empty() && parsed.len() == 1);
+        let over = format!("{exactly}a");
+        assert_eq!(header_violations(headers(&[(name, &over)])).0, ["headers"]);
+        let spread: HashMap<String, String> = (0..4)
+            .map(|i| (format!("x-{i}"), "a".repeat(2048)))
+            .collect();
+        assert_eq!(header_violations(spread).0, ["headers"]);
     }
 
     #[test]

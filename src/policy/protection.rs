@@ -15,13 +15,14 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use tokio::time::Instant;
 
+use super::bounds::OverrideBounds;
 use super::breaker::{BreakerPolicy, BreakerPolicyError};
 use super::limiter::{RateLimit, RateLimitError};
 use crate::domain::{
     AttemptRecord, DisabledReason, Endpoint, EndpointId, ProtectionOverride, RateLimitOverride,
 };
 
-/// The server's protection settings, which endpoints may override.
+/// The server's protection settings, which endpoints may override within `bounds`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ProtectionConfig {
     pub breaker: BreakerPolicy,
@@ -32,6 +33,8 @@ pub struct ProtectionConfig {
     pub max_in_flight: u32,
     /// An endpoint that has only failed for this long is disabled.
     pub auto_disable_after: Duration,
+    /// What endpoints' overrides (of these settings and of the retry policy) may ask for.
+    pub bounds: OverrideBounds,
 }
 
 /// An endpoint's protection, defaults and overrides resolved.
@@ -49,18 +52,15 @@ pub enum ProtectionError {
     Breaker(#[from] BreakerPolicyError),
     #[error(transparent)]
     RateLimit(#[from] RateLimitError),
-    #[error("max_in_flight must be between 1 and {max}, got {got}")]
-    MaxInFlight { got: u32, max: u32 },
+    #[error("max_in_flight must be at least 1")]
+    NoInFlight,
 }
 
 impl ProtectionConfig {
-    /// Most attempts in flight one endpoint may be allowed.
-    pub const MAX_IN_FLIGHT: u32 = 10_000;
-
     /// The policy of an endpoint with these overrides.
     ///
     /// # Errors
-    /// When an override is out of range.
+    /// When an override is out of range; the bounds are not checked here.
     pub fn resolve(&self, o: &ProtectionOverride) -> Result<EndpointPolicy, ProtectionError> {
         let breaker = BreakerPolicy::try_new(
             o.failure_threshold
@@ -81,11 +81,8 @@ impl ProtectionConfig {
             )?),
         };
         let max_in_flight = o.max_in_flight.unwrap_or(self.max_in_flight);
-        if !(1..=Self::MAX_IN_FLIGHT).contains(&max_in_flight) {
-            return Err(ProtectionError::MaxInFlight {
-                got: max_in_flight,
-                max: Self::MAX_IN_FLIGHT,
-            });
+        if max_in_flight == 0 {
+            return Err(ProtectionError::NoInFlight);
         }
         Ok(EndpointPolicy {
             breaker,
@@ -94,10 +91,14 @@ impl ProtectionConfig {
         })
     }
 
-    /// The policy of a stored endpoint; an override invalid against today's defaults
-    /// (they may have changed since it was stored) falls back to the defaults.
+    /// The policy of a stored endpoint, its overrides clamped to today's bounds; an
+    /// override invalid against today's defaults (they may have changed since it was
+    /// stored) falls back to the defaults.
     pub fn resolve_or_default(&self, endpoint: &Endpoint) -> EndpointPolicy {
-        self.resolve(&endpoint.protection).unwrap_or_else(|e| {
+        let bounded = self
+            .bounds
+            .clamp_protection(&endpoint.protection, self.rate_limit_window);
+        self.resolve(&bounded).unwrap_or_else(|e| {
             tracing::warn!(endpoint = %endpoint.id, error = %e, "endpoint protection override no longer valid; using the defaults");
             self.resolve(&ProtectionOverride::default()).expect("the defaults are valid")
         })
@@ -256,7 +257,8 @@ pub trait Protection: Send + Sync + 'static {
 }
 
 /// Settings for tests: breaker at 2 failures for 5 s, 10 requests a second with a burst
-/// of 3, 2 in flight, disabled after a minute of failures.
+/// of 3, 2 in flight, disabled after a minute of failures; overrides bounded only by
+/// what each policy accepts.
 #[cfg(test)]
 pub(crate) fn test_config() -> ProtectionConfig {
     ProtectionConfig {
@@ -265,6 +267,13 @@ pub(crate) fn test_config() -> ProtectionConfig {
         rate_limit_window: Duration::from_secs(1),
         max_in_flight: 2,
         auto_disable_after: Duration::from_secs(60),
+        bounds: OverrideBounds {
+            max_rate: None,
+            min_delay: Duration::ZERO,
+            max_retries: super::retry::RetryPolicy::MAX_RETRIES,
+            max_in_flight: u32::MAX,
+            max_failure_threshold: u32::MAX,
+        },
     }
 }
 
@@ -309,10 +318,7 @@ mod tests {
                 max_in_flight: Some(0),
                 ..Default::default()
             }),
-            ProtectionError::MaxInFlight {
-                got: 0,
-                max: ProtectionConfig::MAX_IN_FLIGHT
-            }
+            ProtectionError::NoInFlight
         );
         assert_eq!(
             bad(ProtectionOverride {
@@ -331,6 +337,52 @@ mod tests {
                 ..Default::default()
             }),
             ProtectionError::RateLimit(RateLimitError::Window(Duration::ZERO))
+        );
+    }
+
+    #[test]
+    fn stored_overrides_past_todays_bounds_are_clamped_to_them() {
+        use crate::domain::{Secret, SigningSecrets, TenantId};
+        let c = ProtectionConfig {
+            bounds: OverrideBounds {
+                max_rate: Some(50),
+                min_delay: Duration::from_secs(1),
+                max_retries: 20,
+                max_in_flight: 4,
+                max_failure_threshold: 10,
+            },
+            ..config()
+        };
+        let endpoint = Endpoint {
+            tenant: TenantId::default(),
+            id: EndpointId::parse("e").unwrap(),
+            url: url::Url::parse("https://example.com/").unwrap(),
+            description: String::new(),
+            event_types: vec![],
+            channels: vec![],
+            headers: vec![],
+            retry: Default::default(),
+            // Stored while the bounds were looser.
+            protection: ProtectionOverride {
+                rate_limit: RateLimitOverride::Unlimited,
+                failure_threshold: Some(10_000),
+                breaker_timeout: Some(Duration::from_millis(1)),
+                max_in_flight: Some(1000),
+            },
+            disabled: None,
+            failing_since: None,
+            secrets: SigningSecrets::new(Secret::generate()),
+            created_at: SystemTime::UNIX_EPOCH,
+            updated_at: SystemTime::UNIX_EPOCH,
+        };
+        let p = c.resolve_or_default(&endpoint);
+        assert_eq!(
+            p,
+            EndpointPolicy {
+                breaker: BreakerPolicy::try_new(10, Duration::from_secs(1)).unwrap(),
+                rate_limit: Some(RateLimit::try_new(50, Duration::from_secs(1), 50).unwrap()),
+                max_in_flight: 4,
+            }
         );
     }
 

@@ -1,8 +1,10 @@
 //! Endpoints: registration (the id, the signing secret and the times are made here, in
 //! the caller's tenant, within the tenant's endpoint limit), reads with the live
 //! protection state, updates, deletion, secret rotation; overrides are checked against
-//! the server's defaults, each violation named by its field. Another tenant's endpoint
-//! is not found, as a missing one. Every change is audited.
+//! the server's defaults and bounds, each violation named by its field. Another tenant's
+//! endpoint is not found, as a missing one. Custom header values (often the receiver's
+//! credentials) are shown only to callers who may change the endpoint (`write`); others
+//! read them empty. Every change is audited.
 
 use std::time::{Duration, SystemTime};
 
@@ -13,6 +15,7 @@ use crate::domain::{
     CustomHeader, DisabledReason, Endpoint, EndpointId, EndpointUpdate, EventPattern,
     ProtectionOverride, RateLimitOverride, RetryOverride, Secret, SigningSecrets, TenantId,
 };
+use crate::policy::bounds::OutOfBounds;
 use crate::policy::breaker::BreakerPolicyError;
 use crate::policy::limiter::RateLimitError;
 use crate::policy::protection::{EndpointStatus, ProtectionError};
@@ -53,7 +56,21 @@ fn protection_field(e: &ProtectionError) -> &'static str {
         ProtectionError::RateLimit(RateLimitError::Limit(_)) => "rate_limit.limit",
         ProtectionError::RateLimit(RateLimitError::Window(_)) => "rate_limit.window",
         ProtectionError::RateLimit(RateLimitError::Burst(_)) => "rate_limit.burst",
-        ProtectionError::MaxInFlight { .. } => "max_in_flight",
+        ProtectionError::NoInFlight => "max_in_flight",
+    }
+}
+
+/// The field below the endpoint that an override past the server's bounds is about.
+fn bound_field(e: &OutOfBounds) -> &'static str {
+    match e {
+        OutOfBounds::Retries { .. } => "retry_policy.max_retries",
+        OutOfBounds::InitialDelay { .. } => "retry_policy.initial_delay",
+        OutOfBounds::MaxDelay { .. } => "retry_policy.max_delay",
+        OutOfBounds::Unlimited { .. } | OutOfBounds::Rate { .. } => "rate_limit.limit",
+        OutOfBounds::Burst { .. } => "rate_limit.burst",
+        OutOfBounds::FailureThreshold { .. } => "circuit_breaker.failure_threshold",
+        OutOfBounds::BreakerTimeout { .. } => "circuit_breaker.timeout",
+        OutOfBounds::MaxInFlight { .. } => "max_in_flight",
     }
 }
 
@@ -70,7 +87,8 @@ fn retry_field(e: &PolicyError) -> &'static str {
 impl Service {
     /// Checks overrides against the server's defaults: the retry override as a whole, and
     /// each protection override (rate limit, breaker, in-flight cap) on its own, so every
-    /// bad one is named.
+    /// bad one is named; then each that works against the server's bounds, so a field is
+    /// named once, for the first thing wrong with it.
     fn check_overrides(
         &self,
         v: &mut Violations,
@@ -79,8 +97,13 @@ impl Service {
         circuit_breaker: Option<(Option<u32>, Option<Duration>)>,
         max_in_flight: Option<Option<u32>>,
     ) {
-        if let Some(Err(e)) = retry.map(|r| self.0.retry.with_override(r)) {
-            v.add(retry_field(&e), e.to_string());
+        let defaults = &self.0.protection_defaults;
+        let mut past_bounds = Vec::new();
+        if let Some(retry) = retry {
+            match self.0.retry.with_override(retry) {
+                Ok(_) => past_bounds.extend(defaults.bounds.check_retry(retry)),
+                Err(e) => v.add(retry_field(&e), e.to_string()),
+            }
         }
         let parts = [
             rate_limit.map(|rate_limit| ProtectionOverride {
@@ -98,9 +121,17 @@ impl Service {
             }),
         ];
         for part in parts.into_iter().flatten() {
-            if let Err(e) = self.0.protection_defaults.resolve(&part) {
-                v.add(protection_field(&e), e.to_string());
+            match defaults.resolve(&part) {
+                Ok(_) => past_bounds.extend(
+                    defaults
+                        .bounds
+                        .check_protection(&part, defaults.rate_limit_window),
+                ),
+                Err(e) => v.add(protection_field(&e), e.to_string()),
             }
+        }
+        for e in past_bounds {
+            v.add(bound_field(&e), e.to_string());
         }
     }
 
@@ -136,6 +167,18 @@ impl Service {
         Ok((tenant, endpoint.id))
     }
 
+    /// The endpoint as `caller` may read it: custom header values only with `write`.
+    fn readable(caller: &Caller, mut endpoint: Endpoint) -> Endpoint {
+        if caller.require(Scope::Write).is_err() {
+            endpoint.headers = endpoint
+                .headers
+                .iter()
+                .map(CustomHeader::redacted)
+                .collect();
+        }
+        endpoint
+    }
+
     /// The endpoint with its live protection state.
     async fn view(&self, endpoint: Endpoint) -> Result<EndpointView, ServiceError> {
         let status = self.0.protection.status(&endpoint).await?;
@@ -146,8 +189,8 @@ impl Service {
     ///
     /// # Errors
     /// A caller without the `write` scope or in another tenant, overrides that cannot
-    /// work with the server's defaults, an id already taken, a tenant with as many
-    /// endpoints as it may have, or a store failure.
+    /// work with the server's defaults or are past its bounds, an id already taken, a
+    /// tenant with as many endpoints as it may have, or a store failure.
     pub async fn register_endpoint(
         &self,
         caller: &Caller,
@@ -207,6 +250,8 @@ impl Service {
         Ok((self.view(endpoint).await?, secret))
     }
 
+    /// The endpoint, its custom header values empty unless the caller has `write`.
+    ///
     /// # Errors
     /// A caller without the `read` scope, an endpoint not in the caller's tenants, or a
     /// store failure.
@@ -218,10 +263,11 @@ impl Service {
     ) -> Result<EndpointView, ServiceError> {
         let scope = caller.tenants(Scope::Read, tenancy)?;
         let endpoint = self.endpoint_in(&scope, id).await?;
-        self.view(endpoint).await
+        self.view(Self::readable(caller, endpoint)).await
     }
 
-    /// Endpoints in id order, after `after`.
+    /// Endpoints in id order, after `after`; custom header values are empty unless the
+    /// caller has `write`.
     ///
     /// # Errors
     /// A caller without the `read` scope, or a store failure.
@@ -241,7 +287,7 @@ impl Service {
         let page = Page::cut(endpoints, limit, |e| e.id.clone());
         let mut items = Vec::with_capacity(page.items.len());
         for endpoint in page.items {
-            items.push(self.view(endpoint).await?);
+            items.push(self.view(Self::readable(caller, endpoint)).await?);
         }
         Ok(Page {
             items,
@@ -253,7 +299,8 @@ impl Service {
     ///
     /// # Errors
     /// A caller without the `write` scope, overrides that cannot work with the server's
-    /// defaults, an endpoint not in the caller's tenant, or a store failure.
+    /// defaults or are past its bounds, an endpoint not in the caller's tenant, or a
+    /// store failure.
     pub async fn update_endpoint(
         &self,
         caller: &Caller,

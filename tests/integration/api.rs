@@ -149,7 +149,7 @@ async fn every_validation_error_names_its_field(backend: Backend) {
         ),
         (
             registration(&|r| r.headers = [("webhook-id".to_owned(), "x".to_owned())].into()),
-            "headers[webhook-id]",
+            r#"headers["webhook-id"]"#,
         ),
         (registration(&|r| r.secret = "whsec_short".into()), "secret"),
         (

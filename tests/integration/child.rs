@@ -2,10 +2,10 @@
 //! embedded store) and `cluster` (several instances sharing a Redis).
 //!
 //! A child starts from [`Settings`]: a fixed base (ports `127.0.0.1:0`, JSON logs, fast
-//! retries) plus its store and each test's overrides; nothing from the environment
-//! running the tests leaks in. A thread per child reads its stderr (JSON log lines)
-//! into a channel, so the child never blocks on a full pipe and tests wait on log lines
-//! instead of sleeping. A child still running when its guard drops (a failed test) is
+//! retries, loose bounds on endpoints' overrides) plus its store and each test's
+//! overrides; nothing from the environment running the tests leaks in. A thread per
+//! child reads its stderr (JSON log lines) into a channel, so the child never blocks on
+//! a full pipe and tests wait on log lines instead of sleeping. A child still running when its guard drops (a failed test) is
 //! killed, and its stderr printed.
 
 use std::io::{BufRead, BufReader};
@@ -35,6 +35,11 @@ impl Settings {
                 ("WEBHOOK_RETRY_INITIAL_DELAY", "20ms"),
                 ("WEBHOOK_MAX_RETRY_DELAY", "200ms"),
                 ("WEBHOOK_DEFAULT_RETRY_COUNT", "20"),
+                // As in-process tests: overrides bounded only by what each policy accepts.
+                ("WEBHOOK_RETRY_MIN_DELAY", "0"),
+                ("WEBHOOK_MAX_RETRY_COUNT", "100"),
+                ("WEBHOOK_BREAKER_MAX_THRESHOLD", "10000"),
+                ("WEBHOOK_ENDPOINT_MAX_RATE_LIMIT", "0"),
                 ("WEBHOOK_DEFAULT_TIMEOUT", "10s"),
                 ("WEBHOOK_SHUTDOWN_GRACE", "10s"),
                 ("WEBHOOK_ADMIN_API_KEY", ADMIN_KEY),

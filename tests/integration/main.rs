@@ -6,6 +6,8 @@
 //! - `analytics`: GetAnalytics against the attempts actually made.
 //! - `bench`: `herald-bench --smoke` runs every workload with a balanced ledger.
 //! - `api`: endpoints, validation, idempotency, pagination, reflection and health.
+//! - `endpoint_bounds`: custom header rules and who reads their values; overrides
+//!   within the server's bounds.
 //! - `cli`: `herald watch` and `herald stats` against a live server.
 //! - `deploy`: the Grafana dashboard and Prometheus alerts use only Herald's metrics.
 //! - `delivery`: signing, filters, retries, outcomes of each HTTP answer, rotation.
@@ -37,6 +39,7 @@ mod cli;
 mod cluster;
 mod delivery;
 mod deploy;
+mod endpoint_bounds;
 mod jwt;
 mod observability;
 mod process;

@@ -19,6 +19,7 @@ use herald::cli::{Client, client};
 use herald::config::{Config, StorageConfig};
 use herald::domain::{Jitter, Secret};
 use herald::grpc::pb;
+use herald::policy::bounds::OverrideBounds;
 use herald::policy::retry::RetryPolicy;
 use herald::storage::redis::RedisConfig;
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard, Semaphore, mpsc, oneshot};
@@ -191,6 +192,16 @@ pub async fn test_config(backend: Backend) -> (Config, StoreGuard) {
     config.grpc_addr = "127.0.0.1:0".parse().unwrap();
     config.admin_addr = "127.0.0.1:0".parse().unwrap();
     config.delivery.retry = fast_retry();
+    // Tests' endpoints retry within milliseconds and keep breakers and rate limits out of
+    // the way: their overrides are bounded only by what each policy accepts. Tests of
+    // the bounds set their own.
+    config.delivery.protection.bounds = OverrideBounds {
+        max_rate: None,
+        min_delay: Duration::ZERO,
+        max_retries: RetryPolicy::MAX_RETRIES,
+        max_failure_threshold: 10_000,
+        ..config.delivery.protection.bounds
+    };
     config.delivery.request_timeout = Duration::from_secs(5);
     config.shutdown_grace = Duration::from_secs(5);
     config.auth.admin_key = Some(SecretHash::of(ADMIN_KEY));

@@ -145,6 +145,11 @@ impl Launcher {
             ("WEBHOOK_STORAGE_TYPE", self.store.name()),
             // The benchmark's sink listens on loopback.
             ("WEBHOOK_EGRESS_ALLOW_CIDRS", "127.0.0.0/8"),
+            // The workloads' endpoints lift the rate limit and the breaker and retry a
+            // failing endpoint within milliseconds (see `workload`).
+            ("WEBHOOK_ENDPOINT_MAX_RATE_LIMIT", "0"),
+            ("WEBHOOK_RETRY_MIN_DELAY", "0"),
+            ("WEBHOOK_BREAKER_MAX_THRESHOLD", "10000"),
         ]);
         let data_dir = match self.store {
             StoreKind::Embedded => {
