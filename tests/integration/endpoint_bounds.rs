@@ -9,11 +9,9 @@ use std::time::Duration;
 use herald::config::{Config, StorageConfig};
 use herald::grpc::pb;
 use herald::policy::bounds::OverrideBounds;
-use tonic::Code;
-use tonic_types::StatusExt;
 
 use crate::each_backend;
-use crate::support::{Backend, TestApp, client_with, spawn_app, spawn_app_with};
+use crate::support::{Backend, TestApp, client_with, spawn_app, spawn_app_with, violations};
 
 /// The bounds a server started with every default has.
 fn default_bounds() -> OverrideBounds {
@@ -21,20 +19,6 @@ fn default_bounds() -> OverrideBounds {
         .delivery
         .protection
         .bounds
-}
-
-/// The violations of a refused call, as (field, description), by field.
-fn violations(status: &tonic::Status) -> Vec<(String, String)> {
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    let mut found: Vec<_> = status
-        .get_details_bad_request()
-        .expect("BadRequest details")
-        .field_violations
-        .into_iter()
-        .map(|v| (v.field, v.description))
-        .collect();
-    found.sort();
-    found
 }
 
 fn fields(status: &tonic::Status) -> Vec<String> {

@@ -395,6 +395,19 @@ impl TestApp {
     }
 }
 
+/// The field violations of an `INVALID_ARGUMENT` status, as (field, description), sorted.
+pub fn violations(status: &tonic::Status) -> Vec<(String, String)> {
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    let mut found: Vec<_> = tonic_types::StatusExt::get_details_bad_request(status)
+        .expect("BadRequest details")
+        .field_violations
+        .into_iter()
+        .map(|v| (v.field, v.description))
+        .collect();
+    found.sort();
+    found
+}
+
 /// Polls `check` until it yields a value, for at most [`PATIENCE`].
 pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
