@@ -183,6 +183,10 @@ mod tests {
                 rate_limit_window: Duration::from_secs(1),
                 max_in_flight: 4,
                 auto_disable_after: Duration::from_secs(60),
+                host: crate::policy::protection::HostCeiling {
+                    max_in_flight: 4,
+                    rate_limit: None,
+                },
             },
         };
         let options = StoreOptions {

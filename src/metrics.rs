@@ -17,13 +17,14 @@ use prometheus::{
 };
 
 /// The name of every metric Herald exports (dashboards and alerts may use only these).
-pub const NAMES: [&str; 12] = [
+pub const NAMES: [&str; 13] = [
     "webhook_deliveries_total",
     "webhook_delivery_duration_seconds",
     "webhook_retry_attempts_total",
     "webhook_queue_size",
     "webhook_circuit_breaker_state",
     "webhook_rate_limit_hits_total",
+    "webhook_host_ceiling_waits_total",
     "webhook_validation_errors_total",
     "webhook_auth_failures_total",
     "webhook_worker_utilization",
@@ -85,6 +86,7 @@ pub struct Metrics {
     queue_size: IntGaugeVec,
     circuit_state: IntGaugeVec,
     rate_limit_hits: IntCounterVec,
+    host_ceiling_waits: IntCounter,
     validation_errors: IntCounterVec,
     auth_failures: IntCounterVec,
     worker_utilization: Gauge,
@@ -168,6 +170,13 @@ impl Metrics {
                     &["endpoint"],
                 ),
             ),
+            host_ceiling_waits: register(
+                &r,
+                IntCounter::new(
+                    "webhook_host_ceiling_waits_total",
+                    "Times endpoints with work due were held back by their destination host's ceiling",
+                ),
+            ),
             validation_errors: register(
                 &r,
                 IntCounterVec::new(
@@ -244,6 +253,12 @@ impl Metrics {
         self.rate_limit_hits
             .with_label_values(&[self.endpoints.value(endpoint)])
             .inc();
+    }
+
+    /// `n` endpoints with work due held back by their host's ceiling (no host label: the
+    /// hosts are the users' choice, and unbounded).
+    pub fn host_ceiling_waits(&self, n: u64) {
+        self.host_ceiling_waits.inc_by(n);
     }
 
     pub fn validation_error(&self, field: &str) {
@@ -351,6 +366,7 @@ mod tests {
         let m = Metrics::new();
         m.attempt(AttemptStatus::Failed, "a.b", 2, Duration::from_millis(3));
         m.rate_limit_hit("e");
+        m.host_ceiling_waits(1);
         m.validation_error("url");
         m.auth_failure("missing");
         m.set_worker_utilization(1, 2);

@@ -1,7 +1,8 @@
 //! Endpoint protection as policy: the server's settings and an endpoint's overrides
-//! resolved into one [`EndpointPolicy`], the live [`EndpointStatus`] the API shows, and
-//! the [`Protection`] seam through which the scheduler asks for room and reports the end
-//! of every attempt.
+//! resolved into one [`EndpointPolicy`], the [`HostCeiling`] every destination host has
+//! over all endpoints pointing at it, the live [`EndpointStatus`] the API shows, and the
+//! [`Protection`] seam through which the scheduler asks for room and reports the end of
+//! every attempt.
 //!
 //! Two implementations sit behind the seam: the in-process guards of `delivery::guard`
 //! (each process keeps its own breakers and buckets, and decides circuit changes and the
@@ -18,7 +19,8 @@ use tokio::time::Instant;
 use super::breaker::{BreakerPolicy, BreakerPolicyError};
 use super::limiter::{RateLimit, RateLimitError};
 use crate::domain::{
-    AttemptRecord, DisabledReason, Endpoint, EndpointId, ProtectionOverride, RateLimitOverride,
+    AttemptRecord, Destination, DisabledReason, Endpoint, EndpointId, ProtectionOverride,
+    RateLimitOverride,
 };
 
 /// The server's protection settings, which endpoints may override.
@@ -32,6 +34,18 @@ pub struct ProtectionConfig {
     pub max_in_flight: u32,
     /// An endpoint that has only failed for this long is disabled.
     pub auto_disable_after: Duration,
+    /// The ceiling of each destination host, over all endpoints pointing at it.
+    pub host: HostCeiling,
+}
+
+/// What one destination host receives at most, from every endpoint pointing at it
+/// together: no set of endpoints can send a host more than this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostCeiling {
+    /// Attempts in flight to the host at once.
+    pub max_in_flight: u32,
+    /// Requests to the host per window; `None`: no rate ceiling.
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// An endpoint's protection, defaults and overrides resolved.
@@ -164,6 +178,19 @@ pub struct Allowance {
     pub per_endpoint: HashMap<EndpointId, usize>,
     /// Room of an endpoint not listed.
     pub unknown: usize,
+    /// Room that endpoints pointing at one host share, on top of their own.
+    pub hosts: SharedRoom,
+}
+
+/// Room shared by groups of endpoints (those pointing at one destination host): a claim
+/// takes at most a group's room over all of its endpoints together.
+#[derive(Debug, Clone, Default)]
+pub struct SharedRoom {
+    /// The group of each listed endpoint, as an index into `room`; an endpoint not
+    /// listed shares nothing.
+    pub group_of: HashMap<EndpointId, usize>,
+    /// How many deliveries each group may start now.
+    pub room: Vec<usize>,
 }
 
 /// How an admitted attempt ended.
@@ -175,10 +202,13 @@ pub struct Ended<'a> {
 }
 
 /// Leave for one attempt to start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admission {
     /// The attempt is the half-open breaker's probe.
     pub probe: bool,
+    /// The host whose slot the attempt holds (the endpoint's URL may change before the
+    /// attempt ends).
+    pub destination: Destination,
 }
 
 /// A circuit change, as the status stream reports it.
@@ -220,10 +250,12 @@ pub trait Protection: Send + Sync + 'static {
     /// endpoints cost no store work.
     fn allowance(&self, now: Instant) -> Allowance;
 
-    /// The earliest time an endpoint held back by its breaker or rate limit opens up.
+    /// The earliest time an endpoint held back by its breaker, its rate limit or its
+    /// host's rate ceiling opens up.
     fn next_unblock(&self, now: Instant) -> Option<Instant>;
 
-    /// Lets one attempt to `endpoint` start, or says no (the delivery goes back to wait).
+    /// Lets one attempt to `endpoint` start, or says no (the delivery goes back to wait):
+    /// the endpoint or its host has no room.
     fn admit(&self, endpoint: &Endpoint, now: Instant) -> Option<Admission>;
 
     /// Ends an admitted attempt (`None`: it never reached an outcome, the process is
@@ -231,7 +263,7 @@ pub trait Protection: Send + Sync + 'static {
     fn finish(
         &self,
         endpoint: &EndpointId,
-        admission: Admission,
+        admission: &Admission,
         ended: Option<Ended<'_>>,
         now: SystemTime,
     ) -> EndpointEffects;
@@ -256,7 +288,8 @@ pub trait Protection: Send + Sync + 'static {
 }
 
 /// Settings for tests: breaker at 2 failures for 5 s, 10 requests a second with a burst
-/// of 3, 2 in flight, disabled after a minute of failures.
+/// of 3, 2 in flight, disabled after a minute of failures; each host takes 3 in flight
+/// and 20 requests a second.
 #[cfg(test)]
 pub(crate) fn test_config() -> ProtectionConfig {
     ProtectionConfig {
@@ -265,6 +298,10 @@ pub(crate) fn test_config() -> ProtectionConfig {
         rate_limit_window: Duration::from_secs(1),
         max_in_flight: 2,
         auto_disable_after: Duration::from_secs(60),
+        host: HostCeiling {
+            max_in_flight: 3,
+            rate_limit: Some(RateLimit::try_new(20, Duration::from_secs(1), 20).unwrap()),
+        },
     }
 }
 

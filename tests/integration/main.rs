@@ -3,6 +3,7 @@
 //! - `support`: the test Herald, the scriptable sink, waiting helpers.
 //! - `redis`: a private `redis-server` per test; what is particular to Redis.
 //! - `child`: the real binary as a child process, for `process` and `cluster`.
+//! - `amplification`: endpoints on one host never send it more than its host ceilings.
 //! - `analytics`: GetAnalytics against the attempts actually made.
 //! - `bench`: `herald-bench --smoke` runs every workload with a balanced ledger.
 //! - `api`: endpoints, validation, idempotency, pagination, reflection and health.
@@ -26,6 +27,7 @@
 //! - `jwt`: bearer JWTs (HS256, and EdDSA from a JWKS served in the test).
 //! - `tls`: TLS and mTLS with certificates made in the test, reloaded without restart.
 
+mod amplification;
 mod analytics;
 mod api;
 mod auth;

@@ -304,6 +304,7 @@ fn claim_request_with_room(
         limit,
         per_endpoint: room.iter().map(|(e, n)| ((*e).clone(), *n)).collect(),
         unknown,
+        hosts: Default::default(),
     }
 }
 
