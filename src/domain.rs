@@ -833,6 +833,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_destination_is_the_normalised_host_and_its_port() {
+        let of = |url: &str| Destination::of(&url::Url::parse(url).unwrap()).to_string();
+        assert_eq!(of("https://Hooks.Example.COM/a?b"), "hooks.example.com:443");
+        assert_eq!(
+            of("http://hooks.example.com:80/other"),
+            "hooks.example.com:80"
+        );
+        assert_eq!(
+            of("http://hooks.example.com:8080/"),
+            "hooks.example.com:8080"
+        );
+        assert_eq!(of("http://[::1]:9000/"), "[::1]:9000");
+        assert_eq!(
+            of("http://127.1/"),
+            "127.0.0.1:80",
+            "one host however it is written"
+        );
+    }
+
+    #[test]
     fn endpoint_ids_are_stored_per_tenant_and_shown_as_chosen() {
         let id = EndpointId::parse("orders").unwrap();
         let acme = TenantId::parse("acme").unwrap();

@@ -2,8 +2,9 @@
 //! attempt them.
 //!
 //! Layout: the scheduler (this file) leases due work from the store in batches, bounded by
-//! `max_workers` concurrent attempts and by each endpoint's room (asked of the
-//! [`Protection`]: `guard` in process, or the Redis store's shared one), and sleeps until
+//! `max_workers` concurrent attempts, by each endpoint's room and by the room of each
+//! destination host, shared by its endpoints (asked of the [`Protection`]: `guard` in
+//! process, or the Redis store's shared one), and sleeps until
 //! the next due time or a wake-up; `http` sends one signed attempt and classifies it; the
 //! retry policy (`policy::retry`) schedules the next one; `signer` computes Standard
 //! Webhooks signatures. Nothing here knows of gRPC: callers hand work over through the
