@@ -21,7 +21,7 @@ use crate::egress::{Allowed, EgressConfig};
 use crate::policy::bounds::{OutOfBounds, OverrideBounds};
 use crate::policy::breaker::{BreakerPolicy, BreakerPolicyError};
 use crate::policy::limiter::{RateLimit, RateLimitError};
-use crate::policy::protection::{ProtectionConfig, ProtectionError};
+use crate::policy::protection::{HostCeiling, ProtectionConfig, ProtectionError};
 use crate::policy::retry::{PolicyError, RetryPolicy};
 use crate::service::ServiceConfig;
 use crate::storage::StoreOptions;
@@ -278,6 +278,17 @@ pub struct ServeArgs {
     /// An endpoint whose attempts have all failed for this long is disabled.
     #[arg(long, env = "WEBHOOK_AUTO_DISABLE_AFTER", default_value = "5days", value_parser = duration)]
     pub auto_disable_after: Duration,
+
+    /// Attempts in flight to one destination host (URL host and port) at once, over all
+    /// the endpoints pointing at it.
+    #[arg(long, env = "WEBHOOK_HOST_MAX_IN_FLIGHT", default_value_t = 64)]
+    pub host_max_in_flight: u32,
+
+    /// Requests per second to one destination host, over all the endpoints pointing at
+    /// it (0: no rate ceiling, for trusted deployments whose endpoints all belong to
+    /// their operator).
+    #[arg(long, env = "WEBHOOK_HOST_RATE_LIMIT", default_value_t = 2000)]
+    pub host_rate_limit: u32,
 
     /// Authentication: `on`, or `off` for local experiments only.
     #[arg(long, env = "WEBHOOK_AUTH", value_enum, default_value = "on")]
@@ -716,6 +727,32 @@ impl ServeArgs {
         Ok(Keyring::new(current, previous))
     }
 
+    fn host_ceiling(&self) -> Result<HostCeiling, ConfigError> {
+        if self.host_max_in_flight == 0 {
+            return Err(ConfigError {
+                flag: "--host-max-in-flight",
+                env: "WEBHOOK_HOST_MAX_IN_FLIGHT",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let rate_limit = match self.host_rate_limit {
+            0 => None,
+            limit => Some(
+                RateLimit::try_new(limit, Duration::from_secs(1), limit).map_err(|e| {
+                    ConfigError {
+                        flag: "--host-rate-limit",
+                        env: "WEBHOOK_HOST_RATE_LIMIT",
+                        reason: e.to_string(),
+                    }
+                })?,
+            ),
+        };
+        Ok(HostCeiling {
+            max_in_flight: self.host_max_in_flight,
+            rate_limit,
+        })
+    }
+
     fn protection(&self) -> Result<ProtectionConfig, ConfigError> {
         let breaker = BreakerPolicy::try_new(
             self.circuit_breaker_failure_threshold,
@@ -772,6 +809,7 @@ impl ServeArgs {
             max_in_flight: self.endpoint_max_in_flight,
             auto_disable_after: self.auto_disable_after,
             bounds: self.override_bounds()?,
+            host: self.host_ceiling()?,
         };
         // The defaults must themselves be a valid endpoint policy; the breaker and the
         // rate limit were checked above, so only the in-flight cap can fail here.
@@ -1110,6 +1148,37 @@ mod tests {
                 .bounds
                 .max_rate,
             None
+        );
+    }
+
+    #[test]
+    fn host_ceilings_default_and_refuse_nonsense() {
+        let host = ServeArgs::defaults()
+            .into_config()
+            .unwrap()
+            .delivery
+            .protection
+            .host;
+        assert_eq!(host.max_in_flight, 64);
+        assert_eq!(
+            host.rate_limit.map(|l| (l.limit(), l.burst())),
+            Some((2000, 2000))
+        );
+        let mut args = ServeArgs::defaults();
+        args.host_rate_limit = 0;
+        let host = args.into_config().unwrap().delivery.protection.host;
+        assert_eq!(host.rate_limit, None, "0: no rate ceiling");
+        let mut args = ServeArgs::defaults();
+        args.host_max_in_flight = 0;
+        assert_eq!(
+            args.into_config().unwrap_err().env,
+            "WEBHOOK_HOST_MAX_IN_FLIGHT"
+        );
+        let mut args = ServeArgs::defaults();
+        args.host_rate_limit = 2_000_000;
+        assert_eq!(
+            args.into_config().unwrap_err().env,
+            "WEBHOOK_HOST_RATE_LIMIT"
         );
     }
 

@@ -656,6 +656,37 @@ impl EndpointUpdate {
     }
 }
 
+/// Where an endpoint's requests go: its URL's host (as the URL parser normalised it) and
+/// port. Every endpoint pointing at one destination shares that host's ceiling on
+/// attempts in flight and requests per second.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Destination(String);
+
+impl Destination {
+    pub fn of(url: &url::Url) -> Self {
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        let port = url.port_or_known_default().unwrap_or(0);
+        Self(format!("{host}:{port}"))
+    }
+
+    /// `host:port`, an IPv6 host in brackets.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Destination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Endpoint {
+    pub fn destination(&self) -> Destination {
+        Destination::of(&self.url)
+    }
+}
+
 /// The W3C trace context a message was published in (`traceparent`, `tracestate`),
 /// carried into every attempt to deliver it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -836,6 +867,26 @@ impl StatusEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_destination_is_the_normalised_host_and_its_port() {
+        let of = |url: &str| Destination::of(&url::Url::parse(url).unwrap()).to_string();
+        assert_eq!(of("https://Hooks.Example.COM/a?b"), "hooks.example.com:443");
+        assert_eq!(
+            of("http://hooks.example.com:80/other"),
+            "hooks.example.com:80"
+        );
+        assert_eq!(
+            of("http://hooks.example.com:8080/"),
+            "hooks.example.com:8080"
+        );
+        assert_eq!(of("http://[::1]:9000/"), "[::1]:9000");
+        assert_eq!(
+            of("http://127.1/"),
+            "127.0.0.1:80",
+            "one host however it is written"
+        );
+    }
 
     #[test]
     fn endpoint_ids_are_stored_per_tenant_and_shown_as_chosen() {

@@ -185,6 +185,10 @@ mod tests {
                 max_in_flight: 4,
                 auto_disable_after: Duration::from_secs(60),
                 bounds: crate::policy::protection::test_config().bounds,
+                host: crate::policy::protection::HostCeiling {
+                    max_in_flight: 4,
+                    rate_limit: None,
+                },
             },
         };
         let options = StoreOptions {

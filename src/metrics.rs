@@ -18,7 +18,7 @@ use prometheus::{
 };
 
 /// The name of every metric Herald exports (dashboards and alerts may use only these).
-pub const NAMES: [&str; 14] = [
+pub const NAMES: [&str; 15] = [
     "webhook_deliveries_total",
     "webhook_attempt_failures_total",
     "webhook_delivery_duration_seconds",
@@ -26,6 +26,7 @@ pub const NAMES: [&str; 14] = [
     "webhook_queue_size",
     "webhook_circuit_breaker_state",
     "webhook_rate_limit_hits_total",
+    "webhook_host_ceiling_waits_total",
     "webhook_validation_errors_total",
     "webhook_auth_failures_total",
     "webhook_worker_utilization",
@@ -89,6 +90,7 @@ pub struct Metrics {
     circuit_state: IntGaugeVec,
     attempt_failures: IntCounterVec,
     rate_limit_hits: IntCounterVec,
+    host_ceiling_waits: IntCounter,
     validation_errors: IntCounterVec,
     auth_failures: IntCounterVec,
     worker_utilization: Gauge,
@@ -184,6 +186,13 @@ impl Metrics {
                     &["endpoint"],
                 ),
             ),
+            host_ceiling_waits: register(
+                &r,
+                IntCounter::new(
+                    "webhook_host_ceiling_waits_total",
+                    "Times endpoints with work due were held back by their destination host's ceiling",
+                ),
+            ),
             validation_errors: register(
                 &r,
                 IntCounterVec::new(
@@ -273,6 +282,12 @@ impl Metrics {
         self.rate_limit_hits
             .with_label_values(&[self.endpoints.value(endpoint)])
             .inc();
+    }
+
+    /// `n` endpoints with work due held back by their host's ceiling (no host label: the
+    /// hosts are the users' choice, and unbounded).
+    pub fn host_ceiling_waits(&self, n: u64) {
+        self.host_ceiling_waits.inc_by(n);
     }
 
     pub fn validation_error(&self, field: &str) {
@@ -392,6 +407,7 @@ mod tests {
             Some(FailureKind::Blocked),
         );
         m.rate_limit_hit("e");
+        m.host_ceiling_waits(1);
         m.validation_error("url");
         m.auth_failure("missing");
         m.set_worker_utilization(1, 2);

@@ -1,12 +1,16 @@
 //! The in-process implementation of [`Protection`]: for every endpoint this process
-//! delivers to, a circuit breaker, a token bucket and a cap on attempts in flight.
-//! Shielding receivers (never more than their limit, no hammering of a dead one) and
-//! shielding everyone else (a slow endpoint holds at most its cap of workers).
+//! delivers to, a circuit breaker, a token bucket and a cap on attempts in flight; for
+//! every destination host, a cap on attempts in flight and a token bucket shared by all
+//! the endpoints pointing at it. Shielding receivers (never more than their limit, no
+//! hammering of a dead one, no host flooded by many endpoints at once) and shielding
+//! everyone else (a slow endpoint holds at most its cap of workers).
 //!
-//! The scheduler asks [`Guards::allowance`] how many deliveries each endpoint may start
-//! before it claims, so blocked endpoints cost no store work and no attempt; each claimed
-//! delivery is then admitted, and its end feeds the breaker and the endpoint's
-//! failing-since clock. This is the one place where, for the embedded and memory stores,
+//! The scheduler asks [`Guards::allowance`] how many deliveries each endpoint, and each
+//! host's endpoints together, may start before it claims, so blocked endpoints cost no
+//! store work and no attempt; each claimed delivery is then admitted, and its end frees
+//! its host's slot and feeds the breaker and the endpoint's failing-since clock. A host's
+//! guard lives while an endpoint points at it, an attempt to it is in flight, or its
+//! bucket is refilling. This is the one place where, for the embedded and memory stores,
 //! circuit changes and the disabling of an endpoint that has failed too long are decided;
 //! the store records them with the attempt.
 
@@ -17,20 +21,22 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use crate::domain::{DisabledReason, Endpoint, EndpointId};
+use crate::domain::{Destination, DisabledReason, Endpoint, EndpointId};
 use crate::metrics::Metrics;
 use crate::policy::breaker::{Breaker, BreakerChange, BreakerState};
 use crate::policy::limiter::TokenBucket;
 use crate::policy::protection::{
     Admission, Allowance, CircuitChange, CircuitStatus, Ended, EndpointEffects, EndpointPolicy,
-    EndpointStatus, FailingClock, Protection, ProtectionConfig, StateUnavailable,
-    is_endpoint_failure,
+    EndpointStatus, FailingClock, HostCeiling, Protection, ProtectionConfig, SharedRoom,
+    StateUnavailable, is_endpoint_failure,
 };
 
 struct Guard {
     policy: EndpointPolicy,
-    /// The endpoint version the policy was resolved from.
+    /// The endpoint version the policy and destination were taken from.
     updated_at: SystemTime,
+    /// The host the endpoint's URL points at.
+    destination: Destination,
     breaker: Breaker,
     bucket: Option<TokenBucket>,
     in_flight: u32,
@@ -43,6 +49,7 @@ impl Guard {
         Self {
             policy,
             updated_at: endpoint.updated_at,
+            destination: endpoint.destination(),
             breaker: Breaker::new(policy.breaker),
             bucket: policy.rate_limit.map(|l| TokenBucket::new(l, now)),
             in_flight: 0,
@@ -50,8 +57,9 @@ impl Guard {
         }
     }
 
-    fn apply(&mut self, policy: EndpointPolicy, updated_at: SystemTime, now: Instant) {
-        self.updated_at = updated_at;
+    fn apply(&mut self, policy: EndpointPolicy, endpoint: &Endpoint, now: Instant) {
+        self.updated_at = endpoint.updated_at;
+        self.destination = endpoint.destination();
         if policy == self.policy {
             return;
         }
@@ -127,11 +135,66 @@ impl Guard {
     }
 }
 
+/// One destination host's ceiling, shared by every endpoint pointing at it.
+struct HostGuard {
+    in_flight: u32,
+    bucket: Option<TokenBucket>,
+}
+
+impl HostGuard {
+    fn new(ceiling: HostCeiling, now: Instant) -> Self {
+        Self {
+            in_flight: 0,
+            bucket: ceiling.rate_limit.map(|l| TokenBucket::new(l, now)),
+        }
+    }
+
+    /// Attempts the host may take now, from all its endpoints together.
+    fn room(&mut self, ceiling: HostCeiling, now: Instant) -> usize {
+        let room = ceiling.max_in_flight.saturating_sub(self.in_flight) as usize;
+        let tokens = self
+            .bucket
+            .as_mut()
+            .map_or(usize::MAX, |b| b.available(now) as usize);
+        room.min(tokens)
+    }
+
+    fn start(&mut self, now: Instant) {
+        self.in_flight += 1;
+        if let Some(bucket) = self.bucket.as_mut() {
+            bucket.try_take(now);
+        }
+    }
+
+    /// When the host's rate ceiling lets an attempt through again, if it holds one back.
+    fn unblocks_at(&mut self, now: Instant) -> Option<Instant> {
+        let next = self.bucket.as_mut()?.tokens_at(1, now);
+        (next > now).then_some(next)
+    }
+
+    /// Whether forgetting the guard would change nothing: no attempt in flight, and a
+    /// full bucket (a new guard starts full).
+    fn idle(&mut self, now: Instant) -> bool {
+        self.in_flight == 0
+            && self
+                .bucket
+                .as_mut()
+                .is_none_or(|b| b.available(now) >= b.policy().burst())
+    }
+}
+
+/// The guards of every endpoint this process has delivered to, and of their hosts.
+#[derive(Default)]
+struct State {
+    endpoints: HashMap<EndpointId, Guard>,
+    hosts: HashMap<Destination, HostGuard>,
+}
+
 /// The protection state of every endpoint this process has delivered to.
 pub struct Guards {
     config: ProtectionConfig,
     metrics: Arc<Metrics>,
-    endpoints: Mutex<HashMap<EndpointId, Guard>>,
+    state: Mutex<State>,
 }
 
 impl Guards {
@@ -139,20 +202,18 @@ impl Guards {
         Self {
             config,
             metrics,
-            endpoints: Mutex::new(HashMap::new()),
+            state: Mutex::default(),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<EndpointId, Guard>> {
-        self.endpoints
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn status_now(&self, endpoint: &Endpoint) -> EndpointStatus {
         let now = Instant::now();
-        let mut guards = self.lock();
-        let Some(guard) = guards.get_mut(&endpoint.id) else {
+        let mut state = self.lock();
+        let Some(guard) = state.endpoints.get_mut(&endpoint.id) else {
             return EndpointStatus::idle(&self.config.resolve_or_default(endpoint));
         };
         let consecutive_failures = match guard.breaker.state() {
@@ -174,39 +235,70 @@ impl Guards {
 #[async_trait]
 impl Protection for Guards {
     fn allowance(&self, now: Instant) -> Allowance {
-        let per_endpoint = self
-            .lock()
-            .iter_mut()
-            .map(|(id, g)| (id.clone(), g.allowance(now)))
-            .collect();
+        let mut state = self.lock();
+        let State { endpoints, hosts } = &mut *state;
+        let mut groups: HashMap<Destination, usize> = HashMap::new();
+        let mut shared = SharedRoom::default();
+        let mut per_endpoint = HashMap::with_capacity(endpoints.len());
+        for (id, guard) in endpoints.iter_mut() {
+            let group = match groups.get(&guard.destination) {
+                Some(&group) => group,
+                None => {
+                    let room = hosts
+                        .entry(guard.destination.clone())
+                        .or_insert_with(|| HostGuard::new(self.config.host, now))
+                        .room(self.config.host, now);
+                    shared.room.push(room);
+                    groups.insert(guard.destination.clone(), shared.room.len() - 1);
+                    shared.room.len() - 1
+                }
+            };
+            shared.group_of.insert(id.clone(), group);
+            per_endpoint.insert(id.clone(), guard.allowance(now));
+        }
+        // Hosts no endpoint points at any more are forgotten once nothing of theirs is
+        // left to count: memory stays bounded by the endpoints and the work in flight.
+        hosts.retain(|d, h| groups.contains_key(d) || !h.idle(now));
         // An endpoint not yet known gets one delivery, which any policy admits (caps and
-        // bursts are at least 1, a new breaker is closed); its own limits apply from then on.
+        // bursts are at least 1, a new breaker is closed); its own limits and its host's
+        // apply from then on.
         Allowance {
             per_endpoint,
             unknown: 1,
+            hosts: shared,
         }
     }
 
     fn next_unblock(&self, now: Instant) -> Option<Instant> {
-        self.lock()
-            .values_mut()
-            .filter_map(|g| g.unblocks_at(now))
-            .min()
+        let mut state = self.lock();
+        let State { endpoints, hosts } = &mut *state;
+        let endpoints = endpoints.values_mut().filter_map(|g| g.unblocks_at(now));
+        let hosts = hosts.values_mut().filter_map(|h| h.unblocks_at(now));
+        endpoints.chain(hosts).min()
     }
 
     fn admit(&self, endpoint: &Endpoint, now: Instant) -> Option<Admission> {
         let policy = self.config.resolve_or_default(endpoint);
-        let mut guards = self.lock();
-        let guard = guards
+        let mut state = self.lock();
+        let State { endpoints, hosts } = &mut *state;
+        let guard = endpoints
             .entry(endpoint.id.clone())
             .or_insert_with(|| Guard::new(policy, endpoint, now));
         if guard.updated_at != endpoint.updated_at {
-            guard.apply(policy, endpoint.updated_at, now);
+            guard.apply(policy, endpoint, now);
         }
         if guard.allowance(now) == 0 {
             return None;
         }
+        let host = hosts
+            .entry(guard.destination.clone())
+            .or_insert_with(|| HostGuard::new(self.config.host, now));
+        if host.room(self.config.host, now) == 0 {
+            self.metrics.host_ceiling_waits(1);
+            return None;
+        }
         let probe = guard.breaker.try_start(now)?;
+        host.start(now);
         if let Some(bucket) = guard.bucket.as_mut() {
             bucket.try_take(now);
             if bucket.available(now) == 0 {
@@ -217,19 +309,25 @@ impl Protection for Guards {
         if probe {
             tracing::info!(endpoint = %endpoint.id, "circuit half-open: sending one probe");
         }
-        Some(Admission { probe })
+        Some(Admission {
+            probe,
+            destination: guard.destination.clone(),
+        })
     }
 
     fn finish(
         &self,
         endpoint: &EndpointId,
-        admission: Admission,
+        admission: &Admission,
         ended: Option<Ended<'_>>,
         now: SystemTime,
     ) -> EndpointEffects {
         let instant = Instant::now();
-        let mut guards = self.lock();
-        let Some(guard) = guards.get_mut(endpoint) else {
+        let mut state = self.lock();
+        if let Some(host) = state.hosts.get_mut(&admission.destination) {
+            host.in_flight = host.in_flight.saturating_sub(1);
+        }
+        let Some(guard) = state.endpoints.get_mut(endpoint) else {
             return EndpointEffects::default();
         };
         guard.in_flight = guard.in_flight.saturating_sub(1);
@@ -266,11 +364,15 @@ impl Protection for Guards {
     }
 
     fn in_flight(&self) -> u64 {
-        self.lock().values().map(|g| u64::from(g.in_flight)).sum()
+        self.lock()
+            .endpoints
+            .values()
+            .map(|g| u64::from(g.in_flight))
+            .sum()
     }
 
     fn forget(&self, endpoint: &EndpointId) {
-        self.lock().remove(endpoint);
+        self.lock().endpoints.remove(endpoint);
     }
 
     async fn status(&self, endpoint: &Endpoint) -> Result<EndpointStatus, StateUnavailable> {
@@ -281,6 +383,7 @@ impl Protection for Guards {
         let (now, at) = (Instant::now(), SystemTime::now());
         let mut circuits: Vec<_> = self
             .lock()
+            .endpoints
             .iter()
             .map(|(id, g)| (id.clone(), g.circuit(now, at)))
             .collect();
@@ -304,10 +407,14 @@ mod tests {
     }
 
     fn endpoint(protection: ProtectionOverride) -> Endpoint {
+        endpoint_at("e", "http://127.0.0.1/", protection)
+    }
+
+    fn endpoint_at(id: &str, url: &str, protection: ProtectionOverride) -> Endpoint {
         Endpoint {
             tenant: crate::domain::TenantId::default(),
-            id: EndpointId::parse("e").unwrap(),
-            url: url::Url::parse("http://127.0.0.1/").unwrap(),
+            id: EndpointId::parse(id).unwrap(),
+            url: url::Url::parse(url).unwrap(),
             description: String::new(),
             event_types: vec![],
             channels: vec![],
@@ -340,7 +447,7 @@ mod tests {
             record: &record,
             delivered: (200..300).contains(&status),
         };
-        g.finish(&e.id, a, Some(ended), at)
+        g.finish(&e.id, &a, Some(ended), at)
     }
 
     #[tokio::test(start_paused = true)]
@@ -353,14 +460,14 @@ mod tests {
         assert!(guards.admit(&e, now).is_none(), "two in flight at most");
         assert_eq!(guards.allowance(now).per_endpoint[&e.id], 0);
         assert_eq!(guards.in_flight(), 2);
-        guards.finish(&e.id, a, None, SystemTime::now());
+        guards.finish(&e.id, &a, None, SystemTime::now());
         assert_eq!(
             guards.allowance(now).per_endpoint[&e.id],
             1,
             "the third token"
         );
         let _c = guards.admit(&e, now).unwrap();
-        guards.finish(&e.id, b, None, SystemTime::now());
+        guards.finish(&e.id, &b, None, SystemTime::now());
         assert!(guards.admit(&e, now).is_none(), "no token left");
         assert_eq!(
             guards.next_unblock(now),
@@ -456,5 +563,133 @@ mod tests {
             FailingClock::Started(t0 + Duration::from_secs(62)),
             "any answer but 2xx is a failed delivery"
         );
+    }
+
+    /// No rate limit of its own and room for 100 in flight: only its host holds it back.
+    fn unbounded() -> ProtectionOverride {
+        ProtectionOverride {
+            rate_limit: RateLimitOverride::Unlimited,
+            max_in_flight: Some(100),
+            ..Default::default()
+        }
+    }
+
+    /// Room of the host group `e` belongs to.
+    fn host_room(a: &Allowance, e: &Endpoint) -> usize {
+        a.hosts.room[a.hosts.group_of[&e.id]]
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn endpoints_on_one_host_share_its_room() {
+        let guards = guards();
+        let now = Instant::now();
+        let a = endpoint_at("a", "http://sink.example/a", unbounded());
+        let b = endpoint_at("b", "http://SINK.example:80/b", unbounded());
+        let other = endpoint_at("c", "http://sink.example:8080/", unbounded());
+        let first = guards.admit(&a, now).unwrap();
+        let _second = guards.admit(&a, now).unwrap();
+        let _third = guards.admit(&b, now).unwrap();
+        assert!(
+            guards.admit(&b, now).is_none(),
+            "three in flight to the host"
+        );
+        assert!(guards.admit(&a, now).is_none());
+        let allowance = guards.allowance(now);
+        assert_eq!(
+            allowance.hosts.group_of[&a.id],
+            allowance.hosts.group_of[&b.id]
+        );
+        assert_eq!(host_room(&allowance, &a), 0);
+        assert_eq!(allowance.per_endpoint[&b.id], 99, "the endpoint's own room");
+        assert!(
+            guards.admit(&other, now).is_some(),
+            "another port is another host"
+        );
+        assert_eq!(host_room(&guards.allowance(now), &other), 2);
+        guards.finish(&a.id, &first, None, SystemTime::now());
+        assert_eq!(host_room(&guards.allowance(now), &b), 1);
+        assert!(guards.admit(&b, now).is_some(), "a slot came back");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_gives_back_the_slot_of_the_host_it_went_to() {
+        let guards = guards();
+        let now = Instant::now();
+        let before = endpoint_at("e", "http://old.example/", unbounded());
+        let neighbour = endpoint_at("n", "http://old.example/n", unbounded());
+        let old_attempt = guards.admit(&before, now).unwrap();
+        assert_eq!(old_attempt.destination.as_str(), "old.example:80");
+        let mut after = before.clone();
+        after.url = url::Url::parse("https://new.example/").unwrap();
+        after.updated_at += Duration::from_secs(1);
+        let new_attempt = guards.admit(&after, now).unwrap();
+        assert_eq!(new_attempt.destination.as_str(), "new.example:443");
+        let _n1 = guards.admit(&neighbour, now).unwrap();
+        let _n2 = guards.admit(&neighbour, now).unwrap();
+        assert!(
+            guards.admit(&neighbour, now).is_none(),
+            "the old attempt still holds a slot of the old host"
+        );
+        guards.finish(&after.id, &old_attempt, None, SystemTime::now());
+        assert!(guards.admit(&neighbour, now).is_some());
+        assert_eq!(
+            host_room(&guards.allowance(now), &after),
+            2,
+            "one in flight to the new host"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_host_rate_ceiling_spans_its_endpoints() {
+        let mut config = test_config();
+        config.host.max_in_flight = 1_000;
+        let guards = Guards::new(config, Arc::new(Metrics::new()));
+        let now = Instant::now();
+        let endpoints: Vec<_> = (0..10)
+            .map(|i| {
+                endpoint_at(
+                    &format!("e{i}"),
+                    &format!("http://sink.example/{i}"),
+                    unbounded(),
+                )
+            })
+            .collect();
+        for e in &endpoints {
+            for _ in 0..2 {
+                guards.admit(e, now).unwrap();
+            }
+        }
+        assert!(
+            guards.admit(&endpoints[0], now).is_none(),
+            "20 requests a second to the host, whichever endpoint"
+        );
+        assert_eq!(host_room(&guards.allowance(now), &endpoints[3]), 0);
+        assert_eq!(
+            guards.next_unblock(now),
+            Some(now + Duration::from_millis(50))
+        );
+        tokio::time::advance(Duration::from_millis(50)).await;
+        assert!(guards.admit(&endpoints[9], Instant::now()).is_some());
+        assert!(guards.admit(&endpoints[5], Instant::now()).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_hosts_no_endpoint_points_at_are_forgotten() {
+        let guards = guards();
+        let e = endpoint_at("e", "http://gone.example/", unbounded());
+        let attempt = guards.admit(&e, Instant::now()).unwrap();
+        guards.forget(&e.id);
+        guards.allowance(Instant::now());
+        assert_eq!(
+            guards.lock().hosts.len(),
+            1,
+            "an attempt is still in flight"
+        );
+        guards.finish(&e.id, &attempt, None, SystemTime::now());
+        guards.allowance(Instant::now());
+        assert_eq!(guards.lock().hosts.len(), 1, "its bucket is refilling");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        guards.allowance(Instant::now());
+        assert!(guards.lock().hosts.is_empty());
     }
 }

@@ -2,8 +2,9 @@
 //! attempt them.
 //!
 //! Layout: the scheduler (this file) leases due work from the store in batches, bounded by
-//! `max_workers` concurrent attempts and by each endpoint's room (asked of the
-//! [`Protection`]: `guard` in process, or the Redis store's shared one), and sleeps until
+//! `max_workers` concurrent attempts, by each endpoint's room and by the room of each
+//! destination host, shared by its endpoints (asked of the [`Protection`]: `guard` in
+//! process, or the Redis store's shared one), and sleeps until
 //! the next due time or a wake-up; `http` sends one signed attempt and classifies it; the
 //! retry policy (`policy::retry`) schedules the next one; `signer` computes Standard
 //! Webhooks signatures. Nothing here knows of gRPC: callers hand work over through the
@@ -110,7 +111,7 @@ impl Ticket {
     fn finish(mut self, ended: Ended<'_>, now: SystemTime) -> EndpointEffects {
         self.open = false;
         self.protection
-            .finish(&self.endpoint, self.admission, Some(ended), now)
+            .finish(&self.endpoint, &self.admission, Some(ended), now)
     }
 }
 
@@ -118,7 +119,7 @@ impl Drop for Ticket {
     fn drop(&mut self) {
         if self.open {
             self.protection
-                .finish(&self.endpoint, self.admission, None, SystemTime::now());
+                .finish(&self.endpoint, &self.admission, None, SystemTime::now());
         }
     }
 }
@@ -190,6 +191,7 @@ impl Dispatcher {
                 limit: permits.len(),
                 per_endpoint: allowance.per_endpoint,
                 unknown: allowance.unknown,
+                hosts: allowance.hosts,
             };
             let batch = match this.store.claim_due(request).await {
                 Ok(batch) => batch,
@@ -203,11 +205,13 @@ impl Dispatcher {
             for endpoint in &batch.rate_limited {
                 this.metrics.rate_limit_hit(endpoint.as_str());
             }
+            this.metrics.host_ceiling_waits(batch.host_waits);
             let mut started = 0;
             let mut refused = Vec::new();
             for claim in batch.claims {
                 // Room was reserved before the claim; only a change of the endpoint's
-                // limits in between can refuse it now.
+                // limits in between, or an endpoint the protection did not know yet on a
+                // full host, can refuse it now.
                 let Some(admission) = this.protection.admit(&claim.endpoint, Instant::now()) else {
                     refused.push(claim.lease);
                     continue;

@@ -1,7 +1,8 @@
 //! Endpoint protection as policy: the server's settings and an endpoint's overrides
-//! resolved into one [`EndpointPolicy`], the live [`EndpointStatus`] the API shows, and
-//! the [`Protection`] seam through which the scheduler asks for room and reports the end
-//! of every attempt.
+//! resolved into one [`EndpointPolicy`], the [`HostCeiling`] every destination host has
+//! over all endpoints pointing at it, the live [`EndpointStatus`] the API shows, and the
+//! [`Protection`] seam through which the scheduler asks for room and reports the end of
+//! every attempt.
 //!
 //! Two implementations sit behind the seam: the in-process guards of `delivery::guard`
 //! (each process keeps its own breakers and buckets, and decides circuit changes and the
@@ -19,7 +20,8 @@ use super::bounds::OverrideBounds;
 use super::breaker::{BreakerPolicy, BreakerPolicyError};
 use super::limiter::{RateLimit, RateLimitError};
 use crate::domain::{
-    AttemptRecord, DisabledReason, Endpoint, EndpointId, ProtectionOverride, RateLimitOverride,
+    AttemptRecord, Destination, DisabledReason, Endpoint, EndpointId, ProtectionOverride,
+    RateLimitOverride,
 };
 
 /// The server's protection settings, which endpoints may override within `bounds`.
@@ -35,6 +37,18 @@ pub struct ProtectionConfig {
     pub auto_disable_after: Duration,
     /// What endpoints' overrides (of these settings and of the retry policy) may ask for.
     pub bounds: OverrideBounds,
+    /// The ceiling of each destination host, over all endpoints pointing at it.
+    pub host: HostCeiling,
+}
+
+/// What one destination host receives at most, from every endpoint pointing at it
+/// together: no set of endpoints can send a host more than this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostCeiling {
+    /// Attempts in flight to the host at once.
+    pub max_in_flight: u32,
+    /// Requests to the host per window; `None`: no rate ceiling.
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// An endpoint's protection, defaults and overrides resolved.
@@ -165,6 +179,19 @@ pub struct Allowance {
     pub per_endpoint: HashMap<EndpointId, usize>,
     /// Room of an endpoint not listed.
     pub unknown: usize,
+    /// Room that endpoints pointing at one host share, on top of their own.
+    pub hosts: SharedRoom,
+}
+
+/// Room shared by groups of endpoints (those pointing at one destination host): a claim
+/// takes at most a group's room over all of its endpoints together.
+#[derive(Debug, Clone, Default)]
+pub struct SharedRoom {
+    /// The group of each listed endpoint, as an index into `room`; an endpoint not
+    /// listed shares nothing.
+    pub group_of: HashMap<EndpointId, usize>,
+    /// How many deliveries each group may start now.
+    pub room: Vec<usize>,
 }
 
 /// How an admitted attempt ended.
@@ -176,10 +203,13 @@ pub struct Ended<'a> {
 }
 
 /// Leave for one attempt to start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admission {
     /// The attempt is the half-open breaker's probe.
     pub probe: bool,
+    /// The host whose slot the attempt holds (the endpoint's URL may change before the
+    /// attempt ends).
+    pub destination: Destination,
 }
 
 /// A circuit change, as the status stream reports it.
@@ -221,10 +251,12 @@ pub trait Protection: Send + Sync + 'static {
     /// endpoints cost no store work.
     fn allowance(&self, now: Instant) -> Allowance;
 
-    /// The earliest time an endpoint held back by its breaker or rate limit opens up.
+    /// The earliest time an endpoint held back by its breaker, its rate limit or its
+    /// host's rate ceiling opens up.
     fn next_unblock(&self, now: Instant) -> Option<Instant>;
 
-    /// Lets one attempt to `endpoint` start, or says no (the delivery goes back to wait).
+    /// Lets one attempt to `endpoint` start, or says no (the delivery goes back to wait):
+    /// the endpoint or its host has no room.
     fn admit(&self, endpoint: &Endpoint, now: Instant) -> Option<Admission>;
 
     /// Ends an admitted attempt (`None`: it never reached an outcome, the process is
@@ -232,7 +264,7 @@ pub trait Protection: Send + Sync + 'static {
     fn finish(
         &self,
         endpoint: &EndpointId,
-        admission: Admission,
+        admission: &Admission,
         ended: Option<Ended<'_>>,
         now: SystemTime,
     ) -> EndpointEffects;
@@ -258,7 +290,7 @@ pub trait Protection: Send + Sync + 'static {
 
 /// Settings for tests: breaker at 2 failures for 5 s, 10 requests a second with a burst
 /// of 3, 2 in flight, disabled after a minute of failures; overrides bounded only by
-/// what each policy accepts.
+/// what each policy accepts; each host takes 3 in flight and 20 requests a second.
 #[cfg(test)]
 pub(crate) fn test_config() -> ProtectionConfig {
     ProtectionConfig {
@@ -273,6 +305,10 @@ pub(crate) fn test_config() -> ProtectionConfig {
             max_retries: super::retry::RetryPolicy::MAX_RETRIES,
             max_in_flight: u32::MAX,
             max_failure_threshold: u32::MAX,
+        },
+        host: HostCeiling {
+            max_in_flight: 3,
+            rate_limit: Some(RateLimit::try_new(20, Duration::from_secs(1), 20).unwrap()),
         },
     }
 }

@@ -33,7 +33,7 @@ use crate::domain::{
     Attempt, AttemptRecord, Delivery, DeliveryState, Endpoint, EndpointId, EndpointUpdate,
     EventType, Message, MessageId, NewMessage, Secret, StatusEvent, TenantId,
 };
-use crate::policy::protection::EndpointEffects;
+use crate::policy::protection::{EndpointEffects, SharedRoom};
 
 /// Settings every backend takes.
 #[derive(Debug, Clone)]
@@ -160,10 +160,11 @@ pub struct Claim {
     pub attempts_in_round: u32,
 }
 
-/// What may be claimed: at most `limit` deliveries, and per endpoint at most its entry
-/// in `per_endpoint` (`unknown` for an endpoint not listed). Endpoints with no room cost
-/// nothing to skip. The Redis store applies each endpoint's shared limits itself and reads
-/// neither (its protection asks for unlimited room).
+/// What may be claimed: at most `limit` deliveries, per endpoint at most its entry in
+/// `per_endpoint` (`unknown` for an endpoint not listed), and per group of endpoints in
+/// `hosts` (those pointing at one host) at most the group's room. Endpoints with no room
+/// cost nothing to skip. The Redis store applies each endpoint's and host's shared limits
+/// itself and reads none of these (its protection asks for unlimited room).
 #[derive(Debug, Clone)]
 pub struct ClaimRequest {
     pub now: SystemTime,
@@ -172,6 +173,7 @@ pub struct ClaimRequest {
     pub limit: usize,
     pub per_endpoint: HashMap<EndpointId, usize>,
     pub unknown: usize,
+    pub hosts: SharedRoom,
 }
 
 impl ClaimRequest {
@@ -193,6 +195,8 @@ pub struct ClaimBatch {
     /// Endpoints whose shared rate limit this claim used up (the Redis store's shared
     /// protection; the in-process guards count such hits themselves).
     pub rate_limited: Vec<EndpointId>,
+    /// Endpoints with due work that their host's ceiling held back in this claim.
+    pub host_waits: u64,
 }
 
 /// The delivery's next state after an attempt.

@@ -24,7 +24,8 @@ use crate::support::{ADMIN_KEY, LOOPBACK, PATIENCE, admin_client};
 pub struct Settings(Vec<(String, String)>);
 
 impl Settings {
-    /// The settings every child starts from.
+    /// The settings every child starts from: every test's endpoints point at loopback
+    /// sinks, so host ceilings wide enough never to bind (tests of them set their own).
     fn base() -> Self {
         Self(
             [
@@ -44,6 +45,8 @@ impl Settings {
                 ("WEBHOOK_SHUTDOWN_GRACE", "10s"),
                 ("WEBHOOK_ADMIN_API_KEY", ADMIN_KEY),
                 ("WEBHOOK_EGRESS_ALLOW_CIDRS", LOOPBACK),
+                ("WEBHOOK_HOST_MAX_IN_FLIGHT", "10000"),
+                ("WEBHOOK_HOST_RATE_LIMIT", "0"),
             ]
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -3,6 +3,7 @@
 //! - `support`: the test Herald, the scriptable sink, waiting helpers.
 //! - `redis`: a private `redis-server` per test; what is particular to Redis.
 //! - `child`: the real binary as a child process, for `process` and `cluster`.
+//! - `amplification`: endpoints on one host never send it more than its host ceilings.
 //! - `analytics`: GetAnalytics against the attempts actually made.
 //! - `bench`: `herald-bench --smoke` runs every workload with a balanced ledger.
 //! - `api`: endpoints, validation, idempotency, pagination, reflection and health.
@@ -30,6 +31,7 @@
 //! - `secrets`: signing secrets and header values encrypted at rest, master key
 //!   rotation, a wrong key refused, the data directory's modes.
 
+mod amplification;
 mod analytics;
 mod api;
 mod auth;

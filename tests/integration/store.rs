@@ -30,7 +30,7 @@ use herald::domain::{
     StatusEvent, StatusKind, TenantId, TransportError,
 };
 use herald::policy::limiter::RateLimit;
-use herald::policy::protection::{EndpointEffects, is_endpoint_failure};
+use herald::policy::protection::{EndpointEffects, SharedRoom, is_endpoint_failure};
 use herald::storage::codec::{content_hash, ms};
 use herald::storage::redis::RedisConfig;
 use herald::storage::{
@@ -70,6 +70,7 @@ each_store!(
     batch_results_follow_input_order,
     claim_leases_due_deliveries_once,
     claim_honours_limit_and_endpoint_room,
+    claim_shares_a_hosts_room_among_its_endpoints,
     expired_lease_is_taken_over_and_the_old_lease_only_records,
     success_finishes_the_delivery,
     retry_at_makes_the_delivery_due_again_at_that_time,
@@ -304,6 +305,24 @@ fn claim_request_with_room(
         limit,
         per_endpoint: room.iter().map(|(e, n)| ((*e).clone(), *n)).collect(),
         unknown,
+        hosts: Default::default(),
+    }
+}
+
+/// A claim with unlimited room per endpoint, but `room` shared by the endpoints `group`
+/// (those pointing at one host).
+fn claim_request_sharing(
+    now: SystemTime,
+    limit: usize,
+    group: &[&EndpointId],
+    room: usize,
+) -> ClaimRequest {
+    ClaimRequest {
+        hosts: SharedRoom {
+            group_of: group.iter().map(|e| ((*e).clone(), 0)).collect(),
+            room: vec![room],
+        },
+        ..claim_request(now, LEASE, limit)
     }
 }
 
@@ -835,6 +854,46 @@ async fn claim_honours_limit_and_endpoint_room(store: Arc<dyn Store>, guard: &Gu
 
 // ---------------------------------------------------------------------------------------
 // 3. Lease expiry and takeover.
+
+/// Endpoints pointing at one host share its room: the process says it in the request on
+/// SQLite, the Redis store applies the host ceiling of its settings (64 in flight) itself.
+async fn claim_shares_a_hosts_room_among_its_endpoints(store: Arc<dyn Store>, _: &Guard) {
+    let t0 = start_time();
+    let on_host = |name: &str| {
+        let mut endpoint = capped_endpoint(name, 100, t0);
+        endpoint.url = url::Url::parse(&format!("https://shared.example/{name}")).unwrap();
+        endpoint
+    };
+    let a = create(&store, on_host("a")).await;
+    let b = create(&store, on_host("b")).await;
+    let c = create(&store, capped_endpoint("c", 100, t0)).await;
+    for i in 0..40 {
+        publish(
+            &store,
+            message("order.created", &format!(r#"{{"i":{i}}}"#)),
+            t0,
+        )
+        .await;
+    }
+    let host_room = 64;
+    let held = claim(&store, claim_request_sharing(t0, 200, &[&a, &b], host_room)).await;
+    let taken = per_endpoint(&held);
+    assert_eq!(
+        taken[&a] + taken[&b],
+        host_room,
+        "the host's room, over both its endpoints: {taken:?}"
+    );
+    assert_eq!(taken[&c], 40, "another host's endpoint is not held back");
+    assert!(
+        claim(&store, claim_request_sharing(t0, 200, &[&a, &b], 0))
+            .await
+            .is_empty()
+    );
+    let done = held.iter().find(|held| held.endpoint.id == a).unwrap();
+    complete(&store, done.lease, delivered(done, t0), t0).await;
+    let freed = claim(&store, claim_request_sharing(t0, 200, &[&a, &b], 1)).await;
+    assert_eq!(freed.len(), 1, "a finished attempt frees the host one slot");
+}
 
 async fn expired_lease_is_taken_over_and_the_old_lease_only_records(
     store: Arc<dyn Store>,

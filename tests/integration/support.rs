@@ -6,6 +6,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,7 @@ use herald::config::{Config, StorageConfig};
 use herald::domain::{Jitter, Secret};
 use herald::grpc::pb;
 use herald::policy::bounds::OverrideBounds;
+use herald::policy::protection::HostCeiling;
 use herald::policy::retry::RetryPolicy;
 use herald::storage::redis::RedisConfig;
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard, Semaphore, mpsc, oneshot};
@@ -167,7 +169,15 @@ pub fn redis_storage(server: &RedisServer) -> StorageConfig {
     })
 }
 
-/// The configuration tests start from: ephemeral port, fast retries, short timeout.
+/// Host ceilings that never bind: every test's endpoints point at loopback sinks, and
+/// only the tests of host ceilings set tight ones.
+const UNBOUNDED_HOSTS: HostCeiling = HostCeiling {
+    max_in_flight: 10_000,
+    rate_limit: None,
+};
+
+/// The configuration tests start from: ephemeral port, fast retries, short timeout, host
+/// ceilings out of the way.
 pub async fn test_config(backend: Backend) -> (Config, StoreGuard) {
     let (storage, guard) = match backend {
         Backend::Memory => (StorageConfig::Memory, StoreGuard::None),
@@ -203,6 +213,7 @@ pub async fn test_config(backend: Backend) -> (Config, StoreGuard) {
         ..config.delivery.protection.bounds
     };
     config.delivery.request_timeout = Duration::from_secs(5);
+    config.delivery.protection.host = UNBOUNDED_HOSTS;
     config.shutdown_grace = Duration::from_secs(5);
     config.auth.admin_key = Some(SecretHash::of(ADMIN_KEY));
     // The sinks listen on loopback, which Herald reaches only when allowed.
@@ -511,21 +522,52 @@ struct Script {
     default: HashMap<String, Reply>,
 }
 
+/// Requests the sink is answering at once: now, and the most so far.
+#[derive(Default)]
+struct Concurrency {
+    now: AtomicUsize,
+    most: AtomicUsize,
+}
+
+/// One request being answered; counted until dropped.
+struct Answering(Arc<Concurrency>);
+
+impl Answering {
+    fn start(concurrency: Arc<Concurrency>) -> Self {
+        let now = concurrency.now.fetch_add(1, Ordering::SeqCst) + 1;
+        concurrency.most.fetch_max(now, Ordering::SeqCst);
+        Self(concurrency)
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// A real HTTP server on an ephemeral port that records every request.
 pub struct Sink {
     pub addr: SocketAddr,
     received: mpsc::UnboundedReceiver<Received>,
     script: Arc<Mutex<Script>>,
+    concurrency: Arc<Concurrency>,
 }
 
 impl Sink {
     pub async fn start() -> Self {
         let (tx, received) = mpsc::unbounded_channel();
         let script = Arc::new(Mutex::new(Script::default()));
-        let handler_script = script.clone();
+        let concurrency = Arc::new(Concurrency::default());
+        let (handler_script, handler_concurrency) = (script.clone(), concurrency.clone());
         let app = axum::Router::new().fallback(move |req: Request| {
             let (tx, script) = (tx.clone(), handler_script.clone());
-            async move { answer(req, tx, script).await }
+            let answering = Answering::start(handler_concurrency.clone());
+            async move {
+                let response = answer(req, tx, script).await;
+                drop(answering);
+                response
+            }
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -535,7 +577,14 @@ impl Sink {
             addr,
             received,
             script,
+            concurrency,
         }
+    }
+
+    /// The most requests the sink was answering at once so far (each counted from its
+    /// arrival until its answer is ready).
+    pub fn most_concurrent(&self) -> usize {
+        self.concurrency.most.load(Ordering::SeqCst)
     }
 
     pub fn url(&self, path: &str) -> String {

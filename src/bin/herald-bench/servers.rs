@@ -1,8 +1,9 @@
 //! The processes under test: Herald, started from its binary as an operator would, and
 //! the `redis-server` it uses on the Redis store.
 //!
-//! Herald gets a fixed environment (ports `127.0.0.1:0`, JSON logs, its store) and
-//! nothing else of ours: settings in the environment running the bench would skew it. Its
+//! Herald gets a fixed environment (ports `127.0.0.1:0`, JSON logs, its store, host
+//! ceilings that never bind on the one sink every endpoint points at) and nothing else of
+//! ours: settings in the environment running the bench would skew it. Its
 //! gRPC address comes from its `herald serving` log line; a thread per child reads its
 //! stderr, so it never blocks on a full pipe, and keeps the last lines for error
 //! messages. Redis runs in its own temporary directory on a free loopback port, with
@@ -150,6 +151,10 @@ impl Launcher {
             ("WEBHOOK_ENDPOINT_MAX_RATE_LIMIT", "0"),
             ("WEBHOOK_RETRY_MIN_DELAY", "0"),
             ("WEBHOOK_BREAKER_MAX_THRESHOLD", "10000"),
+            // Every endpoint points at the one loopback sink: host ceilings as wide as the
+            // default worker pool, and no host rate ceiling, so they never hold it back.
+            ("WEBHOOK_HOST_MAX_IN_FLIGHT", "256"),
+            ("WEBHOOK_HOST_RATE_LIMIT", "0"),
         ]);
         let data_dir = match self.store {
             StoreKind::Embedded => {

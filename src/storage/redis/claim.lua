@@ -3,7 +3,8 @@
 -- then new ones. Entries
 -- of deliveries no longer waiting (cancelled) are dropped. ARGV[1] is now. Returns per
 -- claim {delivery, token, message, endpoint, attempts, round start, probe}. A delivery
--- whose endpoint was disabled since it became ready goes back to wait, unattempted.
+-- whose endpoint was disabled since it became ready goes back to wait, unattempted; it
+-- and a dropped entry give back their host slot.
 local now, lease, consumer, count = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local stream = P .. 'ready'
 local entries = {}
@@ -30,6 +31,7 @@ for _, e in ipairs(entries) do
     redis.call('HDEL', P .. 'd:' .. d, 'pr')
     redis.call('ZADD', P .. 'due:' .. s[3], now, d)
     redis.call('SREM', P .. 'inf:' .. s[3], d)
+    release_host(P .. 'd:' .. d)
     if redis.call('EXISTS', gk) == 1 then
       redis.call('HINCRBY', gk, 'inf', -1)
       if s[7] == '1' then redis.call('HSET', gk, 'bs', CIRCUIT_OPEN, 'bu', now) end
@@ -42,6 +44,8 @@ for _, e in ipairs(entries) do
     emit({'k', KIND_ATTEMPT_STARTED, 'at', now, 'm', s[2], 'e', s[3], 'et', s[4], 'an', tonumber(s[5]) + 1})
     out[#out + 1] = {d, token, s[2], s[3], s[5], s[6], s[7] or '0'}
   else
+    -- No longer waiting (cancelled): never attempted, so its host slot is free again.
+    if d then release_host(P .. 'd:' .. d) end
     redis.call('XACK', stream, 'workers', sid)
     redis.call('XDEL', stream, sid)
   end

@@ -1,6 +1,7 @@
 -- Shared by every script. KEYS[1] is the key prefix (`{prefix}:`); all keys share its
--- hash tag, so one Redis Cluster slot holds a deployment. RETENTION and the codes
--- (STATE_*, KIND_*, REASON_*, CIRCUIT_*) are set by the loader from Rust's own tables.
+-- hash tag, so one Redis Cluster slot holds a deployment. RETENTION, HOST_IDLE_MS and the
+-- codes (STATE_*, KIND_*, REASON_*, CIRCUIT_*) are set by the loader from Rust's own
+-- tables.
 local P = KEYS[1]
 
 -- Appends a status event; its stream id `0-<cursor>` is its cursor.
@@ -35,6 +36,25 @@ local function reschedule(ep)
   if at and redis.call('HGET', P .. 'g:' .. ep, 'en') == '1' then
     redis.call('ZADD', P .. 'sched', 'LT', at, ep)
   end
+end
+
+-- Gives back the slot of its destination host that delivery key `dk` holds (field `hk`,
+-- set when the promote script let it go), once, and makes the endpoints waiting for that
+-- host's room look again. A host with nothing in flight keeps its bucket for HOST_IDLE_MS,
+-- by which time a new one would be as full.
+local function release_host(dk)
+  local hk = redis.call('HGET', dk, 'hk')
+  if not hk then return end
+  redis.call('HDEL', dk, 'hk')
+  local hg = P .. 'hg:' .. hk
+  local inf = redis.call('HINCRBY', hg, 'inf', -1)
+  if inf <= 0 then
+    if inf < 0 then redis.call('HSET', hg, 'inf', 0) end
+    redis.call('PEXPIRE', hg, HOST_IDLE_MS)
+  end
+  local hw = P .. 'hw:' .. hk
+  for _, ep in ipairs(redis.call('SMEMBERS', hw)) do reschedule(ep) end
+  redis.call('DEL', hw)
 end
 
 -- A new pending delivery of message `m` (event type `et`) to `ep`, due at `now`.

@@ -2,7 +2,8 @@
 -- transition: succeed ('s'), reschedule ('r', at ARGV[5]) or exhaust ('f'); disables the
 -- endpoint when the core says so (reason ARGV[6], 0 for none: a 410 Gone). Also decides
 -- for the endpoint's shared protection: feeds its breaker and its failing-since clock
--- (disabling it once failing too long), and the per-minute rollup.
+-- (disabling it once failing too long), and the per-minute rollup; gives back the
+-- attempt's slot of its destination host.
 -- ARGV: now, delivery, token, transition, retry at, disable reason, succeeded (1/0),
 -- endpoint failure (1/0), failing period before disabling (ms), default breaker threshold,
 -- default breaker open time (ms), started at (ms), latency (us), status code, transport
@@ -35,6 +36,9 @@ emit(result)
 local gk = P .. 'g:' .. ep
 local endpoint_exists = redis.call('EXISTS', gk) == 1
 local applied = s[1] == STATE_IN_FLIGHT and s[6] == token
+-- The attempt held a slot of its host unless the delivery was taken over by another
+-- lease (a reclaim) whose attempt holds it now; a cancelled delivery's slot is free too.
+if applied or s[1] ~= STATE_IN_FLIGHT then release_host(dk) end
 local change, disabled = 0, 0
 if applied then
   redis.call('XACK', P .. 'ready', 'workers', s[7])

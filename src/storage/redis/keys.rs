@@ -10,8 +10,12 @@
 //! - `key:<id>` an API key (`r` its record, `rev` when revoked, `used` when last used),
 //!   `keys` the key ids in order;
 //! - `g:<id>` the endpoint's live, shared protection: enabled, protection overrides,
-//!   attempts in flight, token bucket, breaker state, failing-since;
-//! - `m:<id>` a message, `m:<id>:d` its deliveries by endpoint, `d:<n>` a delivery;
+//!   destination host, attempts in flight, token bucket, breaker state, failing-since;
+//! - `hg:<host:port>` a destination host's ceiling shared by every endpoint pointing at
+//!   it: attempts in flight and token bucket (expiring once idle); `hw:<host:port>` the
+//!   endpoints waiting for its in-flight room (these are the scripts' alone);
+//! - `m:<id>` a message, `m:<id>:d` its deliveries by endpoint, `d:<n>` a delivery (with
+//!   the host whose slot it holds while in the stream or in flight);
 //! - `due:<endpoint>` pending deliveries by due time, `sched` endpoints by the time the
 //!   scheduler should look at them, `ready` the stream of deliveries ready to attempt,
 //!   read by the consumer group `workers` (consumer = instance id), `inf:<endpoint>` the

@@ -11,8 +11,9 @@
 //! and with `appendfsync always` a reply means the transition is on disk. A claim leases
 //! a delivery for longer than the request timeout; a dead instance's leases are taken
 //! over by the living with `XAUTOCLAIM` once they run out. Breakers and token buckets
-//! live in `g:<id>` and are applied by the promote script, so the limits hold across all
-//! instances together and one probe goes out, not one per instance.
+//! live in `g:<id>`, each destination host's ceiling in `hg:<host>`, and are applied by
+//! the promote script, so the limits hold across all instances together and one probe
+//! goes out, not one per instance.
 //!
 //! Endpoint records (`ep:<id>`) are stored as [`sealing`](super::sealing) makes them; the
 //! scripts read only their `tenant`, which stays in clear. Every record is opened when the
@@ -262,6 +263,7 @@ impl RedisStore {
             },
             e => RedisOpenError::Setup(e),
         })?;
+        store.index_hosts().await.map_err(RedisOpenError::Setup)?;
         let latest: Option<u64> = store
             .conn()
             .get(store.keys.last_event())
@@ -275,6 +277,36 @@ impl RedisStore {
 
     fn conn(&self) -> ConnectionManager {
         self.conn.clone()
+    }
+
+    /// Gives endpoints saved before hosts had ceilings their host, so they share it.
+    async fn index_hosts(&self) -> Result<(), StoreError> {
+        let endpoints: Vec<Arc<Endpoint>> = self
+            .cache
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .endpoints
+            .values()
+            .cloned()
+            .collect();
+        let mut indexed = 0;
+        for chunk in endpoints.chunks(256) {
+            let mut invocation = self.invoke(&self.scripts.index_hosts);
+            for endpoint in chunk {
+                invocation
+                    .arg(endpoint.id.as_str())
+                    .arg(endpoint.destination().as_str());
+            }
+            let stored: u64 = invocation.invoke_async(&mut self.conn()).await?;
+            indexed += stored;
+        }
+        if indexed > 0 {
+            tracing::info!(
+                endpoints = indexed,
+                "indexed existing endpoints by destination host"
+            );
+        }
+        Ok(())
     }
 
     /// The endpoint protection this store shares among every instance using it.
@@ -441,7 +473,10 @@ impl RedisStore {
         for value in overrides(endpoint, &self.protection) {
             invocation.arg(value);
         }
-        invocation.arg(endpoint.tenant.as_str()).arg(most);
+        invocation
+            .arg(endpoint.tenant.as_str())
+            .arg(most)
+            .arg(endpoint.destination().as_str());
         // The change bumped the endpoint version: this instance's cache reloads when its
         // next publish or claim sees that, like every other instance's.
         Ok(invocation.invoke_async(&mut self.conn()).await?)

@@ -1,8 +1,11 @@
 //! The shared implementation of [`Protection`]: every instance using one Redis shares
-//! each endpoint's breaker, token bucket and in-flight count, kept in `g:<id>`.
+//! each endpoint's breaker, token bucket and in-flight count, kept in `g:<id>`, and each
+//! destination host's in-flight count and token bucket, kept in `hg:<host>`.
 //!
-//! The promote script admits work (room, tokens, breaker) before it reaches the ready
-//! stream, and the complete script decides circuit changes and the disabling of an
+//! The promote script admits work (the endpoint's room, tokens and breaker, and its
+//! host's room and tokens) before it reaches the ready stream; whichever script ends a
+//! delivery's hold (complete, release, or claim for work that went back) frees its host
+//! slot, and the complete script decides circuit changes and the disabling of an
 //! endpoint that has failed too long, atomically for all instances. So this side only
 //! counts this process's attempts in flight and reads the shared state back for the API
 //! and the health report.
@@ -58,8 +61,8 @@ fn circuit(state: Option<&str>, until_ms: Option<f64>) -> CircuitStatus {
 impl Protection for SharedProtection {
     fn allowance(&self, _now: Instant) -> Allowance {
         Allowance {
-            per_endpoint: Default::default(),
             unknown: usize::MAX,
+            ..Default::default()
         }
     }
 
@@ -68,15 +71,18 @@ impl Protection for SharedProtection {
         None
     }
 
-    fn admit(&self, _endpoint: &Endpoint, _now: Instant) -> Option<Admission> {
+    fn admit(&self, endpoint: &Endpoint, _now: Instant) -> Option<Admission> {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        Some(Admission { probe: false })
+        Some(Admission {
+            probe: false,
+            destination: endpoint.destination(),
+        })
     }
 
     fn finish(
         &self,
         _endpoint: &EndpointId,
-        _admission: Admission,
+        _admission: &Admission,
         _ended: Option<Ended<'_>>,
         _now: SystemTime,
     ) -> EndpointEffects {

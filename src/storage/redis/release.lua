@@ -10,6 +10,7 @@ for i = 2, #ARGV, 2 do
     redis.call('XACK', P .. 'ready', 'workers', s[3])
     redis.call('XDEL', P .. 'ready', s[3])
     redis.call('SREM', P .. 'inf:' .. ep, d)
+    release_host(dk)
     redis.call('HSET', dk, 's', STATE_PENDING, 'na', now)
     redis.call('HDEL', dk, 'tok', 'sid', 'pr')
     redis.call('ZADD', P .. 'due:' .. ep, now, d)

@@ -2,7 +2,8 @@
 -- its enabled state. ARGV: now, id, record, 'create' or 'update', enabled ('1', '0' or ''
 -- to keep), reason when disabling, then cap, rate limit, rate window, burst, breaker
 -- threshold, breaker open time, then the tenant and (on create) how many endpoints it may
--- have. Returns 'ok', 'exists', 'full' or 'missing'.
+-- have, then its destination host (`host:port`, whose ceiling it shares). Returns 'ok',
+-- 'exists', 'full' or 'missing'.
 local now, ep, mode = tonumber(ARGV[1]), ARGV[2], ARGV[4]
 local tenant, most = ARGV[13], tonumber(ARGV[14])
 local key, gk = P .. 'ep:' .. ep, P .. 'g:' .. ep
@@ -15,6 +16,7 @@ if mode == 'create' then
   redis.call('ZADD', P .. 't:' .. tenant .. ':eps', 0, ep)
 end
 redis.call('SET', key, ARGV[3])
+redis.call('HSET', gk, 'hk', ARGV[15])
 redis.call('ZADD', P .. 'eps', 0, ep)
 local names = {'cap', 'rl', 'rw', 'rb', 'bt', 'bo'}
 for i, name in ipairs(names) do

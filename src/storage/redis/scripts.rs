@@ -1,15 +1,21 @@
 //! The Lua scripts, one per state transition, each loaded with a prelude: the status
-//! retention, the codes every script uses (delivery states, status kinds, disabling
+//! retention, how long an idle host's shared state is kept, the codes every script uses (delivery states, status kinds, disabling
 //! reasons, circuit states), generated here from the tables Rust itself reads with, so
 //! both sides always mean the same by a number, and the helpers of `common.lua`.
 
 use std::fmt::Write;
+use std::time::Duration;
 
 use redis::Script;
 
 use super::codec::{CIRCUIT_CLOSED, CIRCUIT_HALF_OPEN, CIRCUIT_OPEN};
 use crate::domain::{DeliveryState, DisabledReason, StatusKind};
 use crate::storage::codec::{kind_code, reason_code, state_code};
+
+/// How long a destination host's shared state (`hg:<host>`) outlives its last attempt in
+/// flight: longer than its bucket takes to refill (one window), after which a fresh one
+/// would be the same.
+const HOST_IDLE: Duration = Duration::from_secs(60);
 
 /// The scripts of the store.
 pub(super) struct Scripts {
@@ -26,6 +32,8 @@ pub(super) struct Scripts {
     /// Indexes endpoints by tenant and scopes idempotency records, once (for
     /// deployments older than tenants).
     pub index_tenants: Script,
+    /// Stores the destination host of endpoints saved before hosts had ceilings.
+    pub index_hosts: Script,
     /// Reads an endpoint's shared protection (no transition).
     pub status: Script,
 }
@@ -101,7 +109,10 @@ fn codes() -> Vec<(&'static str, i64)> {
 
 /// What every script starts with.
 fn prelude(retention: u64) -> String {
-    let mut prelude = format!("local RETENTION = {retention}\n");
+    let mut prelude = format!(
+        "local RETENTION = {retention}\nlocal HOST_IDLE_MS = {}\n",
+        HOST_IDLE.as_millis()
+    );
     for (name, code) in codes() {
         writeln!(prelude, "local {name} = '{code}'").expect("writing to a string");
     }
@@ -125,6 +136,7 @@ impl Scripts {
             save_endpoint: script(include_str!("save_endpoint.lua")),
             reseal_endpoint: script(include_str!("reseal_endpoint.lua")),
             index_tenants: script(include_str!("index_tenants.lua")),
+            index_hosts: script(include_str!("index_hosts.lua")),
             status: script(include_str!("status.lua")),
         }
     }
@@ -151,6 +163,7 @@ mod tests {
             include_str!("save_endpoint.lua"),
             include_str!("reseal_endpoint.lua"),
             include_str!("index_tenants.lua"),
+            include_str!("index_hosts.lua"),
             include_str!("status.lua"),
         ];
         let prefixes = ["STATE_", "KIND_", "REASON_", "CIRCUIT_"];

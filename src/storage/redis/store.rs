@@ -461,7 +461,14 @@ impl Store for RedisStore {
                 l.burst(),
             )
         });
-        let promoted: (Vec<String>, String, i64) = self
+        let (host_limit, host_window, host_burst) = p.host.rate_limit.map_or((0, 1000, 0), |l| {
+            (
+                l.limit(),
+                u64::try_from(l.window().as_millis()).unwrap_or(u64::MAX),
+                l.burst(),
+            )
+        });
+        let promoted: (Vec<String>, String, i64, u64) = self
             .invoke(&self.scripts.promote)
             .arg(now)
             .arg(request.limit)
@@ -469,9 +476,13 @@ impl Store for RedisStore {
             .arg(limit)
             .arg(window)
             .arg(burst)
+            .arg(p.host.max_in_flight)
+            .arg(host_limit)
+            .arg(host_window)
+            .arg(host_burst)
             .invoke_async(&mut self.conn())
             .await?;
-        let (rate_limited, next_scheduled, version) = promoted;
+        let (rate_limited, next_scheduled, version, host_waits) = promoted;
         let rate_limited = rate_limited
             .iter()
             .map(|e| parse(EndpointId::parse_stored(e)))
@@ -568,6 +579,7 @@ impl Store for RedisStore {
             claims,
             next_due,
             rate_limited,
+            host_waits,
         })
     }
 

@@ -168,11 +168,22 @@ impl Writer {
         let mut claims = Vec::new();
         let mut taken: HashMap<EndpointId, usize> = HashMap::new();
         let mut messages: HashMap<String, Arc<Message>> = HashMap::new();
+        let mut host_room = request.hosts.room.clone();
+        let group = |endpoint: &EndpointId| request.hosts.group_of.get(endpoint).copied();
+        let host_left =
+            |room: &[usize], endpoint: &EndpointId| group(endpoint).map_or(usize::MAX, |g| room[g]);
+        let mut host_waits = 0;
         for (_, endpoint_id) in candidates {
-            let room = request.room(&endpoint_id).min(request.limit - claims.len());
-            if room == 0 {
+            if claims.len() == request.limit {
                 break;
             }
+            let own = request.room(&endpoint_id).min(request.limit - claims.len());
+            let host = host_left(&host_room, &endpoint_id);
+            if host == 0 {
+                host_waits += 1;
+                continue;
+            }
+            let room = own.min(host);
             let endpoint = self.endpoint(&endpoint_id)?;
             let rows: Vec<(i64, String, u32, u32)> = self
                 .conn
@@ -183,6 +194,12 @@ impl Writer {
                 .query_map(params![endpoint_id.as_str(), now, room], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
                 .collect::<rusqlite::Result<_>>()?;
             taken.insert(endpoint_id.clone(), rows.len());
+            if let Some(g) = group(&endpoint_id) {
+                host_room[g] -= rows.len();
+            }
+            if host < own && rows.len() == room {
+                host_waits += 1;
+            }
             for (delivery, message_id, attempt_count, round_start) in rows {
                 let message = match messages.get(&message_id) {
                     Some(m) => m.clone(),
@@ -223,7 +240,8 @@ impl Writer {
                 .filter(|(endpoint, _)| {
                     let room = request
                         .room(endpoint)
-                        .saturating_sub(taken.get(*endpoint).copied().unwrap_or(0));
+                        .saturating_sub(taken.get(*endpoint).copied().unwrap_or(0))
+                        .min(host_left(&host_room, endpoint));
                     room > 0
                         && self
                             .endpoints
@@ -238,6 +256,7 @@ impl Writer {
             claims,
             next_due,
             rate_limited: Vec::new(),
+            host_waits,
         })
     }
 
