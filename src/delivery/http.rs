@@ -337,8 +337,17 @@ fn classify(error: &reqwest::Error) -> TransportError {
         if e.is::<rustls::Error>() {
             return TransportError::Tls;
         }
-        if e.is::<std::io::Error>() {
-            return TransportError::Connection;
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            // A handshake failure travels inside an I/O error, which hides it from the
+            // chain of sources.
+            let tls = io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>());
+            return if tls {
+                TransportError::Tls
+            } else {
+                TransportError::Connection
+            };
         }
     }
     if error.is_connect() {

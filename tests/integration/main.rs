@@ -11,6 +11,9 @@
 //!   within the server's bounds.
 //! - `cli`: `herald watch` and `herald stats` against a live server.
 //! - `deploy`: the Grafana dashboard and Prometheus alerts use only Herald's metrics.
+//! - `egress`: only public destinations unless allowed: IP literals refused at
+//!   registration, every resolved address checked at delivery (rebinding included),
+//!   Herald's own ports, a CONNECT proxy, a private CA.
 //! - `delivery`: signing, filters, retries, outcomes of each HTTP answer, rotation.
 //! - `protection`: breakers, rate limits, in-flight caps, isolation, auto-disable,
 //!   recovery.
@@ -41,6 +44,7 @@ mod cli;
 mod cluster;
 mod delivery;
 mod deploy;
+mod egress;
 mod endpoint_bounds;
 mod jwt;
 mod observability;

@@ -24,7 +24,7 @@ use certs::{Ca, CertAndKey, replace_file};
 
 /// Test certificates: a CA, server certificates for 127.0.0.1 and localhost, client
 /// certificates, and replacing PEM files the way certificate tools do.
-mod certs {
+pub mod certs {
     use std::path::Path;
 
     use rcgen::{
