@@ -347,29 +347,76 @@ async fn a_name_rebound_to_loopback_is_blocked_at_delivery() {
     app.stop().await;
 }
 
-/// An HTTP CONNECT proxy on loopback that records the targets it was asked for.
-struct ConnectProxy {
+/// A proxy on loopback (HTTP CONNECT or SOCKS5) that records the targets it was asked for.
+struct Proxy {
     addr: SocketAddr,
     targets: Arc<Mutex<Vec<String>>>,
 }
 
-impl ConnectProxy {
-    async fn start() -> Self {
+type Targets = Arc<Mutex<Vec<String>>>;
+
+impl Proxy {
+    async fn start<F, Fut>(serve: F) -> Self
+    where
+        F: Fn(TcpStream, Targets) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let targets = Arc::new(Mutex::new(Vec::new()));
         let seen = targets.clone();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                tokio::spawn(tunnel(client, seen.clone()));
+                tokio::spawn(serve(client, seen.clone()));
             }
         });
         Self { addr, targets }
     }
 }
 
+/// SOCKS5 without authentication: reads the CONNECT command (a name, which the proxy
+/// resolves, or an address), connects there and relays.
+async fn socks5(mut client: TcpStream, seen: Targets) {
+    use tokio::io::AsyncReadExt;
+    let mut greeting = [0; 2];
+    client.read_exact(&mut greeting).await.unwrap();
+    assert_eq!(greeting[0], 5, "SOCKS version 5");
+    let mut methods = vec![0; usize::from(greeting[1])];
+    client.read_exact(&mut methods).await.unwrap();
+    assert!(
+        methods.contains(&0),
+        "no authentication offered: {methods:?}"
+    );
+    client.write_all(&[5, 0]).await.unwrap();
+    let mut head = [0; 4];
+    client.read_exact(&mut head).await.unwrap();
+    assert_eq!(head[..3], [5, 1, 0], "a CONNECT command");
+    let host = match head[3] {
+        1 => {
+            let mut ip = [0; 4];
+            client.read_exact(&mut ip).await.unwrap();
+            Ipv4Addr::from(ip).to_string()
+        }
+        3 => {
+            let mut name = vec![0; usize::from(client.read_u8().await.unwrap())];
+            client.read_exact(&mut name).await.unwrap();
+            String::from_utf8(name).unwrap()
+        }
+        other => panic!("address type {other}"),
+    };
+    let port = client.read_u16().await.unwrap();
+    let target = format!("{host}:{port}");
+    seen.lock().unwrap().push(target.clone());
+    let mut upstream = TcpStream::connect(target.as_str()).await.unwrap();
+    client
+        .write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0])
+        .await
+        .unwrap();
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+}
+
 /// Reads `CONNECT host:port`, connects there (resolving the name itself) and relays.
-async fn tunnel(client: TcpStream, seen: Arc<Mutex<Vec<String>>>) {
+async fn tunnel(client: TcpStream, seen: Targets) {
     let mut client = BufReader::new(client);
     let mut request = String::new();
     client.read_line(&mut request).await.unwrap();
@@ -455,7 +502,7 @@ async fn a_proxy_carries_webhooks_and_certificates_are_verified() {
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, ca.cert_pem()).unwrap();
     let (sink, mut received) = https_sink(&ca.server()).await;
-    let proxy = ConnectProxy::start().await;
+    let proxy = Proxy::start(tunnel).await;
     let proxy_url: url::Url = format!("http://{}", proxy.addr).parse().unwrap();
     let url = format!("https://localhost:{}/hook", sink.port());
 
@@ -494,5 +541,25 @@ async fn a_proxy_carries_webhooks_and_certificates_are_verified() {
         "{attempts:?}"
     );
     assert!(received.try_recv().is_err(), "an untrusted receiver got it");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socks5_proxy_resolves_and_carries_webhooks() {
+    let mut sink = Sink::start().await;
+    let proxy = Proxy::start(socks5).await;
+    let via: url::Url = format!("socks5h://{}", proxy.addr).parse().unwrap();
+    let mut app = spawn_app_with(Backend::Memory, move |c| {
+        public_only(c);
+        c.egress.proxy = Some(via);
+    })
+    .await;
+    let target = format!("localhost:{}", sink.addr.port());
+    app.register_url(format!("http://{target}/hook")).await;
+    app.publish_json("order.created", serde_json::json!({"order": 1}))
+        .await;
+    assert_eq!(sink.next().await.path, "/hook");
+    // The name went to the proxy unresolved: the proxy decided where it leads.
+    assert_eq!(proxy.targets.lock().unwrap().as_slice(), [target]);
     app.stop().await;
 }
