@@ -475,7 +475,7 @@ impl CustomHeader {
     const RESERVED_PREFIXES: [&'static str; 3] = ["proxy-", "webhook-", "x-webhook-"];
 
     /// Whether `name` (lowercase) is one an endpoint may not set.
-    fn is_reserved(name: &str) -> bool {
+    pub fn is_reserved(name: &str) -> bool {
         Self::RESERVED.contains(&name)
             || Self::RESERVED_PREFIXES.iter().any(|p| name.starts_with(p))
     }

@@ -213,7 +213,8 @@ impl WebhookClient {
                 builder = builder.header("tracestate", &trace.tracestate);
             }
         }
-        for h in req.headers {
+        // Headers stored before a name was reserved are not sent.
+        for h in req.headers.iter().filter(|h| !CustomHeader::is_reserved(&h.name)) {
             builder = builder.header(&h.name, &h.value);
         }
 
@@ -447,5 +448,58 @@ mod tests {
         assert!(text.len() <= EXCERPT_BYTES);
         assert!(text.chars().all(|c| c == 'é'));
         assert_eq!(excerpt(b"ok"), "ok");
+    }
+
+    #[tokio::test]
+    async fn headers_stored_before_their_name_was_reserved_are_not_sent() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = url::Url::parse(&format!("http://{}/hook", listener.local_addr().unwrap()))
+            .unwrap();
+        let receiver = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                socket.read_exact(&mut byte).await.unwrap();
+                head.push(byte[0]);
+            }
+            socket
+                .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+                .await
+                .unwrap();
+            String::from_utf8(head).unwrap().to_ascii_lowercase()
+        });
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let config = EgressConfig {
+            allow: vec!["127.0.0.0/8".parse().unwrap()],
+            ..Default::default()
+        };
+        let client =
+            WebhookClient::new(false, &config, Arc::new(EgressPolicy::new(&config, Vec::new())))
+                .unwrap();
+        let header = |name: &str| CustomHeader {
+            name: name.to_owned(),
+            value: "x".to_owned(),
+        };
+        let secret = Secret::generate();
+        let result = client
+            .send(WebhookRequest {
+                url: &url,
+                message_id: "msg_1",
+                event_type: "order.created",
+                content_type: "application/json",
+                body: Bytes::from_static(b"{}"),
+                secrets: vec![&secret],
+                headers: &[header("x-tenant"), header("proxy-authorization")],
+                trace: None,
+                timeout: Duration::from_secs(5),
+            })
+            .await;
+        assert_eq!(result.verdict, Verdict::Delivered, "{:?}", result.record);
+        let head = receiver.await.unwrap();
+        assert!(head.contains("x-tenant: x"), "{head}");
+        assert!(!head.contains("proxy-authorization"), "{head}");
     }
 }
