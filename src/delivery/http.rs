@@ -214,7 +214,11 @@ impl WebhookClient {
             }
         }
         // Headers stored before a name was reserved are not sent.
-        for h in req.headers.iter().filter(|h| !CustomHeader::is_reserved(&h.name)) {
+        for h in req
+            .headers
+            .iter()
+            .filter(|h| !CustomHeader::is_reserved(&h.name))
+        {
             builder = builder.header(&h.name, &h.value);
         }
 
@@ -455,8 +459,8 @@ mod tests {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = url::Url::parse(&format!("http://{}/hook", listener.local_addr().unwrap()))
-            .unwrap();
+        let url =
+            url::Url::parse(&format!("http://{}/hook", listener.local_addr().unwrap())).unwrap();
         let receiver = tokio::spawn(async move {
             let (mut socket, _) = listener.accept().await.unwrap();
             let mut head = Vec::new();
@@ -476,9 +480,12 @@ mod tests {
             allow: vec!["127.0.0.0/8".parse().unwrap()],
             ..Default::default()
         };
-        let client =
-            WebhookClient::new(false, &config, Arc::new(EgressPolicy::new(&config, Vec::new())))
-                .unwrap();
+        let client = WebhookClient::new(
+            false,
+            &config,
+            Arc::new(EgressPolicy::new(&config, Vec::new())),
+        )
+        .unwrap();
         let header = |name: &str| CustomHeader {
             name: name.to_owned(),
             value: "x".to_owned(),

@@ -1,12 +1,15 @@
-//! Amplification: endpoints registered against one host, each with generous overrides of
-//! its own, cannot together send that host more than the operator's host ceilings allow;
-//! on Redis, not even from several instances together.
+//! Amplification: endpoints registered against one host, each with every override at the
+//! server's bound (past it, registration is refused), cannot together send that host more
+//! than the operator's host ceilings allow; on Redis, not even from several instances
+//! together.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use herald::config::{Config, StorageConfig};
 use herald::grpc::pb;
+use herald::policy::bounds::OverrideBounds;
 use herald::policy::limiter::RateLimit;
 use herald::policy::protection::HostCeiling;
 use tokio::sync::Semaphore;
@@ -14,27 +17,45 @@ use tokio::sync::Semaphore;
 use crate::child::{Herald, Settings};
 use crate::each_backend;
 use crate::redis::{RedisServer, connect};
-use crate::support::{Backend, Reply, Sink, eventually, publish_json, spawn_app_with};
+use crate::support::{Backend, Reply, Sink, eventually, publish_json, spawn_app_with, violations};
 
 each_backend!(
     endpoints_on_one_host_share_its_ceilings,
     an_attempt_frees_the_slot_of_the_host_it_went_to,
 );
 
-/// An endpoint at `url` whose own limits would let it flood the host: a high rate limit,
-/// many attempts in flight, a breaker that hardly opens.
-fn generous(url: String) -> pb::RegisterEndpointRequest {
+/// The bounds of a server started with every default.
+fn default_bounds() -> OverrideBounds {
+    Config::with_storage(StorageConfig::Memory)
+        .delivery
+        .protection
+        .bounds
+}
+
+/// An endpoint at `url` whose own limits are as loose as `bounds` let them be: the
+/// highest rate, the most attempts in flight, the breaker that opens last, the shortest
+/// retry delays and the most retries.
+fn at_the_bounds(url: String, bounds: &OverrideBounds) -> pb::RegisterEndpointRequest {
+    let rate = bounds.max_rate.expect("a rate bound");
+    let second = || Some(prost_types::Duration::try_from(Duration::from_secs(1)).unwrap());
+    let floor = Some(prost_types::Duration::try_from(bounds.min_delay).unwrap());
     pb::RegisterEndpointRequest {
         url,
         rate_limit: Some(pb::RateLimit {
-            limit: 1000,
-            window: Some(prost_types::Duration::try_from(Duration::from_secs(1)).unwrap()),
-            burst: 1000,
+            limit: rate,
+            window: second(),
+            burst: rate,
         }),
-        max_in_flight: Some(64),
+        max_in_flight: Some(bounds.max_in_flight),
         circuit_breaker: Some(pb::CircuitBreakerPolicy {
-            failure_threshold: Some(100),
-            timeout: None,
+            failure_threshold: Some(bounds.max_failure_threshold),
+            timeout: floor,
+        }),
+        retry_policy: Some(pb::RetryPolicy {
+            max_retries: Some(bounds.max_retries),
+            initial_delay: floor,
+            max_delay: floor,
+            ..Default::default()
         }),
         ..Default::default()
     }
@@ -45,19 +66,32 @@ async fn endpoints_on_one_host_share_its_ceilings(backend: Backend) {
     const MESSAGES: usize = 6;
     let (most_in_flight, rate) = (4, 50);
     let mut sink = Sink::start().await;
+    let bounds = default_bounds();
     let mut app = spawn_app_with(backend, |c| {
+        c.delivery.protection.bounds = bounds;
         c.delivery.protection.host = HostCeiling {
             max_in_flight: most_in_flight,
             rate_limit: Some(RateLimit::try_new(rate, Duration::from_secs(1), rate).unwrap()),
         };
     })
     .await;
+    // One step past a bound is refused.
+    let mut past = at_the_bounds(sink.url("/past"), &bounds);
+    past.max_in_flight = Some(bounds.max_in_flight + 1);
+    let refused = app.client.register_endpoint(past).await.unwrap_err();
+    assert_eq!(
+        violations(&refused)
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect::<Vec<_>>(),
+        ["max_in_flight"]
+    );
     let mut paths = Vec::new();
     for i in 0..ENDPOINTS {
         let path = format!("/e{i}");
         // The receiver takes a while to answer, so attempts overlap.
         sink.always(&path, Reply::status(200).slow(Duration::from_millis(20)));
-        app.register(generous(sink.url(&path))).await;
+        app.register(at_the_bounds(sink.url(&path), &bounds)).await;
         paths.push(path);
     }
 
@@ -194,7 +228,7 @@ async fn instances_sharing_redis_share_each_hosts_ceiling() {
         sink.always(&path, Reply::status(200).slow(Duration::from_millis(20)));
         let client = &mut nodes[0].1;
         client
-            .register_endpoint(generous(sink.url(&path)))
+            .register_endpoint(at_the_bounds(sink.url(&path), &default_bounds()))
             .await
             .unwrap();
     }
