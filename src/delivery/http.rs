@@ -190,7 +190,10 @@ impl WebhookClient {
         let timestamp = timestamp.to_string();
         let client = match self.route(req.url) {
             Ok(client) => client,
-            Err(refused) => return blocked(&refused, started_at, clock.elapsed()),
+            Err(refused) => {
+                let why = format!("blocked: {refused}; {}", refused.remedy());
+                return unanswered(TransportError::Blocked, why, started_at, clock.elapsed());
+            }
         };
 
         let mut builder = client
@@ -269,17 +272,7 @@ impl WebhookClient {
                     .map(ToString::to_string);
                 // The URL may carry credentials in its query; it is known from the endpoint.
                 let error = blocked.unwrap_or_else(|| ErrorChain(&e.without_url()).to_string());
-                AttemptResult {
-                    verdict: Verdict::Retryable { retry_after: None },
-                    record: AttemptRecord {
-                        started_at,
-                        latency,
-                        status_code: None,
-                        transport_error: Some(transport_error),
-                        error,
-                        response_excerpt: String::new(),
-                    },
-                }
+                unanswered(transport_error, error, started_at, latency)
             }
         }
     }
@@ -307,16 +300,21 @@ impl WebhookClient {
     }
 }
 
-/// An attempt the egress policy refused: nothing was sent.
-fn blocked(refused: &Refused, started_at: SystemTime, latency: Duration) -> AttemptResult {
+/// An attempt that got no answer (or was refused before anything was sent): retried.
+fn unanswered(
+    kind: TransportError,
+    error: String,
+    started_at: SystemTime,
+    latency: Duration,
+) -> AttemptResult {
     AttemptResult {
         verdict: Verdict::Retryable { retry_after: None },
         record: AttemptRecord {
             started_at,
             latency,
             status_code: None,
-            transport_error: Some(TransportError::Blocked),
-            error: format!("blocked: {refused}; {}", refused.remedy()),
+            transport_error: Some(kind),
+            error,
             response_excerpt: String::new(),
         },
     }

@@ -17,7 +17,9 @@ use tokio::sync::Semaphore;
 use crate::child::{Herald, Settings};
 use crate::each_backend;
 use crate::redis::{RedisServer, connect};
-use crate::support::{Backend, Reply, Sink, eventually, publish_json, spawn_app_with, violations};
+use crate::support::{
+    Backend, Reply, Sink, eventually, metric, publish_json, spawn_app_with, violations,
+};
 
 each_backend!(
     endpoints_on_one_host_share_its_ceilings,
@@ -127,19 +129,9 @@ async fn endpoints_on_one_host_share_its_ceilings(backend: Backend) {
         .collect();
     assert_eq!(delivered, expected, "every delivery arrived, once");
 
-    let scrape = reqwest::get(format!("http://{}/metrics", app.admin))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let waits: u64 = scrape
-        .lines()
-        .find_map(|l| l.strip_prefix("webhook_host_ceiling_waits_total "))
-        .expect("the host ceiling metric is exported")
-        .parse()
-        .unwrap();
-    assert!(waits > 0, "held-back endpoints are counted");
+    let waits = metric(&app.scrape().await, "webhook_host_ceiling_waits_total")
+        .expect("the host ceiling metric is exported");
+    assert!(waits > 0.0, "held-back endpoints are counted");
     app.stop().await;
 }
 

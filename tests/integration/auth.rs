@@ -379,12 +379,7 @@ async fn every_rpc_needs_a_valid_credential(backend: Backend) {
             &format!("{rpc:?} as admin"),
         );
     }
-    let scrape = reqwest::get(format!("http://{}/metrics", app.admin))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let scrape = app.scrape().await;
     for reason in [
         "missing",
         "unknown_credential",

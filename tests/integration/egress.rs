@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 
 use crate::each_backend;
 use crate::support::{
-    Backend, PATIENCE, Sink, TestApp, eventually, spawn_app, spawn_app_with, violations,
+    Backend, PATIENCE, Sink, TestApp, metric, spawn_app, spawn_app_with, violations,
 };
 use crate::tls::certs::{Ca, CertAndKey};
 
@@ -33,29 +33,12 @@ fn public_only(config: &mut Config) {
 }
 
 /// Publishes one event and waits until it has `n` attempts; returns them.
-async fn attempts_of_one_event(app: &mut TestApp, n: usize) -> (String, Vec<pb::Attempt>) {
+async fn attempts_of_one_event(app: &mut TestApp, n: usize) -> Vec<pb::Attempt> {
     let id = app
         .publish_json("order.created", serde_json::json!({"order": 1}))
         .await
         .message_id;
-    let client = app.client.clone();
-    let attempts = eventually(&format!("{n} attempts of {id}"), || {
-        let (mut client, id) = (client.clone(), id.clone());
-        async move {
-            let attempts = client
-                .list_attempts(pb::ListAttemptsRequest {
-                    message_id: id,
-                    ..Default::default()
-                })
-                .await
-                .ok()?
-                .into_inner()
-                .attempts;
-            (attempts.len() >= n).then_some(attempts)
-        }
-    })
-    .await;
-    (id, attempts)
+    app.attempts_when(&id, |attempts| attempts.len() >= n).await
 }
 
 /// Asserts that every attempt was blocked, saying `why`, and sent nothing.
@@ -89,7 +72,7 @@ async fn loopback_names_are_registered_but_every_attempt_is_blocked(backend: Bac
         .await
         .expect("stream opens")
         .into_inner();
-    let (_, attempts) = attempts_of_one_event(&mut app, 2).await;
+    let attempts = attempts_of_one_event(&mut app, 2).await;
     assert_blocked(
         &attempts,
         &["localhost", "127.0.0.1", "WEBHOOK_EGRESS_ALLOW_CIDRS"],
@@ -122,18 +105,12 @@ async fn loopback_names_are_registered_but_every_attempt_is_blocked(backend: Bac
         .find(|k| k.kind == pb::FailureKind::Blocked as i32)
         .expect("blocked attempts in analytics");
     assert!(blocked.count >= 2, "{analytics:?}");
-    let scrape = reqwest::get(format!("http://{}/metrics", app.admin))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let line = scrape
-        .lines()
-        .find(|l| l.starts_with(r#"webhook_attempt_failures_total{kind="blocked"}"#))
-        .expect("blocked attempts counted");
-    let counted: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
-    assert!(counted >= 2.0, "{line}");
+    let counted = metric(
+        &app.scrape().await,
+        r#"webhook_attempt_failures_total{kind="blocked"}"#,
+    )
+    .expect("blocked attempts counted");
+    assert!(counted >= 2.0, "{counted} blocked attempts counted");
     app.stop().await;
 }
 
@@ -279,7 +256,7 @@ async fn herald_own_ports_are_out_of_reach_inside_an_allowed_block() {
     // By name, it is registered, and blocked at every attempt.
     app.register_url(format!("http://localhost:{}/metrics", app.admin.port()))
         .await;
-    let (_, attempts) = attempts_of_one_event(&mut app, 2).await;
+    let attempts = attempts_of_one_event(&mut app, 2).await;
     assert_blocked(&attempts, &["own listening sockets"]);
     app.stop().await;
 }
@@ -322,7 +299,7 @@ async fn a_name_rebound_to_loopback_is_blocked_at_delivery() {
     // Registration looks nothing up: nothing checked then could be trusted later.
     assert_eq!(resolver.lookups.load(Ordering::SeqCst), 0);
     resolver.rebound.store(true, Ordering::SeqCst);
-    let (_, attempts) = attempts_of_one_event(&mut app, 3).await;
+    let attempts = attempts_of_one_event(&mut app, 3).await;
     assert_blocked(&attempts, &["hooks.rebinding.test", "127.0.0.1"]);
     // One lookup per attempt: the address checked is the one that would be connected to.
     let lookups = resolver.lookups.load(Ordering::SeqCst);
@@ -534,7 +511,7 @@ async fn a_proxy_carries_webhooks_and_certificates_are_verified() {
     })
     .await;
     app.register_url(url).await;
-    let (_, attempts) = attempts_of_one_event(&mut app, 1).await;
+    let attempts = attempts_of_one_event(&mut app, 1).await;
     assert_eq!(
         attempts[0].error_kind,
         pb::AttemptErrorKind::Tls as i32,

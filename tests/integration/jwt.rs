@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
-use crate::support::{Backend, PATIENCE, TestApp, client_with, publish_json, spawn_app_with};
+use crate::support::{Backend, TestApp, client_with, metric, publish_json, spawn_app_with};
 
 const ISSUER: &str = "https://idp.example.test/";
 const AUDIENCE: &str = "herald";
@@ -103,21 +103,8 @@ async fn health(addr: SocketAddr, token: &str) -> Result<pb::GetHealthResponse, 
 
 /// `webhook_auth_failures_total` for `reason`, from the admin port (0 when absent).
 async fn auth_failures(app: &TestApp, reason: &str) -> f64 {
-    let scrape = tokio::time::timeout(
-        PATIENCE,
-        reqwest::get(format!("http://{}/metrics", app.admin)),
-    )
-    .await
-    .expect("answer in time")
-    .expect("admin port answers")
-    .text()
-    .await
-    .expect("a scrape");
-    let series = format!("webhook_auth_failures_total{{reason=\"{reason}\"}} ");
-    scrape
-        .lines()
-        .find_map(|line| line.strip_prefix(&series))
-        .map_or(0.0, |value| value.parse().unwrap())
+    let series = format!("webhook_auth_failures_total{{reason=\"{reason}\"}}");
+    metric(&app.scrape().await, &series).unwrap_or(0.0)
 }
 
 /// The `ErrorInfo` of a PERMISSION_DENIED status.

@@ -453,23 +453,8 @@ async fn deleting_an_endpoint_in_flight_stops_its_work(backend: Backend) {
     assert_eq!(deleted.cancelled_deliveries, 1);
     gate.add_permits(1);
     // The attempt that was under way is recorded; nothing retries it.
-    eventually("the in-flight attempt is recorded", || {
-        let mut client = app.client.clone();
-        let id = in_flight.clone();
-        async move {
-            let attempts = client
-                .list_attempts(pb::ListAttemptsRequest {
-                    message_id: id,
-                    ..Default::default()
-                })
-                .await
-                .ok()?
-                .into_inner()
-                .attempts;
-            (attempts.len() == 1).then_some(())
-        }
-    })
-    .await;
+    app.attempts_when(&in_flight, |attempts| attempts.len() == 1)
+        .await;
     let delivery = app.message(&in_flight).await.deliveries.pop().unwrap();
     assert_eq!(delivery.state, pb::DeliveryState::Cancelled as i32);
     assert_eq!(delivery.next_attempt_time, None);

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Request};
@@ -18,6 +18,7 @@ use herald::app::Application;
 use herald::auth::SecretHash;
 use herald::cli::{Client, client};
 use herald::config::{Config, StorageConfig};
+use herald::delivery::signer;
 use herald::domain::{Jitter, Secret};
 use herald::grpc::pb;
 use herald::policy::bounds::OverrideBounds;
@@ -372,6 +373,46 @@ impl TestApp {
             .attempts
     }
 
+    /// The admin port's metrics, in the text format.
+    pub async fn scrape(&self) -> String {
+        tokio::time::timeout(
+            PATIENCE,
+            reqwest::get(format!("http://{}/metrics", self.admin)),
+        )
+        .await
+        .expect("the admin port answers in time")
+        .expect("the admin port answers")
+        .text()
+        .await
+        .expect("a scrape")
+    }
+
+    /// The attempts of a message once `ready` holds for them.
+    pub async fn attempts_when(
+        &self,
+        message_id: &str,
+        ready: impl Fn(&[pb::Attempt]) -> bool,
+    ) -> Vec<pb::Attempt> {
+        let ready = &ready;
+        eventually(&format!("the attempts of {message_id}"), || {
+            let mut client = self.client.clone();
+            let message_id = message_id.to_owned();
+            async move {
+                let attempts = client
+                    .list_attempts(pb::ListAttemptsRequest {
+                        message_id,
+                        ..Default::default()
+                    })
+                    .await
+                    .ok()?
+                    .into_inner()
+                    .attempts;
+                ready(&attempts).then_some(attempts)
+            }
+        })
+        .await
+    }
+
     /// Polls the message until its delivery to `endpoint` is in `state`.
     pub async fn wait_for_delivery(
         &self,
@@ -404,6 +445,14 @@ impl TestApp {
         )
         .await
     }
+}
+
+/// The value of one series (`name{labels}`) in a scrape; `None` when it is absent.
+pub fn metric(scrape: &str, series: &str) -> Option<f64> {
+    scrape
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map(|value| value.parse().expect("a number"))
 }
 
 /// The field violations of an `INVALID_ARGUMENT` status, as (field, description), sorted.
@@ -474,6 +523,28 @@ impl Received {
             .get(name)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
+    }
+
+    /// Whether `secret` verifies the request the way a receiver following the standard
+    /// would (its timestamp checked against now, with 5 minutes' tolerance).
+    pub fn verify(&self, secret: &Secret) -> Result<(), signer::VerifyError> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let timestamp: i64 = self
+            .header("webhook-timestamp")
+            .parse()
+            .expect("numeric webhook-timestamp");
+        signer::verify(
+            secret,
+            self.header("webhook-signature"),
+            self.header("webhook-id"),
+            timestamp,
+            &self.body,
+            now,
+            300,
+        )
     }
 }
 
