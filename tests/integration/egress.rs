@@ -114,6 +114,23 @@ async fn loopback_names_are_registered_but_every_attempt_is_blocked(backend: Bac
     app.stop().await;
 }
 
+/// Registers an endpoint at `url`, which must be refused for its URL alone; says why.
+async fn refused_url(app: &mut TestApp, url: &str) -> String {
+    let refused = app
+        .client
+        .register_endpoint(pb::RegisterEndpointRequest {
+            url: url.into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err(url);
+    let mut found = violations(&refused);
+    assert_eq!(found.len(), 1, "{url}: {found:?}");
+    let (field, why) = found.pop().unwrap();
+    assert_eq!(field, "url", "{url}");
+    why
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ip_literals_are_refused_at_registration_in_every_form() {
     let mut app = spawn_app_with(Backend::Memory, public_only).await;
@@ -140,18 +157,7 @@ async fn ip_literals_are_refused_at_registration_in_every_form() {
         "https://[fe80::1]/",
     ];
     for url in literal {
-        let refused = app
-            .client
-            .register_endpoint(pb::RegisterEndpointRequest {
-                url: url.into(),
-                ..Default::default()
-            })
-            .await
-            .expect_err(url);
-        let found = violations(&refused);
-        assert_eq!(found.len(), 1, "{url}: {found:?}");
-        let (field, why) = &found[0];
-        assert_eq!(field, "url", "{url}");
+        let why = refused_url(&mut app, url).await;
         assert!(
             why.contains("WEBHOOK_EGRESS_ALLOW_CIDRS"),
             "{url}: {why:?} names the setting that would allow it"
@@ -168,16 +174,7 @@ async fn ip_literals_are_refused_at_registration_in_every_form() {
     ];
     let long = format!("https://example.com/{}", "a".repeat(2048));
     for url in malformed.iter().copied().chain([long.as_str()]) {
-        let refused = app
-            .client
-            .register_endpoint(pb::RegisterEndpointRequest {
-                url: url.into(),
-                ..Default::default()
-            })
-            .await
-            .expect_err(url);
-        let fields: Vec<_> = violations(&refused).into_iter().map(|(f, _)| f).collect();
-        assert_eq!(fields, ["url"], "{url}");
+        refused_url(&mut app, url).await;
     }
     // A public literal is fine, and an update is held to the same rule.
     let (endpoint, _) = app.register_url("https://93.184.216.34/hook".into()).await;
@@ -207,16 +204,8 @@ async fn ip_literals_are_refused_at_registration_in_every_form() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_http_is_refused_when_https_is_required() {
     let mut app = spawn_app_with(Backend::Memory, |c| c.egress.require_https = true).await;
-    let refused = app
-        .client
-        .register_endpoint(pb::RegisterEndpointRequest {
-            url: "http://example.com/hook".into(),
-            ..Default::default()
-        })
-        .await
-        .expect_err("plain http");
-    let found = violations(&refused);
-    assert!(found[0].1.contains("WEBHOOK_REQUIRE_HTTPS"), "{found:?}");
+    let why = refused_url(&mut app, "http://example.com/hook").await;
+    assert!(why.contains("WEBHOOK_REQUIRE_HTTPS"), "{why}");
     app.register_url("https://example.com/hook".into()).await;
     app.stop().await;
 }
@@ -242,16 +231,8 @@ async fn an_allowed_block_is_reached_by_literal_and_by_name() {
 async fn herald_own_ports_are_out_of_reach_inside_an_allowed_block() {
     let mut app = spawn_app(Backend::Memory).await;
     for addr in [app.addr, app.admin] {
-        let refused = app
-            .client
-            .register_endpoint(pb::RegisterEndpointRequest {
-                url: format!("http://{addr}/metrics"),
-                ..Default::default()
-            })
-            .await
-            .expect_err("one of Herald's own sockets");
-        let found = violations(&refused);
-        assert!(found[0].1.contains("own listening sockets"), "{found:?}");
+        let why = refused_url(&mut app, &format!("http://{addr}/metrics")).await;
+        assert!(why.contains("own listening sockets"), "{why}");
     }
     // By name, it is registered, and blocked at every attempt.
     app.register_url(format!("http://localhost:{}/metrics", app.admin.port()))
