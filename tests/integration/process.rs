@@ -608,8 +608,8 @@ async fn unreadable_tls_files_stop_the_start() {
     assert!(!data_dir.exists(), "the store was not opened");
 }
 
-/// Herald says loudly when anyone may call it, and when credentials would cross the
-/// network in clear.
+/// Herald says loudly when anyone may call it, when credentials would cross the network
+/// in clear, and which ways out past the egress rules the operator opened.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_access_is_announced() {
     let _machine = share_machine().await;
@@ -617,13 +617,28 @@ async fn open_access_is_announced() {
     let mut off = Herald::spawn(&Settings::embedded(dir.path()).set("WEBHOOK_AUTH", "off"));
     let warning = off.wait_for_message("AUTHENTICATION IS OFF").await;
     assert_eq!(warning["level"], "WARN", "{warning}");
+    // The suite's allow-list lets webhooks reach loopback.
+    let warning = off
+        .wait_for_message("webhooks may reach these non-public addresses")
+        .await;
+    assert_eq!(warning["level"], "WARN", "{warning}");
+    assert!(warning.to_string().contains("127.0.0.0/8"), "{warning}");
     off.wait_for_message("herald serving").await;
     off.stop().await;
 
-    // Listening beyond loopback without TLS; the test sends nothing to that address.
+    // Listening beyond loopback without TLS, webhooks through a proxy; the test sends
+    // nothing to either address.
     let dir = tempfile::tempdir().unwrap();
-    let settings = Settings::embedded(dir.path()).set("WEBHOOK_GRPC_ADDR", "0.0.0.0:0");
+    let settings = Settings::embedded(dir.path())
+        .set("WEBHOOK_GRPC_ADDR", "0.0.0.0:0")
+        .set("WEBHOOK_EGRESS_PROXY", "http://user:secret@127.0.0.1:9/");
     let mut clear = Herald::spawn(&settings);
+    let warning = clear.wait_for_message("webhooks go through a proxy").await;
+    assert!(
+        warning.to_string().contains("http://127.0.0.1:9"),
+        "{warning}"
+    );
+    assert!(!warning.to_string().contains("secret"), "{warning}");
     let warning = clear.wait_for_message("gRPC is served without TLS").await;
     assert!(
         warning["message"]
