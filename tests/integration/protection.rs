@@ -499,6 +499,23 @@ async fn healthy_latencies(
     latencies
 }
 
+/// The latencies of the steadier of two rounds (the lower p95): a stall of the whole
+/// machine, which only ever adds latency, rarely hits both, while a real slowdown does.
+async fn steadiest(
+    app: &mut TestApp,
+    sink: &mut Sink,
+    count: usize,
+    healthy: usize,
+) -> Vec<Duration> {
+    let first = healthy_latencies(app, sink, count, healthy).await;
+    let second = healthy_latencies(app, sink, count, healthy).await;
+    if percentile(&first, 0.95) <= percentile(&second, 0.95) {
+        first
+    } else {
+        second
+    }
+}
+
 /// On the embedded store and on Redis, whose claims go through another path (a stream
 /// fed per endpoint by a script); not on memory, which shares the embedded store's code.
 mod bad_endpoints_do_not_slow_healthy_ones {
@@ -532,7 +549,7 @@ async fn bad_endpoints_do_not_slow_healthy_ones(backend: Backend) {
         })
         .await;
     }
-    let clean = healthy_latencies(&mut app, &mut sink, MESSAGES, HEALTHY).await;
+    let clean = steadiest(&mut app, &mut sink, MESSAGES, HEALTHY).await;
 
     // 10 endpoints that never answer (timeouts), 10 that fail, 1 that takes 300 ms.
     let never = Arc::new(Semaphore::new(0));
@@ -555,7 +572,7 @@ async fn bad_endpoints_do_not_slow_healthy_ones(backend: Backend) {
     }
     sink.always("/slow", Reply::status(200).slow(Duration::from_millis(300)));
     app.register_url(sink.url("/slow")).await;
-    let with_bad = healthy_latencies(&mut app, &mut sink, MESSAGES, HEALTHY).await;
+    let with_bad = steadiest(&mut app, &mut sink, MESSAGES, HEALTHY).await;
 
     let (clean_p95, bad_p95) = (percentile(&clean, 0.95), percentile(&with_bad, 0.95));
     let (clean_p50, bad_p50) = (percentile(&clean, 0.5), percentile(&with_bad, 0.5));
