@@ -106,6 +106,48 @@ mod tests {
         Secret::parse(SECRET).unwrap()
     }
 
+    /// The vectors every client runs too (`clients/conformance`), computed outside Herald
+    /// from the HMAC definition: each valid one is exactly what `sign` makes for its
+    /// message (rotation pairs: one of the signatures), and `verify` says what each says.
+    #[test]
+    fn agrees_with_the_shared_conformance_vectors() {
+        let vectors: serde_json::Value =
+            serde_json::from_str(include_str!("../../clients/conformance/signatures.json"))
+                .unwrap();
+        let vectors = vectors["vectors"].as_array().unwrap();
+        assert!(vectors.len() >= 15);
+        for v in vectors {
+            let name = v["name"].as_str().unwrap();
+            let secret = Secret::parse(v["secret"].as_str().unwrap()).unwrap();
+            let header = |h: &str| v["headers"][h].as_str();
+            let body = BASE64.decode(v["body_base64"].as_str().unwrap()).unwrap();
+            let (Some(id), Some(timestamp), Some(signature)) = (
+                header("webhook-id"),
+                header("webhook-timestamp").and_then(|t| t.parse::<i64>().ok()),
+                header("webhook-signature"),
+            ) else {
+                assert_eq!(v["error"], "malformed", "{name}");
+                continue;
+            };
+            let now = v["now"].as_i64().unwrap();
+            let tolerance = v["tolerance_seconds"].as_i64().unwrap();
+            let verdict = verify(&secret, signature, id, timestamp, &body, now, tolerance);
+            let expected = match v["error"].as_str() {
+                None => Ok(()),
+                Some("stale") => Err(VerifyError::Stale {
+                    skew_secs: now - timestamp,
+                }),
+                Some("no_match") => Err(VerifyError::NoMatch),
+                Some(other) => panic!("{name}: unexpected error {other}"),
+            };
+            assert_eq!(verdict, expected, "{name}");
+            if v["valid"] == true {
+                let mine = sign(&secret, id, timestamp, &body);
+                assert!(signature.split(' ').any(|s| s == mine), "{name}: {mine}");
+            }
+        }
+    }
+
     #[test]
     fn signs_the_specification_vector() {
         assert_eq!(sign(&secret(), ID, TIMESTAMP, BODY), SIGNATURE);
