@@ -51,8 +51,13 @@ export type OpenStream = (
   signal: AbortSignal,
 ) => AsyncIterable<StreamDeliveryStatusResponse>;
 
-/** Statuses a new stream can fix. */
+/**
+ * Statuses a new stream can fix. `Canceled` is among them because the caller's own
+ * cancellation is checked first: any other is the connection's (an HTTP/2 stream reset
+ * when the socket went away).
+ */
 const RETRYABLE = new Set<Code>([
+  Code.Canceled,
   Code.Unavailable,
   Code.ResourceExhausted,
   Code.Internal,

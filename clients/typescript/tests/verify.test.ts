@@ -16,7 +16,7 @@ interface Vector {
   error: "stale" | "no_match" | "malformed" | null;
 }
 
-// Compiled to dist/test/: the vectors are three levels up, beside this client.
+// Compiled to dist/tests/: the vectors are three levels up, beside this client.
 const vectors = (
   JSON.parse(
     readFileSync(new URL("../../../conformance/signatures.json", import.meta.url), "utf8"),
