@@ -72,3 +72,11 @@ describe("verify: header shapes and inputs", () => {
     assert.throws(() => verify(spec.secret, withoutId, body, 300, now), /webhook-id/);
   });
 });
+
+describe("verify: usable without gRPC", () => {
+  it("imports nothing but node:crypto", () => {
+    const compiled = readFileSync(new URL("../src/verify.js", import.meta.url), "utf8");
+    const imports = [...compiled.matchAll(/^import .* from "([^"]+)";$/gm)].map((m) => m[1]);
+    assert.deepEqual(imports, ["node:crypto"]);
+  });
+});
