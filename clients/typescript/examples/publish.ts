@@ -22,7 +22,10 @@ try {
   });
 
   // Resumes by itself after a disconnect; ends once the message is settled everywhere.
-  for await (const event of herald.watch({ messageId, untilSettled: true }, { signal: AbortSignal.timeout(60_000) })) {
+  for await (const event of herald.watch(
+    { messageId, untilSettled: true },
+    { signal: AbortSignal.timeout(60_000) },
+  )) {
     console.log(StatusEventKind[event.kind], event.endpointId, event.statusCode);
   }
 } catch (e) {

@@ -66,10 +66,7 @@ export type PublishInput = {
   readonly channels?: readonly string[];
   readonly metadata?: Readonly<Record<string, string>>;
   readonly tenantId?: string;
-} & (
-  | { readonly json: JsonValue }
-  | { readonly data: Uint8Array | string; readonly contentType?: string }
-);
+} & ({ readonly json: JsonValue } | { readonly data: Uint8Array | string; readonly contentType?: string });
 
 /** What `watch` filters on; the cursor and retries are in `WatchControl`. */
 export type WatchFilter = Omit<
@@ -185,7 +182,10 @@ export class HeraldClient {
       updateMask: create(FieldMaskSchema, { paths: [...fields] }),
       tenantId: this.tenantOr(options?.tenantId),
     };
-    return required((await this.unary((o) => this.stub.updateEndpoint(request, o), options)).endpoint, "UpdateEndpoint");
+    return required(
+      (await this.unary((o) => this.stub.updateEndpoint(request, o), options)).endpoint,
+      "UpdateEndpoint",
+    );
   }
 
   /** Deletes an endpoint; returns how many pending deliveries were cancelled. */
@@ -211,7 +211,10 @@ export class HeraldClient {
   }
 
   /** A message with the state of its delivery to every endpoint. */
-  async getMessage(messageId: string, options?: CallOptions & { tenantId?: string }): Promise<GetMessageResponse> {
+  async getMessage(
+    messageId: string,
+    options?: CallOptions & { tenantId?: string },
+  ): Promise<GetMessageResponse> {
     const request = { messageId, tenantId: this.tenantOr(options?.tenantId) };
     return this.unary((o) => this.stub.getMessage(request, o), options);
   }
@@ -224,14 +227,16 @@ export class HeraldClient {
    * @throws {HeraldError} from the iteration, for what reconnecting cannot fix: an
    *   invalid filter, a missing scope, a cursor no longer retained (`OutOfRange`).
    */
-  watch(filter: WatchFilter = {}, control: WatchControl = {}): AsyncGenerator<DeliveryStatusEvent, void, undefined> {
+  watch(
+    filter: WatchFilter = {},
+    control: WatchControl = {},
+  ): AsyncGenerator<DeliveryStatusEvent, void, undefined> {
     const base = { ...filter, tenantId: filter.allTenants === true ? "" : this.tenantOr(filter.tenantId) };
     return resumingStream(
       (afterCursor, signal) =>
-        this.stub.streamDeliveryStatus(
-          afterCursor === undefined ? base : { ...base, afterCursor },
-          { signal },
-        ),
+        this.stub.streamDeliveryStatus(afterCursor === undefined ? base : { ...base, afterCursor }, {
+          signal,
+        }),
       filter.untilSettled === true,
       control,
     );
@@ -263,7 +268,10 @@ export class HeraldClient {
   }
 
   /** Runs one unary call with the default deadline, failing with a `HeraldError`. */
-  private async unary<T>(call: (options: CallOptions) => Promise<T>, options: CallOptions | undefined): Promise<T> {
+  private async unary<T>(
+    call: (options: CallOptions) => Promise<T>,
+    options: CallOptions | undefined,
+  ): Promise<T> {
     try {
       return await call({ timeoutMs: this.timeoutMs, ...options });
     } catch (reason) {

@@ -66,7 +66,9 @@ export class HeraldError extends Error {
       retry === undefined ? undefined : Number(retry.seconds) * 1000 + Math.floor(retry.nanos / 1e6);
     const info = cause.findDetails(ErrorInfoSchema)[0];
     this.errorInfo =
-      info === undefined ? undefined : { reason: info.reason, domain: info.domain, metadata: { ...info.metadata } };
+      info === undefined
+        ? undefined
+        : { reason: info.reason, domain: info.domain, metadata: { ...info.metadata } };
     const resource = cause.findDetails(ResourceInfoSchema)[0];
     this.resourceInfo =
       resource === undefined

@@ -11,7 +11,14 @@
  *   importable alone as `@herald-webhooks/client/verify`.
  */
 
-export { HeraldClient, type HeraldClientOptions, type PublishInput, type RegisterEndpointInput, type TlsOptions, type WatchFilter } from "./client.js";
+export {
+  HeraldClient,
+  type HeraldClientOptions,
+  type PublishInput,
+  type RegisterEndpointInput,
+  type TlsOptions,
+  type WatchFilter,
+} from "./client.js";
 export { Code, HeraldError, type HeraldErrorInfo, type HeraldResourceInfo } from "./errors.js";
 export type { WatchBackoff, WatchControl, WatchRetry } from "./watch.js";
 export {

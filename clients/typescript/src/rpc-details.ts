@@ -109,9 +109,7 @@ const registry = createFileRegistry(
       },
       {
         name: "BadRequest",
-        field: [
-          field("field_violations", 1, MESSAGE, REPEATED, ".google.rpc.BadRequest.FieldViolation"),
-        ],
+        field: [field("field_violations", 1, MESSAGE, REPEATED, ".google.rpc.BadRequest.FieldViolation")],
         nestedType: [
           {
             name: "FieldViolation",
@@ -131,7 +129,8 @@ const registry = createFileRegistry(
     ],
   }),
   // A DescFile is named without its `.proto` suffix.
-  (name) => (name === `${file_google_protobuf_duration.name}.proto` ? file_google_protobuf_duration : undefined),
+  (name) =>
+    name === `${file_google_protobuf_duration.name}.proto` ? file_google_protobuf_duration : undefined,
 );
 
 /** Narrows a registry entry to its message shape; the declarations above guarantee it. */

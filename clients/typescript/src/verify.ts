@@ -37,8 +37,7 @@ export class WebhookVerificationError extends Error {
  * `IncomingHttpHeaders`, or a plain record. Names are matched without case.
  */
 export type WebhookHeaders =
-  | { get(name: string): string | null }
-  | Readonly<Record<string, string | readonly string[] | undefined>>;
+  { get(name: string): string | null } | Readonly<Record<string, string | readonly string[] | undefined>>;
 
 /** What a verified webhook says about itself. */
 export interface VerifiedWebhook {

@@ -72,7 +72,11 @@ describe("HeraldError", () => {
       incoming(QuotaFailureSchema, { violations: [{ subject: "tenant:a", description: "at most 1" }] }),
     ]);
     const error = HeraldError.from(wire);
-    assert.deepEqual(error.resourceInfo, { resourceType: "endpoint", resourceName: "ep_1", description: "gone" });
+    assert.deepEqual(error.resourceInfo, {
+      resourceType: "endpoint",
+      resourceName: "ep_1",
+      description: "gone",
+    });
     assert.deepEqual(error.quotaViolations, [{ subject: "tenant:a", description: "at most 1" }]);
   });
 

@@ -12,7 +12,14 @@ import { createServer as createHttpServer, type IncomingHttpHeaders } from "node
 import { type AddressInfo, createConnection, createServer as createTcpServer, type Socket } from "node:net";
 import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
-import { Code, HeraldClient, HeraldError, StatusEventKind, verify, WebhookVerificationError } from "../src/index.js";
+import {
+  Code,
+  HeraldClient,
+  HeraldError,
+  StatusEventKind,
+  verify,
+  WebhookVerificationError,
+} from "../src/index.js";
 import { DeliveryState, type DeliveryStatusEvent } from "../gen/herald/v1/herald_pb.js";
 
 /** Every wait in this file is bounded by this. */
@@ -67,7 +74,10 @@ async function startHerald(): Promise<Herald> {
   process.once("exit", () => child.kill("SIGKILL"));
   const tail: string[] = [];
   const grpc = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`Herald did not start:\n${tail.join("\n")}`)), DEADLINE_MS);
+    const timer = setTimeout(
+      () => reject(new Error(`Herald did not start:\n${tail.join("\n")}`)),
+      DEADLINE_MS,
+    );
     child.once("error", reject);
     child.once("exit", (code) => reject(new Error(`Herald exited with ${code}:\n${tail.join("\n")}`)));
     createInterface({ input: child.stderr! }).on("line", (line) => {
@@ -90,12 +100,18 @@ async function startHerald(): Promise<Herald> {
 
 /** A TCP relay to `target` whose open connections can be cut at once. */
 async function startRelay(target: string) {
-  const [host, port] = [target.slice(0, target.lastIndexOf(":")), Number(target.slice(target.lastIndexOf(":") + 1))];
+  const [host, port] = [
+    target.slice(0, target.lastIndexOf(":")),
+    Number(target.slice(target.lastIndexOf(":") + 1)),
+  ];
   const open = new Set<Socket>();
   let cuts = 0;
   const server = createTcpServer((inbound) => {
     const outbound = createConnection({ host, port });
-    for (const [a, b] of [[inbound, outbound], [outbound, inbound]] as const) {
+    for (const [a, b] of [
+      [inbound, outbound],
+      [outbound, inbound],
+    ] as const) {
       open.add(a);
       a.pipe(b);
       a.on("error", () => b.destroy());
@@ -204,26 +220,44 @@ describe("HeraldClient against a live Herald", { timeout: 120_000 }, () => {
     // entirely while the watcher is away: it must come back in the resumed stream.
     assert.ok(relay.cut() > 0, "the relay had no connection to cut");
     const second = await eventually("a publish after the cut", () =>
-      client.publish({ eventType: "order.paid", data: '{"order":2}', contentType: "application/json", idempotencyKey: "order-2" }),
+      client.publish({
+        eventType: "order.paid",
+        data: '{"order":2}',
+        contentType: "application/json",
+        idempotencyKey: "order-2",
+      }),
     );
     await eventually("the second message to settle", async () => {
       const { deliveries } = await client.getMessage(second.messageId);
-      return deliveries.every((d) => d.state === DeliveryState.SUCCEEDED) && deliveries.length === 1 ? true : undefined;
+      return deliveries.every((d) => d.state === DeliveryState.SUCCEEDED) && deliveries.length === 1
+        ? true
+        : undefined;
     });
     await settle(second.messageId);
     await events.return();
 
     assert.ok(retries.length >= 1, "the watch never had to resume");
     const cursors = seen.map((e) => e.cursor);
-    assert.deepEqual(cursors, [...new Set(cursors)].sort((a, b) => (a < b ? -1 : 1)), "an event came twice or out of order");
+    assert.deepEqual(
+      cursors,
+      [...new Set(cursors)].sort((a, b) => (a < b ? -1 : 1)),
+      "an event came twice or out of order",
+    );
     for (const id of [first.messageId, second.messageId]) {
       const kinds = seen.filter((e) => e.messageId === id).map((e) => e.kind);
-      assert.deepEqual(kinds, [StatusEventKind.ATTEMPT_STARTED, StatusEventKind.ATTEMPT_SUCCEEDED], `events of ${id}`);
+      assert.deepEqual(
+        kinds,
+        [StatusEventKind.ATTEMPT_STARTED, StatusEventKind.ATTEMPT_SUCCEEDED],
+        `events of ${id}`,
+      );
     }
 
     // A finite watch of one message ends by itself once it is settled.
     const settled: StatusEventKind[] = [];
-    for await (const e of client.watch({ messageId: first.messageId, untilSettled: true }, { afterCursor: 0n, signal: stop })) {
+    for await (const e of client.watch(
+      { messageId: first.messageId, untilSettled: true },
+      { afterCursor: 0n, signal: stop },
+    )) {
       settled.push(e.kind);
     }
     assert.deepEqual(settled, [StatusEventKind.ATTEMPT_STARTED, StatusEventKind.ATTEMPT_SUCCEEDED]);
@@ -232,19 +266,30 @@ describe("HeraldClient against a live Herald", { timeout: 120_000 }, () => {
   it("lists every endpoint across pages", async () => {
     const ids = new Set<string>();
     for (const n of [1, 2, 3]) {
-      const { endpoint } = await client.registerEndpoint({ endpointId: `paged-${n}`, url: receiver.url, tenantId: "ts-paging" });
+      const { endpoint } = await client.registerEndpoint({
+        endpointId: `paged-${n}`,
+        url: receiver.url,
+        tenantId: "ts-paging",
+      });
       ids.add(endpoint!.id);
     }
     const listed = [];
     for await (const e of client.listEndpoints({ tenantId: "ts-paging", pageSize: 2 })) listed.push(e.id);
     assert.deepEqual(new Set(listed), ids);
 
-    const updated = await client.updateEndpoint({ id: "paged-1", description: "renamed", tenantId: "ts-paging" }, ["description"], { tenantId: "ts-paging" });
+    const updated = await client.updateEndpoint(
+      { id: "paged-1", description: "renamed", tenantId: "ts-paging" },
+      ["description"],
+      { tenantId: "ts-paging" },
+    );
     assert.equal(updated.description, "renamed");
     const rotated = await client.rotateEndpointSecret("paged-1", { tenantId: "ts-paging", gracePeriodMs: 0 });
     assert.ok(rotated.secret.startsWith("whsec_"));
     assert.equal(await client.deleteEndpoint("paged-1", { tenantId: "ts-paging" }), 0);
-    await assert.rejects(client.getEndpoint("paged-1", { tenantId: "ts-paging" }), { name: "HeraldError", code: Code.NotFound });
+    await assert.rejects(client.getEndpoint("paged-1", { tenantId: "ts-paging" }), {
+      name: "HeraldError",
+      code: Code.NotFound,
+    });
   });
 
   it("surfaces a field violation through HeraldError", async () => {

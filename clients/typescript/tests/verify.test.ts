@@ -18,9 +18,9 @@ interface Vector {
 
 // Compiled to dist/tests/: the vectors are three levels up, beside this client.
 const vectors = (
-  JSON.parse(
-    readFileSync(new URL("../../../conformance/signatures.json", import.meta.url), "utf8"),
-  ) as { vectors: Vector[] }
+  JSON.parse(readFileSync(new URL("../../../conformance/signatures.json", import.meta.url), "utf8")) as {
+    vectors: Vector[];
+  }
 ).vectors;
 
 const spec = vectors[0]!;

@@ -19,7 +19,9 @@ const event = (cursor: bigint): StreamDeliveryStatusResponse =>
     item: { case: "event", value: create(DeliveryStatusEventSchema, { cursor, messageId: `m${cursor}` }) },
   });
 const heartbeat = (cursor: bigint): StreamDeliveryStatusResponse =>
-  create(StreamDeliveryStatusResponseSchema, { item: { case: "heartbeat", value: create(HeartbeatSchema, { cursor }) } });
+  create(StreamDeliveryStatusResponseSchema, {
+    item: { case: "heartbeat", value: create(HeartbeatSchema, { cursor }) },
+  });
 
 /** One scripted stream: its items, then an error (or a clean end when none). */
 interface Script {
@@ -65,7 +67,10 @@ describe("resumingStream", () => {
       { items: [event(4n)] },
     ]);
     const retries: bigint[] = [];
-    const stream = resumingStream(open, true, { ...noDelay, onRetry: (r) => retries.push(r.afterCursor ?? -1n) });
+    const stream = resumingStream(open, true, {
+      ...noDelay,
+      onRetry: (r) => retries.push(r.afterCursor ?? -1n),
+    });
     assert.deepEqual(await cursors(stream, 10), [1n, 2n, 3n, 4n]);
     assert.deepEqual(opens, [undefined, 2n, 3n]);
     assert.deepEqual(retries, [2n, 3n]);
@@ -109,7 +114,10 @@ describe("resumingStream", () => {
     const { open } = scripted([
       { items: [event(1n)], error: new ConnectError("cursor 0 is gone", Code.OutOfRange) },
     ]);
-    await assert.rejects(cursors(resumingStream(open, true, noDelay), 10), { name: "HeraldError", code: Code.OutOfRange });
+    await assert.rejects(cursors(resumingStream(open, true, noDelay), 10), {
+      name: "HeraldError",
+      code: Code.OutOfRange,
+    });
   });
 
   it("gives up after maxRetries consecutive failures", async () => {
