@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from herald.v1 import herald_pb2 as pb
-from herald_client.client import Client, Event, json_value
+from herald_client.messages import Event, json_value, publish_request
 from herald_client.errors import PermissionDeniedError, UnavailableError
 from herald_client.watch import Backoff, Watch
 from test_errors import failed_call
@@ -159,12 +159,11 @@ def test_json_values() -> None:
 
 
 def test_publish_requests_carry_json_or_raw_bytes_and_the_default_tenant() -> None:
-    with Client("127.0.0.1:1", tenant="acme") as client:
-        raw = client._publish_request(Event("a.b", b"<x/>", content_type="application/xml"))
-        assert raw.raw.data == b"<x/>" and raw.raw.content_type == "application/xml"
-        assert raw.tenant_id == "acme"
-        parsed = client._publish_request(Event("a.b", {"n": 1}, tenant="other"))
-        assert parsed.json.struct_value.fields["n"].number_value == 1
-        assert parsed.tenant_id == "other"
-        with pytest.raises(ValueError):
-            client._publish_request(Event("a.b", {"n": 1}, content_type="text/plain"))
+    raw = publish_request(Event("a.b", b"<x/>", content_type="application/xml"), "acme")
+    assert raw.raw.data == b"<x/>" and raw.raw.content_type == "application/xml"
+    assert raw.tenant_id == "acme"
+    parsed = publish_request(Event("a.b", {"n": 1}, tenant="other"), "acme")
+    assert parsed.json.struct_value.fields["n"].number_value == 1
+    assert parsed.tenant_id == "other"
+    with pytest.raises(ValueError):
+        publish_request(Event("a.b", {"n": 1}, content_type="text/plain"), "acme")

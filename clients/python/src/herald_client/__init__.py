@@ -27,7 +27,9 @@ from herald_client.signatures import (
 )
 
 if TYPE_CHECKING:
-    from herald_client.client import Client, Event, JsonValue, Tls
+    from herald_client.client import Client
+    from herald_client.connection import Tls
+    from herald_client.messages import Event, JsonValue
     from herald_client.errors import (
         AlreadyExistsError,
         DeadlineExceededError,
@@ -79,7 +81,9 @@ __all__ = [
 
 # Where each gRPC-side name lives, loaded on first access.
 _LAZY = {
-    **dict.fromkeys(("Client", "Event", "JsonValue", "Tls"), "herald_client.client"),
+    **dict.fromkeys(("Event", "JsonValue"), "herald_client.messages"),
+    **dict.fromkeys(("Client",), "herald_client.client"),
+    **dict.fromkeys(("Tls",), "herald_client.connection"),
     **dict.fromkeys(("Backoff", "Watch"), "herald_client.watch"),
     **dict.fromkeys(
         (

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import grpc
+import grpc.aio
 from google.protobuf import any_pb2
 # Imported by module path: `google` is a namespace package spread over several
 # distributions, and mypy finds `google.rpc`'s stubs only this way.
@@ -104,12 +105,16 @@ class HeraldError(Exception):
     @staticmethod
     def from_rpc_error(error: grpc.RpcError) -> HeraldError:
         """The error a failed call raised, with the details of its status trailer."""
-        if not isinstance(error, grpc.Call):
+        # A failed call of the synchronous API is also its `grpc.Call`; asyncio's is an
+        # `AioRpcError`. Both give the status and the trailers.
+        if isinstance(error, (grpc.Call, grpc.aio.AioRpcError)):
+            code = error.code()
+            message = error.details() or ""
+            trailers = error.trailing_metadata() or ()
+        else:
             return HeraldError(grpc.StatusCode.UNKNOWN, str(error))
-        code = error.code()
-        message = error.details() or ""
         details: tuple[any_pb2.Any, ...] = ()
-        for key, value in error.trailing_metadata() or ():
+        for key, value in trailers:
             if key == _DETAILS_TRAILER and isinstance(value, bytes):
                 details = tuple(status_pb2.Status.FromString(value).details)
         return HeraldError.from_details(code, message, details)
