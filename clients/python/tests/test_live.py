@@ -3,6 +3,7 @@ delivery settle across a dropped connection, and read a field violation."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import Iterator
@@ -12,6 +13,8 @@ import pytest
 
 from herald.v1 import herald_pb2 as pb
 from herald_client import (
+    AsyncClient,
+    AsyncWatch,
     Backoff,
     Client,
     Event,
@@ -125,3 +128,50 @@ def test_endpoint_management(client: Client, receiver: Receiver) -> None:
     with pytest.raises(NotFoundError) as raised:
         client.get_endpoint(ids[0])
     assert raised.value.resource_info is not None
+
+
+def test_the_async_client_publishes_watches_across_a_drop_and_reports_violations(
+    herald: Herald, receiver: Receiver
+) -> None:
+    async def scenario() -> None:
+        proxy = Proxy(herald.address)
+        fast = Backoff(initial=0.05, maximum=1.0, max_attempts=20)
+        async with (
+            AsyncClient(herald.address, api_key=herald.api_key) as client,
+            AsyncClient(proxy.address, api_key=herald.api_key) as watcher,
+        ):
+            registered = await client.register_endpoint(receiver.url, event_types=["async.*"])
+            watch = watcher.watch(
+                after_cursor=0, endpoint_ids=[registered.endpoint.id], backoff=fast
+            )
+            first = await client.publish("async.one", {"n": 1})
+            webhook = await asyncio.to_thread(receiver.next)
+            verify(registered.secret, webhook.headers, webhook.body)
+            seen = await asyncio.wait_for(async_events_until(watch, first.message_id), 20)
+
+            proxy.cut()
+            second = await client.publish("async.two", {"n": 2})
+            seen += await asyncio.wait_for(async_events_until(watch, second.message_id), 20)
+            watch.close()
+            assert watch.reconnections >= 1
+            cursors = [e.cursor for e in seen]
+            assert cursors == sorted(set(cursors))
+
+            with pytest.raises(InvalidArgumentError) as raised:
+                await client.publish("bad type!", None)
+            assert "event_type" in [v.field for v in raised.value.field_violations]
+            ids = [e.id async for e in client.list_endpoints(page_size=1)]
+            assert registered.endpoint.id in ids
+        proxy.close()
+
+    asyncio.run(scenario())
+
+
+async def async_events_until(watch: AsyncWatch, message_id: str) -> list[pb.DeliveryStatusEvent]:
+    done = succeeded(message_id)
+    seen = []
+    async for event in watch:
+        seen.append(event)
+        if done(event):
+            return seen
+    raise AssertionError(f"the watch ended before {message_id} succeeded; saw {seen}")

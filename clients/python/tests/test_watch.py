@@ -3,15 +3,18 @@ errors a new stream cannot mend; and the client builds requests as documented.""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
 import google.rpc.error_details_pb2 as error_details_pb2
 import grpc
+import grpc.aio
 import pytest
 
 from herald.v1 import herald_pb2 as pb
 from herald_client.messages import Event, json_value, publish_request
+from herald_client.aio import AsyncWatch
 from herald_client.errors import PermissionDeniedError, UnavailableError
 from herald_client.watch import Backoff, Watch
 from test_errors import failed_call
@@ -167,3 +170,56 @@ def test_publish_requests_carry_json_or_raw_bytes_and_the_default_tenant() -> No
     assert parsed.tenant_id == "other"
     with pytest.raises(ValueError):
         publish_request(Event("a.b", {"n": 1}, content_type="text/plain"), "acme")
+
+
+class ScriptedAsyncStream:
+    """The asyncio stream: `read()` gives the items, then raises its error or EOF."""
+
+    def __init__(self, items: list[pb.StreamDeliveryStatusResponse], error: Any = None) -> None:
+        self._items = list(items)
+        self._error = error
+
+    async def read(self) -> object:
+        if self._items:
+            return self._items.pop(0)
+        if self._error is not None:
+            raise self._error
+        return grpc.aio.EOF
+
+    def cancel(self) -> bool:
+        return True
+
+
+def test_the_async_watch_resumes_the_same_way() -> None:
+    streams = [
+        ScriptedAsyncStream([event(1), event(2)], unavailable()),
+        ScriptedAsyncStream([event(2), event(3), heartbeat(4)], too_slow(4)),
+        ScriptedAsyncStream([event(5)]),
+    ]
+    opened_after: list[int | None] = []
+
+    def open_stream(after: int | None) -> ScriptedAsyncStream:
+        opened_after.append(after)
+        return streams.pop(0)
+
+    async def collect() -> list[int]:
+        watch = AsyncWatch(open_stream, after_cursor=None, until_settled=True, backoff=NO_WAIT)
+        return [e.cursor async for e in watch]
+
+    assert asyncio.run(collect()) == [1, 2, 3, 5]
+    assert opened_after == [None, 2, 4]
+
+
+def test_the_async_watch_raises_what_it_cannot_mend() -> None:
+    denied = failed_call(grpc.StatusCode.PERMISSION_DENIED, "missing scope read")
+
+    async def first_two() -> None:
+        stream = ScriptedAsyncStream([event(1)], denied)
+        watch = AsyncWatch(
+            lambda _: stream, after_cursor=None, until_settled=False, backoff=NO_WAIT
+        )
+        assert (await anext(watch)).cursor == 1
+        await anext(watch)
+
+    with pytest.raises(PermissionDeniedError):
+        asyncio.run(first_two())

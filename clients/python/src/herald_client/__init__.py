@@ -1,7 +1,8 @@
 """A Python client for Herald, the webhook delivery service.
 
 - `Client` (in `herald_client.client`): publish events, manage endpoints, and `watch`
-  delivery status as an iterator that resumes by itself;
+  delivery status as an iterator that resumes by itself; `AsyncClient` (in
+  `herald_client.aio`) the same for asyncio;
 - `HeraldError` and its subclasses (in `herald_client.errors`): refusals with their
   field violations, retry delay and error info;
 - `verify` (in `herald_client.signatures`): checks a received webhook's signature, with the
@@ -27,6 +28,7 @@ from herald_client.signatures import (
 )
 
 if TYPE_CHECKING:
+    from herald_client.aio import AsyncClient, AsyncWatch
     from herald_client.client import Client
     from herald_client.connection import Tls
     from herald_client.messages import Event, JsonValue
@@ -52,6 +54,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_TOLERANCE",
     "AlreadyExistsError",
+    "AsyncClient",
+    "AsyncWatch",
     "Backoff",
     "Client",
     "DeadlineExceededError",
@@ -82,6 +86,7 @@ __all__ = [
 # Where each gRPC-side name lives, loaded on first access.
 _LAZY = {
     **dict.fromkeys(("Event", "JsonValue"), "herald_client.messages"),
+    **dict.fromkeys(("AsyncClient", "AsyncWatch"), "herald_client.aio"),
     **dict.fromkeys(("Client",), "herald_client.client"),
     **dict.fromkeys(("Tls",), "herald_client.connection"),
     **dict.fromkeys(("Backoff", "Watch"), "herald_client.watch"),
