@@ -6,7 +6,9 @@ behind, naming the cursor to resume after), the watch opens it again after the l
 cursor it saw, waiting with exponential backoff between failed attempts. An event whose
 cursor is not past the last one seen is never yielded again, so the caller sees each
 event once, in order, with none missed while it was away (as long as the server still
-retains them: otherwise `OutOfRangeError`).
+retains them: otherwise `OutOfRangeError`). A watch started without `after_cursor`
+that breaks before its first event or heartbeat has no cursor yet, and starts from now
+again: pass `after_cursor` to be sure of the start.
 
 `Resumption` decides all of this and does no I/O; `Watch` (here) and `AsyncWatch` (in
 `herald_client.aio`) only read streams and wait as it says.
