@@ -70,7 +70,8 @@ pub struct WatchRequest {
 #[derive(Debug, Clone)]
 pub enum StatusItem {
     Event(Arc<StatusEvent>),
-    /// Idle for the heartbeat interval; everything up to `cursor` was considered.
+    /// Where a watch from now starts, then each time it was idle for the heartbeat
+    /// interval; everything up to `cursor` was considered.
     Heartbeat {
         at: SystemTime,
         cursor: u64,
@@ -105,6 +106,11 @@ pub fn watch(
                 Err(e) => { yield Err(e.into()); return; }
             },
         };
+        if after.is_none() {
+            // Where "now" is, so that a watcher cut off before any event resumes from
+            // here rather than from a later now, and misses nothing.
+            yield Ok(StatusItem::Heartbeat { at: SystemTime::now(), cursor: last });
+        }
         // Catch up from the store; subscribe; catch up with what committed meanwhile; then
         // follow the broadcast. A settled message ends the watch after one more catch-up:
         // its state is visible only once its events are committed, so they are all read.

@@ -102,7 +102,50 @@ each_backend!(
     stream_filters_and_ends_when_settled,
     slow_consumer_is_cut_off_with_a_cursor_to_resume,
     heartbeats_pruned_cursors_and_shutdown,
+    a_watch_from_now_says_where_now_is,
 );
+
+/// A stream opened without a cursor starts with a heartbeat naming the newest cursor: a
+/// watcher cut off before its first event resumes from there and misses nothing.
+async fn a_watch_from_now_says_where_now_is(backend: Backend) {
+    let mut sink = Sink::start().await;
+    let mut app = spawn_app(backend).await;
+    app.register_url(sink.url("/hook")).await;
+    let first = app
+        .publish_json("order.created", serde_json::json!({"n": 1}))
+        .await
+        .message_id;
+    sink.next().await;
+    let mut all = open(&app, from_start()).await;
+    let newest = loop {
+        let event = next_event(&mut all).await;
+        if event.message_id == first && event.kind == Kind::AttemptSucceeded as i32 {
+            break event.cursor;
+        }
+    };
+
+    let mut now = open(&app, pb::StreamDeliveryStatusRequest::default()).await;
+    let opening = tokio::time::timeout(PATIENCE, now.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let Some(Item::Heartbeat(heartbeat)) = opening.item else {
+        panic!("the stream opens with a heartbeat: {opening:?}")
+    };
+    assert_eq!(heartbeat.cursor, newest);
+    // Cut off at once: what was published meanwhile is all there after that cursor.
+    drop(now);
+    let second = app
+        .publish_json("order.created", serde_json::json!({"n": 2}))
+        .await
+        .message_id;
+    let mut resumed = open(&app, after(heartbeat.cursor)).await;
+    let event = next_event(&mut resumed).await;
+    assert_eq!(event.message_id, second);
+    assert_eq!(event.cursor, newest + 1);
+    app.stop().await;
+}
 
 async fn stream_reports_every_state_change_in_order(backend: Backend) {
     let mut sink = Sink::start().await;

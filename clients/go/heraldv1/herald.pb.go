@@ -3550,7 +3550,8 @@ func (*StreamDeliveryStatusResponse_Event) isStreamDeliveryStatusResponse_Item()
 
 func (*StreamDeliveryStatusResponse_Heartbeat) isStreamDeliveryStatusResponse_Item() {}
 
-// Sent when the stream has been idle for the heartbeat interval.
+// Sent first on a stream opened without `after_cursor` (naming where it starts), then
+// whenever the stream has been idle for the heartbeat interval.
 type Heartbeat struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Time  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`

@@ -1774,7 +1774,9 @@ Global___StreamDeliveryStatusResponse: _TypeAlias = StreamDeliveryStatusResponse
 
 @_typing.final
 class Heartbeat(_message.Message):
-    """Sent when the stream has been idle for the heartbeat interval."""
+    """Sent first on a stream opened without `after_cursor` (naming where it starts), then
+    whenever the stream has been idle for the heartbeat interval.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -1514,7 +1514,8 @@ export const StreamDeliveryStatusResponseSchema: GenMessage<StreamDeliveryStatus
   messageDesc(file_herald_v1_herald, 39);
 
 /**
- * Sent when the stream has been idle for the heartbeat interval.
+ * Sent first on a stream opened without `after_cursor` (naming where it starts), then
+ * whenever the stream has been idle for the heartbeat interval.
  *
  * @generated from message herald.v1.Heartbeat
  */

@@ -567,7 +567,8 @@ pub mod stream_delivery_status_response {
         Heartbeat(super::Heartbeat),
     }
 }
-/// Sent when the stream has been idle for the heartbeat interval.
+/// Sent first on a stream opened without `after_cursor` (naming where it starts), then
+/// whenever the stream has been idle for the heartbeat interval.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Heartbeat {
     #[prost(message, optional, tag="1")]

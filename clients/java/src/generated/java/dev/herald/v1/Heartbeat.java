@@ -7,7 +7,8 @@ package dev.herald.v1;
 
 /**
  * <pre>
- * Sent when the stream has been idle for the heartbeat interval.
+ * Sent first on a stream opened without `after_cursor` (naming where it starts), then
+ * whenever the stream has been idle for the heartbeat interval.
  * </pre>
  *
  * Protobuf type {@code herald.v1.Heartbeat}
@@ -274,7 +275,8 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * Sent when the stream has been idle for the heartbeat interval.
+   * Sent first on a stream opened without `after_cursor` (naming where it starts), then
+   * whenever the stream has been idle for the heartbeat interval.
    * </pre>
    *
    * Protobuf type {@code herald.v1.Heartbeat}
