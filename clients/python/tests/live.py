@@ -1,5 +1,6 @@
-"""What the live test runs against: a Herald child process, an HTTP receiver for its
-webhooks, and a TCP proxy that can drop every connection through it.
+"""What the live tests run against: a Herald child process, an HTTP receiver for its
+webhooks, a TCP proxy that can drop every connection through it, and a throwaway
+certificate authority (made with the `openssl` command) for the TLS test.
 
 All on 127.0.0.1 with ports chosen by the system; every wait has a deadline.
 """
@@ -13,8 +14,9 @@ import secrets
 import socket
 import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from herald.v1 import herald_pb2 as pb
@@ -24,9 +26,10 @@ STARTUP_PATIENCE = 30.0
 
 
 class Herald:
-    """A Herald server run as a child process, with memory storage."""
+    """A Herald server run as a child process, with memory storage; `env` adds to (or
+    overrides) its environment."""
 
-    def __init__(self, binary: str) -> None:
+    def __init__(self, binary: str, env: Mapping[str, str] | None = None) -> None:
         self.api_key = secrets.token_hex(24)
         env = {
             **os.environ,
@@ -38,6 +41,7 @@ class Herald:
             "WEBHOOK_EGRESS_ALLOW_CIDRS": "127.0.0.0/8",
             "WEBHOOK_RETRY_INITIAL_DELAY": "100ms",
             "WEBHOOK_RETRY_MIN_DELAY": "0",
+            **(env or {}),
         }
         self._process = subprocess.Popen(
             [binary], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -92,6 +96,70 @@ def serving_address(line: str) -> str | None:
         return None
     address = fields.get("grpc")
     return address if isinstance(address, str) else None
+
+
+OPENSSL_PATIENCE = 30.0
+
+
+@dataclass(frozen=True)
+class Pki:
+    """PEM files of a throwaway CA, a server certificate it signed for 127.0.0.1 and
+    `localhost` (serverAuth), and a client certificate it signed (clientAuth)."""
+
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+
+def make_pki(openssl: str, directory: Path) -> Pki:
+    """Writes a `Pki` into `directory` (P-256 keys, valid for a day)."""
+
+    def run(*args: str) -> None:
+        done = subprocess.run(
+            [openssl, *args], cwd=directory, stdin=subprocess.DEVNULL, capture_output=True,
+            text=True, timeout=OPENSSL_PATIENCE,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"openssl {' '.join(args)} failed:\n{done.stderr}")
+
+    def key(name: str) -> Path:
+        run("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-out", f"{name}.key")
+        return directory / f"{name}.key"
+
+    ca_key = key("ca")
+    (directory / "ca.ext").write_text(
+        "basicConstraints = critical, CA:TRUE\n"
+        "keyUsage = critical, keyCertSign, cRLSign\n"
+        "subjectKeyIdentifier = hash\n"
+    )
+    run("req", "-new", "-key", ca_key.name, "-subj", "/CN=Herald test CA", "-out", "ca.csr")
+    run("x509", "-req", "-in", "ca.csr", "-key", ca_key.name, "-days", "1",
+        "-set_serial", str(secrets.randbits(63)), "-extfile", "ca.ext", "-out", "ca.pem")
+
+    def leaf(name: str, subject: str, extensions: str) -> tuple[Path, Path]:
+        leaf_key = key(name)
+        (directory / f"{name}.ext").write_text(
+            "basicConstraints = critical, CA:FALSE\n"
+            "keyUsage = critical, digitalSignature\n"
+            "authorityKeyIdentifier = keyid\n" + extensions
+        )
+        run("req", "-new", "-key", leaf_key.name, "-subj", subject, "-out", f"{name}.csr")
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", ca_key.name,
+            "-days", "1", "-set_serial", str(secrets.randbits(63)),
+            "-extfile", f"{name}.ext", "-out", f"{name}.pem")
+        return directory / f"{name}.pem", leaf_key
+
+    server_cert, server_key = leaf(
+        "server", "/CN=localhost",
+        "subjectAltName = IP:127.0.0.1, DNS:localhost\nextendedKeyUsage = serverAuth\n",
+    )
+    client_cert, client_key = leaf(
+        "client", "/CN=herald-test-client", "extendedKeyUsage = clientAuth\n"
+    )
+    return Pki(directory / "ca.pem", server_cert, server_key, client_cert, client_key)
 
 
 @dataclass(frozen=True)
