@@ -6,11 +6,8 @@
 // stream is a real broken connection, not a cancelled call.
 
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { createServer as createHttpServer, type IncomingHttpHeaders } from "node:http";
 import { type AddressInfo, createConnection, createServer as createTcpServer, type Socket } from "node:net";
-import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
 import {
   Code,
@@ -21,6 +18,7 @@ import {
   WebhookVerificationError,
 } from "../src/index.js";
 import { DeliveryState, type DeliveryStatusEvent } from "../gen/herald/v1/herald_pb.js";
+import { type Herald, startHerald } from "./herald-process.js";
 
 /** Every wait in this file is bounded by this. */
 const DEADLINE_MS = 30_000;
@@ -41,61 +39,6 @@ async function eventually<T>(what: string, check: () => Promise<T | undefined>):
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out waiting for ${what}`, { cause: last });
-}
-
-interface Herald {
-  readonly child: ChildProcess;
-  readonly grpc: string;
-  readonly adminKey: string;
-}
-
-/** Starts Herald on free ports and reads its gRPC address from the startup log line. */
-async function startHerald(): Promise<Herald> {
-  const bin = process.env["HERALD_BIN"];
-  if (bin === undefined || bin === "") {
-    throw new Error("HERALD_BIN must name the Herald binary (an absolute path) for the live test");
-  }
-  const adminKey = randomBytes(24).toString("hex");
-  const child = spawn(bin, [], {
-    env: {
-      ...process.env,
-      WEBHOOK_GRPC_ADDR: "127.0.0.1:0",
-      WEBHOOK_ADMIN_ADDR: "127.0.0.1:0",
-      WEBHOOK_STORAGE_TYPE: "memory",
-      WEBHOOK_LOG_FORMAT: "json",
-      WEBHOOK_ADMIN_API_KEY: adminKey,
-      WEBHOOK_EGRESS_ALLOW_CIDRS: "127.0.0.0/8",
-      WEBHOOK_RETRY_INITIAL_DELAY: "100ms",
-      WEBHOOK_RETRY_MIN_DELAY: "0",
-    },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  // Even if the test run dies, Herald must not outlive it.
-  process.once("exit", () => child.kill("SIGKILL"));
-  const tail: string[] = [];
-  const grpc = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`Herald did not start:\n${tail.join("\n")}`)),
-      DEADLINE_MS,
-    );
-    child.once("error", reject);
-    child.once("exit", (code) => reject(new Error(`Herald exited with ${code}:\n${tail.join("\n")}`)));
-    createInterface({ input: child.stderr! }).on("line", (line) => {
-      tail.push(line);
-      if (tail.length > 50) tail.shift();
-      try {
-        const entry = JSON.parse(line) as { message?: string; grpc?: string };
-        if (entry.message === "herald serving" && entry.grpc !== undefined) {
-          clearTimeout(timer);
-          resolve(entry.grpc);
-        }
-      } catch {
-        // not a JSON line: kept in the tail only
-      }
-    });
-  });
-  child.removeAllListeners("exit");
-  return { child, grpc, adminKey };
 }
 
 /** A TCP relay to `target` whose open connections can be cut at once. */
