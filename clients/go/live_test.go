@@ -212,8 +212,9 @@ type liveServer struct {
 	apiKey   string
 }
 
-// startHerald runs HERALD_BIN on free ports and waits for it to log its address.
-func startHerald(t *testing.T) liveServer {
+// startHerald runs HERALD_BIN on free ports, with extraEnv (`NAME=value`) added to the
+// usual environment, and waits for it to log its address.
+func startHerald(t *testing.T, extraEnv ...string) liveServer {
 	t.Helper()
 	bin := os.Getenv("HERALD_BIN")
 	if bin == "" {
@@ -235,6 +236,7 @@ func startHerald(t *testing.T) liveServer {
 		"WEBHOOK_RETRY_INITIAL_DELAY=100ms",
 		"WEBHOOK_RETRY_MIN_DELAY=0",
 	)
+	cmd.Env = append(cmd.Env, extraEnv...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
