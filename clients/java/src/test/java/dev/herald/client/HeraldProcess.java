@@ -38,6 +38,11 @@ final class HeraldProcess implements AutoCloseable {
   }
 
   static HeraldProcess start() throws Exception {
+    return start(Map.of());
+  }
+
+  /** Starts Herald with these variables added to (or replacing) the usual environment. */
+  static HeraldProcess start(Map<String, String> extraEnv) throws Exception {
     String binary = System.getenv("HERALD_BIN");
     if (binary == null || binary.isEmpty()) {
       throw new IllegalStateException(
@@ -57,6 +62,7 @@ final class HeraldProcess implements AutoCloseable {
     env.put("WEBHOOK_EGRESS_ALLOW_CIDRS", "127.0.0.0/8");
     env.put("WEBHOOK_RETRY_INITIAL_DELAY", "100ms");
     env.put("WEBHOOK_RETRY_MIN_DELAY", "0");
+    env.putAll(extraEnv);
     Process process = builder.start();
 
     CompletableFuture<String> address = new CompletableFuture<>();
