@@ -1,14 +1,17 @@
 //! Against a live Herald: the binary named by `HERALD_BIN`, started per test on free
 //! ports with in-memory storage. The test's own HTTP receiver takes the webhooks; a TCP
-//! relay between the client and Herald lets the test cut the watch's connection.
+//! relay between the client and Herald lets the test cut the watch's connection. One
+//! Herald serves TLS asking for client certificates, from a throwaway CA made here.
 //!
 //! Without `HERALD_BIN` the tests print that they are skipped and pass; the crate's
 //! `test` script always sets it.
 
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashSet};
+use std::ffi::OsStr;
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,7 +19,11 @@ use std::time::Duration;
 
 use herald_client::pb::{self, StatusEventKind};
 use herald_client::verify::{DEFAULT_TOLERANCE, VerifyError, verify};
-use herald_client::{Client, Code, Event, Watch};
+use herald_client::{Client, ClientBuilder, Code, Error, Event, Watch};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
+};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
@@ -48,6 +55,11 @@ fn random_hex(len: usize) -> String {
 
 /// Starts Herald, or `None` (said aloud) when `HERALD_BIN` is not set.
 async fn start_herald() -> Option<Herald> {
+    start_herald_with(&[]).await
+}
+
+/// Starts Herald with `extra` environment variables on top of the usual ones.
+async fn start_herald_with(extra: &[(&str, &OsStr)]) -> Option<Herald> {
     let Some(bin) = std::env::var_os("HERALD_BIN") else {
         eprintln!("SKIPPED: HERALD_BIN is not set; the live tests need a Herald binary");
         return None;
@@ -62,6 +74,7 @@ async fn start_herald() -> Option<Herald> {
         .env("WEBHOOK_EGRESS_ALLOW_CIDRS", "127.0.0.0/8")
         .env("WEBHOOK_RETRY_INITIAL_DELAY", "100ms")
         .env("WEBHOOK_RETRY_MIN_DELAY", "0")
+        .envs(extra.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -444,4 +457,166 @@ async fn manages_endpoints_and_surfaces_field_violations() {
             .iter()
             .any(|v| v.field.contains("event_type"))
     );
+}
+
+/// A directory of its own under the system's temporary directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        let path = std::env::temp_dir().join(format!("herald-client-tls-{}", random_hex(16)));
+        std::fs::create_dir(&path).expect("create the temporary directory");
+        TempDir(path)
+    }
+
+    /// Writes `contents` to `name` in the directory and returns its path.
+    fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).expect("write a PEM file");
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A PEM certificate and its PEM private key.
+struct CertAndKey {
+    cert: String,
+    key: String,
+}
+
+/// A throwaway certificate authority issuing the server's and the client's certificates.
+struct Ca(CertifiedIssuer<'static, KeyPair>);
+
+impl Ca {
+    fn new() -> Ca {
+        let mut params = CertificateParams::new(Vec::new()).expect("CA parameters");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "herald-client test CA");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = KeyPair::generate().expect("CA key");
+        Ca(CertifiedIssuer::self_signed(params, key).expect("self-signed CA"))
+    }
+
+    fn pem(&self) -> String {
+        self.0.pem()
+    }
+
+    /// Signs a leaf certificate for `names` (none for a client), usable for `usage` only.
+    fn issue(&self, names: &[&str], cn: &str, usage: ExtendedKeyUsagePurpose) -> CertAndKey {
+        let names = names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        let mut params = CertificateParams::new(names).expect("leaf parameters");
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![usage];
+        params.use_authority_key_identifier_extension = true;
+        let key = KeyPair::generate().expect("leaf key");
+        let cert = params.signed_by(&key, &self.0).expect("signed leaf");
+        CertAndKey {
+            cert: cert.pem(),
+            key: key.serialize_pem(),
+        }
+    }
+}
+
+/// A call that needs the admin credential, with the TLS connection made first: the
+/// handshake's failure and the call's come back alike.
+async fn register_over(builder: ClientBuilder) -> Result<String, Error> {
+    let client = builder.connect().await?;
+    let registered = client
+        .register_endpoint(pb::RegisterEndpointRequest {
+            url: "http://127.0.0.1:9/tls".into(),
+            ..Default::default()
+        })
+        .await?;
+    Ok(registered.endpoint.unwrap().id)
+}
+
+#[tokio::test]
+async fn speaks_tls_and_presents_its_client_certificate() {
+    let ca = Ca::new();
+    let server = ca.issue(
+        &["127.0.0.1", "localhost"],
+        "herald test server",
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let client_cert = ca.issue(
+        &[],
+        "herald test client",
+        ExtendedKeyUsagePurpose::ClientAuth,
+    );
+    let dir = TempDir::new();
+    let server_cert = dir.write("server.crt", &server.cert);
+    let server_key = dir.write("server.key", &server.key);
+    let client_ca = dir.write("ca.crt", &ca.pem());
+    let Some(herald) = start_herald_with(&[
+        ("WEBHOOK_TLS_CERT", server_cert.as_os_str()),
+        ("WEBHOOK_TLS_KEY", server_key.as_os_str()),
+        ("WEBHOOK_TLS_CLIENT_CA", client_ca.as_os_str()),
+    ])
+    .await
+    else {
+        return;
+    };
+    // The address's host, 127.0.0.1, is what the server's certificate must name.
+    let builder = || {
+        Client::builder(herald.grpc.to_string())
+            .ca_certificate(ca.pem())
+            .api_key(&herald.admin_key)
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(5))
+    };
+
+    // Trusting the CA and presenting a certificate it issued: served.
+    let id = timeout(
+        PATIENCE,
+        register_over(builder().identity(client_cert.cert, client_cert.key)),
+    )
+    .await
+    .expect("no answer in time over mTLS")
+    .expect("register over mTLS");
+    assert!(!id.is_empty());
+
+    // The same, without a client certificate: refused, at the handshake or at the call
+    // (with TLS 1.3 the server's refusal can arrive after the client's side is done).
+    let refused = timeout(PATIENCE, register_over(builder()))
+        .await
+        .expect("no answer in time without a client certificate");
+    let error = refused.expect_err("served without a client certificate");
+    // The connection is refused, not the call answered: no deadline ran out, and no
+    // status came from Herald's handlers (the API key is the one accepted above).
+    assert!(
+        matches!(
+            error.code(),
+            Code::Unavailable | Code::Cancelled | Code::Unknown
+        ),
+        "refused for another reason: {error:?}"
+    );
+
+    // Plain text to the TLS port is not served either.
+    let plain = timeout(
+        PATIENCE,
+        register_over(
+            Client::builder(herald.grpc.to_string())
+                .api_key(&herald.admin_key)
+                .connect_timeout(Duration::from_secs(5))
+                .timeout(Duration::from_secs(5)),
+        ),
+    )
+    .await
+    .expect("no answer in time over plain text");
+    assert!(plain.is_err(), "served over plain text");
+    // Killed before its certificate files are removed.
+    drop(herald);
 }
