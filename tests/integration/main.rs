@@ -14,6 +14,8 @@
 //! - `egress`: only public destinations unless allowed: IP literals refused at
 //!   registration, every resolved address checked at delivery (rebinding included),
 //!   Herald's own ports, a CONNECT proxy, a private CA.
+//! - `data_dir`: the embedded store's directory across releases: this release's fixture
+//!   opens; newer, foreign and damaged databases stop startup saying why.
 //! - `delivery`: signing, filters, retries, outcomes of each HTTP answer, rotation.
 //! - `protection`: breakers, rate limits, in-flight caps, isolation, auto-disable,
 //!   recovery.
@@ -42,6 +44,7 @@ mod bench;
 mod child;
 mod cli;
 mod cluster;
+mod data_dir;
 mod delivery;
 mod deploy;
 mod egress;

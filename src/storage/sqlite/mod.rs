@@ -40,7 +40,7 @@ use std::time::SystemTime;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use self::schema::{SCHEMA, migrate};
+use self::schema::{Foreign, SCHEMA, identify, migrate};
 use self::writer::{Durability, Job, Reply, Work, Writer};
 use super::codec::ms;
 use super::sealing::{Keyring, SealError};
@@ -133,6 +133,20 @@ pub enum OpenError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error(
+        "{path} is not a SQLite database (a foreign or damaged file): move it away, or restore a backup"
+    )]
+    NotADatabase { path: PathBuf },
+    #[error(
+        "database {path} is damaged: restore a backup, or salvage it with `sqlite3 {path} .recover`"
+    )]
+    Corrupt { path: PathBuf },
+    #[error("cannot open database {path}")]
+    Foreign {
+        path: PathBuf,
+        #[source]
+        reason: Foreign,
+    },
     #[error("cannot start the store writer thread")]
     Thread(#[source] std::io::Error),
     #[error("cannot open the stored endpoint secrets")]
@@ -173,10 +187,7 @@ impl SqliteStore {
             }
         }
         let path = dir.join(Self::DATABASE_FILE);
-        let database = |source| OpenError::Database {
-            path: path.clone(),
-            source,
-        };
+        let database = |source| database_error(&path, source);
         private_file(&path).map_err(|source| OpenError::CreateFile {
             path: path.clone(),
             source,
@@ -190,11 +201,7 @@ impl SqliteStore {
             path: path.clone(),
             idle: Mutex::new(Vec::new()),
         };
-        Self::start(conn, reads, options, Some(lock)).map_err(|e| match e {
-            StartError::Sql(source) => database(source),
-            StartError::Sealed(e) => OpenError::Secrets(e),
-            StartError::Thread(e) => OpenError::Thread(e),
-        })
+        Self::start(conn, reads, options, Some(lock)).map_err(|e| e.opening(&path))
     }
 
     /// Opens an empty in-memory store: nothing survives the process.
@@ -203,21 +210,13 @@ impl SqliteStore {
     /// When SQLite cannot allocate the database or the writer thread cannot start.
     pub fn open_memory(options: StoreOptions) -> Result<Self, OpenError> {
         let path = PathBuf::from(":memory:");
-        let database = |source| OpenError::Database {
-            path: path.clone(),
-            source,
-        };
-        let conn = Connection::open_in_memory().map_err(database)?;
+        let conn = Connection::open_in_memory().map_err(|e| database_error(&path, e))?;
         // Nothing is at rest: records are kept in clear.
         let options = StoreOptions {
             keyring: Arc::default(),
             ..options
         };
-        Self::start(conn, Reads::ThroughWriter, options, None).map_err(|e| match e {
-            StartError::Sql(source) => database(source),
-            StartError::Sealed(e) => OpenError::Secrets(e),
-            StartError::Thread(e) => OpenError::Thread(e),
-        })
+        Self::start(conn, Reads::ThroughWriter, options, None).map_err(|e| e.opening(&path))
     }
 
     fn start(
@@ -230,6 +229,7 @@ impl SqliteStore {
         // Every job runs in a savepoint, whose undo journal SQLite otherwise keeps in a
         // temporary file: tens of thousands of small writes a second under load.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
+        identify(&conn)??;
         conn.execute_batch(SCHEMA)?;
         migrate(&conn)?;
         let now = ms(SystemTime::now());
@@ -369,9 +369,36 @@ enum StartError {
     #[error(transparent)]
     Sql(#[from] rusqlite::Error),
     #[error(transparent)]
+    Foreign(#[from] Foreign),
+    #[error(transparent)]
     Sealed(#[from] SealError),
     #[error("cannot start the store writer thread")]
     Thread(#[source] std::io::Error),
+}
+
+impl StartError {
+    /// The error of opening the database at `path`.
+    fn opening(self, path: &Path) -> OpenError {
+        match self {
+            Self::Sql(source) => database_error(path, source),
+            Self::Foreign(reason) => OpenError::Foreign {
+                path: path.to_owned(),
+                reason,
+            },
+            Self::Sealed(e) => OpenError::Secrets(e),
+            Self::Thread(e) => OpenError::Thread(e),
+        }
+    }
+}
+
+/// An SQLite failure while opening `path`, named for what it means to an operator.
+fn database_error(path: &Path, source: rusqlite::Error) -> OpenError {
+    let path = path.to_owned();
+    match source.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) => OpenError::NotADatabase { path },
+        Some(rusqlite::ErrorCode::DatabaseCorrupt) => OpenError::Corrupt { path },
+        _ => OpenError::Database { path, source },
+    }
 }
 
 /// Creates `dir` (and its parents) if needed; one it creates only its owner may enter.

@@ -1,6 +1,54 @@
 //! The schema, and how a database written by an earlier version is brought up to it.
+//!
+//! A Herald database says so in its header: `application_id` is [`APPLICATION_ID`] and
+//! `user_version` the schema [`VERSION`] that last wrote it. A database of another
+//! application, or one written by a newer Herald, is refused before anything is changed.
+//! Databases written before the header was stamped (application id 0, Herald's tables)
+//! are recognised by their tables and stamped when migrated.
 
 use rusqlite::Connection;
+
+/// "HRLD": the database is Herald's.
+pub(super) const APPLICATION_ID: i64 = 0x4852_4c44;
+/// The schema this release writes: 1 added message traces, 2 tenants and API keys.
+pub(super) const VERSION: i64 = 2;
+
+/// Why a database cannot be opened as Herald's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Foreign {
+    #[error(
+        "it was written by a newer Herald (schema version {found}; this release reads up to {known}): run that release, or restore a backup made for this one"
+    )]
+    Newer { found: i64, known: i64 },
+    #[error("it is another application's SQLite database, not Herald's")]
+    OtherApplication,
+}
+
+/// Checks the database is Herald's (or empty) and not newer than this release.
+///
+/// # Errors
+/// [`Foreign`] inside `Ok(Err(..))`; SQLite errors (a file that is no database, a
+/// damaged one) outside.
+pub(super) fn identify(conn: &Connection) -> rusqlite::Result<Result<(), Foreign>> {
+    let application: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let ours = application == APPLICATION_ID
+        || (application == 0 && (tables.is_empty() || tables.iter().any(|t| t == "messages")));
+    Ok(if !ours {
+        Err(Foreign::OtherApplication)
+    } else if version > VERSION {
+        Err(Foreign::Newer {
+            found: version,
+            known: VERSION,
+        })
+    } else {
+        Ok(())
+    })
+}
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS endpoints (
@@ -118,5 +166,7 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
              COMMIT;",
         )?;
     }
-    conn.execute_batch(INDEXES)
+    conn.execute_batch(INDEXES)?;
+    conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+    conn.pragma_update(None, "user_version", VERSION)
 }
