@@ -499,21 +499,23 @@ async fn healthy_latencies(
     latencies
 }
 
-/// The latencies of the steadier of two rounds (the lower p95): a stall of the whole
-/// machine, which only ever adds latency, rarely hits both, while a real slowdown does.
+/// The latencies of the steadiest of three rounds (the lowest p95): a stall of the whole
+/// machine, which only ever adds latency, rarely hits all three, while a real slowdown
+/// does.
 async fn steadiest(
     app: &mut TestApp,
     sink: &mut Sink,
     count: usize,
     healthy: usize,
 ) -> Vec<Duration> {
-    let first = healthy_latencies(app, sink, count, healthy).await;
-    let second = healthy_latencies(app, sink, count, healthy).await;
-    if percentile(&first, 0.95) <= percentile(&second, 0.95) {
-        first
-    } else {
-        second
+    let mut steadiest = healthy_latencies(app, sink, count, healthy).await;
+    for _ in 1..3 {
+        let round = healthy_latencies(app, sink, count, healthy).await;
+        if percentile(&round, 0.95) < percentile(&steadiest, 0.95) {
+            steadiest = round;
+        }
     }
+    steadiest
 }
 
 /// On the embedded store and on Redis, whose claims go through another path (a stream

@@ -339,8 +339,35 @@ async fn a_lost_consumer_group_is_recreated() {
     crate::child::register_url(&mut client, sink.url("/hook")).await;
     let publish =
         |n: u32| crate::support::publish_json("order.created", serde_json::json!({ "n": n }));
-    client.publish(publish(1)).await.expect("publish");
+    let first = client
+        .publish(publish(1))
+        .await
+        .expect("publish")
+        .into_inner()
+        .message_id;
     sink.next().await;
+    // Its outcome is recorded (the group acknowledged it) before the group goes: else the
+    // attempt is repeated, as it should be, and arrives again.
+    crate::support::eventually("the first delivery is recorded", || {
+        let (mut client, id) = (client.clone(), first.clone());
+        async move {
+            let message = client
+                .get_message(herald::grpc::pb::GetMessageRequest {
+                    message_id: id,
+                    ..Default::default()
+                })
+                .await
+                .ok()?
+                .into_inner();
+            let succeeded = herald::grpc::pb::DeliveryState::Succeeded as i32;
+            message
+                .deliveries
+                .iter()
+                .all(|d| d.state == succeeded)
+                .then_some(())
+        }
+    })
+    .await;
 
     // What a Redis restarted without its data leaves: no ready stream, no group.
     let mut conn = connect(&server).await;
