@@ -259,6 +259,12 @@ pub struct ServeArgs {
     #[arg(long, env = "WEBHOOK_BREAKER_MAX_THRESHOLD", default_value_t = 100)]
     pub breaker_max_threshold: u32,
 
+    /// How long a settled message (every delivery succeeded, failed or cancelled) is kept,
+    /// with its deliveries, attempts and payload, counted from its publication; a publish
+    /// may ask for less. Unsettled messages are kept however old.
+    #[arg(long, env = "WEBHOOK_RETENTION", default_value = "30d", value_parser = duration)]
+    pub retention: Duration,
+
     /// Days of per-minute analytics kept.
     #[arg(long, env = "WEBHOOK_ANALYTICS_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub analytics_retention_days: u32,
@@ -500,6 +506,7 @@ impl ServeArgs {
                 "--stream-heartbeat",
                 "WEBHOOK_STREAM_HEARTBEAT",
             ),
+            (self.retention, "--retention", "WEBHOOK_RETENTION"),
         ] {
             if value.is_zero() {
                 return Err(ConfigError {
@@ -546,6 +553,7 @@ impl ServeArgs {
                 idempotency_ttl: self.idempotency_ttl,
                 status_retention: self.status_retention,
                 status_buffer: self.stream_buffer as usize,
+                retention: self.retention,
                 keyring,
             },
             delivery: DeliveryConfig {
@@ -560,6 +568,7 @@ impl ServeArgs {
                 max_payload_bytes: self.max_payload_bytes as usize,
                 stream_heartbeat: self.stream_heartbeat,
                 max_endpoints_per_tenant: self.max_endpoints_per_tenant,
+                retention: self.retention,
             },
             legacy_signature_headers: self.legacy_signature_headers,
             shutdown_grace: self.shutdown_grace,

@@ -707,6 +707,8 @@ pub struct NewMessage {
     pub channels: Vec<String>,
     pub metadata: BTreeMap<String, String>,
     pub trace: Option<TraceContext>,
+    /// How long the message is kept once settled, counted from its publication.
+    pub retention: Duration,
 }
 
 impl NewMessage {
@@ -726,6 +728,10 @@ pub struct Message {
     pub metadata: BTreeMap<String, String>,
     pub created_at: SystemTime,
     pub trace: Option<TraceContext>,
+    /// When the message may be deleted, once every delivery has settled.
+    pub expires_at: SystemTime,
+    /// When its payload (and its attempts' response excerpts) were removed.
+    pub expunged_at: Option<SystemTime>,
 }
 
 /// Where a (message, endpoint) delivery stands.

@@ -195,6 +195,7 @@ mod tests {
             idempotency_ttl: Duration::from_secs(60),
             status_retention: 100,
             status_buffer: 100,
+            retention: Duration::from_secs(60),
             keyring: Arc::default(),
         };
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open_memory(options).unwrap());

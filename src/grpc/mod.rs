@@ -398,6 +398,15 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         Ok(Response::new(pb::ReplayMessageResponse { delivery_count }))
     }
 
+    async fn expunge_message(
+        &self,
+        _request: Request<pb::ExpungeMessageRequest>,
+    ) -> Result<Response<pb::ExpungeMessageResponse>, Status> {
+        Err(Status::unimplemented(
+            "ExpungeMessage is not implemented yet",
+        ))
+    }
+
     async fn get_analytics(
         &self,
         request: Request<pb::GetAnalyticsRequest>,
@@ -526,6 +535,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         Ok(Response::new(pb::DeleteTenantResponse {
             deleted_endpoints: deleted.endpoints,
             cancelled_deliveries: deleted.cancelled_deliveries,
+            expunged_messages: 0,
         }))
     }
 }

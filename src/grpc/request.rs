@@ -257,10 +257,23 @@ impl TryFrom<pb::PublishRequest> for Publish {
         let channels = parse_list(&mut v, "channels", req.channels, MAX_CHANNELS, |s| {
             parse_label(s, MAX_CHANNEL_LEN)
         });
+        let retention = req.retention.and_then(|d| {
+            v.check(
+                "retention",
+                parse_duration(d).and_then(|d| {
+                    if d < Duration::from_secs(1) {
+                        Err(Invalid("must be at least one second".into()))
+                    } else {
+                        Ok(d)
+                    }
+                }),
+            )
+        });
         let metadata = parse_metadata(&mut v, "metadata", req.metadata);
         match (event_type, payload) {
             (Some(event_type), Some((payload, content_type))) if v.is_empty() => Ok(Self {
                 tenant,
+                retention,
                 message: NewMessage {
                     tenant: TenantId::default(),
                     event_type,
@@ -270,6 +283,7 @@ impl TryFrom<pb::PublishRequest> for Publish {
                     channels,
                     metadata,
                     trace: None,
+                    retention: Duration::ZERO,
                 },
             }),
             _ => Err(v),

@@ -316,6 +316,8 @@ pub fn message(m: &Message) -> pb::Message {
         metadata: m.metadata.clone().into_iter().collect(),
         idempotency_key: m.idempotency_key.clone().unwrap_or_default(),
         create_time: Some(timestamp(m.created_at)),
+        expire_time: Some(timestamp(m.expires_at)),
+        expunge_time: m.expunged_at.map(timestamp),
     }
 }
 

@@ -56,6 +56,8 @@ pub struct ServiceConfig {
     pub stream_heartbeat: Duration,
     /// Endpoints one tenant may have.
     pub max_endpoints_per_tenant: u64,
+    /// How long settled messages are kept (at most); a publish may ask for less.
+    pub retention: Duration,
 }
 
 /// A page of a list, and where the next one starts (`None`: this is the last).

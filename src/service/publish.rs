@@ -12,11 +12,13 @@ use crate::storage::Published;
 /// What a client told to back off is asked to wait.
 const BACKLOG_RETRY_AFTER: Duration = Duration::from_secs(1);
 
-/// A message to publish, and the tenant the request named for it. The message's own
-/// `tenant` is set here, from the caller and the name.
+/// A message to publish, and the tenant and retention the request named for it. The
+/// message's own `tenant` and `retention` are set here, from the caller, the request and
+/// the service's retention.
 #[derive(Debug, Clone)]
 pub struct Publish {
     pub tenant: Option<TenantId>,
+    pub retention: Option<Duration>,
     pub message: NewMessage,
 }
 
@@ -93,7 +95,8 @@ impl Service {
             .collect())
     }
 
-    /// The message, in the tenant the caller may publish to, within the payload limit.
+    /// The message, in the tenant the caller may publish to, within the payload limit,
+    /// kept no longer than the service's retention.
     fn addressed(&self, caller: &Caller, publish: Publish) -> Result<NewMessage, ServiceError> {
         let tenant = caller.tenant(
             Scope::Publish,
@@ -102,15 +105,12 @@ impl Service {
                 all: false,
             },
         )?;
+        let longest = self.0.config.retention;
         let message = NewMessage {
             tenant,
+            retention: publish.retention.unwrap_or(longest),
             ..publish.message
         };
-        self.check_payload(&message)?;
-        Ok(message)
-    }
-
-    fn check_payload(&self, message: &NewMessage) -> Result<(), ServiceError> {
         let limit = self.0.config.max_payload_bytes;
         let mut v = Violations::default();
         if message.payload.len() > limit {
@@ -122,7 +122,17 @@ impl Service {
                 ),
             );
         }
-        Ok(v.or(|| ())?)
+        if message.retention > longest {
+            v.add(
+                "retention",
+                format!(
+                    "{} is longer than the service keeps messages ({}, WEBHOOK_RETENTION)",
+                    humantime::format_duration(message.retention),
+                    humantime::format_duration(longest)
+                ),
+            );
+        }
+        v.or(|| message).map_err(ServiceError::from)
     }
 
     /// Refuses new work while the backlog is over its limit.

@@ -13,6 +13,11 @@ pub fn ms(t: SystemTime) -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// `d` after `t`, in milliseconds since the epoch; saturates rather than overflowing.
+pub fn ms_after(t: SystemTime, d: Duration) -> i64 {
+    ms(t).saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 pub fn time(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }

@@ -44,6 +44,9 @@ pub struct StoreOptions {
     pub status_retention: u64,
     /// How many live status events a watcher may fall behind before it is cut off.
     pub status_buffer: usize,
+    /// How long settled messages are kept: the expiry of messages stored before
+    /// messages carried their own.
+    pub retention: Duration,
     /// The master keys endpoint secrets are sealed with at rest (none: in clear).
     pub keyring: Arc<Keyring>,
 }

@@ -241,6 +241,7 @@ fn new_message(event: &str, payload: &str, key: Option<&str>, channels: &[&str])
         channels: channels.iter().map(|c| (*c).to_owned()).collect(),
         metadata: BTreeMap::from([("source".to_owned(), "store-suite".to_owned())]),
         trace: None,
+        retention: Duration::from_secs(3600),
     }
 }
 

@@ -679,7 +679,11 @@ type PublishRequest struct {
 	// Free-form labels kept with the message.
 	Metadata map[string]string `protobuf:"bytes,6,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// The tenant; empty: the credential's own, else `default`.
-	TenantId      string `protobuf:"bytes,7,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	TenantId string `protobuf:"bytes,7,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// How long the message is kept once its deliveries have settled, counted from its
+	// publication: at most the service's retention (`WEBHOOK_RETENTION`, which also
+	// applies when this is unset), at least one second.
+	Retention     *durationpb.Duration `protobuf:"bytes,8,opt,name=retention,proto3" json:"retention,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -772,6 +776,13 @@ func (x *PublishRequest) GetTenantId() string {
 		return x.TenantId
 	}
 	return ""
+}
+
+func (x *PublishRequest) GetRetention() *durationpb.Duration {
+	if x != nil {
+		return x.Retention
+	}
+	return nil
 }
 
 type isPublishRequest_Payload interface {
@@ -2460,8 +2471,13 @@ type Message struct {
 	IdempotencyKey string                 `protobuf:"bytes,8,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
 	CreateTime     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	TenantId       string                 `protobuf:"bytes,10,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// When the message may be deleted, once every delivery has settled (succeeded, failed
+	// or cancelled). Unsettled messages are kept however old.
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// When the payload was expunged; the payload is then empty.
+	ExpungeTime   *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=expunge_time,json=expungeTime,proto3" json:"expunge_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Message) Reset() {
@@ -2562,6 +2578,20 @@ func (x *Message) GetTenantId() string {
 		return x.TenantId
 	}
 	return ""
+}
+
+func (x *Message) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *Message) GetExpungeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpungeTime
+	}
+	return nil
 }
 
 // One message on its way to one endpoint.
@@ -3207,6 +3237,113 @@ func (x *ReplayMessageRequest) GetTenantId() string {
 	return ""
 }
 
+type ExpungeMessageRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	MessageId string                 `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	// The tenant; empty: the credential's own, else `default`.
+	TenantId      string `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExpungeMessageRequest) Reset() {
+	*x = ExpungeMessageRequest{}
+	mi := &file_herald_v1_herald_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExpungeMessageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExpungeMessageRequest) ProtoMessage() {}
+
+func (x *ExpungeMessageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExpungeMessageRequest.ProtoReflect.Descriptor instead.
+func (*ExpungeMessageRequest) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ExpungeMessageRequest) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+func (x *ExpungeMessageRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+type ExpungeMessageResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When the payload was expunged (the first time, when expunged before).
+	ExpungeTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=expunge_time,json=expungeTime,proto3" json:"expunge_time,omitempty"`
+	// Unfinished deliveries of the message that were cancelled.
+	CancelledDeliveries uint32 `protobuf:"varint,2,opt,name=cancelled_deliveries,json=cancelledDeliveries,proto3" json:"cancelled_deliveries,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *ExpungeMessageResponse) Reset() {
+	*x = ExpungeMessageResponse{}
+	mi := &file_herald_v1_herald_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExpungeMessageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExpungeMessageResponse) ProtoMessage() {}
+
+func (x *ExpungeMessageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExpungeMessageResponse.ProtoReflect.Descriptor instead.
+func (*ExpungeMessageResponse) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ExpungeMessageResponse) GetExpungeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpungeTime
+	}
+	return nil
+}
+
+func (x *ExpungeMessageResponse) GetCancelledDeliveries() uint32 {
+	if x != nil {
+		return x.CancelledDeliveries
+	}
+	return 0
+}
+
 type ReplayMessageResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Deliveries queued: one per endpoint that matches the message now.
@@ -3217,7 +3354,7 @@ type ReplayMessageResponse struct {
 
 func (x *ReplayMessageResponse) Reset() {
 	*x = ReplayMessageResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[35]
+	mi := &file_herald_v1_herald_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3229,7 +3366,7 @@ func (x *ReplayMessageResponse) String() string {
 func (*ReplayMessageResponse) ProtoMessage() {}
 
 func (x *ReplayMessageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[35]
+	mi := &file_herald_v1_herald_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3242,7 +3379,7 @@ func (x *ReplayMessageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayMessageResponse.ProtoReflect.Descriptor instead.
 func (*ReplayMessageResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{35}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ReplayMessageResponse) GetDeliveryCount() uint32 {
@@ -3265,7 +3402,7 @@ type RecoverEndpointRequest struct {
 
 func (x *RecoverEndpointRequest) Reset() {
 	*x = RecoverEndpointRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[36]
+	mi := &file_herald_v1_herald_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3277,7 +3414,7 @@ func (x *RecoverEndpointRequest) String() string {
 func (*RecoverEndpointRequest) ProtoMessage() {}
 
 func (x *RecoverEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[36]
+	mi := &file_herald_v1_herald_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3290,7 +3427,7 @@ func (x *RecoverEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecoverEndpointRequest.ProtoReflect.Descriptor instead.
 func (*RecoverEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{36}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RecoverEndpointRequest) GetEndpointId() string {
@@ -3323,7 +3460,7 @@ type RecoverEndpointResponse struct {
 
 func (x *RecoverEndpointResponse) Reset() {
 	*x = RecoverEndpointResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[37]
+	mi := &file_herald_v1_herald_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3335,7 +3472,7 @@ func (x *RecoverEndpointResponse) String() string {
 func (*RecoverEndpointResponse) ProtoMessage() {}
 
 func (x *RecoverEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[37]
+	mi := &file_herald_v1_herald_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3348,7 +3485,7 @@ func (x *RecoverEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecoverEndpointResponse.ProtoReflect.Descriptor instead.
 func (*RecoverEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{37}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RecoverEndpointResponse) GetRequeued() uint32 {
@@ -3384,7 +3521,7 @@ type StreamDeliveryStatusRequest struct {
 
 func (x *StreamDeliveryStatusRequest) Reset() {
 	*x = StreamDeliveryStatusRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[38]
+	mi := &file_herald_v1_herald_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3396,7 +3533,7 @@ func (x *StreamDeliveryStatusRequest) String() string {
 func (*StreamDeliveryStatusRequest) ProtoMessage() {}
 
 func (x *StreamDeliveryStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[38]
+	mi := &file_herald_v1_herald_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3409,7 +3546,7 @@ func (x *StreamDeliveryStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamDeliveryStatusRequest.ProtoReflect.Descriptor instead.
 func (*StreamDeliveryStatusRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{38}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *StreamDeliveryStatusRequest) GetAfterCursor() uint64 {
@@ -3481,7 +3618,7 @@ type StreamDeliveryStatusResponse struct {
 
 func (x *StreamDeliveryStatusResponse) Reset() {
 	*x = StreamDeliveryStatusResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[39]
+	mi := &file_herald_v1_herald_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3493,7 +3630,7 @@ func (x *StreamDeliveryStatusResponse) String() string {
 func (*StreamDeliveryStatusResponse) ProtoMessage() {}
 
 func (x *StreamDeliveryStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[39]
+	mi := &file_herald_v1_herald_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3506,7 +3643,7 @@ func (x *StreamDeliveryStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamDeliveryStatusResponse.ProtoReflect.Descriptor instead.
 func (*StreamDeliveryStatusResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{39}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *StreamDeliveryStatusResponse) GetItem() isStreamDeliveryStatusResponse_Item {
@@ -3563,7 +3700,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_herald_v1_herald_proto_msgTypes[40]
+	mi := &file_herald_v1_herald_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3575,7 +3712,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[40]
+	mi := &file_herald_v1_herald_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3588,7 +3725,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{40}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Heartbeat) GetTime() *timestamppb.Timestamp {
@@ -3627,7 +3764,7 @@ type DeliveryStatusEvent struct {
 
 func (x *DeliveryStatusEvent) Reset() {
 	*x = DeliveryStatusEvent{}
-	mi := &file_herald_v1_herald_proto_msgTypes[41]
+	mi := &file_herald_v1_herald_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3639,7 +3776,7 @@ func (x *DeliveryStatusEvent) String() string {
 func (*DeliveryStatusEvent) ProtoMessage() {}
 
 func (x *DeliveryStatusEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[41]
+	mi := &file_herald_v1_herald_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3652,7 +3789,7 @@ func (x *DeliveryStatusEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliveryStatusEvent.ProtoReflect.Descriptor instead.
 func (*DeliveryStatusEvent) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{41}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *DeliveryStatusEvent) GetCursor() uint64 {
@@ -3766,7 +3903,7 @@ type GetAnalyticsRequest struct {
 
 func (x *GetAnalyticsRequest) Reset() {
 	*x = GetAnalyticsRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[42]
+	mi := &file_herald_v1_herald_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3778,7 +3915,7 @@ func (x *GetAnalyticsRequest) String() string {
 func (*GetAnalyticsRequest) ProtoMessage() {}
 
 func (x *GetAnalyticsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[42]
+	mi := &file_herald_v1_herald_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3791,7 +3928,7 @@ func (x *GetAnalyticsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAnalyticsRequest.ProtoReflect.Descriptor instead.
 func (*GetAnalyticsRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{42}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetAnalyticsRequest) GetStartTime() *timestamppb.Timestamp {
@@ -3867,7 +4004,7 @@ type GetAnalyticsResponse struct {
 
 func (x *GetAnalyticsResponse) Reset() {
 	*x = GetAnalyticsResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[43]
+	mi := &file_herald_v1_herald_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3879,7 +4016,7 @@ func (x *GetAnalyticsResponse) String() string {
 func (*GetAnalyticsResponse) ProtoMessage() {}
 
 func (x *GetAnalyticsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[43]
+	mi := &file_herald_v1_herald_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3892,7 +4029,7 @@ func (x *GetAnalyticsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAnalyticsResponse.ProtoReflect.Descriptor instead.
 func (*GetAnalyticsResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{43}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetAnalyticsResponse) GetStartTime() *timestamppb.Timestamp {
@@ -4010,7 +4147,7 @@ type DeliveryTotals struct {
 
 func (x *DeliveryTotals) Reset() {
 	*x = DeliveryTotals{}
-	mi := &file_herald_v1_herald_proto_msgTypes[44]
+	mi := &file_herald_v1_herald_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4022,7 +4159,7 @@ func (x *DeliveryTotals) String() string {
 func (*DeliveryTotals) ProtoMessage() {}
 
 func (x *DeliveryTotals) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[44]
+	mi := &file_herald_v1_herald_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4035,7 +4172,7 @@ func (x *DeliveryTotals) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliveryTotals.ProtoReflect.Descriptor instead.
 func (*DeliveryTotals) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{44}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *DeliveryTotals) GetDeliveries() uint64 {
@@ -4094,7 +4231,7 @@ type LatencySummary struct {
 
 func (x *LatencySummary) Reset() {
 	*x = LatencySummary{}
-	mi := &file_herald_v1_herald_proto_msgTypes[45]
+	mi := &file_herald_v1_herald_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4106,7 +4243,7 @@ func (x *LatencySummary) String() string {
 func (*LatencySummary) ProtoMessage() {}
 
 func (x *LatencySummary) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[45]
+	mi := &file_herald_v1_herald_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4119,7 +4256,7 @@ func (x *LatencySummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatencySummary.ProtoReflect.Descriptor instead.
 func (*LatencySummary) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{45}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *LatencySummary) GetAvgMs() float64 {
@@ -4167,7 +4304,7 @@ type StatusCodeCount struct {
 
 func (x *StatusCodeCount) Reset() {
 	*x = StatusCodeCount{}
-	mi := &file_herald_v1_herald_proto_msgTypes[46]
+	mi := &file_herald_v1_herald_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4179,7 +4316,7 @@ func (x *StatusCodeCount) String() string {
 func (*StatusCodeCount) ProtoMessage() {}
 
 func (x *StatusCodeCount) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[46]
+	mi := &file_herald_v1_herald_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4192,7 +4329,7 @@ func (x *StatusCodeCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusCodeCount.ProtoReflect.Descriptor instead.
 func (*StatusCodeCount) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{46}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *StatusCodeCount) GetStatusCode() uint32 {
@@ -4219,7 +4356,7 @@ type FailureKindCount struct {
 
 func (x *FailureKindCount) Reset() {
 	*x = FailureKindCount{}
-	mi := &file_herald_v1_herald_proto_msgTypes[47]
+	mi := &file_herald_v1_herald_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4231,7 +4368,7 @@ func (x *FailureKindCount) String() string {
 func (*FailureKindCount) ProtoMessage() {}
 
 func (x *FailureKindCount) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[47]
+	mi := &file_herald_v1_herald_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4244,7 +4381,7 @@ func (x *FailureKindCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailureKindCount.ProtoReflect.Descriptor instead.
 func (*FailureKindCount) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{47}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *FailureKindCount) GetKind() FailureKind {
@@ -4275,7 +4412,7 @@ type EndpointFigures struct {
 
 func (x *EndpointFigures) Reset() {
 	*x = EndpointFigures{}
-	mi := &file_herald_v1_herald_proto_msgTypes[48]
+	mi := &file_herald_v1_herald_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4287,7 +4424,7 @@ func (x *EndpointFigures) String() string {
 func (*EndpointFigures) ProtoMessage() {}
 
 func (x *EndpointFigures) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[48]
+	mi := &file_herald_v1_herald_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4300,7 +4437,7 @@ func (x *EndpointFigures) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointFigures.ProtoReflect.Descriptor instead.
 func (*EndpointFigures) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{48}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *EndpointFigures) GetEndpointId() string {
@@ -4358,7 +4495,7 @@ type TimeBucket struct {
 
 func (x *TimeBucket) Reset() {
 	*x = TimeBucket{}
-	mi := &file_herald_v1_herald_proto_msgTypes[49]
+	mi := &file_herald_v1_herald_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4370,7 +4507,7 @@ func (x *TimeBucket) String() string {
 func (*TimeBucket) ProtoMessage() {}
 
 func (x *TimeBucket) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[49]
+	mi := &file_herald_v1_herald_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4383,7 +4520,7 @@ func (x *TimeBucket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TimeBucket.ProtoReflect.Descriptor instead.
 func (*TimeBucket) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{49}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *TimeBucket) GetStartTime() *timestamppb.Timestamp {
@@ -4436,7 +4573,7 @@ type Trend struct {
 
 func (x *Trend) Reset() {
 	*x = Trend{}
-	mi := &file_herald_v1_herald_proto_msgTypes[50]
+	mi := &file_herald_v1_herald_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4448,7 +4585,7 @@ func (x *Trend) String() string {
 func (*Trend) ProtoMessage() {}
 
 func (x *Trend) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[50]
+	mi := &file_herald_v1_herald_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4461,7 +4598,7 @@ func (x *Trend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Trend.ProtoReflect.Descriptor instead.
 func (*Trend) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{50}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *Trend) GetPreviousAttempts() uint64 {
@@ -4507,7 +4644,7 @@ type GetHealthRequest struct {
 
 func (x *GetHealthRequest) Reset() {
 	*x = GetHealthRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[51]
+	mi := &file_herald_v1_herald_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4519,7 +4656,7 @@ func (x *GetHealthRequest) String() string {
 func (*GetHealthRequest) ProtoMessage() {}
 
 func (x *GetHealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[51]
+	mi := &file_herald_v1_herald_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4532,7 +4669,7 @@ func (x *GetHealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetHealthRequest.ProtoReflect.Descriptor instead.
 func (*GetHealthRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{51}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{53}
 }
 
 type GetHealthResponse struct {
@@ -4545,7 +4682,7 @@ type GetHealthResponse struct {
 
 func (x *GetHealthResponse) Reset() {
 	*x = GetHealthResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[52]
+	mi := &file_herald_v1_herald_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4557,7 +4694,7 @@ func (x *GetHealthResponse) String() string {
 func (*GetHealthResponse) ProtoMessage() {}
 
 func (x *GetHealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[52]
+	mi := &file_herald_v1_herald_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4570,7 +4707,7 @@ func (x *GetHealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetHealthResponse.ProtoReflect.Descriptor instead.
 func (*GetHealthResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{52}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *GetHealthResponse) GetHealth() ServiceHealth {
@@ -4598,7 +4735,7 @@ type HealthCheck struct {
 
 func (x *HealthCheck) Reset() {
 	*x = HealthCheck{}
-	mi := &file_herald_v1_herald_proto_msgTypes[53]
+	mi := &file_herald_v1_herald_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4610,7 +4747,7 @@ func (x *HealthCheck) String() string {
 func (*HealthCheck) ProtoMessage() {}
 
 func (x *HealthCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[53]
+	mi := &file_herald_v1_herald_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4623,7 +4760,7 @@ func (x *HealthCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthCheck.ProtoReflect.Descriptor instead.
 func (*HealthCheck) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{53}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *HealthCheck) GetName() string {
@@ -4669,7 +4806,7 @@ type ApiKey struct {
 
 func (x *ApiKey) Reset() {
 	*x = ApiKey{}
-	mi := &file_herald_v1_herald_proto_msgTypes[54]
+	mi := &file_herald_v1_herald_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4681,7 +4818,7 @@ func (x *ApiKey) String() string {
 func (*ApiKey) ProtoMessage() {}
 
 func (x *ApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[54]
+	mi := &file_herald_v1_herald_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4694,7 +4831,7 @@ func (x *ApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
 func (*ApiKey) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{54}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ApiKey) GetId() string {
@@ -4779,7 +4916,7 @@ type CreateApiKeyRequest struct {
 
 func (x *CreateApiKeyRequest) Reset() {
 	*x = CreateApiKeyRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[55]
+	mi := &file_herald_v1_herald_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4791,7 +4928,7 @@ func (x *CreateApiKeyRequest) String() string {
 func (*CreateApiKeyRequest) ProtoMessage() {}
 
 func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[55]
+	mi := &file_herald_v1_herald_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4804,7 +4941,7 @@ func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{55}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *CreateApiKeyRequest) GetName() string {
@@ -4853,7 +4990,7 @@ type CreateApiKeyResponse struct {
 
 func (x *CreateApiKeyResponse) Reset() {
 	*x = CreateApiKeyResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[56]
+	mi := &file_herald_v1_herald_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4865,7 +5002,7 @@ func (x *CreateApiKeyResponse) String() string {
 func (*CreateApiKeyResponse) ProtoMessage() {}
 
 func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[56]
+	mi := &file_herald_v1_herald_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4878,7 +5015,7 @@ func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{56}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *CreateApiKeyResponse) GetApiKey() *ApiKey {
@@ -4906,7 +5043,7 @@ type ListApiKeysRequest struct {
 
 func (x *ListApiKeysRequest) Reset() {
 	*x = ListApiKeysRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[57]
+	mi := &file_herald_v1_herald_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4918,7 +5055,7 @@ func (x *ListApiKeysRequest) String() string {
 func (*ListApiKeysRequest) ProtoMessage() {}
 
 func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[57]
+	mi := &file_herald_v1_herald_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4931,7 +5068,7 @@ func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListApiKeysRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{57}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ListApiKeysRequest) GetPageSize() int32 {
@@ -4959,7 +5096,7 @@ type ListApiKeysResponse struct {
 
 func (x *ListApiKeysResponse) Reset() {
 	*x = ListApiKeysResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[58]
+	mi := &file_herald_v1_herald_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4971,7 +5108,7 @@ func (x *ListApiKeysResponse) String() string {
 func (*ListApiKeysResponse) ProtoMessage() {}
 
 func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[58]
+	mi := &file_herald_v1_herald_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4984,7 +5121,7 @@ func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListApiKeysResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{58}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ListApiKeysResponse) GetApiKeys() []*ApiKey {
@@ -5010,7 +5147,7 @@ type RevokeApiKeyRequest struct {
 
 func (x *RevokeApiKeyRequest) Reset() {
 	*x = RevokeApiKeyRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[59]
+	mi := &file_herald_v1_herald_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5022,7 +5159,7 @@ func (x *RevokeApiKeyRequest) String() string {
 func (*RevokeApiKeyRequest) ProtoMessage() {}
 
 func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[59]
+	mi := &file_herald_v1_herald_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5035,7 +5172,7 @@ func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{59}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *RevokeApiKeyRequest) GetApiKeyId() string {
@@ -5054,7 +5191,7 @@ type RevokeApiKeyResponse struct {
 
 func (x *RevokeApiKeyResponse) Reset() {
 	*x = RevokeApiKeyResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[60]
+	mi := &file_herald_v1_herald_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5066,7 +5203,7 @@ func (x *RevokeApiKeyResponse) String() string {
 func (*RevokeApiKeyResponse) ProtoMessage() {}
 
 func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[60]
+	mi := &file_herald_v1_herald_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5079,7 +5216,7 @@ func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{60}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *RevokeApiKeyResponse) GetApiKey() *ApiKey {
@@ -5099,7 +5236,7 @@ type Tenant struct {
 
 func (x *Tenant) Reset() {
 	*x = Tenant{}
-	mi := &file_herald_v1_herald_proto_msgTypes[61]
+	mi := &file_herald_v1_herald_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5111,7 +5248,7 @@ func (x *Tenant) String() string {
 func (*Tenant) ProtoMessage() {}
 
 func (x *Tenant) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[61]
+	mi := &file_herald_v1_herald_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5124,7 +5261,7 @@ func (x *Tenant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tenant.ProtoReflect.Descriptor instead.
 func (*Tenant) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{61}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *Tenant) GetTenantId() string {
@@ -5152,7 +5289,7 @@ type ListTenantsRequest struct {
 
 func (x *ListTenantsRequest) Reset() {
 	*x = ListTenantsRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[62]
+	mi := &file_herald_v1_herald_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5164,7 +5301,7 @@ func (x *ListTenantsRequest) String() string {
 func (*ListTenantsRequest) ProtoMessage() {}
 
 func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[62]
+	mi := &file_herald_v1_herald_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5177,7 +5314,7 @@ func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{62}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ListTenantsRequest) GetPageSize() int32 {
@@ -5205,7 +5342,7 @@ type ListTenantsResponse struct {
 
 func (x *ListTenantsResponse) Reset() {
 	*x = ListTenantsResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[63]
+	mi := &file_herald_v1_herald_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5217,7 +5354,7 @@ func (x *ListTenantsResponse) String() string {
 func (*ListTenantsResponse) ProtoMessage() {}
 
 func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[63]
+	mi := &file_herald_v1_herald_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5230,7 +5367,7 @@ func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{63}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ListTenantsResponse) GetTenants() []*Tenant {
@@ -5256,7 +5393,7 @@ type DeleteTenantRequest struct {
 
 func (x *DeleteTenantRequest) Reset() {
 	*x = DeleteTenantRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[64]
+	mi := &file_herald_v1_herald_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5268,7 +5405,7 @@ func (x *DeleteTenantRequest) String() string {
 func (*DeleteTenantRequest) ProtoMessage() {}
 
 func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[64]
+	mi := &file_herald_v1_herald_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5281,7 +5418,7 @@ func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTenantRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{64}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *DeleteTenantRequest) GetTenantId() string {
@@ -5295,13 +5432,15 @@ type DeleteTenantResponse struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
 	DeletedEndpoints    uint32                 `protobuf:"varint,1,opt,name=deleted_endpoints,json=deletedEndpoints,proto3" json:"deleted_endpoints,omitempty"`
 	CancelledDeliveries uint32                 `protobuf:"varint,2,opt,name=cancelled_deliveries,json=cancelledDeliveries,proto3" json:"cancelled_deliveries,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Messages of the tenant whose payloads were expunged.
+	ExpungedMessages uint32 `protobuf:"varint,3,opt,name=expunged_messages,json=expungedMessages,proto3" json:"expunged_messages,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *DeleteTenantResponse) Reset() {
 	*x = DeleteTenantResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[65]
+	mi := &file_herald_v1_herald_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5313,7 +5452,7 @@ func (x *DeleteTenantResponse) String() string {
 func (*DeleteTenantResponse) ProtoMessage() {}
 
 func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[65]
+	mi := &file_herald_v1_herald_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5326,7 +5465,7 @@ func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTenantResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{65}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *DeleteTenantResponse) GetDeletedEndpoints() uint32 {
@@ -5343,11 +5482,18 @@ func (x *DeleteTenantResponse) GetCancelledDeliveries() uint32 {
 	return 0
 }
 
+func (x *DeleteTenantResponse) GetExpungedMessages() uint32 {
+	if x != nil {
+		return x.ExpungedMessages
+	}
+	return 0
+}
+
 var File_herald_v1_herald_proto protoreflect.FileDescriptor
 
 const file_herald_v1_herald_proto_rawDesc = "" +
 	"\n" +
-	"\x16herald/v1/herald.proto\x12\therald.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf7\x02\n" +
+	"\x16herald/v1/herald.proto\x12\therald.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb0\x03\n" +
 	"\x0ePublishRequest\x12\x1d\n" +
 	"\n" +
 	"event_type\x18\x01 \x01(\tR\teventType\x12,\n" +
@@ -5356,7 +5502,8 @@ const file_herald_v1_herald_proto_rawDesc = "" +
 	"\x0fidempotency_key\x18\x04 \x01(\tR\x0eidempotencyKey\x12\x1a\n" +
 	"\bchannels\x18\x05 \x03(\tR\bchannels\x12C\n" +
 	"\bmetadata\x18\x06 \x03(\v2'.herald.v1.PublishRequest.MetadataEntryR\bmetadata\x12\x1b\n" +
-	"\ttenant_id\x18\a \x01(\tR\btenantId\x1a;\n" +
+	"\ttenant_id\x18\a \x01(\tR\btenantId\x127\n" +
+	"\tretention\x18\b \x01(\v2\x19.google.protobuf.DurationR\tretention\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\t\n" +
@@ -5503,7 +5650,7 @@ const file_herald_v1_herald_proto_rawDesc = "" +
 	"\ttenant_id\x18\x03 \x01(\tR\btenantId\"g\n" +
 	"\x1cRotateEndpointSecretResponse\x12/\n" +
 	"\bendpoint\x18\x01 \x01(\v2\x13.herald.v1.EndpointR\bendpoint\x12\x16\n" +
-	"\x06secret\x18\x02 \x01(\tR\x06secret\"\xca\x03\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"\xc6\x04\n" +
 	"\aMessage\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -5517,7 +5664,10 @@ const file_herald_v1_herald_proto_rawDesc = "" +
 	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12\x1b\n" +
 	"\ttenant_id\x18\n" +
-	" \x01(\tR\btenantId\x1a;\n" +
+	" \x01(\tR\btenantId\x12;\n" +
+	"\vexpire_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x12=\n" +
+	"\fexpunge_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\vexpungeTime\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe1\x02\n" +
@@ -5588,7 +5738,14 @@ const file_herald_v1_herald_proto_rawDesc = "" +
 	"\x14ReplayMessageRequest\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x1b\n" +
-	"\ttenant_id\x18\x02 \x01(\tR\btenantId\">\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\"S\n" +
+	"\x15ExpungeMessageRequest\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\"\x8a\x01\n" +
+	"\x16ExpungeMessageResponse\x12=\n" +
+	"\fexpunge_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\vexpungeTime\x121\n" +
+	"\x14cancelled_deliveries\x18\x02 \x01(\rR\x13cancelledDeliveries\">\n" +
 	"\x15ReplayMessageResponse\x12%\n" +
 	"\x0edelivery_count\x18\x01 \x01(\rR\rdeliveryCount\"\x88\x01\n" +
 	"\x16RecoverEndpointRequest\x12\x1f\n" +
@@ -5764,10 +5921,11 @@ const file_herald_v1_herald_proto_rawDesc = "" +
 	"\atenants\x18\x01 \x03(\v2\x11.herald.v1.TenantR\atenants\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"2\n" +
 	"\x13DeleteTenantRequest\x12\x1b\n" +
-	"\ttenant_id\x18\x01 \x01(\tR\btenantId\"v\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\"\xa3\x01\n" +
 	"\x14DeleteTenantResponse\x12+\n" +
 	"\x11deleted_endpoints\x18\x01 \x01(\rR\x10deletedEndpoints\x121\n" +
-	"\x14cancelled_deliveries\x18\x02 \x01(\rR\x13cancelledDeliveries*|\n" +
+	"\x14cancelled_deliveries\x18\x02 \x01(\rR\x13cancelledDeliveries\x12+\n" +
+	"\x11expunged_messages\x18\x03 \x01(\rR\x10expungedMessages*|\n" +
 	"\fCircuitState\x12\x1d\n" +
 	"\x19CIRCUIT_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14CIRCUIT_STATE_CLOSED\x10\x01\x12\x16\n" +
@@ -5839,7 +5997,7 @@ const file_herald_v1_herald_proto_rawDesc = "" +
 	"\n" +
 	"SCOPE_READ\x10\x02\x12\x0f\n" +
 	"\vSCOPE_WRITE\x10\x03\x12\x0f\n" +
-	"\vSCOPE_ADMIN\x10\x042\xea\r\n" +
+	"\vSCOPE_ADMIN\x10\x042\xc1\x0e\n" +
 	"\x0eWebhookService\x12@\n" +
 	"\aPublish\x12\x19.herald.v1.PublishRequest\x1a\x1a.herald.v1.PublishResponse\x12O\n" +
 	"\fPublishBatch\x12\x1e.herald.v1.PublishBatchRequest\x1a\x1f.herald.v1.PublishBatchResponse\x12[\n" +
@@ -5853,7 +6011,8 @@ const file_herald_v1_herald_proto_rawDesc = "" +
 	"GetMessage\x12\x1c.herald.v1.GetMessageRequest\x1a\x1d.herald.v1.GetMessageResponse\x12O\n" +
 	"\fListAttempts\x12\x1e.herald.v1.ListAttemptsRequest\x1a\x1f.herald.v1.ListAttemptsResponse\x12R\n" +
 	"\rRetryDelivery\x12\x1f.herald.v1.RetryDeliveryRequest\x1a .herald.v1.RetryDeliveryResponse\x12R\n" +
-	"\rReplayMessage\x12\x1f.herald.v1.ReplayMessageRequest\x1a .herald.v1.ReplayMessageResponse\x12X\n" +
+	"\rReplayMessage\x12\x1f.herald.v1.ReplayMessageRequest\x1a .herald.v1.ReplayMessageResponse\x12U\n" +
+	"\x0eExpungeMessage\x12 .herald.v1.ExpungeMessageRequest\x1a!.herald.v1.ExpungeMessageResponse\x12X\n" +
 	"\x0fRecoverEndpoint\x12!.herald.v1.RecoverEndpointRequest\x1a\".herald.v1.RecoverEndpointResponse\x12i\n" +
 	"\x14StreamDeliveryStatus\x12&.herald.v1.StreamDeliveryStatusRequest\x1a'.herald.v1.StreamDeliveryStatusResponse0\x01\x12O\n" +
 	"\fGetAnalytics\x12\x1e.herald.v1.GetAnalyticsRequest\x1a\x1f.herald.v1.GetAnalyticsResponse\x12F\n" +
@@ -5878,7 +6037,7 @@ func file_herald_v1_herald_proto_rawDescGZIP() []byte {
 }
 
 var file_herald_v1_herald_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_herald_v1_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 70)
+var file_herald_v1_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 72)
 var file_herald_v1_herald_proto_goTypes = []any{
 	(CircuitState)(0),                    // 0: herald.v1.CircuitState
 	(DisabledReason)(0),                  // 1: herald.v1.DisabledReason
@@ -5925,189 +6084,197 @@ var file_herald_v1_herald_proto_goTypes = []any{
 	(*RetryDeliveryRequest)(nil),         // 42: herald.v1.RetryDeliveryRequest
 	(*RetryDeliveryResponse)(nil),        // 43: herald.v1.RetryDeliveryResponse
 	(*ReplayMessageRequest)(nil),         // 44: herald.v1.ReplayMessageRequest
-	(*ReplayMessageResponse)(nil),        // 45: herald.v1.ReplayMessageResponse
-	(*RecoverEndpointRequest)(nil),       // 46: herald.v1.RecoverEndpointRequest
-	(*RecoverEndpointResponse)(nil),      // 47: herald.v1.RecoverEndpointResponse
-	(*StreamDeliveryStatusRequest)(nil),  // 48: herald.v1.StreamDeliveryStatusRequest
-	(*StreamDeliveryStatusResponse)(nil), // 49: herald.v1.StreamDeliveryStatusResponse
-	(*Heartbeat)(nil),                    // 50: herald.v1.Heartbeat
-	(*DeliveryStatusEvent)(nil),          // 51: herald.v1.DeliveryStatusEvent
-	(*GetAnalyticsRequest)(nil),          // 52: herald.v1.GetAnalyticsRequest
-	(*GetAnalyticsResponse)(nil),         // 53: herald.v1.GetAnalyticsResponse
-	(*DeliveryTotals)(nil),               // 54: herald.v1.DeliveryTotals
-	(*LatencySummary)(nil),               // 55: herald.v1.LatencySummary
-	(*StatusCodeCount)(nil),              // 56: herald.v1.StatusCodeCount
-	(*FailureKindCount)(nil),             // 57: herald.v1.FailureKindCount
-	(*EndpointFigures)(nil),              // 58: herald.v1.EndpointFigures
-	(*TimeBucket)(nil),                   // 59: herald.v1.TimeBucket
-	(*Trend)(nil),                        // 60: herald.v1.Trend
-	(*GetHealthRequest)(nil),             // 61: herald.v1.GetHealthRequest
-	(*GetHealthResponse)(nil),            // 62: herald.v1.GetHealthResponse
-	(*HealthCheck)(nil),                  // 63: herald.v1.HealthCheck
-	(*ApiKey)(nil),                       // 64: herald.v1.ApiKey
-	(*CreateApiKeyRequest)(nil),          // 65: herald.v1.CreateApiKeyRequest
-	(*CreateApiKeyResponse)(nil),         // 66: herald.v1.CreateApiKeyResponse
-	(*ListApiKeysRequest)(nil),           // 67: herald.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),          // 68: herald.v1.ListApiKeysResponse
-	(*RevokeApiKeyRequest)(nil),          // 69: herald.v1.RevokeApiKeyRequest
-	(*RevokeApiKeyResponse)(nil),         // 70: herald.v1.RevokeApiKeyResponse
-	(*Tenant)(nil),                       // 71: herald.v1.Tenant
-	(*ListTenantsRequest)(nil),           // 72: herald.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),          // 73: herald.v1.ListTenantsResponse
-	(*DeleteTenantRequest)(nil),          // 74: herald.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),         // 75: herald.v1.DeleteTenantResponse
-	nil,                                  // 76: herald.v1.PublishRequest.MetadataEntry
-	nil,                                  // 77: herald.v1.Endpoint.HeadersEntry
-	nil,                                  // 78: herald.v1.RegisterEndpointRequest.HeadersEntry
-	nil,                                  // 79: herald.v1.Message.MetadataEntry
-	(*structpb.Value)(nil),               // 80: google.protobuf.Value
-	(*timestamppb.Timestamp)(nil),        // 81: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),          // 82: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil),        // 83: google.protobuf.FieldMask
+	(*ExpungeMessageRequest)(nil),        // 45: herald.v1.ExpungeMessageRequest
+	(*ExpungeMessageResponse)(nil),       // 46: herald.v1.ExpungeMessageResponse
+	(*ReplayMessageResponse)(nil),        // 47: herald.v1.ReplayMessageResponse
+	(*RecoverEndpointRequest)(nil),       // 48: herald.v1.RecoverEndpointRequest
+	(*RecoverEndpointResponse)(nil),      // 49: herald.v1.RecoverEndpointResponse
+	(*StreamDeliveryStatusRequest)(nil),  // 50: herald.v1.StreamDeliveryStatusRequest
+	(*StreamDeliveryStatusResponse)(nil), // 51: herald.v1.StreamDeliveryStatusResponse
+	(*Heartbeat)(nil),                    // 52: herald.v1.Heartbeat
+	(*DeliveryStatusEvent)(nil),          // 53: herald.v1.DeliveryStatusEvent
+	(*GetAnalyticsRequest)(nil),          // 54: herald.v1.GetAnalyticsRequest
+	(*GetAnalyticsResponse)(nil),         // 55: herald.v1.GetAnalyticsResponse
+	(*DeliveryTotals)(nil),               // 56: herald.v1.DeliveryTotals
+	(*LatencySummary)(nil),               // 57: herald.v1.LatencySummary
+	(*StatusCodeCount)(nil),              // 58: herald.v1.StatusCodeCount
+	(*FailureKindCount)(nil),             // 59: herald.v1.FailureKindCount
+	(*EndpointFigures)(nil),              // 60: herald.v1.EndpointFigures
+	(*TimeBucket)(nil),                   // 61: herald.v1.TimeBucket
+	(*Trend)(nil),                        // 62: herald.v1.Trend
+	(*GetHealthRequest)(nil),             // 63: herald.v1.GetHealthRequest
+	(*GetHealthResponse)(nil),            // 64: herald.v1.GetHealthResponse
+	(*HealthCheck)(nil),                  // 65: herald.v1.HealthCheck
+	(*ApiKey)(nil),                       // 66: herald.v1.ApiKey
+	(*CreateApiKeyRequest)(nil),          // 67: herald.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),         // 68: herald.v1.CreateApiKeyResponse
+	(*ListApiKeysRequest)(nil),           // 69: herald.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),          // 70: herald.v1.ListApiKeysResponse
+	(*RevokeApiKeyRequest)(nil),          // 71: herald.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),         // 72: herald.v1.RevokeApiKeyResponse
+	(*Tenant)(nil),                       // 73: herald.v1.Tenant
+	(*ListTenantsRequest)(nil),           // 74: herald.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),          // 75: herald.v1.ListTenantsResponse
+	(*DeleteTenantRequest)(nil),          // 76: herald.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),         // 77: herald.v1.DeleteTenantResponse
+	nil,                                  // 78: herald.v1.PublishRequest.MetadataEntry
+	nil,                                  // 79: herald.v1.Endpoint.HeadersEntry
+	nil,                                  // 80: herald.v1.RegisterEndpointRequest.HeadersEntry
+	nil,                                  // 81: herald.v1.Message.MetadataEntry
+	(*structpb.Value)(nil),               // 82: google.protobuf.Value
+	(*durationpb.Duration)(nil),          // 83: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),        // 84: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),        // 85: google.protobuf.FieldMask
 }
 var file_herald_v1_herald_proto_depIdxs = []int32{
-	80,  // 0: herald.v1.PublishRequest.json:type_name -> google.protobuf.Value
+	82,  // 0: herald.v1.PublishRequest.json:type_name -> google.protobuf.Value
 	11,  // 1: herald.v1.PublishRequest.raw:type_name -> herald.v1.RawPayload
-	76,  // 2: herald.v1.PublishRequest.metadata:type_name -> herald.v1.PublishRequest.MetadataEntry
-	10,  // 3: herald.v1.PublishBatchRequest.requests:type_name -> herald.v1.PublishRequest
-	15,  // 4: herald.v1.PublishBatchResponse.results:type_name -> herald.v1.PublishBatchResult
-	12,  // 5: herald.v1.PublishBatchResult.published:type_name -> herald.v1.PublishResponse
-	16,  // 6: herald.v1.PublishBatchResult.error:type_name -> herald.v1.PublishError
-	17,  // 7: herald.v1.PublishError.field_violations:type_name -> herald.v1.FieldViolation
-	77,  // 8: herald.v1.Endpoint.headers:type_name -> herald.v1.Endpoint.HeadersEntry
-	22,  // 9: herald.v1.Endpoint.retry_policy:type_name -> herald.v1.RetryPolicy
-	1,   // 10: herald.v1.Endpoint.disabled_reason:type_name -> herald.v1.DisabledReason
-	81,  // 11: herald.v1.Endpoint.create_time:type_name -> google.protobuf.Timestamp
-	81,  // 12: herald.v1.Endpoint.update_time:type_name -> google.protobuf.Timestamp
-	81,  // 13: herald.v1.Endpoint.previous_secret_expire_time:type_name -> google.protobuf.Timestamp
-	19,  // 14: herald.v1.Endpoint.rate_limit:type_name -> herald.v1.RateLimit
-	20,  // 15: herald.v1.Endpoint.circuit_breaker:type_name -> herald.v1.CircuitBreakerPolicy
-	81,  // 16: herald.v1.Endpoint.failing_since:type_name -> google.protobuf.Timestamp
-	21,  // 17: herald.v1.Endpoint.status:type_name -> herald.v1.EndpointStatus
-	82,  // 18: herald.v1.RateLimit.window:type_name -> google.protobuf.Duration
-	82,  // 19: herald.v1.CircuitBreakerPolicy.timeout:type_name -> google.protobuf.Duration
-	0,   // 20: herald.v1.EndpointStatus.circuit_state:type_name -> herald.v1.CircuitState
-	81,  // 21: herald.v1.EndpointStatus.circuit_retry_time:type_name -> google.protobuf.Timestamp
-	82,  // 22: herald.v1.EndpointStatus.rate_limit_window:type_name -> google.protobuf.Duration
-	82,  // 23: herald.v1.RetryPolicy.initial_delay:type_name -> google.protobuf.Duration
-	82,  // 24: herald.v1.RetryPolicy.max_delay:type_name -> google.protobuf.Duration
-	2,   // 25: herald.v1.RetryPolicy.jitter:type_name -> herald.v1.RetryJitter
-	78,  // 26: herald.v1.RegisterEndpointRequest.headers:type_name -> herald.v1.RegisterEndpointRequest.HeadersEntry
-	22,  // 27: herald.v1.RegisterEndpointRequest.retry_policy:type_name -> herald.v1.RetryPolicy
-	19,  // 28: herald.v1.RegisterEndpointRequest.rate_limit:type_name -> herald.v1.RateLimit
-	20,  // 29: herald.v1.RegisterEndpointRequest.circuit_breaker:type_name -> herald.v1.CircuitBreakerPolicy
-	18,  // 30: herald.v1.RegisterEndpointResponse.endpoint:type_name -> herald.v1.Endpoint
-	18,  // 31: herald.v1.GetEndpointResponse.endpoint:type_name -> herald.v1.Endpoint
-	18,  // 32: herald.v1.ListEndpointsResponse.endpoints:type_name -> herald.v1.Endpoint
-	18,  // 33: herald.v1.UpdateEndpointRequest.endpoint:type_name -> herald.v1.Endpoint
-	83,  // 34: herald.v1.UpdateEndpointRequest.update_mask:type_name -> google.protobuf.FieldMask
-	18,  // 35: herald.v1.UpdateEndpointResponse.endpoint:type_name -> herald.v1.Endpoint
-	82,  // 36: herald.v1.RotateEndpointSecretRequest.grace_period:type_name -> google.protobuf.Duration
-	18,  // 37: herald.v1.RotateEndpointSecretResponse.endpoint:type_name -> herald.v1.Endpoint
-	80,  // 38: herald.v1.Message.payload_json:type_name -> google.protobuf.Value
-	79,  // 39: herald.v1.Message.metadata:type_name -> herald.v1.Message.MetadataEntry
-	81,  // 40: herald.v1.Message.create_time:type_name -> google.protobuf.Timestamp
-	3,   // 41: herald.v1.Delivery.state:type_name -> herald.v1.DeliveryState
-	81,  // 42: herald.v1.Delivery.next_attempt_time:type_name -> google.protobuf.Timestamp
-	81,  // 43: herald.v1.Delivery.create_time:type_name -> google.protobuf.Timestamp
-	81,  // 44: herald.v1.Delivery.update_time:type_name -> google.protobuf.Timestamp
-	35,  // 45: herald.v1.GetMessageResponse.message:type_name -> herald.v1.Message
-	36,  // 46: herald.v1.GetMessageResponse.deliveries:type_name -> herald.v1.Delivery
-	81,  // 47: herald.v1.Attempt.start_time:type_name -> google.protobuf.Timestamp
-	82,  // 48: herald.v1.Attempt.latency:type_name -> google.protobuf.Duration
-	4,   // 49: herald.v1.Attempt.error_kind:type_name -> herald.v1.AttemptErrorKind
-	3,   // 50: herald.v1.ListAttemptsRequest.delivery_state:type_name -> herald.v1.DeliveryState
-	39,  // 51: herald.v1.ListAttemptsResponse.attempts:type_name -> herald.v1.Attempt
-	36,  // 52: herald.v1.RetryDeliveryResponse.delivery:type_name -> herald.v1.Delivery
-	81,  // 53: herald.v1.RecoverEndpointRequest.since:type_name -> google.protobuf.Timestamp
-	5,   // 54: herald.v1.StreamDeliveryStatusRequest.kinds:type_name -> herald.v1.StatusEventKind
-	51,  // 55: herald.v1.StreamDeliveryStatusResponse.event:type_name -> herald.v1.DeliveryStatusEvent
-	50,  // 56: herald.v1.StreamDeliveryStatusResponse.heartbeat:type_name -> herald.v1.Heartbeat
-	81,  // 57: herald.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	81,  // 58: herald.v1.DeliveryStatusEvent.time:type_name -> google.protobuf.Timestamp
-	5,   // 59: herald.v1.DeliveryStatusEvent.kind:type_name -> herald.v1.StatusEventKind
-	4,   // 60: herald.v1.DeliveryStatusEvent.error_kind:type_name -> herald.v1.AttemptErrorKind
-	82,  // 61: herald.v1.DeliveryStatusEvent.latency:type_name -> google.protobuf.Duration
-	81,  // 62: herald.v1.DeliveryStatusEvent.next_attempt_time:type_name -> google.protobuf.Timestamp
-	1,   // 63: herald.v1.DeliveryStatusEvent.disabled_reason:type_name -> herald.v1.DisabledReason
-	81,  // 64: herald.v1.GetAnalyticsRequest.start_time:type_name -> google.protobuf.Timestamp
-	81,  // 65: herald.v1.GetAnalyticsRequest.end_time:type_name -> google.protobuf.Timestamp
-	81,  // 66: herald.v1.GetAnalyticsResponse.start_time:type_name -> google.protobuf.Timestamp
-	81,  // 67: herald.v1.GetAnalyticsResponse.end_time:type_name -> google.protobuf.Timestamp
-	54,  // 68: herald.v1.GetAnalyticsResponse.totals:type_name -> herald.v1.DeliveryTotals
-	55,  // 69: herald.v1.GetAnalyticsResponse.latency:type_name -> herald.v1.LatencySummary
-	56,  // 70: herald.v1.GetAnalyticsResponse.status_codes:type_name -> herald.v1.StatusCodeCount
-	57,  // 71: herald.v1.GetAnalyticsResponse.failure_kinds:type_name -> herald.v1.FailureKindCount
-	58,  // 72: herald.v1.GetAnalyticsResponse.top_endpoints_by_volume:type_name -> herald.v1.EndpointFigures
-	58,  // 73: herald.v1.GetAnalyticsResponse.top_endpoints_by_failure_rate:type_name -> herald.v1.EndpointFigures
-	59,  // 74: herald.v1.GetAnalyticsResponse.hourly:type_name -> herald.v1.TimeBucket
-	59,  // 75: herald.v1.GetAnalyticsResponse.daily:type_name -> herald.v1.TimeBucket
-	60,  // 76: herald.v1.GetAnalyticsResponse.trend:type_name -> herald.v1.Trend
-	7,   // 77: herald.v1.GetAnalyticsResponse.health_status:type_name -> herald.v1.HealthStatus
-	6,   // 78: herald.v1.FailureKindCount.kind:type_name -> herald.v1.FailureKind
-	81,  // 79: herald.v1.TimeBucket.start_time:type_name -> google.protobuf.Timestamp
-	8,   // 80: herald.v1.GetHealthResponse.health:type_name -> herald.v1.ServiceHealth
-	63,  // 81: herald.v1.GetHealthResponse.checks:type_name -> herald.v1.HealthCheck
-	9,   // 82: herald.v1.ApiKey.scopes:type_name -> herald.v1.Scope
-	81,  // 83: herald.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
-	81,  // 84: herald.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
-	81,  // 85: herald.v1.ApiKey.last_used_time:type_name -> google.protobuf.Timestamp
-	81,  // 86: herald.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
-	19,  // 87: herald.v1.ApiKey.publish_rate_limit:type_name -> herald.v1.RateLimit
-	9,   // 88: herald.v1.CreateApiKeyRequest.scopes:type_name -> herald.v1.Scope
-	81,  // 89: herald.v1.CreateApiKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
-	19,  // 90: herald.v1.CreateApiKeyRequest.publish_rate_limit:type_name -> herald.v1.RateLimit
-	64,  // 91: herald.v1.CreateApiKeyResponse.api_key:type_name -> herald.v1.ApiKey
-	64,  // 92: herald.v1.ListApiKeysResponse.api_keys:type_name -> herald.v1.ApiKey
-	64,  // 93: herald.v1.RevokeApiKeyResponse.api_key:type_name -> herald.v1.ApiKey
-	71,  // 94: herald.v1.ListTenantsResponse.tenants:type_name -> herald.v1.Tenant
-	10,  // 95: herald.v1.WebhookService.Publish:input_type -> herald.v1.PublishRequest
-	13,  // 96: herald.v1.WebhookService.PublishBatch:input_type -> herald.v1.PublishBatchRequest
-	23,  // 97: herald.v1.WebhookService.RegisterEndpoint:input_type -> herald.v1.RegisterEndpointRequest
-	25,  // 98: herald.v1.WebhookService.GetEndpoint:input_type -> herald.v1.GetEndpointRequest
-	27,  // 99: herald.v1.WebhookService.ListEndpoints:input_type -> herald.v1.ListEndpointsRequest
-	29,  // 100: herald.v1.WebhookService.UpdateEndpoint:input_type -> herald.v1.UpdateEndpointRequest
-	31,  // 101: herald.v1.WebhookService.DeleteEndpoint:input_type -> herald.v1.DeleteEndpointRequest
-	33,  // 102: herald.v1.WebhookService.RotateEndpointSecret:input_type -> herald.v1.RotateEndpointSecretRequest
-	37,  // 103: herald.v1.WebhookService.GetMessage:input_type -> herald.v1.GetMessageRequest
-	40,  // 104: herald.v1.WebhookService.ListAttempts:input_type -> herald.v1.ListAttemptsRequest
-	42,  // 105: herald.v1.WebhookService.RetryDelivery:input_type -> herald.v1.RetryDeliveryRequest
-	44,  // 106: herald.v1.WebhookService.ReplayMessage:input_type -> herald.v1.ReplayMessageRequest
-	46,  // 107: herald.v1.WebhookService.RecoverEndpoint:input_type -> herald.v1.RecoverEndpointRequest
-	48,  // 108: herald.v1.WebhookService.StreamDeliveryStatus:input_type -> herald.v1.StreamDeliveryStatusRequest
-	52,  // 109: herald.v1.WebhookService.GetAnalytics:input_type -> herald.v1.GetAnalyticsRequest
-	61,  // 110: herald.v1.WebhookService.GetHealth:input_type -> herald.v1.GetHealthRequest
-	65,  // 111: herald.v1.WebhookService.CreateApiKey:input_type -> herald.v1.CreateApiKeyRequest
-	67,  // 112: herald.v1.WebhookService.ListApiKeys:input_type -> herald.v1.ListApiKeysRequest
-	69,  // 113: herald.v1.WebhookService.RevokeApiKey:input_type -> herald.v1.RevokeApiKeyRequest
-	72,  // 114: herald.v1.WebhookService.ListTenants:input_type -> herald.v1.ListTenantsRequest
-	74,  // 115: herald.v1.WebhookService.DeleteTenant:input_type -> herald.v1.DeleteTenantRequest
-	12,  // 116: herald.v1.WebhookService.Publish:output_type -> herald.v1.PublishResponse
-	14,  // 117: herald.v1.WebhookService.PublishBatch:output_type -> herald.v1.PublishBatchResponse
-	24,  // 118: herald.v1.WebhookService.RegisterEndpoint:output_type -> herald.v1.RegisterEndpointResponse
-	26,  // 119: herald.v1.WebhookService.GetEndpoint:output_type -> herald.v1.GetEndpointResponse
-	28,  // 120: herald.v1.WebhookService.ListEndpoints:output_type -> herald.v1.ListEndpointsResponse
-	30,  // 121: herald.v1.WebhookService.UpdateEndpoint:output_type -> herald.v1.UpdateEndpointResponse
-	32,  // 122: herald.v1.WebhookService.DeleteEndpoint:output_type -> herald.v1.DeleteEndpointResponse
-	34,  // 123: herald.v1.WebhookService.RotateEndpointSecret:output_type -> herald.v1.RotateEndpointSecretResponse
-	38,  // 124: herald.v1.WebhookService.GetMessage:output_type -> herald.v1.GetMessageResponse
-	41,  // 125: herald.v1.WebhookService.ListAttempts:output_type -> herald.v1.ListAttemptsResponse
-	43,  // 126: herald.v1.WebhookService.RetryDelivery:output_type -> herald.v1.RetryDeliveryResponse
-	45,  // 127: herald.v1.WebhookService.ReplayMessage:output_type -> herald.v1.ReplayMessageResponse
-	47,  // 128: herald.v1.WebhookService.RecoverEndpoint:output_type -> herald.v1.RecoverEndpointResponse
-	49,  // 129: herald.v1.WebhookService.StreamDeliveryStatus:output_type -> herald.v1.StreamDeliveryStatusResponse
-	53,  // 130: herald.v1.WebhookService.GetAnalytics:output_type -> herald.v1.GetAnalyticsResponse
-	62,  // 131: herald.v1.WebhookService.GetHealth:output_type -> herald.v1.GetHealthResponse
-	66,  // 132: herald.v1.WebhookService.CreateApiKey:output_type -> herald.v1.CreateApiKeyResponse
-	68,  // 133: herald.v1.WebhookService.ListApiKeys:output_type -> herald.v1.ListApiKeysResponse
-	70,  // 134: herald.v1.WebhookService.RevokeApiKey:output_type -> herald.v1.RevokeApiKeyResponse
-	73,  // 135: herald.v1.WebhookService.ListTenants:output_type -> herald.v1.ListTenantsResponse
-	75,  // 136: herald.v1.WebhookService.DeleteTenant:output_type -> herald.v1.DeleteTenantResponse
-	116, // [116:137] is the sub-list for method output_type
-	95,  // [95:116] is the sub-list for method input_type
-	95,  // [95:95] is the sub-list for extension type_name
-	95,  // [95:95] is the sub-list for extension extendee
-	0,   // [0:95] is the sub-list for field type_name
+	78,  // 2: herald.v1.PublishRequest.metadata:type_name -> herald.v1.PublishRequest.MetadataEntry
+	83,  // 3: herald.v1.PublishRequest.retention:type_name -> google.protobuf.Duration
+	10,  // 4: herald.v1.PublishBatchRequest.requests:type_name -> herald.v1.PublishRequest
+	15,  // 5: herald.v1.PublishBatchResponse.results:type_name -> herald.v1.PublishBatchResult
+	12,  // 6: herald.v1.PublishBatchResult.published:type_name -> herald.v1.PublishResponse
+	16,  // 7: herald.v1.PublishBatchResult.error:type_name -> herald.v1.PublishError
+	17,  // 8: herald.v1.PublishError.field_violations:type_name -> herald.v1.FieldViolation
+	79,  // 9: herald.v1.Endpoint.headers:type_name -> herald.v1.Endpoint.HeadersEntry
+	22,  // 10: herald.v1.Endpoint.retry_policy:type_name -> herald.v1.RetryPolicy
+	1,   // 11: herald.v1.Endpoint.disabled_reason:type_name -> herald.v1.DisabledReason
+	84,  // 12: herald.v1.Endpoint.create_time:type_name -> google.protobuf.Timestamp
+	84,  // 13: herald.v1.Endpoint.update_time:type_name -> google.protobuf.Timestamp
+	84,  // 14: herald.v1.Endpoint.previous_secret_expire_time:type_name -> google.protobuf.Timestamp
+	19,  // 15: herald.v1.Endpoint.rate_limit:type_name -> herald.v1.RateLimit
+	20,  // 16: herald.v1.Endpoint.circuit_breaker:type_name -> herald.v1.CircuitBreakerPolicy
+	84,  // 17: herald.v1.Endpoint.failing_since:type_name -> google.protobuf.Timestamp
+	21,  // 18: herald.v1.Endpoint.status:type_name -> herald.v1.EndpointStatus
+	83,  // 19: herald.v1.RateLimit.window:type_name -> google.protobuf.Duration
+	83,  // 20: herald.v1.CircuitBreakerPolicy.timeout:type_name -> google.protobuf.Duration
+	0,   // 21: herald.v1.EndpointStatus.circuit_state:type_name -> herald.v1.CircuitState
+	84,  // 22: herald.v1.EndpointStatus.circuit_retry_time:type_name -> google.protobuf.Timestamp
+	83,  // 23: herald.v1.EndpointStatus.rate_limit_window:type_name -> google.protobuf.Duration
+	83,  // 24: herald.v1.RetryPolicy.initial_delay:type_name -> google.protobuf.Duration
+	83,  // 25: herald.v1.RetryPolicy.max_delay:type_name -> google.protobuf.Duration
+	2,   // 26: herald.v1.RetryPolicy.jitter:type_name -> herald.v1.RetryJitter
+	80,  // 27: herald.v1.RegisterEndpointRequest.headers:type_name -> herald.v1.RegisterEndpointRequest.HeadersEntry
+	22,  // 28: herald.v1.RegisterEndpointRequest.retry_policy:type_name -> herald.v1.RetryPolicy
+	19,  // 29: herald.v1.RegisterEndpointRequest.rate_limit:type_name -> herald.v1.RateLimit
+	20,  // 30: herald.v1.RegisterEndpointRequest.circuit_breaker:type_name -> herald.v1.CircuitBreakerPolicy
+	18,  // 31: herald.v1.RegisterEndpointResponse.endpoint:type_name -> herald.v1.Endpoint
+	18,  // 32: herald.v1.GetEndpointResponse.endpoint:type_name -> herald.v1.Endpoint
+	18,  // 33: herald.v1.ListEndpointsResponse.endpoints:type_name -> herald.v1.Endpoint
+	18,  // 34: herald.v1.UpdateEndpointRequest.endpoint:type_name -> herald.v1.Endpoint
+	85,  // 35: herald.v1.UpdateEndpointRequest.update_mask:type_name -> google.protobuf.FieldMask
+	18,  // 36: herald.v1.UpdateEndpointResponse.endpoint:type_name -> herald.v1.Endpoint
+	83,  // 37: herald.v1.RotateEndpointSecretRequest.grace_period:type_name -> google.protobuf.Duration
+	18,  // 38: herald.v1.RotateEndpointSecretResponse.endpoint:type_name -> herald.v1.Endpoint
+	82,  // 39: herald.v1.Message.payload_json:type_name -> google.protobuf.Value
+	81,  // 40: herald.v1.Message.metadata:type_name -> herald.v1.Message.MetadataEntry
+	84,  // 41: herald.v1.Message.create_time:type_name -> google.protobuf.Timestamp
+	84,  // 42: herald.v1.Message.expire_time:type_name -> google.protobuf.Timestamp
+	84,  // 43: herald.v1.Message.expunge_time:type_name -> google.protobuf.Timestamp
+	3,   // 44: herald.v1.Delivery.state:type_name -> herald.v1.DeliveryState
+	84,  // 45: herald.v1.Delivery.next_attempt_time:type_name -> google.protobuf.Timestamp
+	84,  // 46: herald.v1.Delivery.create_time:type_name -> google.protobuf.Timestamp
+	84,  // 47: herald.v1.Delivery.update_time:type_name -> google.protobuf.Timestamp
+	35,  // 48: herald.v1.GetMessageResponse.message:type_name -> herald.v1.Message
+	36,  // 49: herald.v1.GetMessageResponse.deliveries:type_name -> herald.v1.Delivery
+	84,  // 50: herald.v1.Attempt.start_time:type_name -> google.protobuf.Timestamp
+	83,  // 51: herald.v1.Attempt.latency:type_name -> google.protobuf.Duration
+	4,   // 52: herald.v1.Attempt.error_kind:type_name -> herald.v1.AttemptErrorKind
+	3,   // 53: herald.v1.ListAttemptsRequest.delivery_state:type_name -> herald.v1.DeliveryState
+	39,  // 54: herald.v1.ListAttemptsResponse.attempts:type_name -> herald.v1.Attempt
+	36,  // 55: herald.v1.RetryDeliveryResponse.delivery:type_name -> herald.v1.Delivery
+	84,  // 56: herald.v1.ExpungeMessageResponse.expunge_time:type_name -> google.protobuf.Timestamp
+	84,  // 57: herald.v1.RecoverEndpointRequest.since:type_name -> google.protobuf.Timestamp
+	5,   // 58: herald.v1.StreamDeliveryStatusRequest.kinds:type_name -> herald.v1.StatusEventKind
+	53,  // 59: herald.v1.StreamDeliveryStatusResponse.event:type_name -> herald.v1.DeliveryStatusEvent
+	52,  // 60: herald.v1.StreamDeliveryStatusResponse.heartbeat:type_name -> herald.v1.Heartbeat
+	84,  // 61: herald.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	84,  // 62: herald.v1.DeliveryStatusEvent.time:type_name -> google.protobuf.Timestamp
+	5,   // 63: herald.v1.DeliveryStatusEvent.kind:type_name -> herald.v1.StatusEventKind
+	4,   // 64: herald.v1.DeliveryStatusEvent.error_kind:type_name -> herald.v1.AttemptErrorKind
+	83,  // 65: herald.v1.DeliveryStatusEvent.latency:type_name -> google.protobuf.Duration
+	84,  // 66: herald.v1.DeliveryStatusEvent.next_attempt_time:type_name -> google.protobuf.Timestamp
+	1,   // 67: herald.v1.DeliveryStatusEvent.disabled_reason:type_name -> herald.v1.DisabledReason
+	84,  // 68: herald.v1.GetAnalyticsRequest.start_time:type_name -> google.protobuf.Timestamp
+	84,  // 69: herald.v1.GetAnalyticsRequest.end_time:type_name -> google.protobuf.Timestamp
+	84,  // 70: herald.v1.GetAnalyticsResponse.start_time:type_name -> google.protobuf.Timestamp
+	84,  // 71: herald.v1.GetAnalyticsResponse.end_time:type_name -> google.protobuf.Timestamp
+	56,  // 72: herald.v1.GetAnalyticsResponse.totals:type_name -> herald.v1.DeliveryTotals
+	57,  // 73: herald.v1.GetAnalyticsResponse.latency:type_name -> herald.v1.LatencySummary
+	58,  // 74: herald.v1.GetAnalyticsResponse.status_codes:type_name -> herald.v1.StatusCodeCount
+	59,  // 75: herald.v1.GetAnalyticsResponse.failure_kinds:type_name -> herald.v1.FailureKindCount
+	60,  // 76: herald.v1.GetAnalyticsResponse.top_endpoints_by_volume:type_name -> herald.v1.EndpointFigures
+	60,  // 77: herald.v1.GetAnalyticsResponse.top_endpoints_by_failure_rate:type_name -> herald.v1.EndpointFigures
+	61,  // 78: herald.v1.GetAnalyticsResponse.hourly:type_name -> herald.v1.TimeBucket
+	61,  // 79: herald.v1.GetAnalyticsResponse.daily:type_name -> herald.v1.TimeBucket
+	62,  // 80: herald.v1.GetAnalyticsResponse.trend:type_name -> herald.v1.Trend
+	7,   // 81: herald.v1.GetAnalyticsResponse.health_status:type_name -> herald.v1.HealthStatus
+	6,   // 82: herald.v1.FailureKindCount.kind:type_name -> herald.v1.FailureKind
+	84,  // 83: herald.v1.TimeBucket.start_time:type_name -> google.protobuf.Timestamp
+	8,   // 84: herald.v1.GetHealthResponse.health:type_name -> herald.v1.ServiceHealth
+	65,  // 85: herald.v1.GetHealthResponse.checks:type_name -> herald.v1.HealthCheck
+	9,   // 86: herald.v1.ApiKey.scopes:type_name -> herald.v1.Scope
+	84,  // 87: herald.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	84,  // 88: herald.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
+	84,  // 89: herald.v1.ApiKey.last_used_time:type_name -> google.protobuf.Timestamp
+	84,  // 90: herald.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
+	19,  // 91: herald.v1.ApiKey.publish_rate_limit:type_name -> herald.v1.RateLimit
+	9,   // 92: herald.v1.CreateApiKeyRequest.scopes:type_name -> herald.v1.Scope
+	84,  // 93: herald.v1.CreateApiKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
+	19,  // 94: herald.v1.CreateApiKeyRequest.publish_rate_limit:type_name -> herald.v1.RateLimit
+	66,  // 95: herald.v1.CreateApiKeyResponse.api_key:type_name -> herald.v1.ApiKey
+	66,  // 96: herald.v1.ListApiKeysResponse.api_keys:type_name -> herald.v1.ApiKey
+	66,  // 97: herald.v1.RevokeApiKeyResponse.api_key:type_name -> herald.v1.ApiKey
+	73,  // 98: herald.v1.ListTenantsResponse.tenants:type_name -> herald.v1.Tenant
+	10,  // 99: herald.v1.WebhookService.Publish:input_type -> herald.v1.PublishRequest
+	13,  // 100: herald.v1.WebhookService.PublishBatch:input_type -> herald.v1.PublishBatchRequest
+	23,  // 101: herald.v1.WebhookService.RegisterEndpoint:input_type -> herald.v1.RegisterEndpointRequest
+	25,  // 102: herald.v1.WebhookService.GetEndpoint:input_type -> herald.v1.GetEndpointRequest
+	27,  // 103: herald.v1.WebhookService.ListEndpoints:input_type -> herald.v1.ListEndpointsRequest
+	29,  // 104: herald.v1.WebhookService.UpdateEndpoint:input_type -> herald.v1.UpdateEndpointRequest
+	31,  // 105: herald.v1.WebhookService.DeleteEndpoint:input_type -> herald.v1.DeleteEndpointRequest
+	33,  // 106: herald.v1.WebhookService.RotateEndpointSecret:input_type -> herald.v1.RotateEndpointSecretRequest
+	37,  // 107: herald.v1.WebhookService.GetMessage:input_type -> herald.v1.GetMessageRequest
+	40,  // 108: herald.v1.WebhookService.ListAttempts:input_type -> herald.v1.ListAttemptsRequest
+	42,  // 109: herald.v1.WebhookService.RetryDelivery:input_type -> herald.v1.RetryDeliveryRequest
+	44,  // 110: herald.v1.WebhookService.ReplayMessage:input_type -> herald.v1.ReplayMessageRequest
+	45,  // 111: herald.v1.WebhookService.ExpungeMessage:input_type -> herald.v1.ExpungeMessageRequest
+	48,  // 112: herald.v1.WebhookService.RecoverEndpoint:input_type -> herald.v1.RecoverEndpointRequest
+	50,  // 113: herald.v1.WebhookService.StreamDeliveryStatus:input_type -> herald.v1.StreamDeliveryStatusRequest
+	54,  // 114: herald.v1.WebhookService.GetAnalytics:input_type -> herald.v1.GetAnalyticsRequest
+	63,  // 115: herald.v1.WebhookService.GetHealth:input_type -> herald.v1.GetHealthRequest
+	67,  // 116: herald.v1.WebhookService.CreateApiKey:input_type -> herald.v1.CreateApiKeyRequest
+	69,  // 117: herald.v1.WebhookService.ListApiKeys:input_type -> herald.v1.ListApiKeysRequest
+	71,  // 118: herald.v1.WebhookService.RevokeApiKey:input_type -> herald.v1.RevokeApiKeyRequest
+	74,  // 119: herald.v1.WebhookService.ListTenants:input_type -> herald.v1.ListTenantsRequest
+	76,  // 120: herald.v1.WebhookService.DeleteTenant:input_type -> herald.v1.DeleteTenantRequest
+	12,  // 121: herald.v1.WebhookService.Publish:output_type -> herald.v1.PublishResponse
+	14,  // 122: herald.v1.WebhookService.PublishBatch:output_type -> herald.v1.PublishBatchResponse
+	24,  // 123: herald.v1.WebhookService.RegisterEndpoint:output_type -> herald.v1.RegisterEndpointResponse
+	26,  // 124: herald.v1.WebhookService.GetEndpoint:output_type -> herald.v1.GetEndpointResponse
+	28,  // 125: herald.v1.WebhookService.ListEndpoints:output_type -> herald.v1.ListEndpointsResponse
+	30,  // 126: herald.v1.WebhookService.UpdateEndpoint:output_type -> herald.v1.UpdateEndpointResponse
+	32,  // 127: herald.v1.WebhookService.DeleteEndpoint:output_type -> herald.v1.DeleteEndpointResponse
+	34,  // 128: herald.v1.WebhookService.RotateEndpointSecret:output_type -> herald.v1.RotateEndpointSecretResponse
+	38,  // 129: herald.v1.WebhookService.GetMessage:output_type -> herald.v1.GetMessageResponse
+	41,  // 130: herald.v1.WebhookService.ListAttempts:output_type -> herald.v1.ListAttemptsResponse
+	43,  // 131: herald.v1.WebhookService.RetryDelivery:output_type -> herald.v1.RetryDeliveryResponse
+	47,  // 132: herald.v1.WebhookService.ReplayMessage:output_type -> herald.v1.ReplayMessageResponse
+	46,  // 133: herald.v1.WebhookService.ExpungeMessage:output_type -> herald.v1.ExpungeMessageResponse
+	49,  // 134: herald.v1.WebhookService.RecoverEndpoint:output_type -> herald.v1.RecoverEndpointResponse
+	51,  // 135: herald.v1.WebhookService.StreamDeliveryStatus:output_type -> herald.v1.StreamDeliveryStatusResponse
+	55,  // 136: herald.v1.WebhookService.GetAnalytics:output_type -> herald.v1.GetAnalyticsResponse
+	64,  // 137: herald.v1.WebhookService.GetHealth:output_type -> herald.v1.GetHealthResponse
+	68,  // 138: herald.v1.WebhookService.CreateApiKey:output_type -> herald.v1.CreateApiKeyResponse
+	70,  // 139: herald.v1.WebhookService.ListApiKeys:output_type -> herald.v1.ListApiKeysResponse
+	72,  // 140: herald.v1.WebhookService.RevokeApiKey:output_type -> herald.v1.RevokeApiKeyResponse
+	75,  // 141: herald.v1.WebhookService.ListTenants:output_type -> herald.v1.ListTenantsResponse
+	77,  // 142: herald.v1.WebhookService.DeleteTenant:output_type -> herald.v1.DeleteTenantResponse
+	121, // [121:143] is the sub-list for method output_type
+	99,  // [99:121] is the sub-list for method input_type
+	99,  // [99:99] is the sub-list for extension type_name
+	99,  // [99:99] is the sub-list for extension extendee
+	0,   // [0:99] is the sub-list for field type_name
 }
 
 func init() { file_herald_v1_herald_proto_init() }
@@ -6127,8 +6294,8 @@ func file_herald_v1_herald_proto_init() {
 	file_herald_v1_herald_proto_msgTypes[10].OneofWrappers = []any{}
 	file_herald_v1_herald_proto_msgTypes[12].OneofWrappers = []any{}
 	file_herald_v1_herald_proto_msgTypes[13].OneofWrappers = []any{}
-	file_herald_v1_herald_proto_msgTypes[38].OneofWrappers = []any{}
-	file_herald_v1_herald_proto_msgTypes[39].OneofWrappers = []any{
+	file_herald_v1_herald_proto_msgTypes[40].OneofWrappers = []any{}
+	file_herald_v1_herald_proto_msgTypes[41].OneofWrappers = []any{
 		(*StreamDeliveryStatusResponse_Event)(nil),
 		(*StreamDeliveryStatusResponse_Heartbeat)(nil),
 	}
@@ -6138,7 +6305,7 @@ func file_herald_v1_herald_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_v1_herald_proto_rawDesc), len(file_herald_v1_herald_proto_rawDesc)),
 			NumEnums:      10,
-			NumMessages:   70,
+			NumMessages:   72,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -50,6 +50,7 @@ const (
 	WebhookService_ListAttempts_FullMethodName         = "/herald.v1.WebhookService/ListAttempts"
 	WebhookService_RetryDelivery_FullMethodName        = "/herald.v1.WebhookService/RetryDelivery"
 	WebhookService_ReplayMessage_FullMethodName        = "/herald.v1.WebhookService/ReplayMessage"
+	WebhookService_ExpungeMessage_FullMethodName       = "/herald.v1.WebhookService/ExpungeMessage"
 	WebhookService_RecoverEndpoint_FullMethodName      = "/herald.v1.WebhookService/RecoverEndpoint"
 	WebhookService_StreamDeliveryStatus_FullMethodName = "/herald.v1.WebhookService/StreamDeliveryStatus"
 	WebhookService_GetAnalytics_FullMethodName         = "/herald.v1.WebhookService/GetAnalytics"
@@ -88,8 +89,13 @@ type WebhookServiceClient interface {
 	ListAttempts(ctx context.Context, in *ListAttemptsRequest, opts ...grpc.CallOption) (*ListAttemptsResponse, error)
 	// Sends one message to one endpoint now, whatever the delivery's state.
 	RetryDelivery(ctx context.Context, in *RetryDeliveryRequest, opts ...grpc.CallOption) (*RetryDeliveryResponse, error)
-	// Sends a message again to every endpoint that matches it now.
+	// Sends a message again to every endpoint that matches it now. An expunged message
+	// cannot be replayed (FAILED_PRECONDITION).
 	ReplayMessage(ctx context.Context, in *ReplayMessageRequest, opts ...grpc.CallOption) (*ReplayMessageResponse, error)
+	// Removes a message's payload and its attempts' response excerpts at once, keeping the
+	// record of what happened (ids, times, outcomes), and cancels its unfinished
+	// deliveries. For erasure requests: nothing of the payload is sent or shown again.
+	ExpungeMessage(ctx context.Context, in *ExpungeMessageRequest, opts ...grpc.CallOption) (*ExpungeMessageResponse, error)
 	// Queues again every delivery to the endpoint that failed since a time.
 	RecoverEndpoint(ctx context.Context, in *RecoverEndpointRequest, opts ...grpc.CallOption) (*RecoverEndpointResponse, error)
 	// Live status of deliveries and endpoints. Every event carries a cursor; a client that
@@ -116,7 +122,8 @@ type WebhookServiceClient interface {
 	RevokeApiKey(ctx context.Context, in *RevokeApiKeyRequest, opts ...grpc.CallOption) (*RevokeApiKeyResponse, error)
 	// Tenants that have endpoints, with how many (admin).
 	ListTenants(ctx context.Context, in *ListTenantsRequest, opts ...grpc.CallOption) (*ListTenantsResponse, error)
-	// Deletes every endpoint of a tenant and cancels their unfinished deliveries (admin).
+	// Deletes every endpoint of a tenant, cancels their unfinished deliveries and expunges
+	// every message of the tenant (admin).
 	DeleteTenant(ctx context.Context, in *DeleteTenantRequest, opts ...grpc.CallOption) (*DeleteTenantResponse, error)
 }
 
@@ -242,6 +249,16 @@ func (c *webhookServiceClient) ReplayMessage(ctx context.Context, in *ReplayMess
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ReplayMessageResponse)
 	err := c.cc.Invoke(ctx, WebhookService_ReplayMessage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *webhookServiceClient) ExpungeMessage(ctx context.Context, in *ExpungeMessageRequest, opts ...grpc.CallOption) (*ExpungeMessageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExpungeMessageResponse)
+	err := c.cc.Invoke(ctx, WebhookService_ExpungeMessage_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -374,8 +391,13 @@ type WebhookServiceServer interface {
 	ListAttempts(context.Context, *ListAttemptsRequest) (*ListAttemptsResponse, error)
 	// Sends one message to one endpoint now, whatever the delivery's state.
 	RetryDelivery(context.Context, *RetryDeliveryRequest) (*RetryDeliveryResponse, error)
-	// Sends a message again to every endpoint that matches it now.
+	// Sends a message again to every endpoint that matches it now. An expunged message
+	// cannot be replayed (FAILED_PRECONDITION).
 	ReplayMessage(context.Context, *ReplayMessageRequest) (*ReplayMessageResponse, error)
+	// Removes a message's payload and its attempts' response excerpts at once, keeping the
+	// record of what happened (ids, times, outcomes), and cancels its unfinished
+	// deliveries. For erasure requests: nothing of the payload is sent or shown again.
+	ExpungeMessage(context.Context, *ExpungeMessageRequest) (*ExpungeMessageResponse, error)
 	// Queues again every delivery to the endpoint that failed since a time.
 	RecoverEndpoint(context.Context, *RecoverEndpointRequest) (*RecoverEndpointResponse, error)
 	// Live status of deliveries and endpoints. Every event carries a cursor; a client that
@@ -402,7 +424,8 @@ type WebhookServiceServer interface {
 	RevokeApiKey(context.Context, *RevokeApiKeyRequest) (*RevokeApiKeyResponse, error)
 	// Tenants that have endpoints, with how many (admin).
 	ListTenants(context.Context, *ListTenantsRequest) (*ListTenantsResponse, error)
-	// Deletes every endpoint of a tenant and cancels their unfinished deliveries (admin).
+	// Deletes every endpoint of a tenant, cancels their unfinished deliveries and expunges
+	// every message of the tenant (admin).
 	DeleteTenant(context.Context, *DeleteTenantRequest) (*DeleteTenantResponse, error)
 	mustEmbedUnimplementedWebhookServiceServer()
 }
@@ -449,6 +472,9 @@ func (UnimplementedWebhookServiceServer) RetryDelivery(context.Context, *RetryDe
 }
 func (UnimplementedWebhookServiceServer) ReplayMessage(context.Context, *ReplayMessageRequest) (*ReplayMessageResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReplayMessage not implemented")
+}
+func (UnimplementedWebhookServiceServer) ExpungeMessage(context.Context, *ExpungeMessageRequest) (*ExpungeMessageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ExpungeMessage not implemented")
 }
 func (UnimplementedWebhookServiceServer) RecoverEndpoint(context.Context, *RecoverEndpointRequest) (*RecoverEndpointResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RecoverEndpoint not implemented")
@@ -714,6 +740,24 @@ func _WebhookService_ReplayMessage_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _WebhookService_ExpungeMessage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExpungeMessageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WebhookServiceServer).ExpungeMessage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WebhookService_ExpungeMessage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WebhookServiceServer).ExpungeMessage(ctx, req.(*ExpungeMessageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _WebhookService_RecoverEndpoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(RecoverEndpointRequest)
 	if err := dec(in); err != nil {
@@ -923,6 +967,10 @@ var WebhookService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReplayMessage",
 			Handler:    _WebhookService_ReplayMessage_Handler,
+		},
+		{
+			MethodName: "ExpungeMessage",
+			Handler:    _WebhookService_ExpungeMessage_Handler,
 		},
 		{
 			MethodName: "RecoverEndpoint",

@@ -119,6 +119,9 @@ pub(super) fn message_from(id: &MessageId, map: &HashMap<String, Vec<u8>>) -> Op
         trace: text("tc")
             .filter(|t| !t.is_empty())
             .and_then(|t| serde_json::from_str(&t).ok()),
+        // Messages written before expiry was kept are given one when the store opens.
+        expires_at: time(text("x").or(text("c"))?.parse().ok()?),
+        expunged_at: text("xp").and_then(|x| x.parse().ok()).map(time),
     })
 }
 

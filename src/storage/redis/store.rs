@@ -19,7 +19,9 @@ use crate::domain::{
     Attempt, Delivery, DeliveryState, Endpoint, EndpointId, EndpointUpdate, EventType, Message,
     MessageId, NewMessage, Secret, StatusEvent, TenantId,
 };
-use crate::storage::codec::{content_hash, ms, reason_code, state_from, time, transport_code};
+use crate::storage::codec::{
+    content_hash, ms, ms_after, reason_code, state_from, time, transport_code,
+};
 use crate::storage::{
     AttemptQuery, Claim, ClaimBatch, ClaimRequest, EventPage, Lease, Outcome, Published, Resealed,
     Store, StoreError, TenantSummary, Transition, idempotency_scope,
@@ -78,6 +80,7 @@ impl Store for RedisStore {
                                 .unwrap_or_default(),
                         )
                         .arg(hex(&content_hash(m)))
+                        .arg(ms_after(now, m.retention))
                         .arg(targets.len())
                         .arg(targets);
                 }

@@ -40,9 +40,9 @@ use std::time::SystemTime;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use self::schema::{Foreign, SCHEMA, identify, migrate};
+use self::schema::{Foreign, INCREMENTAL, SCHEMA, identify, migrate};
 use self::writer::{Durability, Job, Reply, Work, Writer};
-use super::codec::ms;
+use super::codec::{ms, ms_after};
 use super::sealing::{Keyring, SealError};
 use super::{StoreError, StoreOptions};
 use crate::domain::StatusEvent;
@@ -230,8 +230,10 @@ impl SqliteStore {
         // temporary file: tens of thousands of small writes a second under load.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         identify(&conn)??;
+        // Before the first table exists, so that a new database starts with it.
+        conn.pragma_update(None, "auto_vacuum", INCREMENTAL)?;
         conn.execute_batch(SCHEMA)?;
-        migrate(&conn)?;
+        migrate(&conn, ms_after(SystemTime::UNIX_EPOCH, options.retention))?;
         let now = ms(SystemTime::now());
         // The data directory lock proves no other worker holds these.
         let recovered = conn.execute("UPDATE deliveries SET state = 1, next_attempt_at = ?1, lease_token = NULL WHERE state = 2", [now])?;

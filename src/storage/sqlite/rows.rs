@@ -48,7 +48,7 @@ pub(super) fn parsed<T, E: std::error::Error + Send + Sync + 'static>(
     })
 }
 
-pub(super) const MESSAGE_COLUMNS: &str = "id, event_type, content_type, payload, channels, metadata, idempotency_key, created_at, trace, tenant_id";
+pub(super) const MESSAGE_COLUMNS: &str = "id, event_type, content_type, payload, channels, metadata, idempotency_key, created_at, trace, tenant_id, expires_at, expunged_at";
 
 pub(super) fn message_row(row: &Row<'_>) -> rusqlite::Result<Message> {
     Ok(Message {
@@ -65,6 +65,8 @@ pub(super) fn message_row(row: &Row<'_>) -> rusqlite::Result<Message> {
             .get::<_, Option<String>>(8)?
             .map(|t| parsed(8, serde_json::from_str(&t)))
             .transpose()?,
+        expires_at: time(row.get(10)?),
+        expunged_at: row.get::<_, Option<i64>>(11)?.map(time),
     })
 }
 

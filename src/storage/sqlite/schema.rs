@@ -10,8 +10,9 @@ use rusqlite::Connection;
 
 /// "HRLD": the database is Herald's.
 pub(super) const APPLICATION_ID: i64 = 0x4852_4c44;
-/// The schema this release writes: 1 added message traces, 2 tenants and API keys.
-pub(super) const VERSION: i64 = 2;
+/// The schema this release writes: 1 added message traces, 2 tenants and API keys, 3
+/// message expiry and expunge, and incremental vacuum.
+pub(super) const VERSION: i64 = 3;
 
 /// Why a database cannot be opened as Herald's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,6 +51,10 @@ pub(super) fn identify(conn: &Connection) -> rusqlite::Result<Result<(), Foreign
     })
 }
 
+/// `PRAGMA auto_vacuum` value of incremental vacuum: pages freed by deletions are kept
+/// for reuse and given back to the file system by `PRAGMA incremental_vacuum`.
+pub(super) const INCREMENTAL: i64 = 2;
+
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS endpoints (
     id        TEXT PRIMARY KEY,
@@ -67,7 +72,9 @@ CREATE TABLE IF NOT EXISTS messages (
     idempotency_key TEXT,
     created_at      INTEGER NOT NULL,
     trace           TEXT,
-    tenant_id       TEXT NOT NULL DEFAULT 'default'
+    tenant_id       TEXT NOT NULL DEFAULT 'default',
+    expires_at      INTEGER NOT NULL DEFAULT 0,
+    expunged_at     INTEGER
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS idempotency (
     key          TEXT PRIMARY KEY,
@@ -141,6 +148,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
 /// Indexes on columns an earlier version may lack: made after [`migrate`] added them.
 pub(super) const INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS endpoints_tenant ON endpoints (tenant_id, id);
+CREATE INDEX IF NOT EXISTS messages_expiry ON messages (expires_at);
 ";
 
 fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
@@ -152,8 +160,15 @@ fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<
 }
 
 /// Brings a database written by an earlier version up to the current schema. Everything
-/// written before tenants existed belongs to the default tenant, idempotency keys too.
-pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+/// written before tenants existed belongs to the default tenant, idempotency keys too;
+/// messages written before they carried an expiry expire `retention_ms` after they were
+/// published. A database made before incremental vacuum is vacuumed once to turn it on.
+pub(super) fn migrate(conn: &Connection, retention_ms: i64) -> rusqlite::Result<()> {
+    if conn.query_row("PRAGMA auto_vacuum", [], |r| r.get::<_, i64>(0))? != INCREMENTAL {
+        tracing::info!("turning on incremental vacuum: the database is rewritten once");
+        conn.pragma_update(None, "auto_vacuum", INCREMENTAL)?;
+        conn.execute_batch("VACUUM")?;
+    }
     if !has_column(conn, "messages", "trace")? {
         conn.execute_batch("ALTER TABLE messages ADD COLUMN trace TEXT")?;
     }
@@ -165,6 +180,18 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
              UPDATE idempotency SET key = 'default/' || key;
              COMMIT;",
         )?;
+    }
+    if !has_column(conn, "messages", "expires_at")? {
+        conn.execute_batch(
+            "BEGIN;
+             ALTER TABLE messages ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0;
+             ALTER TABLE messages ADD COLUMN expunged_at INTEGER;",
+        )?;
+        conn.execute(
+            "UPDATE messages SET expires_at = created_at + ?1",
+            [retention_ms],
+        )?;
+        conn.execute_batch("COMMIT")?;
     }
     conn.execute_batch(INDEXES)?;
     conn.pragma_update(None, "application_id", APPLICATION_ID)?;

@@ -16,7 +16,9 @@ use crate::domain::{
     StatusEvent, StatusKind,
 };
 use crate::policy::protection::{CircuitChange, EndpointEffects, FailingClock};
-use crate::storage::codec::{content_hash, ms, state_code, state_from, time, transport_code};
+use crate::storage::codec::{
+    content_hash, ms, ms_after, state_code, state_from, time, transport_code,
+};
 use crate::storage::{
     Claim, ClaimBatch, ClaimRequest, Lease, Outcome, Published, StoreError, Transition,
     idempotency_scope,
@@ -51,7 +53,7 @@ impl Writer {
         let id = MessageId::generate();
         self.conn
             .prepare_cached(
-                "INSERT INTO messages (id, event_type, content_type, payload, channels, metadata, idempotency_key, created_at, trace, tenant_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO messages (id, event_type, content_type, payload, channels, metadata, idempotency_key, created_at, trace, tenant_id, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?
             .execute(params![
                 id.as_str(),
@@ -64,6 +66,7 @@ impl Writer {
                 ms(now),
                 message.trace.as_ref().map(serde_json::to_string).transpose()?,
                 message.tenant.as_str(),
+                ms_after(now, message.retention),
             ])?;
         let targets = self.subscribers(&message.tenant, &message.event_type, &message.channels);
         let mut insert = self.conn.prepare_cached(

@@ -377,6 +377,7 @@ class PublishRequest(_message.Message):
     CHANNELS_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
     TENANT_ID_FIELD_NUMBER: _builtins.int
+    RETENTION_FIELD_NUMBER: _builtins.int
     event_type: _builtins.str
     """Dotted lowercase name, `[a-z0-9_.-]`, at most 128 characters: `invoice.paid`."""
     idempotency_key: _builtins.str
@@ -401,6 +402,13 @@ class PublishRequest(_message.Message):
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Free-form labels kept with the message."""
 
+    @_builtins.property
+    def retention(self) -> _duration_pb2.Duration:
+        """How long the message is kept once its deliveries have settled, counted from its
+        publication: at most the service's retention (`WEBHOOK_RETENTION`, which also
+        applies when this is unset), at least one second.
+        """
+
     def __init__(
         self,
         *,
@@ -411,10 +419,11 @@ class PublishRequest(_message.Message):
         channels: _abc.Iterable[_builtins.str] | None = ...,
         metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         tenant_id: _builtins.str = ...,
+        retention: _duration_pb2.Duration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["json", b"json", "payload", b"payload", "raw", b"raw"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["json", b"json", "payload", b"payload", "raw", b"raw", "retention", b"retention"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channels", b"channels", "event_type", b"event_type", "idempotency_key", b"idempotency_key", "json", b"json", "metadata", b"metadata", "payload", b"payload", "raw", b"raw", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channels", b"channels", "event_type", b"event_type", "idempotency_key", b"idempotency_key", "json", b"json", "metadata", b"metadata", "payload", b"payload", "raw", b"raw", "retention", b"retention", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["json", "raw"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
@@ -1295,6 +1304,8 @@ class Message(_message.Message):
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     TENANT_ID_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    EXPUNGE_TIME_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     event_type: _builtins.str
     payload: _builtins.bytes
@@ -1312,6 +1323,16 @@ class Message(_message.Message):
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When the message may be deleted, once every delivery has settled (succeeded, failed
+        or cancelled). Unsettled messages are kept however old.
+        """
+
+    @_builtins.property
+    def expunge_time(self) -> _timestamp_pb2.Timestamp:
+        """When the payload was expunged; the payload is then empty."""
+
     def __init__(
         self,
         *,
@@ -1325,10 +1346,12 @@ class Message(_message.Message):
         idempotency_key: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         tenant_id: _builtins.str = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+        expunge_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "payload_json", b"payload_json"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "expire_time", b"expire_time", "expunge_time", b"expunge_time", "payload_json", b"payload_json"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channels", b"channels", "content_type", b"content_type", "create_time", b"create_time", "event_type", b"event_type", "id", b"id", "idempotency_key", b"idempotency_key", "metadata", b"metadata", "payload", b"payload", "payload_json", b"payload_json", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channels", b"channels", "content_type", b"content_type", "create_time", b"create_time", "event_type", b"event_type", "expire_time", b"expire_time", "expunge_time", b"expunge_time", "id", b"id", "idempotency_key", b"idempotency_key", "metadata", b"metadata", "payload", b"payload", "payload_json", b"payload_json", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1617,6 +1640,55 @@ class ReplayMessageRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReplayMessageRequest: _TypeAlias = ReplayMessageRequest  # noqa: Y015
+
+@_typing.final
+class ExpungeMessageRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.str
+    tenant_id: _builtins.str
+    """The tenant; empty: the credential's own, else `default`."""
+    def __init__(
+        self,
+        *,
+        message_id: _builtins.str = ...,
+        tenant_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message_id", b"message_id", "tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExpungeMessageRequest: _TypeAlias = ExpungeMessageRequest  # noqa: Y015
+
+@_typing.final
+class ExpungeMessageResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPUNGE_TIME_FIELD_NUMBER: _builtins.int
+    CANCELLED_DELIVERIES_FIELD_NUMBER: _builtins.int
+    cancelled_deliveries: _builtins.int
+    """Unfinished deliveries of the message that were cancelled."""
+    @_builtins.property
+    def expunge_time(self) -> _timestamp_pb2.Timestamp:
+        """When the payload was expunged (the first time, when expunged before)."""
+
+    def __init__(
+        self,
+        *,
+        expunge_time: _timestamp_pb2.Timestamp | None = ...,
+        cancelled_deliveries: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expunge_time", b"expunge_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancelled_deliveries", b"cancelled_deliveries", "expunge_time", b"expunge_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExpungeMessageResponse: _TypeAlias = ExpungeMessageResponse  # noqa: Y015
 
 @_typing.final
 class ReplayMessageResponse(_message.Message):
@@ -2569,17 +2641,21 @@ class DeleteTenantResponse(_message.Message):
 
     DELETED_ENDPOINTS_FIELD_NUMBER: _builtins.int
     CANCELLED_DELIVERIES_FIELD_NUMBER: _builtins.int
+    EXPUNGED_MESSAGES_FIELD_NUMBER: _builtins.int
     deleted_endpoints: _builtins.int
     cancelled_deliveries: _builtins.int
+    expunged_messages: _builtins.int
+    """Messages of the tenant whose payloads were expunged."""
     def __init__(
         self,
         *,
         deleted_endpoints: _builtins.int = ...,
         cancelled_deliveries: _builtins.int = ...,
+        expunged_messages: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancelled_deliveries", b"cancelled_deliveries", "deleted_endpoints", b"deleted_endpoints"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancelled_deliveries", b"cancelled_deliveries", "deleted_endpoints", b"deleted_endpoints", "expunged_messages", b"expunged_messages"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -95,6 +95,11 @@ class WebhookServiceStub:
                 request_serializer=herald_dot_v1_dot_herald__pb2.ReplayMessageRequest.SerializeToString,
                 response_deserializer=herald_dot_v1_dot_herald__pb2.ReplayMessageResponse.FromString,
                 _registered_method=True)
+        self.ExpungeMessage = channel.unary_unary(
+                '/herald.v1.WebhookService/ExpungeMessage',
+                request_serializer=herald_dot_v1_dot_herald__pb2.ExpungeMessageRequest.SerializeToString,
+                response_deserializer=herald_dot_v1_dot_herald__pb2.ExpungeMessageResponse.FromString,
+                _registered_method=True)
         self.RecoverEndpoint = channel.unary_unary(
                 '/herald.v1.WebhookService/RecoverEndpoint',
                 request_serializer=herald_dot_v1_dot_herald__pb2.RecoverEndpointRequest.SerializeToString,
@@ -223,7 +228,17 @@ class WebhookServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReplayMessage(self, request, context):
-        """Sends a message again to every endpoint that matches it now.
+        """Sends a message again to every endpoint that matches it now. An expunged message
+        cannot be replayed (FAILED_PRECONDITION).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExpungeMessage(self, request, context):
+        """Removes a message's payload and its attempts' response excerpts at once, keeping the
+        record of what happened (ids, times, outcomes), and cancels its unfinished
+        deliveries. For erasure requests: nothing of the payload is sent or shown again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -296,7 +311,8 @@ class WebhookServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteTenant(self, request, context):
-        """Deletes every endpoint of a tenant and cancels their unfinished deliveries (admin).
+        """Deletes every endpoint of a tenant, cancels their unfinished deliveries and expunges
+        every message of the tenant (admin).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -364,6 +380,11 @@ def add_WebhookServiceServicer_to_server(servicer, server):
                     servicer.ReplayMessage,
                     request_deserializer=herald_dot_v1_dot_herald__pb2.ReplayMessageRequest.FromString,
                     response_serializer=herald_dot_v1_dot_herald__pb2.ReplayMessageResponse.SerializeToString,
+            ),
+            'ExpungeMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExpungeMessage,
+                    request_deserializer=herald_dot_v1_dot_herald__pb2.ExpungeMessageRequest.FromString,
+                    response_serializer=herald_dot_v1_dot_herald__pb2.ExpungeMessageResponse.SerializeToString,
             ),
             'RecoverEndpoint': grpc.unary_unary_rpc_method_handler(
                     servicer.RecoverEndpoint,
@@ -736,6 +757,33 @@ class WebhookService:
             '/herald.v1.WebhookService/ReplayMessage',
             herald_dot_v1_dot_herald__pb2.ReplayMessageRequest.SerializeToString,
             herald_dot_v1_dot_herald__pb2.ReplayMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExpungeMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/herald.v1.WebhookService/ExpungeMessage',
+            herald_dot_v1_dot_herald__pb2.ExpungeMessageRequest.SerializeToString,
+            herald_dot_v1_dot_herald__pb2.ExpungeMessageResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -74,7 +74,14 @@ class WebhookServiceStub:
     RetryDelivery: _grpc.UnaryUnaryMultiCallable[_herald_pb2.RetryDeliveryRequest, _herald_pb2.RetryDeliveryResponse]
     """Sends one message to one endpoint now, whatever the delivery's state."""
     ReplayMessage: _grpc.UnaryUnaryMultiCallable[_herald_pb2.ReplayMessageRequest, _herald_pb2.ReplayMessageResponse]
-    """Sends a message again to every endpoint that matches it now."""
+    """Sends a message again to every endpoint that matches it now. An expunged message
+    cannot be replayed (FAILED_PRECONDITION).
+    """
+    ExpungeMessage: _grpc.UnaryUnaryMultiCallable[_herald_pb2.ExpungeMessageRequest, _herald_pb2.ExpungeMessageResponse]
+    """Removes a message's payload and its attempts' response excerpts at once, keeping the
+    record of what happened (ids, times, outcomes), and cancels its unfinished
+    deliveries. For erasure requests: nothing of the payload is sent or shown again.
+    """
     RecoverEndpoint: _grpc.UnaryUnaryMultiCallable[_herald_pb2.RecoverEndpointRequest, _herald_pb2.RecoverEndpointResponse]
     """Queues again every delivery to the endpoint that failed since a time."""
     StreamDeliveryStatus: _grpc.UnaryStreamMultiCallable[_herald_pb2.StreamDeliveryStatusRequest, _herald_pb2.StreamDeliveryStatusResponse]
@@ -106,7 +113,9 @@ class WebhookServiceStub:
     ListTenants: _grpc.UnaryUnaryMultiCallable[_herald_pb2.ListTenantsRequest, _herald_pb2.ListTenantsResponse]
     """Tenants that have endpoints, with how many (admin)."""
     DeleteTenant: _grpc.UnaryUnaryMultiCallable[_herald_pb2.DeleteTenantRequest, _herald_pb2.DeleteTenantResponse]
-    """Deletes every endpoint of a tenant and cancels their unfinished deliveries (admin)."""
+    """Deletes every endpoint of a tenant, cancels their unfinished deliveries and expunges
+    every message of the tenant (admin).
+    """
 
 @_typing.type_check_only
 class WebhookServiceAsyncStub(WebhookServiceStub):
@@ -136,7 +145,14 @@ class WebhookServiceAsyncStub(WebhookServiceStub):
     RetryDelivery: _aio.UnaryUnaryMultiCallable[_herald_pb2.RetryDeliveryRequest, _herald_pb2.RetryDeliveryResponse]  # type: ignore[assignment]
     """Sends one message to one endpoint now, whatever the delivery's state."""
     ReplayMessage: _aio.UnaryUnaryMultiCallable[_herald_pb2.ReplayMessageRequest, _herald_pb2.ReplayMessageResponse]  # type: ignore[assignment]
-    """Sends a message again to every endpoint that matches it now."""
+    """Sends a message again to every endpoint that matches it now. An expunged message
+    cannot be replayed (FAILED_PRECONDITION).
+    """
+    ExpungeMessage: _aio.UnaryUnaryMultiCallable[_herald_pb2.ExpungeMessageRequest, _herald_pb2.ExpungeMessageResponse]  # type: ignore[assignment]
+    """Removes a message's payload and its attempts' response excerpts at once, keeping the
+    record of what happened (ids, times, outcomes), and cancels its unfinished
+    deliveries. For erasure requests: nothing of the payload is sent or shown again.
+    """
     RecoverEndpoint: _aio.UnaryUnaryMultiCallable[_herald_pb2.RecoverEndpointRequest, _herald_pb2.RecoverEndpointResponse]  # type: ignore[assignment]
     """Queues again every delivery to the endpoint that failed since a time."""
     StreamDeliveryStatus: _aio.UnaryStreamMultiCallable[_herald_pb2.StreamDeliveryStatusRequest, _herald_pb2.StreamDeliveryStatusResponse]  # type: ignore[assignment]
@@ -168,7 +184,9 @@ class WebhookServiceAsyncStub(WebhookServiceStub):
     ListTenants: _aio.UnaryUnaryMultiCallable[_herald_pb2.ListTenantsRequest, _herald_pb2.ListTenantsResponse]  # type: ignore[assignment]
     """Tenants that have endpoints, with how many (admin)."""
     DeleteTenant: _aio.UnaryUnaryMultiCallable[_herald_pb2.DeleteTenantRequest, _herald_pb2.DeleteTenantResponse]  # type: ignore[assignment]
-    """Deletes every endpoint of a tenant and cancels their unfinished deliveries (admin)."""
+    """Deletes every endpoint of a tenant, cancels their unfinished deliveries and expunges
+    every message of the tenant (admin).
+    """
 
 class WebhookServiceServicer(metaclass=_abc_1.ABCMeta):
     """The webhook delivery service."""
@@ -267,7 +285,20 @@ class WebhookServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _herald_pb2.ReplayMessageRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_herald_pb2.ReplayMessageResponse, _abc.Awaitable[_herald_pb2.ReplayMessageResponse]]:
-        """Sends a message again to every endpoint that matches it now."""
+        """Sends a message again to every endpoint that matches it now. An expunged message
+        cannot be replayed (FAILED_PRECONDITION).
+        """
+
+    @_abc_1.abstractmethod
+    def ExpungeMessage(
+        self,
+        request: _herald_pb2.ExpungeMessageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_herald_pb2.ExpungeMessageResponse, _abc.Awaitable[_herald_pb2.ExpungeMessageResponse]]:
+        """Removes a message's payload and its attempts' response excerpts at once, keeping the
+        record of what happened (ids, times, outcomes), and cancels its unfinished
+        deliveries. For erasure requests: nothing of the payload is sent or shown again.
+        """
 
     @_abc_1.abstractmethod
     def RecoverEndpoint(
@@ -353,6 +384,8 @@ class WebhookServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _herald_pb2.DeleteTenantRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_herald_pb2.DeleteTenantResponse, _abc.Awaitable[_herald_pb2.DeleteTenantResponse]]:
-        """Deletes every endpoint of a tenant and cancels their unfinished deliveries (admin)."""
+        """Deletes every endpoint of a tenant, cancels their unfinished deliveries and expunges
+        every message of the tenant (admin).
+        """
 
 def add_WebhookServiceServicer_to_server(servicer: WebhookServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -17,6 +17,11 @@ pub struct PublishRequest {
     /// The tenant; empty: the credential's own, else `default`.
     #[prost(string, tag="7")]
     pub tenant_id: ::prost::alloc::string::String,
+    /// How long the message is kept once its deliveries have settled, counted from its
+    /// publication: at most the service's retention (`WEBHOOK_RETENTION`, which also
+    /// applies when this is unset), at least one second.
+    #[prost(message, optional, tag="8")]
+    pub retention: ::core::option::Option<::prost_types::Duration>,
     /// The body of every webhook request for this event.
     #[prost(oneof="publish_request::Payload", tags="2, 3")]
     pub payload: ::core::option::Option<publish_request::Payload>,
@@ -382,6 +387,13 @@ pub struct Message {
     pub create_time: ::core::option::Option<::prost_types::Timestamp>,
     #[prost(string, tag="10")]
     pub tenant_id: ::prost::alloc::string::String,
+    /// When the message may be deleted, once every delivery has settled (succeeded, failed
+    /// or cancelled). Unsettled messages are kept however old.
+    #[prost(message, optional, tag="11")]
+    pub expire_time: ::core::option::Option<::prost_types::Timestamp>,
+    /// When the payload was expunged; the payload is then empty.
+    #[prost(message, optional, tag="12")]
+    pub expunge_time: ::core::option::Option<::prost_types::Timestamp>,
 }
 /// One message on its way to one endpoint.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -500,6 +512,23 @@ pub struct ReplayMessageRequest {
     /// The tenant; empty: the credential's own, else `default`.
     #[prost(string, tag="2")]
     pub tenant_id: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ExpungeMessageRequest {
+    #[prost(string, tag="1")]
+    pub message_id: ::prost::alloc::string::String,
+    /// The tenant; empty: the credential's own, else `default`.
+    #[prost(string, tag="2")]
+    pub tenant_id: ::prost::alloc::string::String,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ExpungeMessageResponse {
+    /// When the payload was expunged (the first time, when expunged before).
+    #[prost(message, optional, tag="1")]
+    pub expunge_time: ::core::option::Option<::prost_types::Timestamp>,
+    /// Unfinished deliveries of the message that were cancelled.
+    #[prost(uint32, tag="2")]
+    pub cancelled_deliveries: u32,
 }
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct ReplayMessageResponse {
@@ -889,6 +918,9 @@ pub struct DeleteTenantResponse {
     pub deleted_endpoints: u32,
     #[prost(uint32, tag="2")]
     pub cancelled_deliveries: u32,
+    /// Messages of the tenant whose payloads were expunged.
+    #[prost(uint32, tag="3")]
+    pub expunged_messages: u32,
 }
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]

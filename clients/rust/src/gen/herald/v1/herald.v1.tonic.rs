@@ -380,6 +380,30 @@ pub mod webhook_service_client {
                 .insert(GrpcMethod::new("herald.v1.WebhookService", "ReplayMessage"));
             self.inner.unary(req, path, codec).await
         }
+        pub async fn expunge_message(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ExpungeMessageRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ExpungeMessageResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/herald.v1.WebhookService/ExpungeMessage",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("herald.v1.WebhookService", "ExpungeMessage"));
+            self.inner.unary(req, path, codec).await
+        }
         pub async fn recover_endpoint(
             &mut self,
             request: impl tonic::IntoRequest<super::RecoverEndpointRequest>,

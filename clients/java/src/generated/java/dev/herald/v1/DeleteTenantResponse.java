@@ -70,6 +70,21 @@ private static final long serialVersionUID = 0L;
     return cancelledDeliveries_;
   }
 
+  public static final int EXPUNGED_MESSAGES_FIELD_NUMBER = 3;
+  private int expungedMessages_ = 0;
+  /**
+   * <pre>
+   * Messages of the tenant whose payloads were expunged.
+   * </pre>
+   *
+   * <code>uint32 expunged_messages = 3 [json_name = "expungedMessages"];</code>
+   * @return The expungedMessages.
+   */
+  @java.lang.Override
+  public int getExpungedMessages() {
+    return expungedMessages_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -90,6 +105,9 @@ private static final long serialVersionUID = 0L;
     if (cancelledDeliveries_ != 0) {
       output.writeUInt32(2, cancelledDeliveries_);
     }
+    if (expungedMessages_ != 0) {
+      output.writeUInt32(3, expungedMessages_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -101,6 +119,10 @@ private static final long serialVersionUID = 0L;
     if (cancelledDeliveries_ != 0) {
       size += com.google.protobuf.CodedOutputStream
         .computeUInt32Size(2, cancelledDeliveries_);
+    }
+    if (expungedMessages_ != 0) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt32Size(3, expungedMessages_);
     }
     return size;
   }
@@ -130,6 +152,8 @@ private static final long serialVersionUID = 0L;
         != other.getDeletedEndpoints()) return false;
     if (getCancelledDeliveries()
         != other.getCancelledDeliveries()) return false;
+    if (getExpungedMessages()
+        != other.getExpungedMessages()) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -145,6 +169,8 @@ private static final long serialVersionUID = 0L;
     hash = (53 * hash) + getDeletedEndpoints();
     hash = (37 * hash) + CANCELLED_DELIVERIES_FIELD_NUMBER;
     hash = (53 * hash) + getCancelledDeliveries();
+    hash = (37 * hash) + EXPUNGED_MESSAGES_FIELD_NUMBER;
+    hash = (53 * hash) + getExpungedMessages();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -278,6 +304,7 @@ private static final long serialVersionUID = 0L;
       bitField0_ = 0;
       deletedEndpoints_ = 0;
       cancelledDeliveries_ = 0;
+      expungedMessages_ = 0;
       return this;
     }
 
@@ -317,6 +344,9 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000002) != 0)) {
         result.cancelledDeliveries_ = cancelledDeliveries_;
       }
+      if (((from_bitField0_ & 0x00000004) != 0)) {
+        result.expungedMessages_ = expungedMessages_;
+      }
     }
 
     @java.lang.Override
@@ -336,6 +366,9 @@ private static final long serialVersionUID = 0L;
       }
       if (other.getCancelledDeliveries() != 0) {
         setCancelledDeliveries(other.getCancelledDeliveries());
+      }
+      if (other.getExpungedMessages() != 0) {
+        setExpungedMessages(other.getExpungedMessages());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -371,6 +404,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000002;
               break;
             } // case 16
+            case 24: {
+              expungedMessages_ = input.readUInt32();
+              bitField0_ |= 0x00000004;
+              break;
+            } // case 24
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -448,6 +486,50 @@ private static final long serialVersionUID = 0L;
     public Builder clearCancelledDeliveries() {
       bitField0_ = (bitField0_ & ~0x00000002);
       cancelledDeliveries_ = 0;
+      onChanged();
+      return this;
+    }
+
+    private int expungedMessages_ ;
+    /**
+     * <pre>
+     * Messages of the tenant whose payloads were expunged.
+     * </pre>
+     *
+     * <code>uint32 expunged_messages = 3 [json_name = "expungedMessages"];</code>
+     * @return The expungedMessages.
+     */
+    @java.lang.Override
+    public int getExpungedMessages() {
+      return expungedMessages_;
+    }
+    /**
+     * <pre>
+     * Messages of the tenant whose payloads were expunged.
+     * </pre>
+     *
+     * <code>uint32 expunged_messages = 3 [json_name = "expungedMessages"];</code>
+     * @param value The expungedMessages to set.
+     * @return This builder for chaining.
+     */
+    public Builder setExpungedMessages(int value) {
+
+      expungedMessages_ = value;
+      bitField0_ |= 0x00000004;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Messages of the tenant whose payloads were expunged.
+     * </pre>
+     *
+     * <code>uint32 expunged_messages = 3 [json_name = "expungedMessages"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearExpungedMessages() {
+      bitField0_ = (bitField0_ & ~0x00000004);
+      expungedMessages_ = 0;
       onChanged();
       return this;
     }

@@ -21,4 +21,14 @@ public interface DeleteTenantResponseOrBuilder extends
    * @return The cancelledDeliveries.
    */
   int getCancelledDeliveries();
+
+  /**
+   * <pre>
+   * Messages of the tenant whose payloads were expunged.
+   * </pre>
+   *
+   * <code>uint32 expunged_messages = 3 [json_name = "expungedMessages"];</code>
+   * @return The expungedMessages.
+   */
+  int getExpungedMessages();
 }

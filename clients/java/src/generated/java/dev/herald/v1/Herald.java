@@ -222,6 +222,16 @@ public final class Herald extends com.google.protobuf.GeneratedFile {
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_herald_v1_ReplayMessageRequest_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_herald_v1_ExpungeMessageRequest_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_herald_v1_ExpungeMessageRequest_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_herald_v1_ExpungeMessageResponse_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_herald_v1_ExpungeMessageResponse_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_herald_v1_ReplayMessageResponse_descriptor;
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
@@ -389,409 +399,423 @@ public final class Herald extends com.google.protobuf.GeneratedFile {
       "gle/protobuf/duration.proto\032 google/prot" +
       "obuf/field_mask.proto\032\034google/protobuf/s" +
       "truct.proto\032\037google/protobuf/timestamp.p" +
-      "roto\"\367\002\n\016PublishRequest\022\035\n\nevent_type\030\001 " +
+      "roto\"\260\003\n\016PublishRequest\022\035\n\nevent_type\030\001 " +
       "\001(\tR\teventType\022,\n\004json\030\002 \001(\0132\026.google.pr" +
       "otobuf.ValueH\000R\004json\022)\n\003raw\030\003 \001(\0132\025.hera" +
       "ld.v1.RawPayloadH\000R\003raw\022\'\n\017idempotency_k" +
       "ey\030\004 \001(\tR\016idempotencyKey\022\032\n\010channels\030\005 \003" +
       "(\tR\010channels\022C\n\010metadata\030\006 \003(\0132\'.herald." +
       "v1.PublishRequest.MetadataEntryR\010metadat" +
-      "a\022\033\n\ttenant_id\030\007 \001(\tR\010tenantId\032;\n\rMetada" +
-      "taEntry\022\020\n\003key\030\001 \001(\tR\003key\022\024\n\005value\030\002 \001(\t" +
-      "R\005value:\0028\001B\t\n\007payload\"C\n\nRawPayload\022\022\n\004" +
-      "data\030\001 \001(\014R\004data\022!\n\014content_type\030\002 \001(\tR\013" +
-      "contentType\"u\n\017PublishResponse\022\035\n\nmessag" +
-      "e_id\030\001 \001(\tR\tmessageId\022%\n\016delivery_count\030" +
-      "\002 \001(\rR\rdeliveryCount\022\034\n\tduplicate\030\003 \001(\010R" +
-      "\tduplicate\"L\n\023PublishBatchRequest\0225\n\010req" +
-      "uests\030\001 \003(\0132\031.herald.v1.PublishRequestR\010" +
-      "requests\"O\n\024PublishBatchResponse\0227\n\007resu" +
-      "lts\030\001 \003(\0132\035.herald.v1.PublishBatchResult" +
-      "R\007results\"\213\001\n\022PublishBatchResult\022:\n\tpubl" +
-      "ished\030\001 \001(\0132\032.herald.v1.PublishResponseH" +
-      "\000R\tpublished\022/\n\005error\030\002 \001(\0132\027.herald.v1." +
-      "PublishErrorH\000R\005errorB\010\n\006result\"\202\001\n\014Publ" +
-      "ishError\022\022\n\004code\030\001 \001(\005R\004code\022\030\n\007message\030" +
-      "\002 \001(\tR\007message\022D\n\020field_violations\030\003 \003(\013" +
-      "2\031.herald.v1.FieldViolationR\017fieldViolat" +
-      "ions\"H\n\016FieldViolation\022\024\n\005field\030\001 \001(\tR\005f" +
-      "ield\022 \n\013description\030\002 \001(\tR\013description\"\274" +
-      "\007\n\010Endpoint\022\016\n\002id\030\001 \001(\tR\002id\022\020\n\003url\030\002 \001(\t" +
-      "R\003url\022 \n\013description\030\003 \001(\tR\013description\022" +
-      "\037\n\013event_types\030\004 \003(\tR\neventTypes\022\032\n\010chan" +
-      "nels\030\005 \003(\tR\010channels\022:\n\007headers\030\006 \003(\0132 ." +
-      "herald.v1.Endpoint.HeadersEntryR\007headers" +
-      "\0229\n\014retry_policy\030\007 \001(\0132\026.herald.v1.Retry" +
-      "PolicyR\013retryPolicy\022\030\n\007enabled\030\010 \001(\010R\007en" +
-      "abled\022B\n\017disabled_reason\030\t \001(\0162\031.herald." +
-      "v1.DisabledReasonR\016disabledReason\022;\n\013cre" +
-      "ate_time\030\n \001(\0132\032.google.protobuf.Timesta" +
-      "mpR\ncreateTime\022;\n\013update_time\030\013 \001(\0132\032.go" +
-      "ogle.protobuf.TimestampR\nupdateTime\022Y\n\033p" +
-      "revious_secret_expire_time\030\014 \001(\0132\032.googl" +
-      "e.protobuf.TimestampR\030previousSecretExpi" +
-      "reTime\0223\n\nrate_limit\030\r \001(\0132\024.herald.v1.R" +
-      "ateLimitR\trateLimit\022H\n\017circuit_breaker\030\016" +
-      " \001(\0132\037.herald.v1.CircuitBreakerPolicyR\016c" +
-      "ircuitBreaker\022\'\n\rmax_in_flight\030\017 \001(\rH\000R\013" +
-      "maxInFlight\210\001\001\022?\n\rfailing_since\030\020 \001(\0132\032." +
-      "google.protobuf.TimestampR\014failingSince\022" +
-      "1\n\006status\030\021 \001(\0132\031.herald.v1.EndpointStat" +
-      "usR\006status\022\033\n\ttenant_id\030\022 \001(\tR\010tenantId\032" +
-      ":\n\014HeadersEntry\022\020\n\003key\030\001 \001(\tR\003key\022\024\n\005val" +
-      "ue\030\002 \001(\tR\005value:\0028\001B\020\n\016_max_in_flight\"j\n" +
-      "\tRateLimit\022\024\n\005limit\030\001 \001(\rR\005limit\0221\n\006wind" +
-      "ow\030\002 \001(\0132\031.google.protobuf.DurationR\006win" +
-      "dow\022\024\n\005burst\030\003 \001(\rR\005burst\"\223\001\n\024CircuitBre" +
-      "akerPolicy\0220\n\021failure_threshold\030\001 \001(\rH\000R" +
-      "\020failureThreshold\210\001\001\0223\n\007timeout\030\002 \001(\0132\031." +
-      "google.protobuf.DurationR\007timeoutB\024\n\022_fa" +
-      "ilure_threshold\"\375\002\n\016EndpointStatus\022<\n\rci" +
-      "rcuit_state\030\001 \001(\0162\027.herald.v1.CircuitSta" +
-      "teR\014circuitState\022H\n\022circuit_retry_time\030\002" +
-      " \001(\0132\032.google.protobuf.TimestampR\020circui" +
-      "tRetryTime\0221\n\024consecutive_failures\030\003 \001(\r" +
-      "R\023consecutiveFailures\022\033\n\tin_flight\030\004 \001(\r" +
-      "R\010inFlight\022&\n\017rate_limit_used\030\005 \001(\rR\rrat" +
-      "eLimitUsed\022$\n\016rate_limit_max\030\006 \001(\rR\014rate" +
-      "LimitMax\022E\n\021rate_limit_window\030\007 \001(\0132\031.go" +
-      "ogle.protobuf.DurationR\017rateLimitWindow\"" +
-      "\237\002\n\013RetryPolicy\022$\n\013max_retries\030\001 \001(\rH\000R\n" +
-      "maxRetries\210\001\001\022>\n\rinitial_delay\030\002 \001(\0132\031.g" +
-      "oogle.protobuf.DurationR\014initialDelay\0226\n" +
-      "\tmax_delay\030\003 \001(\0132\031.google.protobuf.Durat" +
-      "ionR\010maxDelay\022#\n\nmultiplier\030\004 \001(\001H\001R\nmul" +
-      "tiplier\210\001\001\022.\n\006jitter\030\005 \001(\0162\026.herald.v1.R" +
-      "etryJitterR\006jitterB\016\n\014_max_retriesB\r\n\013_m" +
-      "ultiplier\"\370\004\n\027RegisterEndpointRequest\022\037\n" +
-      "\013endpoint_id\030\001 \001(\tR\nendpointId\022\020\n\003url\030\002 " +
-      "\001(\tR\003url\022 \n\013description\030\003 \001(\tR\013descripti" +
-      "on\022\037\n\013event_types\030\004 \003(\tR\neventTypes\022\032\n\010c" +
-      "hannels\030\005 \003(\tR\010channels\022I\n\007headers\030\006 \003(\013" +
-      "2/.herald.v1.RegisterEndpointRequest.Hea" +
-      "dersEntryR\007headers\0229\n\014retry_policy\030\007 \001(\013" +
-      "2\026.herald.v1.RetryPolicyR\013retryPolicy\022\032\n" +
-      "\010disabled\030\010 \001(\010R\010disabled\022\026\n\006secret\030\t \001(" +
-      "\tR\006secret\0223\n\nrate_limit\030\n \001(\0132\024.herald.v" +
-      "1.RateLimitR\trateLimit\022H\n\017circuit_breake" +
-      "r\030\013 \001(\0132\037.herald.v1.CircuitBreakerPolicy" +
-      "R\016circuitBreaker\022\'\n\rmax_in_flight\030\014 \001(\rH" +
-      "\000R\013maxInFlight\210\001\001\022\033\n\ttenant_id\030\r \001(\tR\010te" +
-      "nantId\032:\n\014HeadersEntry\022\020\n\003key\030\001 \001(\tR\003key" +
-      "\022\024\n\005value\030\002 \001(\tR\005value:\0028\001B\020\n\016_max_in_fl" +
-      "ight\"c\n\030RegisterEndpointResponse\022/\n\010endp" +
-      "oint\030\001 \001(\0132\023.herald.v1.EndpointR\010endpoin" +
-      "t\022\026\n\006secret\030\002 \001(\tR\006secret\"s\n\022GetEndpoint" +
-      "Request\022\037\n\013endpoint_id\030\001 \001(\tR\nendpointId" +
-      "\022\033\n\ttenant_id\030\002 \001(\tR\010tenantId\022\037\n\013all_ten" +
-      "ants\030\003 \001(\010R\nallTenants\"F\n\023GetEndpointRes" +
-      "ponse\022/\n\010endpoint\030\001 \001(\0132\023.herald.v1.Endp" +
-      "ointR\010endpoint\"\220\001\n\024ListEndpointsRequest\022" +
-      "\033\n\tpage_size\030\001 \001(\005R\010pageSize\022\035\n\npage_tok" +
-      "en\030\002 \001(\tR\tpageToken\022\033\n\ttenant_id\030\003 \001(\tR\010" +
-      "tenantId\022\037\n\013all_tenants\030\004 \001(\010R\nallTenant" +
-      "s\"r\n\025ListEndpointsResponse\0221\n\tendpoints\030" +
-      "\001 \003(\0132\023.herald.v1.EndpointR\tendpoints\022&\n" +
-      "\017next_page_token\030\002 \001(\tR\rnextPageToken\"\242\001" +
-      "\n\025UpdateEndpointRequest\022/\n\010endpoint\030\001 \001(" +
-      "\0132\023.herald.v1.EndpointR\010endpoint\022;\n\013upda" +
-      "te_mask\030\002 \001(\0132\032.google.protobuf.FieldMas" +
-      "kR\nupdateMask\022\033\n\ttenant_id\030\003 \001(\tR\010tenant" +
-      "Id\"I\n\026UpdateEndpointResponse\022/\n\010endpoint" +
-      "\030\001 \001(\0132\023.herald.v1.EndpointR\010endpoint\"U\n" +
-      "\025DeleteEndpointRequest\022\037\n\013endpoint_id\030\001 " +
-      "\001(\tR\nendpointId\022\033\n\ttenant_id\030\002 \001(\tR\010tena" +
-      "ntId\"K\n\026DeleteEndpointResponse\0221\n\024cancel" +
-      "led_deliveries\030\001 \001(\rR\023cancelledDeliverie" +
-      "s\"\231\001\n\033RotateEndpointSecretRequest\022\037\n\013end" +
-      "point_id\030\001 \001(\tR\nendpointId\022<\n\014grace_peri" +
-      "od\030\002 \001(\0132\031.google.protobuf.DurationR\013gra" +
-      "cePeriod\022\033\n\ttenant_id\030\003 \001(\tR\010tenantId\"g\n" +
-      "\034RotateEndpointSecretResponse\022/\n\010endpoin" +
-      "t\030\001 \001(\0132\023.herald.v1.EndpointR\010endpoint\022\026" +
-      "\n\006secret\030\002 \001(\tR\006secret\"\312\003\n\007Message\022\016\n\002id" +
-      "\030\001 \001(\tR\002id\022\035\n\nevent_type\030\002 \001(\tR\teventTyp" +
-      "e\022\030\n\007payload\030\003 \001(\014R\007payload\022!\n\014content_t" +
-      "ype\030\004 \001(\tR\013contentType\0229\n\014payload_json\030\005" +
-      " \001(\0132\026.google.protobuf.ValueR\013payloadJso" +
-      "n\022\032\n\010channels\030\006 \003(\tR\010channels\022<\n\010metadat" +
-      "a\030\007 \003(\0132 .herald.v1.Message.MetadataEntr" +
-      "yR\010metadata\022\'\n\017idempotency_key\030\010 \001(\tR\016id" +
-      "empotencyKey\022;\n\013create_time\030\t \001(\0132\032.goog" +
-      "le.protobuf.TimestampR\ncreateTime\022\033\n\tten" +
-      "ant_id\030\n \001(\tR\010tenantId\032;\n\rMetadataEntry\022" +
+      "a\022\033\n\ttenant_id\030\007 \001(\tR\010tenantId\0227\n\tretent" +
+      "ion\030\010 \001(\0132\031.google.protobuf.DurationR\tre" +
+      "tention\032;\n\rMetadataEntry\022\020\n\003key\030\001 \001(\tR\003k" +
+      "ey\022\024\n\005value\030\002 \001(\tR\005value:\0028\001B\t\n\007payload\"" +
+      "C\n\nRawPayload\022\022\n\004data\030\001 \001(\014R\004data\022!\n\014con" +
+      "tent_type\030\002 \001(\tR\013contentType\"u\n\017PublishR" +
+      "esponse\022\035\n\nmessage_id\030\001 \001(\tR\tmessageId\022%" +
+      "\n\016delivery_count\030\002 \001(\rR\rdeliveryCount\022\034\n" +
+      "\tduplicate\030\003 \001(\010R\tduplicate\"L\n\023PublishBa" +
+      "tchRequest\0225\n\010requests\030\001 \003(\0132\031.herald.v1" +
+      ".PublishRequestR\010requests\"O\n\024PublishBatc" +
+      "hResponse\0227\n\007results\030\001 \003(\0132\035.herald.v1.P" +
+      "ublishBatchResultR\007results\"\213\001\n\022PublishBa" +
+      "tchResult\022:\n\tpublished\030\001 \001(\0132\032.herald.v1" +
+      ".PublishResponseH\000R\tpublished\022/\n\005error\030\002" +
+      " \001(\0132\027.herald.v1.PublishErrorH\000R\005errorB\010" +
+      "\n\006result\"\202\001\n\014PublishError\022\022\n\004code\030\001 \001(\005R" +
+      "\004code\022\030\n\007message\030\002 \001(\tR\007message\022D\n\020field" +
+      "_violations\030\003 \003(\0132\031.herald.v1.FieldViola" +
+      "tionR\017fieldViolations\"H\n\016FieldViolation\022" +
+      "\024\n\005field\030\001 \001(\tR\005field\022 \n\013description\030\002 \001" +
+      "(\tR\013description\"\274\007\n\010Endpoint\022\016\n\002id\030\001 \001(\t" +
+      "R\002id\022\020\n\003url\030\002 \001(\tR\003url\022 \n\013description\030\003 " +
+      "\001(\tR\013description\022\037\n\013event_types\030\004 \003(\tR\ne" +
+      "ventTypes\022\032\n\010channels\030\005 \003(\tR\010channels\022:\n" +
+      "\007headers\030\006 \003(\0132 .herald.v1.Endpoint.Head" +
+      "ersEntryR\007headers\0229\n\014retry_policy\030\007 \001(\0132" +
+      "\026.herald.v1.RetryPolicyR\013retryPolicy\022\030\n\007" +
+      "enabled\030\010 \001(\010R\007enabled\022B\n\017disabled_reaso" +
+      "n\030\t \001(\0162\031.herald.v1.DisabledReasonR\016disa" +
+      "bledReason\022;\n\013create_time\030\n \001(\0132\032.google" +
+      ".protobuf.TimestampR\ncreateTime\022;\n\013updat" +
+      "e_time\030\013 \001(\0132\032.google.protobuf.Timestamp" +
+      "R\nupdateTime\022Y\n\033previous_secret_expire_t" +
+      "ime\030\014 \001(\0132\032.google.protobuf.TimestampR\030p" +
+      "reviousSecretExpireTime\0223\n\nrate_limit\030\r " +
+      "\001(\0132\024.herald.v1.RateLimitR\trateLimit\022H\n\017" +
+      "circuit_breaker\030\016 \001(\0132\037.herald.v1.Circui" +
+      "tBreakerPolicyR\016circuitBreaker\022\'\n\rmax_in" +
+      "_flight\030\017 \001(\rH\000R\013maxInFlight\210\001\001\022?\n\rfaili" +
+      "ng_since\030\020 \001(\0132\032.google.protobuf.Timesta" +
+      "mpR\014failingSince\0221\n\006status\030\021 \001(\0132\031.heral" +
+      "d.v1.EndpointStatusR\006status\022\033\n\ttenant_id" +
+      "\030\022 \001(\tR\010tenantId\032:\n\014HeadersEntry\022\020\n\003key\030" +
+      "\001 \001(\tR\003key\022\024\n\005value\030\002 \001(\tR\005value:\0028\001B\020\n\016" +
+      "_max_in_flight\"j\n\tRateLimit\022\024\n\005limit\030\001 \001" +
+      "(\rR\005limit\0221\n\006window\030\002 \001(\0132\031.google.proto" +
+      "buf.DurationR\006window\022\024\n\005burst\030\003 \001(\rR\005bur" +
+      "st\"\223\001\n\024CircuitBreakerPolicy\0220\n\021failure_t" +
+      "hreshold\030\001 \001(\rH\000R\020failureThreshold\210\001\001\0223\n" +
+      "\007timeout\030\002 \001(\0132\031.google.protobuf.Duratio" +
+      "nR\007timeoutB\024\n\022_failure_threshold\"\375\002\n\016End" +
+      "pointStatus\022<\n\rcircuit_state\030\001 \001(\0162\027.her" +
+      "ald.v1.CircuitStateR\014circuitState\022H\n\022cir" +
+      "cuit_retry_time\030\002 \001(\0132\032.google.protobuf." +
+      "TimestampR\020circuitRetryTime\0221\n\024consecuti" +
+      "ve_failures\030\003 \001(\rR\023consecutiveFailures\022\033" +
+      "\n\tin_flight\030\004 \001(\rR\010inFlight\022&\n\017rate_limi" +
+      "t_used\030\005 \001(\rR\rrateLimitUsed\022$\n\016rate_limi" +
+      "t_max\030\006 \001(\rR\014rateLimitMax\022E\n\021rate_limit_" +
+      "window\030\007 \001(\0132\031.google.protobuf.DurationR" +
+      "\017rateLimitWindow\"\237\002\n\013RetryPolicy\022$\n\013max_" +
+      "retries\030\001 \001(\rH\000R\nmaxRetries\210\001\001\022>\n\rinitia" +
+      "l_delay\030\002 \001(\0132\031.google.protobuf.Duration" +
+      "R\014initialDelay\0226\n\tmax_delay\030\003 \001(\0132\031.goog" +
+      "le.protobuf.DurationR\010maxDelay\022#\n\nmultip" +
+      "lier\030\004 \001(\001H\001R\nmultiplier\210\001\001\022.\n\006jitter\030\005 " +
+      "\001(\0162\026.herald.v1.RetryJitterR\006jitterB\016\n\014_" +
+      "max_retriesB\r\n\013_multiplier\"\370\004\n\027RegisterE" +
+      "ndpointRequest\022\037\n\013endpoint_id\030\001 \001(\tR\nend" +
+      "pointId\022\020\n\003url\030\002 \001(\tR\003url\022 \n\013description" +
+      "\030\003 \001(\tR\013description\022\037\n\013event_types\030\004 \003(\t" +
+      "R\neventTypes\022\032\n\010channels\030\005 \003(\tR\010channels" +
+      "\022I\n\007headers\030\006 \003(\0132/.herald.v1.RegisterEn" +
+      "dpointRequest.HeadersEntryR\007headers\0229\n\014r" +
+      "etry_policy\030\007 \001(\0132\026.herald.v1.RetryPolic" +
+      "yR\013retryPolicy\022\032\n\010disabled\030\010 \001(\010R\010disabl" +
+      "ed\022\026\n\006secret\030\t \001(\tR\006secret\0223\n\nrate_limit" +
+      "\030\n \001(\0132\024.herald.v1.RateLimitR\trateLimit\022" +
+      "H\n\017circuit_breaker\030\013 \001(\0132\037.herald.v1.Cir" +
+      "cuitBreakerPolicyR\016circuitBreaker\022\'\n\rmax" +
+      "_in_flight\030\014 \001(\rH\000R\013maxInFlight\210\001\001\022\033\n\tte" +
+      "nant_id\030\r \001(\tR\010tenantId\032:\n\014HeadersEntry\022" +
       "\020\n\003key\030\001 \001(\tR\003key\022\024\n\005value\030\002 \001(\tR\005value:" +
-      "\0028\001\"\341\002\n\010Delivery\022\035\n\nmessage_id\030\001 \001(\tR\tme" +
-      "ssageId\022\037\n\013endpoint_id\030\002 \001(\tR\nendpointId" +
-      "\022.\n\005state\030\003 \001(\0162\030.herald.v1.DeliveryStat" +
-      "eR\005state\022#\n\rattempt_count\030\004 \001(\rR\014attempt" +
-      "Count\022F\n\021next_attempt_time\030\005 \001(\0132\032.googl" +
-      "e.protobuf.TimestampR\017nextAttemptTime\022;\n" +
-      "\013create_time\030\006 \001(\0132\032.google.protobuf.Tim" +
-      "estampR\ncreateTime\022;\n\013update_time\030\007 \001(\0132" +
-      "\032.google.protobuf.TimestampR\nupdateTime\"" +
-      "p\n\021GetMessageRequest\022\035\n\nmessage_id\030\001 \001(\t" +
-      "R\tmessageId\022\033\n\ttenant_id\030\002 \001(\tR\010tenantId" +
-      "\022\037\n\013all_tenants\030\003 \001(\010R\nallTenants\"w\n\022Get" +
-      "MessageResponse\022,\n\007message\030\001 \001(\0132\022.heral" +
-      "d.v1.MessageR\007message\0223\n\ndeliveries\030\002 \003(" +
-      "\0132\023.herald.v1.DeliveryR\ndeliveries\"\254\003\n\007A" +
-      "ttempt\022\016\n\002id\030\001 \001(\tR\002id\022\035\n\nmessage_id\030\002 \001" +
-      "(\tR\tmessageId\022\037\n\013endpoint_id\030\003 \001(\tR\nendp" +
-      "ointId\022%\n\016attempt_number\030\004 \001(\rR\rattemptN" +
-      "umber\0229\n\nstart_time\030\005 \001(\0132\032.google.proto" +
-      "buf.TimestampR\tstartTime\0223\n\007latency\030\006 \001(" +
-      "\0132\031.google.protobuf.DurationR\007latency\022\037\n" +
-      "\013status_code\030\007 \001(\rR\nstatusCode\022:\n\nerror_" +
-      "kind\030\010 \001(\0162\033.herald.v1.AttemptErrorKindR" +
-      "\terrorKind\022\024\n\005error\030\t \001(\tR\005error\022)\n\020resp" +
-      "onse_excerpt\030\n \001(\tR\017responseExcerpt\022\034\n\ts" +
-      "ucceeded\030\013 \001(\010R\tsucceeded\"\220\002\n\023ListAttemp" +
-      "tsRequest\022\035\n\nmessage_id\030\001 \001(\tR\tmessageId" +
-      "\022\037\n\013endpoint_id\030\002 \001(\tR\nendpointId\022?\n\016del" +
-      "ivery_state\030\003 \001(\0162\030.herald.v1.DeliverySt" +
-      "ateR\rdeliveryState\022\033\n\tpage_size\030\004 \001(\005R\010p" +
-      "ageSize\022\035\n\npage_token\030\005 \001(\tR\tpageToken\022\033" +
-      "\n\ttenant_id\030\006 \001(\tR\010tenantId\022\037\n\013all_tenan" +
-      "ts\030\007 \001(\010R\nallTenants\"n\n\024ListAttemptsResp" +
-      "onse\022.\n\010attempts\030\001 \003(\0132\022.herald.v1.Attem" +
-      "ptR\010attempts\022&\n\017next_page_token\030\002 \001(\tR\rn" +
-      "extPageToken\"s\n\024RetryDeliveryRequest\022\035\n\n" +
-      "message_id\030\001 \001(\tR\tmessageId\022\037\n\013endpoint_" +
-      "id\030\002 \001(\tR\nendpointId\022\033\n\ttenant_id\030\003 \001(\tR" +
-      "\010tenantId\"H\n\025RetryDeliveryResponse\022/\n\010de" +
-      "livery\030\001 \001(\0132\023.herald.v1.DeliveryR\010deliv" +
-      "ery\"R\n\024ReplayMessageRequest\022\035\n\nmessage_i" +
-      "d\030\001 \001(\tR\tmessageId\022\033\n\ttenant_id\030\002 \001(\tR\010t" +
-      "enantId\">\n\025ReplayMessageResponse\022%\n\016deli" +
-      "very_count\030\001 \001(\rR\rdeliveryCount\"\210\001\n\026Reco" +
-      "verEndpointRequest\022\037\n\013endpoint_id\030\001 \001(\tR" +
-      "\nendpointId\0220\n\005since\030\002 \001(\0132\032.google.prot" +
-      "obuf.TimestampR\005since\022\033\n\ttenant_id\030\003 \001(\t" +
-      "R\010tenantId\"5\n\027RecoverEndpointResponse\022\032\n" +
-      "\010requeued\030\001 \001(\rR\010requeued\"\316\002\n\033StreamDeli" +
-      "veryStatusRequest\022&\n\014after_cursor\030\001 \001(\004H" +
-      "\000R\013afterCursor\210\001\001\022!\n\014endpoint_ids\030\002 \003(\tR" +
-      "\013endpointIds\022\037\n\013event_types\030\003 \003(\tR\nevent" +
-      "Types\022\035\n\nmessage_id\030\004 \001(\tR\tmessageId\0220\n\005" +
-      "kinds\030\005 \003(\0162\032.herald.v1.StatusEventKindR" +
-      "\005kinds\022#\n\runtil_settled\030\006 \001(\010R\014untilSett" +
-      "led\022\033\n\ttenant_id\030\007 \001(\tR\010tenantId\022\037\n\013all_" +
-      "tenants\030\010 \001(\010R\nallTenantsB\017\n\r_after_curs" +
-      "or\"\224\001\n\034StreamDeliveryStatusResponse\0226\n\005e" +
-      "vent\030\001 \001(\0132\036.herald.v1.DeliveryStatusEve" +
-      "ntH\000R\005event\0224\n\theartbeat\030\002 \001(\0132\024.herald." +
-      "v1.HeartbeatH\000R\theartbeatB\006\n\004item\"S\n\tHea" +
-      "rtbeat\022.\n\004time\030\001 \001(\0132\032.google.protobuf.T" +
-      "imestampR\004time\022\026\n\006cursor\030\002 \001(\004R\006cursor\"\307" +
-      "\004\n\023DeliveryStatusEvent\022\026\n\006cursor\030\001 \001(\004R\006" +
-      "cursor\022.\n\004time\030\002 \001(\0132\032.google.protobuf.T" +
-      "imestampR\004time\022.\n\004kind\030\003 \001(\0162\032.herald.v1" +
-      ".StatusEventKindR\004kind\022\035\n\nmessage_id\030\004 \001" +
-      "(\tR\tmessageId\022\037\n\013endpoint_id\030\005 \001(\tR\nendp" +
-      "ointId\022\035\n\nevent_type\030\006 \001(\tR\teventType\022%\n" +
-      "\016attempt_number\030\007 \001(\rR\rattemptNumber\022\037\n\013" +
-      "status_code\030\010 \001(\rR\nstatusCode\022:\n\nerror_k" +
-      "ind\030\t \001(\0162\033.herald.v1.AttemptErrorKindR\t" +
-      "errorKind\022\024\n\005error\030\n \001(\tR\005error\0223\n\007laten" +
-      "cy\030\013 \001(\0132\031.google.protobuf.DurationR\007lat" +
-      "ency\022F\n\021next_attempt_time\030\014 \001(\0132\032.google" +
-      ".protobuf.TimestampR\017nextAttemptTime\022B\n\017" +
-      "disabled_reason\030\r \001(\0162\031.herald.v1.Disabl" +
-      "edReasonR\016disabledReason\"\205\002\n\023GetAnalytic" +
-      "sRequest\0229\n\nstart_time\030\001 \001(\0132\032.google.pr" +
-      "otobuf.TimestampR\tstartTime\0225\n\010end_time\030" +
-      "\002 \001(\0132\032.google.protobuf.TimestampR\007endTi" +
-      "me\022\037\n\013endpoint_id\030\003 \001(\tR\nendpointId\022\035\n\ne" +
-      "vent_type\030\004 \001(\tR\teventType\022\033\n\ttenant_id\030" +
-      "\005 \001(\tR\010tenantId\022\037\n\013all_tenants\030\006 \001(\010R\nal" +
-      "lTenants\"\252\006\n\024GetAnalyticsResponse\0229\n\nsta" +
-      "rt_time\030\001 \001(\0132\032.google.protobuf.Timestam" +
-      "pR\tstartTime\0225\n\010end_time\030\002 \001(\0132\032.google." +
-      "protobuf.TimestampR\007endTime\0221\n\006totals\030\003 " +
-      "\001(\0132\031.herald.v1.DeliveryTotalsR\006totals\022!" +
-      "\n\014success_rate\030\004 \001(\001R\013successRate\0223\n\007lat" +
-      "ency\030\005 \001(\0132\031.herald.v1.LatencySummaryR\007l" +
-      "atency\022=\n\014status_codes\030\006 \003(\0132\032.herald.v1" +
-      ".StatusCodeCountR\013statusCodes\022@\n\rfailure" +
-      "_kinds\030\007 \003(\0132\033.herald.v1.FailureKindCoun" +
-      "tR\014failureKinds\022Q\n\027top_endpoints_by_volu" +
-      "me\030\010 \003(\0132\032.herald.v1.EndpointFiguresR\024to" +
-      "pEndpointsByVolume\022\\\n\035top_endpoints_by_f" +
-      "ailure_rate\030\t \003(\0132\032.herald.v1.EndpointFi" +
-      "guresR\031topEndpointsByFailureRate\022-\n\006hour" +
-      "ly\030\n \003(\0132\025.herald.v1.TimeBucketR\006hourly\022" +
-      "+\n\005daily\030\013 \003(\0132\025.herald.v1.TimeBucketR\005d" +
-      "aily\022&\n\005trend\030\014 \001(\0132\020.herald.v1.TrendR\005t" +
-      "rend\022!\n\014health_score\030\r \001(\rR\013healthScore\022" +
-      "<\n\rhealth_status\030\016 \001(\0162\027.herald.v1.Healt" +
-      "hStatusR\014healthStatus\"\272\001\n\016DeliveryTotals" +
-      "\022\036\n\ndeliveries\030\001 \001(\004R\ndeliveries\022\032\n\010atte" +
-      "mpts\030\002 \001(\004R\010attempts\022\034\n\tsucceeded\030\003 \001(\004R" +
-      "\tsucceeded\022\026\n\006failed\030\004 \001(\004R\006failed\022\034\n\tex" +
-      "hausted\030\005 \001(\004R\texhausted\022\030\n\007pending\030\006 \001(" +
-      "\004R\007pending\"\203\001\n\016LatencySummary\022\025\n\006avg_ms\030" +
-      "\001 \001(\001R\005avgMs\022\025\n\006p50_ms\030\002 \001(\001R\005p50Ms\022\025\n\006p" +
-      "95_ms\030\003 \001(\001R\005p95Ms\022\025\n\006p99_ms\030\004 \001(\001R\005p99M" +
-      "s\022\025\n\006max_ms\030\005 \001(\001R\005maxMs\"H\n\017StatusCodeCo" +
-      "unt\022\037\n\013status_code\030\001 \001(\rR\nstatusCode\022\024\n\005" +
-      "count\030\002 \001(\004R\005count\"T\n\020FailureKindCount\022*" +
-      "\n\004kind\030\001 \001(\0162\026.herald.v1.FailureKindR\004ki" +
-      "nd\022\024\n\005count\030\002 \001(\004R\005count\"\276\001\n\017EndpointFig" +
-      "ures\022\037\n\013endpoint_id\030\001 \001(\tR\nendpointId\022\032\n" +
-      "\010attempts\030\002 \001(\004R\010attempts\022\034\n\tsucceeded\030\003" +
-      " \001(\004R\tsucceeded\022\026\n\006failed\030\004 \001(\004R\006failed\022" +
-      "!\n\014success_rate\030\005 \001(\001R\013successRate\022\025\n\006p9" +
-      "5_ms\030\006 \001(\001R\005p95Ms\"\260\001\n\nTimeBucket\0229\n\nstar" +
-      "t_time\030\001 \001(\0132\032.google.protobuf.Timestamp" +
-      "R\tstartTime\022\032\n\010attempts\030\002 \001(\004R\010attempts\022" +
-      "\034\n\tsucceeded\030\003 \001(\004R\tsucceeded\022\026\n\006failed\030" +
-      "\004 \001(\004R\006failed\022\025\n\006p95_ms\030\005 \001(\001R\005p95Ms\"\351\001\n" +
-      "\005Trend\022+\n\021previous_attempts\030\001 \001(\004R\020previ" +
-      "ousAttempts\0222\n\025previous_success_rate\030\002 \001" +
-      "(\001R\023previousSuccessRate\022&\n\017previous_p95_" +
-      "ms\030\003 \001(\001R\rpreviousP95Ms\022\'\n\017attempts_chan" +
-      "ge\030\004 \001(\001R\016attemptsChange\022.\n\023success_rate" +
-      "_change\030\005 \001(\001R\021successRateChange\"\022\n\020GetH" +
-      "ealthRequest\"u\n\021GetHealthResponse\0220\n\006hea" +
-      "lth\030\001 \001(\0162\030.herald.v1.ServiceHealthR\006hea" +
-      "lth\022.\n\006checks\030\002 \003(\0132\026.herald.v1.HealthCh" +
-      "eckR\006checks\"I\n\013HealthCheck\022\022\n\004name\030\001 \001(\t" +
-      "R\004name\022\016\n\002ok\030\002 \001(\010R\002ok\022\026\n\006detail\030\003 \001(\tR\006" +
-      "detail\"\260\003\n\006ApiKey\022\016\n\002id\030\001 \001(\tR\002id\022\022\n\004nam" +
-      "e\030\002 \001(\tR\004name\022(\n\006scopes\030\003 \003(\0162\020.herald.v" +
-      "1.ScopeR\006scopes\022\033\n\ttenant_id\030\004 \001(\tR\010tena" +
-      "ntId\022;\n\013create_time\030\005 \001(\0132\032.google.proto" +
-      "buf.TimestampR\ncreateTime\022;\n\013expire_time" +
-      "\030\006 \001(\0132\032.google.protobuf.TimestampR\nexpi" +
-      "reTime\022@\n\016last_used_time\030\007 \001(\0132\032.google." +
-      "protobuf.TimestampR\014lastUsedTime\022;\n\013revo" +
-      "ke_time\030\010 \001(\0132\032.google.protobuf.Timestam" +
-      "pR\nrevokeTime\022B\n\022publish_rate_limit\030\t \001(" +
-      "\0132\024.herald.v1.RateLimitR\020publishRateLimi" +
-      "t\"\361\001\n\023CreateApiKeyRequest\022\022\n\004name\030\001 \001(\tR" +
-      "\004name\022(\n\006scopes\030\002 \003(\0162\020.herald.v1.ScopeR" +
-      "\006scopes\022\033\n\ttenant_id\030\003 \001(\tR\010tenantId\022;\n\013" +
-      "expire_time\030\004 \001(\0132\032.google.protobuf.Time" +
-      "stampR\nexpireTime\022B\n\022publish_rate_limit\030" +
-      "\005 \001(\0132\024.herald.v1.RateLimitR\020publishRate" +
-      "Limit\"X\n\024CreateApiKeyResponse\022*\n\007api_key" +
-      "\030\001 \001(\0132\021.herald.v1.ApiKeyR\006apiKey\022\024\n\005tok" +
-      "en\030\002 \001(\tR\005token\"P\n\022ListApiKeysRequest\022\033\n" +
-      "\tpage_size\030\001 \001(\005R\010pageSize\022\035\n\npage_token" +
-      "\030\002 \001(\tR\tpageToken\"k\n\023ListApiKeysResponse" +
-      "\022,\n\010api_keys\030\001 \003(\0132\021.herald.v1.ApiKeyR\007a" +
-      "piKeys\022&\n\017next_page_token\030\002 \001(\tR\rnextPag" +
-      "eToken\"3\n\023RevokeApiKeyRequest\022\034\n\napi_key" +
-      "_id\030\001 \001(\tR\010apiKeyId\"B\n\024RevokeApiKeyRespo" +
-      "nse\022*\n\007api_key\030\001 \001(\0132\021.herald.v1.ApiKeyR" +
-      "\006apiKey\"L\n\006Tenant\022\033\n\ttenant_id\030\001 \001(\tR\010te" +
-      "nantId\022%\n\016endpoint_count\030\002 \001(\004R\rendpoint" +
-      "Count\"P\n\022ListTenantsRequest\022\033\n\tpage_size" +
-      "\030\001 \001(\005R\010pageSize\022\035\n\npage_token\030\002 \001(\tR\tpa" +
-      "geToken\"j\n\023ListTenantsResponse\022+\n\007tenant" +
-      "s\030\001 \003(\0132\021.herald.v1.TenantR\007tenants\022&\n\017n" +
-      "ext_page_token\030\002 \001(\tR\rnextPageToken\"2\n\023D" +
-      "eleteTenantRequest\022\033\n\ttenant_id\030\001 \001(\tR\010t" +
-      "enantId\"v\n\024DeleteTenantResponse\022+\n\021delet" +
-      "ed_endpoints\030\001 \001(\rR\020deletedEndpoints\0221\n\024" +
-      "cancelled_deliveries\030\002 \001(\rR\023cancelledDel" +
-      "iveries*|\n\014CircuitState\022\035\n\031CIRCUIT_STATE" +
-      "_UNSPECIFIED\020\000\022\030\n\024CIRCUIT_STATE_CLOSED\020\001" +
-      "\022\026\n\022CIRCUIT_STATE_OPEN\020\002\022\033\n\027CIRCUIT_STAT" +
-      "E_HALF_OPEN\020\003*\204\001\n\016DisabledReason\022\037\n\033DISA" +
-      "BLED_REASON_UNSPECIFIED\020\000\022\032\n\026DISABLED_RE" +
-      "ASON_MANUAL\020\001\022\030\n\024DISABLED_REASON_GONE\020\002\022" +
-      "\033\n\027DISABLED_REASON_FAILING\020\003*a\n\013RetryJit" +
-      "ter\022\034\n\030RETRY_JITTER_UNSPECIFIED\020\000\022\025\n\021RET" +
-      "RY_JITTER_FULL\020\001\022\035\n\031RETRY_JITTER_PROPORT" +
-      "IONAL\020\002*\300\001\n\rDeliveryState\022\036\n\032DELIVERY_ST" +
-      "ATE_UNSPECIFIED\020\000\022\032\n\026DELIVERY_STATE_PEND" +
-      "ING\020\001\022\034\n\030DELIVERY_STATE_IN_FLIGHT\020\002\022\034\n\030D" +
-      "ELIVERY_STATE_SUCCEEDED\020\003\022\031\n\025DELIVERY_ST" +
-      "ATE_FAILED\020\004\022\034\n\030DELIVERY_STATE_CANCELLED" +
-      "\020\005*\363\001\n\020AttemptErrorKind\022\"\n\036ATTEMPT_ERROR" +
-      "_KIND_UNSPECIFIED\020\000\022\036\n\032ATTEMPT_ERROR_KIN" +
-      "D_TIMEOUT\020\001\022\032\n\026ATTEMPT_ERROR_KIND_DNS\020\002\022" +
-      "!\n\035ATTEMPT_ERROR_KIND_CONNECTION\020\003\022\032\n\026AT" +
-      "TEMPT_ERROR_KIND_TLS\020\004\022 \n\034ATTEMPT_ERROR_" +
-      "KIND_TRANSPORT\020\005\022\036\n\032ATTEMPT_ERROR_KIND_B" +
-      "LOCKED\020\006*\302\003\n\017StatusEventKind\022!\n\035STATUS_E" +
-      "VENT_KIND_UNSPECIFIED\020\000\022%\n!STATUS_EVENT_" +
-      "KIND_ATTEMPT_STARTED\020\001\022\'\n#STATUS_EVENT_K" +
-      "IND_ATTEMPT_SUCCEEDED\020\002\022$\n STATUS_EVENT_" +
-      "KIND_ATTEMPT_FAILED\020\003\022%\n!STATUS_EVENT_KI" +
-      "ND_RETRY_SCHEDULED\020\004\022(\n$STATUS_EVENT_KIN" +
-      "D_DELIVERY_EXHAUSTED\020\005\022(\n$STATUS_EVENT_K" +
-      "IND_DELIVERY_CANCELLED\020\006\022\'\n#STATUS_EVENT" +
-      "_KIND_ENDPOINT_DISABLED\020\007\022&\n\"STATUS_EVEN" +
-      "T_KIND_ENDPOINT_ENABLED\020\010\022$\n STATUS_EVEN" +
-      "T_KIND_CIRCUIT_OPENED\020\t\022$\n STATUS_EVENT_" +
-      "KIND_CIRCUIT_CLOSED\020\n*\235\002\n\013FailureKind\022\034\n" +
-      "\030FAILURE_KIND_UNSPECIFIED\020\000\022\030\n\024FAILURE_K" +
-      "IND_TIMEOUT\020\001\022\033\n\027FAILURE_KIND_CONNECTION" +
-      "\020\002\022\024\n\020FAILURE_KIND_DNS\020\003\022\024\n\020FAILURE_KIND" +
-      "_TLS\020\004\022\032\n\026FAILURE_KIND_TRANSPORT\020\005\022\031\n\025FA" +
-      "ILURE_KIND_REDIRECT\020\006\022\035\n\031FAILURE_KIND_CL" +
-      "IENT_ERROR\020\007\022\035\n\031FAILURE_KIND_SERVER_ERRO" +
-      "R\020\010\022\030\n\024FAILURE_KIND_BLOCKED\020\t*\256\001\n\014Health" +
-      "Status\022\035\n\031HEALTH_STATUS_UNSPECIFIED\020\000\022\033\n" +
-      "\027HEALTH_STATUS_EXCELLENT\020\001\022\026\n\022HEALTH_STA" +
-      "TUS_GOOD\020\002\022\026\n\022HEALTH_STATUS_FAIR\020\003\022\026\n\022HE" +
-      "ALTH_STATUS_POOR\020\004\022\032\n\026HEALTH_STATUS_CRIT" +
-      "ICAL\020\005*\206\001\n\rServiceHealth\022\036\n\032SERVICE_HEAL" +
-      "TH_UNSPECIFIED\020\000\022\032\n\026SERVICE_HEALTH_HEALT" +
-      "HY\020\001\022\033\n\027SERVICE_HEALTH_DEGRADED\020\002\022\034\n\030SER" +
-      "VICE_HEALTH_UNHEALTHY\020\003*c\n\005Scope\022\025\n\021SCOP" +
-      "E_UNSPECIFIED\020\000\022\021\n\rSCOPE_PUBLISH\020\001\022\016\n\nSC" +
-      "OPE_READ\020\002\022\017\n\013SCOPE_WRITE\020\003\022\017\n\013SCOPE_ADM" +
-      "IN\020\0042\352\r\n\016WebhookService\022@\n\007Publish\022\031.her" +
-      "ald.v1.PublishRequest\032\032.herald.v1.Publis" +
-      "hResponse\022O\n\014PublishBatch\022\036.herald.v1.Pu" +
-      "blishBatchRequest\032\037.herald.v1.PublishBat" +
-      "chResponse\022[\n\020RegisterEndpoint\022\".herald." +
-      "v1.RegisterEndpointRequest\032#.herald.v1.R" +
-      "egisterEndpointResponse\022L\n\013GetEndpoint\022\035" +
-      ".herald.v1.GetEndpointRequest\032\036.herald.v" +
-      "1.GetEndpointResponse\022R\n\rListEndpoints\022\037" +
-      ".herald.v1.ListEndpointsRequest\032 .herald" +
-      ".v1.ListEndpointsResponse\022U\n\016UpdateEndpo" +
-      "int\022 .herald.v1.UpdateEndpointRequest\032!." +
-      "herald.v1.UpdateEndpointResponse\022U\n\016Dele" +
-      "teEndpoint\022 .herald.v1.DeleteEndpointReq" +
-      "uest\032!.herald.v1.DeleteEndpointResponse\022" +
-      "g\n\024RotateEndpointSecret\022&.herald.v1.Rota" +
-      "teEndpointSecretRequest\032\'.herald.v1.Rota" +
-      "teEndpointSecretResponse\022I\n\nGetMessage\022\034" +
-      ".herald.v1.GetMessageRequest\032\035.herald.v1" +
-      ".GetMessageResponse\022O\n\014ListAttempts\022\036.he" +
-      "rald.v1.ListAttemptsRequest\032\037.herald.v1." +
-      "ListAttemptsResponse\022R\n\rRetryDelivery\022\037." +
-      "herald.v1.RetryDeliveryRequest\032 .herald." +
-      "v1.RetryDeliveryResponse\022R\n\rReplayMessag" +
-      "e\022\037.herald.v1.ReplayMessageRequest\032 .her" +
-      "ald.v1.ReplayMessageResponse\022X\n\017RecoverE" +
-      "ndpoint\022!.herald.v1.RecoverEndpointReque" +
-      "st\032\".herald.v1.RecoverEndpointResponse\022i" +
-      "\n\024StreamDeliveryStatus\022&.herald.v1.Strea" +
-      "mDeliveryStatusRequest\032\'.herald.v1.Strea" +
-      "mDeliveryStatusResponse0\001\022O\n\014GetAnalytic" +
-      "s\022\036.herald.v1.GetAnalyticsRequest\032\037.hera" +
-      "ld.v1.GetAnalyticsResponse\022F\n\tGetHealth\022" +
-      "\033.herald.v1.GetHealthRequest\032\034.herald.v1" +
-      ".GetHealthResponse\022O\n\014CreateApiKey\022\036.her" +
-      "ald.v1.CreateApiKeyRequest\032\037.herald.v1.C" +
-      "reateApiKeyResponse\022L\n\013ListApiKeys\022\035.her" +
-      "ald.v1.ListApiKeysRequest\032\036.herald.v1.Li" +
-      "stApiKeysResponse\022O\n\014RevokeApiKey\022\036.hera" +
-      "ld.v1.RevokeApiKeyRequest\032\037.herald.v1.Re",
-      "vokeApiKeyResponse\022L\n\013ListTenants\022\035.hera" +
-      "ld.v1.ListTenantsRequest\032\036.herald.v1.Lis" +
-      "tTenantsResponse\022O\n\014DeleteTenant\022\036.heral" +
-      "d.v1.DeleteTenantRequest\032\037.herald.v1.Del" +
-      "eteTenantResponseBQ\n\rdev.herald.v1P\001Z>gi" +
-      "thub.com/herald-webhooks/herald/clients/" +
-      "go/heraldv1;heraldv1b\006proto3"
+      "\0028\001B\020\n\016_max_in_flight\"c\n\030RegisterEndpoin" +
+      "tResponse\022/\n\010endpoint\030\001 \001(\0132\023.herald.v1." +
+      "EndpointR\010endpoint\022\026\n\006secret\030\002 \001(\tR\006secr" +
+      "et\"s\n\022GetEndpointRequest\022\037\n\013endpoint_id\030" +
+      "\001 \001(\tR\nendpointId\022\033\n\ttenant_id\030\002 \001(\tR\010te" +
+      "nantId\022\037\n\013all_tenants\030\003 \001(\010R\nallTenants\"" +
+      "F\n\023GetEndpointResponse\022/\n\010endpoint\030\001 \001(\013" +
+      "2\023.herald.v1.EndpointR\010endpoint\"\220\001\n\024List" +
+      "EndpointsRequest\022\033\n\tpage_size\030\001 \001(\005R\010pag" +
+      "eSize\022\035\n\npage_token\030\002 \001(\tR\tpageToken\022\033\n\t" +
+      "tenant_id\030\003 \001(\tR\010tenantId\022\037\n\013all_tenants" +
+      "\030\004 \001(\010R\nallTenants\"r\n\025ListEndpointsRespo" +
+      "nse\0221\n\tendpoints\030\001 \003(\0132\023.herald.v1.Endpo" +
+      "intR\tendpoints\022&\n\017next_page_token\030\002 \001(\tR" +
+      "\rnextPageToken\"\242\001\n\025UpdateEndpointRequest" +
+      "\022/\n\010endpoint\030\001 \001(\0132\023.herald.v1.EndpointR" +
+      "\010endpoint\022;\n\013update_mask\030\002 \001(\0132\032.google." +
+      "protobuf.FieldMaskR\nupdateMask\022\033\n\ttenant" +
+      "_id\030\003 \001(\tR\010tenantId\"I\n\026UpdateEndpointRes" +
+      "ponse\022/\n\010endpoint\030\001 \001(\0132\023.herald.v1.Endp" +
+      "ointR\010endpoint\"U\n\025DeleteEndpointRequest\022" +
+      "\037\n\013endpoint_id\030\001 \001(\tR\nendpointId\022\033\n\ttena" +
+      "nt_id\030\002 \001(\tR\010tenantId\"K\n\026DeleteEndpointR" +
+      "esponse\0221\n\024cancelled_deliveries\030\001 \001(\rR\023c" +
+      "ancelledDeliveries\"\231\001\n\033RotateEndpointSec" +
+      "retRequest\022\037\n\013endpoint_id\030\001 \001(\tR\nendpoin" +
+      "tId\022<\n\014grace_period\030\002 \001(\0132\031.google.proto" +
+      "buf.DurationR\013gracePeriod\022\033\n\ttenant_id\030\003" +
+      " \001(\tR\010tenantId\"g\n\034RotateEndpointSecretRe" +
+      "sponse\022/\n\010endpoint\030\001 \001(\0132\023.herald.v1.End" +
+      "pointR\010endpoint\022\026\n\006secret\030\002 \001(\tR\006secret\"" +
+      "\306\004\n\007Message\022\016\n\002id\030\001 \001(\tR\002id\022\035\n\nevent_typ" +
+      "e\030\002 \001(\tR\teventType\022\030\n\007payload\030\003 \001(\014R\007pay" +
+      "load\022!\n\014content_type\030\004 \001(\tR\013contentType\022" +
+      "9\n\014payload_json\030\005 \001(\0132\026.google.protobuf." +
+      "ValueR\013payloadJson\022\032\n\010channels\030\006 \003(\tR\010ch" +
+      "annels\022<\n\010metadata\030\007 \003(\0132 .herald.v1.Mes" +
+      "sage.MetadataEntryR\010metadata\022\'\n\017idempote" +
+      "ncy_key\030\010 \001(\tR\016idempotencyKey\022;\n\013create_" +
+      "time\030\t \001(\0132\032.google.protobuf.TimestampR\n" +
+      "createTime\022\033\n\ttenant_id\030\n \001(\tR\010tenantId\022" +
+      ";\n\013expire_time\030\013 \001(\0132\032.google.protobuf.T" +
+      "imestampR\nexpireTime\022=\n\014expunge_time\030\014 \001" +
+      "(\0132\032.google.protobuf.TimestampR\013expungeT" +
+      "ime\032;\n\rMetadataEntry\022\020\n\003key\030\001 \001(\tR\003key\022\024" +
+      "\n\005value\030\002 \001(\tR\005value:\0028\001\"\341\002\n\010Delivery\022\035\n" +
+      "\nmessage_id\030\001 \001(\tR\tmessageId\022\037\n\013endpoint" +
+      "_id\030\002 \001(\tR\nendpointId\022.\n\005state\030\003 \001(\0162\030.h" +
+      "erald.v1.DeliveryStateR\005state\022#\n\rattempt" +
+      "_count\030\004 \001(\rR\014attemptCount\022F\n\021next_attem" +
+      "pt_time\030\005 \001(\0132\032.google.protobuf.Timestam" +
+      "pR\017nextAttemptTime\022;\n\013create_time\030\006 \001(\0132" +
+      "\032.google.protobuf.TimestampR\ncreateTime\022" +
+      ";\n\013update_time\030\007 \001(\0132\032.google.protobuf.T" +
+      "imestampR\nupdateTime\"p\n\021GetMessageReques" +
+      "t\022\035\n\nmessage_id\030\001 \001(\tR\tmessageId\022\033\n\ttena" +
+      "nt_id\030\002 \001(\tR\010tenantId\022\037\n\013all_tenants\030\003 \001" +
+      "(\010R\nallTenants\"w\n\022GetMessageResponse\022,\n\007" +
+      "message\030\001 \001(\0132\022.herald.v1.MessageR\007messa" +
+      "ge\0223\n\ndeliveries\030\002 \003(\0132\023.herald.v1.Deliv" +
+      "eryR\ndeliveries\"\254\003\n\007Attempt\022\016\n\002id\030\001 \001(\tR" +
+      "\002id\022\035\n\nmessage_id\030\002 \001(\tR\tmessageId\022\037\n\013en" +
+      "dpoint_id\030\003 \001(\tR\nendpointId\022%\n\016attempt_n" +
+      "umber\030\004 \001(\rR\rattemptNumber\0229\n\nstart_time" +
+      "\030\005 \001(\0132\032.google.protobuf.TimestampR\tstar" +
+      "tTime\0223\n\007latency\030\006 \001(\0132\031.google.protobuf" +
+      ".DurationR\007latency\022\037\n\013status_code\030\007 \001(\rR" +
+      "\nstatusCode\022:\n\nerror_kind\030\010 \001(\0162\033.herald" +
+      ".v1.AttemptErrorKindR\terrorKind\022\024\n\005error" +
+      "\030\t \001(\tR\005error\022)\n\020response_excerpt\030\n \001(\tR" +
+      "\017responseExcerpt\022\034\n\tsucceeded\030\013 \001(\010R\tsuc" +
+      "ceeded\"\220\002\n\023ListAttemptsRequest\022\035\n\nmessag" +
+      "e_id\030\001 \001(\tR\tmessageId\022\037\n\013endpoint_id\030\002 \001" +
+      "(\tR\nendpointId\022?\n\016delivery_state\030\003 \001(\0162\030" +
+      ".herald.v1.DeliveryStateR\rdeliveryState\022" +
+      "\033\n\tpage_size\030\004 \001(\005R\010pageSize\022\035\n\npage_tok" +
+      "en\030\005 \001(\tR\tpageToken\022\033\n\ttenant_id\030\006 \001(\tR\010" +
+      "tenantId\022\037\n\013all_tenants\030\007 \001(\010R\nallTenant" +
+      "s\"n\n\024ListAttemptsResponse\022.\n\010attempts\030\001 " +
+      "\003(\0132\022.herald.v1.AttemptR\010attempts\022&\n\017nex" +
+      "t_page_token\030\002 \001(\tR\rnextPageToken\"s\n\024Ret" +
+      "ryDeliveryRequest\022\035\n\nmessage_id\030\001 \001(\tR\tm" +
+      "essageId\022\037\n\013endpoint_id\030\002 \001(\tR\nendpointI" +
+      "d\022\033\n\ttenant_id\030\003 \001(\tR\010tenantId\"H\n\025RetryD" +
+      "eliveryResponse\022/\n\010delivery\030\001 \001(\0132\023.hera" +
+      "ld.v1.DeliveryR\010delivery\"R\n\024ReplayMessag" +
+      "eRequest\022\035\n\nmessage_id\030\001 \001(\tR\tmessageId\022" +
+      "\033\n\ttenant_id\030\002 \001(\tR\010tenantId\"S\n\025ExpungeM" +
+      "essageRequest\022\035\n\nmessage_id\030\001 \001(\tR\tmessa" +
+      "geId\022\033\n\ttenant_id\030\002 \001(\tR\010tenantId\"\212\001\n\026Ex" +
+      "pungeMessageResponse\022=\n\014expunge_time\030\001 \001" +
+      "(\0132\032.google.protobuf.TimestampR\013expungeT" +
+      "ime\0221\n\024cancelled_deliveries\030\002 \001(\rR\023cance" +
+      "lledDeliveries\">\n\025ReplayMessageResponse\022" +
+      "%\n\016delivery_count\030\001 \001(\rR\rdeliveryCount\"\210" +
+      "\001\n\026RecoverEndpointRequest\022\037\n\013endpoint_id" +
+      "\030\001 \001(\tR\nendpointId\0220\n\005since\030\002 \001(\0132\032.goog" +
+      "le.protobuf.TimestampR\005since\022\033\n\ttenant_i" +
+      "d\030\003 \001(\tR\010tenantId\"5\n\027RecoverEndpointResp" +
+      "onse\022\032\n\010requeued\030\001 \001(\rR\010requeued\"\316\002\n\033Str" +
+      "eamDeliveryStatusRequest\022&\n\014after_cursor" +
+      "\030\001 \001(\004H\000R\013afterCursor\210\001\001\022!\n\014endpoint_ids" +
+      "\030\002 \003(\tR\013endpointIds\022\037\n\013event_types\030\003 \003(\t" +
+      "R\neventTypes\022\035\n\nmessage_id\030\004 \001(\tR\tmessag" +
+      "eId\0220\n\005kinds\030\005 \003(\0162\032.herald.v1.StatusEve" +
+      "ntKindR\005kinds\022#\n\runtil_settled\030\006 \001(\010R\014un" +
+      "tilSettled\022\033\n\ttenant_id\030\007 \001(\tR\010tenantId\022" +
+      "\037\n\013all_tenants\030\010 \001(\010R\nallTenantsB\017\n\r_aft" +
+      "er_cursor\"\224\001\n\034StreamDeliveryStatusRespon" +
+      "se\0226\n\005event\030\001 \001(\0132\036.herald.v1.DeliverySt" +
+      "atusEventH\000R\005event\0224\n\theartbeat\030\002 \001(\0132\024." +
+      "herald.v1.HeartbeatH\000R\theartbeatB\006\n\004item" +
+      "\"S\n\tHeartbeat\022.\n\004time\030\001 \001(\0132\032.google.pro" +
+      "tobuf.TimestampR\004time\022\026\n\006cursor\030\002 \001(\004R\006c" +
+      "ursor\"\307\004\n\023DeliveryStatusEvent\022\026\n\006cursor\030" +
+      "\001 \001(\004R\006cursor\022.\n\004time\030\002 \001(\0132\032.google.pro" +
+      "tobuf.TimestampR\004time\022.\n\004kind\030\003 \001(\0162\032.he" +
+      "rald.v1.StatusEventKindR\004kind\022\035\n\nmessage" +
+      "_id\030\004 \001(\tR\tmessageId\022\037\n\013endpoint_id\030\005 \001(" +
+      "\tR\nendpointId\022\035\n\nevent_type\030\006 \001(\tR\tevent" +
+      "Type\022%\n\016attempt_number\030\007 \001(\rR\rattemptNum" +
+      "ber\022\037\n\013status_code\030\010 \001(\rR\nstatusCode\022:\n\n" +
+      "error_kind\030\t \001(\0162\033.herald.v1.AttemptErro" +
+      "rKindR\terrorKind\022\024\n\005error\030\n \001(\tR\005error\0223" +
+      "\n\007latency\030\013 \001(\0132\031.google.protobuf.Durati" +
+      "onR\007latency\022F\n\021next_attempt_time\030\014 \001(\0132\032" +
+      ".google.protobuf.TimestampR\017nextAttemptT" +
+      "ime\022B\n\017disabled_reason\030\r \001(\0162\031.herald.v1" +
+      ".DisabledReasonR\016disabledReason\"\205\002\n\023GetA" +
+      "nalyticsRequest\0229\n\nstart_time\030\001 \001(\0132\032.go" +
+      "ogle.protobuf.TimestampR\tstartTime\0225\n\010en" +
+      "d_time\030\002 \001(\0132\032.google.protobuf.Timestamp" +
+      "R\007endTime\022\037\n\013endpoint_id\030\003 \001(\tR\nendpoint" +
+      "Id\022\035\n\nevent_type\030\004 \001(\tR\teventType\022\033\n\tten" +
+      "ant_id\030\005 \001(\tR\010tenantId\022\037\n\013all_tenants\030\006 " +
+      "\001(\010R\nallTenants\"\252\006\n\024GetAnalyticsResponse" +
+      "\0229\n\nstart_time\030\001 \001(\0132\032.google.protobuf.T" +
+      "imestampR\tstartTime\0225\n\010end_time\030\002 \001(\0132\032." +
+      "google.protobuf.TimestampR\007endTime\0221\n\006to" +
+      "tals\030\003 \001(\0132\031.herald.v1.DeliveryTotalsR\006t" +
+      "otals\022!\n\014success_rate\030\004 \001(\001R\013successRate" +
+      "\0223\n\007latency\030\005 \001(\0132\031.herald.v1.LatencySum" +
+      "maryR\007latency\022=\n\014status_codes\030\006 \003(\0132\032.he" +
+      "rald.v1.StatusCodeCountR\013statusCodes\022@\n\r" +
+      "failure_kinds\030\007 \003(\0132\033.herald.v1.FailureK" +
+      "indCountR\014failureKinds\022Q\n\027top_endpoints_" +
+      "by_volume\030\010 \003(\0132\032.herald.v1.EndpointFigu" +
+      "resR\024topEndpointsByVolume\022\\\n\035top_endpoin" +
+      "ts_by_failure_rate\030\t \003(\0132\032.herald.v1.End" +
+      "pointFiguresR\031topEndpointsByFailureRate\022" +
+      "-\n\006hourly\030\n \003(\0132\025.herald.v1.TimeBucketR\006" +
+      "hourly\022+\n\005daily\030\013 \003(\0132\025.herald.v1.TimeBu" +
+      "cketR\005daily\022&\n\005trend\030\014 \001(\0132\020.herald.v1.T" +
+      "rendR\005trend\022!\n\014health_score\030\r \001(\rR\013healt" +
+      "hScore\022<\n\rhealth_status\030\016 \001(\0162\027.herald.v" +
+      "1.HealthStatusR\014healthStatus\"\272\001\n\016Deliver" +
+      "yTotals\022\036\n\ndeliveries\030\001 \001(\004R\ndeliveries\022" +
+      "\032\n\010attempts\030\002 \001(\004R\010attempts\022\034\n\tsucceeded" +
+      "\030\003 \001(\004R\tsucceeded\022\026\n\006failed\030\004 \001(\004R\006faile" +
+      "d\022\034\n\texhausted\030\005 \001(\004R\texhausted\022\030\n\007pendi" +
+      "ng\030\006 \001(\004R\007pending\"\203\001\n\016LatencySummary\022\025\n\006" +
+      "avg_ms\030\001 \001(\001R\005avgMs\022\025\n\006p50_ms\030\002 \001(\001R\005p50" +
+      "Ms\022\025\n\006p95_ms\030\003 \001(\001R\005p95Ms\022\025\n\006p99_ms\030\004 \001(" +
+      "\001R\005p99Ms\022\025\n\006max_ms\030\005 \001(\001R\005maxMs\"H\n\017Statu" +
+      "sCodeCount\022\037\n\013status_code\030\001 \001(\rR\nstatusC" +
+      "ode\022\024\n\005count\030\002 \001(\004R\005count\"T\n\020FailureKind" +
+      "Count\022*\n\004kind\030\001 \001(\0162\026.herald.v1.FailureK" +
+      "indR\004kind\022\024\n\005count\030\002 \001(\004R\005count\"\276\001\n\017Endp" +
+      "ointFigures\022\037\n\013endpoint_id\030\001 \001(\tR\nendpoi" +
+      "ntId\022\032\n\010attempts\030\002 \001(\004R\010attempts\022\034\n\tsucc" +
+      "eeded\030\003 \001(\004R\tsucceeded\022\026\n\006failed\030\004 \001(\004R\006" +
+      "failed\022!\n\014success_rate\030\005 \001(\001R\013successRat" +
+      "e\022\025\n\006p95_ms\030\006 \001(\001R\005p95Ms\"\260\001\n\nTimeBucket\022" +
+      "9\n\nstart_time\030\001 \001(\0132\032.google.protobuf.Ti" +
+      "mestampR\tstartTime\022\032\n\010attempts\030\002 \001(\004R\010at" +
+      "tempts\022\034\n\tsucceeded\030\003 \001(\004R\tsucceeded\022\026\n\006" +
+      "failed\030\004 \001(\004R\006failed\022\025\n\006p95_ms\030\005 \001(\001R\005p9" +
+      "5Ms\"\351\001\n\005Trend\022+\n\021previous_attempts\030\001 \001(\004" +
+      "R\020previousAttempts\0222\n\025previous_success_r" +
+      "ate\030\002 \001(\001R\023previousSuccessRate\022&\n\017previo" +
+      "us_p95_ms\030\003 \001(\001R\rpreviousP95Ms\022\'\n\017attemp" +
+      "ts_change\030\004 \001(\001R\016attemptsChange\022.\n\023succe" +
+      "ss_rate_change\030\005 \001(\001R\021successRateChange\"" +
+      "\022\n\020GetHealthRequest\"u\n\021GetHealthResponse" +
+      "\0220\n\006health\030\001 \001(\0162\030.herald.v1.ServiceHeal" +
+      "thR\006health\022.\n\006checks\030\002 \003(\0132\026.herald.v1.H" +
+      "ealthCheckR\006checks\"I\n\013HealthCheck\022\022\n\004nam" +
+      "e\030\001 \001(\tR\004name\022\016\n\002ok\030\002 \001(\010R\002ok\022\026\n\006detail\030" +
+      "\003 \001(\tR\006detail\"\260\003\n\006ApiKey\022\016\n\002id\030\001 \001(\tR\002id" +
+      "\022\022\n\004name\030\002 \001(\tR\004name\022(\n\006scopes\030\003 \003(\0162\020.h" +
+      "erald.v1.ScopeR\006scopes\022\033\n\ttenant_id\030\004 \001(" +
+      "\tR\010tenantId\022;\n\013create_time\030\005 \001(\0132\032.googl" +
+      "e.protobuf.TimestampR\ncreateTime\022;\n\013expi" +
+      "re_time\030\006 \001(\0132\032.google.protobuf.Timestam" +
+      "pR\nexpireTime\022@\n\016last_used_time\030\007 \001(\0132\032." +
+      "google.protobuf.TimestampR\014lastUsedTime\022" +
+      ";\n\013revoke_time\030\010 \001(\0132\032.google.protobuf.T" +
+      "imestampR\nrevokeTime\022B\n\022publish_rate_lim" +
+      "it\030\t \001(\0132\024.herald.v1.RateLimitR\020publishR" +
+      "ateLimit\"\361\001\n\023CreateApiKeyRequest\022\022\n\004name" +
+      "\030\001 \001(\tR\004name\022(\n\006scopes\030\002 \003(\0162\020.herald.v1" +
+      ".ScopeR\006scopes\022\033\n\ttenant_id\030\003 \001(\tR\010tenan" +
+      "tId\022;\n\013expire_time\030\004 \001(\0132\032.google.protob" +
+      "uf.TimestampR\nexpireTime\022B\n\022publish_rate" +
+      "_limit\030\005 \001(\0132\024.herald.v1.RateLimitR\020publ" +
+      "ishRateLimit\"X\n\024CreateApiKeyResponse\022*\n\007" +
+      "api_key\030\001 \001(\0132\021.herald.v1.ApiKeyR\006apiKey" +
+      "\022\024\n\005token\030\002 \001(\tR\005token\"P\n\022ListApiKeysReq" +
+      "uest\022\033\n\tpage_size\030\001 \001(\005R\010pageSize\022\035\n\npag" +
+      "e_token\030\002 \001(\tR\tpageToken\"k\n\023ListApiKeysR" +
+      "esponse\022,\n\010api_keys\030\001 \003(\0132\021.herald.v1.Ap" +
+      "iKeyR\007apiKeys\022&\n\017next_page_token\030\002 \001(\tR\r" +
+      "nextPageToken\"3\n\023RevokeApiKeyRequest\022\034\n\n" +
+      "api_key_id\030\001 \001(\tR\010apiKeyId\"B\n\024RevokeApiK" +
+      "eyResponse\022*\n\007api_key\030\001 \001(\0132\021.herald.v1." +
+      "ApiKeyR\006apiKey\"L\n\006Tenant\022\033\n\ttenant_id\030\001 " +
+      "\001(\tR\010tenantId\022%\n\016endpoint_count\030\002 \001(\004R\re" +
+      "ndpointCount\"P\n\022ListTenantsRequest\022\033\n\tpa" +
+      "ge_size\030\001 \001(\005R\010pageSize\022\035\n\npage_token\030\002 " +
+      "\001(\tR\tpageToken\"j\n\023ListTenantsResponse\022+\n" +
+      "\007tenants\030\001 \003(\0132\021.herald.v1.TenantR\007tenan" +
+      "ts\022&\n\017next_page_token\030\002 \001(\tR\rnextPageTok" +
+      "en\"2\n\023DeleteTenantRequest\022\033\n\ttenant_id\030\001" +
+      " \001(\tR\010tenantId\"\243\001\n\024DeleteTenantResponse\022" +
+      "+\n\021deleted_endpoints\030\001 \001(\rR\020deletedEndpo" +
+      "ints\0221\n\024cancelled_deliveries\030\002 \001(\rR\023canc" +
+      "elledDeliveries\022+\n\021expunged_messages\030\003 \001" +
+      "(\rR\020expungedMessages*|\n\014CircuitState\022\035\n\031" +
+      "CIRCUIT_STATE_UNSPECIFIED\020\000\022\030\n\024CIRCUIT_S" +
+      "TATE_CLOSED\020\001\022\026\n\022CIRCUIT_STATE_OPEN\020\002\022\033\n" +
+      "\027CIRCUIT_STATE_HALF_OPEN\020\003*\204\001\n\016DisabledR" +
+      "eason\022\037\n\033DISABLED_REASON_UNSPECIFIED\020\000\022\032" +
+      "\n\026DISABLED_REASON_MANUAL\020\001\022\030\n\024DISABLED_R" +
+      "EASON_GONE\020\002\022\033\n\027DISABLED_REASON_FAILING\020" +
+      "\003*a\n\013RetryJitter\022\034\n\030RETRY_JITTER_UNSPECI" +
+      "FIED\020\000\022\025\n\021RETRY_JITTER_FULL\020\001\022\035\n\031RETRY_J" +
+      "ITTER_PROPORTIONAL\020\002*\300\001\n\rDeliveryState\022\036" +
+      "\n\032DELIVERY_STATE_UNSPECIFIED\020\000\022\032\n\026DELIVE" +
+      "RY_STATE_PENDING\020\001\022\034\n\030DELIVERY_STATE_IN_" +
+      "FLIGHT\020\002\022\034\n\030DELIVERY_STATE_SUCCEEDED\020\003\022\031" +
+      "\n\025DELIVERY_STATE_FAILED\020\004\022\034\n\030DELIVERY_ST" +
+      "ATE_CANCELLED\020\005*\363\001\n\020AttemptErrorKind\022\"\n\036" +
+      "ATTEMPT_ERROR_KIND_UNSPECIFIED\020\000\022\036\n\032ATTE" +
+      "MPT_ERROR_KIND_TIMEOUT\020\001\022\032\n\026ATTEMPT_ERRO" +
+      "R_KIND_DNS\020\002\022!\n\035ATTEMPT_ERROR_KIND_CONNE" +
+      "CTION\020\003\022\032\n\026ATTEMPT_ERROR_KIND_TLS\020\004\022 \n\034A" +
+      "TTEMPT_ERROR_KIND_TRANSPORT\020\005\022\036\n\032ATTEMPT" +
+      "_ERROR_KIND_BLOCKED\020\006*\302\003\n\017StatusEventKin" +
+      "d\022!\n\035STATUS_EVENT_KIND_UNSPECIFIED\020\000\022%\n!" +
+      "STATUS_EVENT_KIND_ATTEMPT_STARTED\020\001\022\'\n#S" +
+      "TATUS_EVENT_KIND_ATTEMPT_SUCCEEDED\020\002\022$\n " +
+      "STATUS_EVENT_KIND_ATTEMPT_FAILED\020\003\022%\n!ST" +
+      "ATUS_EVENT_KIND_RETRY_SCHEDULED\020\004\022(\n$STA" +
+      "TUS_EVENT_KIND_DELIVERY_EXHAUSTED\020\005\022(\n$S" +
+      "TATUS_EVENT_KIND_DELIVERY_CANCELLED\020\006\022\'\n" +
+      "#STATUS_EVENT_KIND_ENDPOINT_DISABLED\020\007\022&" +
+      "\n\"STATUS_EVENT_KIND_ENDPOINT_ENABLED\020\010\022$" +
+      "\n STATUS_EVENT_KIND_CIRCUIT_OPENED\020\t\022$\n " +
+      "STATUS_EVENT_KIND_CIRCUIT_CLOSED\020\n*\235\002\n\013F" +
+      "ailureKind\022\034\n\030FAILURE_KIND_UNSPECIFIED\020\000" +
+      "\022\030\n\024FAILURE_KIND_TIMEOUT\020\001\022\033\n\027FAILURE_KI" +
+      "ND_CONNECTION\020\002\022\024\n\020FAILURE_KIND_DNS\020\003\022\024\n" +
+      "\020FAILURE_KIND_TLS\020\004\022\032\n\026FAILURE_KIND_TRAN" +
+      "SPORT\020\005\022\031\n\025FAILURE_KIND_REDIRECT\020\006\022\035\n\031FA" +
+      "ILURE_KIND_CLIENT_ERROR\020\007\022\035\n\031FAILURE_KIN" +
+      "D_SERVER_ERROR\020\010\022\030\n\024FAILURE_KIND_BLOCKED" +
+      "\020\t*\256\001\n\014HealthStatus\022\035\n\031HEALTH_STATUS_UNS" +
+      "PECIFIED\020\000\022\033\n\027HEALTH_STATUS_EXCELLENT\020\001\022" +
+      "\026\n\022HEALTH_STATUS_GOOD\020\002\022\026\n\022HEALTH_STATUS" +
+      "_FAIR\020\003\022\026\n\022HEALTH_STATUS_POOR\020\004\022\032\n\026HEALT" +
+      "H_STATUS_CRITICAL\020\005*\206\001\n\rServiceHealth\022\036\n" +
+      "\032SERVICE_HEALTH_UNSPECIFIED\020\000\022\032\n\026SERVICE" +
+      "_HEALTH_HEALTHY\020\001\022\033\n\027SERVICE_HEALTH_DEGR" +
+      "ADED\020\002\022\034\n\030SERVICE_HEALTH_UNHEALTHY\020\003*c\n\005" +
+      "Scope\022\025\n\021SCOPE_UNSPECIFIED\020\000\022\021\n\rSCOPE_PU" +
+      "BLISH\020\001\022\016\n\nSCOPE_READ\020\002\022\017\n\013SCOPE_WRITE\020\003" +
+      "\022\017\n\013SCOPE_ADMIN\020\0042\301\016\n\016WebhookService\022@\n\007" +
+      "Publish\022\031.herald.v1.PublishRequest\032\032.her" +
+      "ald.v1.PublishResponse\022O\n\014PublishBatch\022\036" +
+      ".herald.v1.PublishBatchRequest\032\037.herald." +
+      "v1.PublishBatchResponse\022[\n\020RegisterEndpo" +
+      "int\022\".herald.v1.RegisterEndpointRequest\032" +
+      "#.herald.v1.RegisterEndpointResponse\022L\n\013" +
+      "GetEndpoint\022\035.herald.v1.GetEndpointReque" +
+      "st\032\036.herald.v1.GetEndpointResponse\022R\n\rLi" +
+      "stEndpoints\022\037.herald.v1.ListEndpointsReq" +
+      "uest\032 .herald.v1.ListEndpointsResponse\022U" +
+      "\n\016UpdateEndpoint\022 .herald.v1.UpdateEndpo" +
+      "intRequest\032!.herald.v1.UpdateEndpointRes" +
+      "ponse\022U\n\016DeleteEndpoint\022 .herald.v1.Dele" +
+      "teEndpointRequest\032!.herald.v1.DeleteEndp" +
+      "ointResponse\022g\n\024RotateEndpointSecret\022&.h" +
+      "erald.v1.RotateEndpointSecretRequest\032\'.h" +
+      "erald.v1.RotateEndpointSecretResponse\022I\n" +
+      "\nGetMessage\022\034.herald.v1.GetMessageReques" +
+      "t\032\035.herald.v1.GetMessageResponse\022O\n\014List" +
+      "Attempts\022\036.herald.v1.ListAttemptsRequest" +
+      "\032\037.herald.v1.ListAttemptsResponse\022R\n\rRet" +
+      "ryDelivery\022\037.herald.v1.RetryDeliveryRequ" +
+      "est\032 .herald.v1.RetryDeliveryResponse\022R\n" +
+      "\rReplayMessage\022\037.herald.v1.ReplayMessage" +
+      "Request\032 .herald.v1.ReplayMessageRespons" +
+      "e\022U\n\016ExpungeMessage\022 .herald.v1.ExpungeM" +
+      "essageRequest\032!.herald.v1.ExpungeMessage" +
+      "Response\022X\n\017RecoverEndpoint\022!.herald.v1.",
+      "RecoverEndpointRequest\032\".herald.v1.Recov" +
+      "erEndpointResponse\022i\n\024StreamDeliveryStat" +
+      "us\022&.herald.v1.StreamDeliveryStatusReque" +
+      "st\032\'.herald.v1.StreamDeliveryStatusRespo" +
+      "nse0\001\022O\n\014GetAnalytics\022\036.herald.v1.GetAna" +
+      "lyticsRequest\032\037.herald.v1.GetAnalyticsRe" +
+      "sponse\022F\n\tGetHealth\022\033.herald.v1.GetHealt" +
+      "hRequest\032\034.herald.v1.GetHealthResponse\022O" +
+      "\n\014CreateApiKey\022\036.herald.v1.CreateApiKeyR" +
+      "equest\032\037.herald.v1.CreateApiKeyResponse\022" +
+      "L\n\013ListApiKeys\022\035.herald.v1.ListApiKeysRe" +
+      "quest\032\036.herald.v1.ListApiKeysResponse\022O\n" +
+      "\014RevokeApiKey\022\036.herald.v1.RevokeApiKeyRe" +
+      "quest\032\037.herald.v1.RevokeApiKeyResponse\022L" +
+      "\n\013ListTenants\022\035.herald.v1.ListTenantsReq" +
+      "uest\032\036.herald.v1.ListTenantsResponse\022O\n\014" +
+      "DeleteTenant\022\036.herald.v1.DeleteTenantReq" +
+      "uest\032\037.herald.v1.DeleteTenantResponseBQ\n" +
+      "\rdev.herald.v1P\001Z>github.com/herald-webh" +
+      "ooks/herald/clients/go/heraldv1;heraldv1" +
+      "b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -806,7 +830,7 @@ public final class Herald extends com.google.protobuf.GeneratedFile {
     internal_static_herald_v1_PublishRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_PublishRequest_descriptor,
-        new java.lang.String[] { "EventType", "Json", "Raw", "IdempotencyKey", "Channels", "Metadata", "TenantId", "Payload", });
+        new java.lang.String[] { "EventType", "Json", "Raw", "IdempotencyKey", "Channels", "Metadata", "TenantId", "Retention", "Payload", });
     internal_static_herald_v1_PublishRequest_MetadataEntry_descriptor =
       internal_static_herald_v1_PublishRequest_descriptor.getNestedType(0);
     internal_static_herald_v1_PublishRequest_MetadataEntry_fieldAccessorTable = new
@@ -974,7 +998,7 @@ public final class Herald extends com.google.protobuf.GeneratedFile {
     internal_static_herald_v1_Message_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_Message_descriptor,
-        new java.lang.String[] { "Id", "EventType", "Payload", "ContentType", "PayloadJson", "Channels", "Metadata", "IdempotencyKey", "CreateTime", "TenantId", });
+        new java.lang.String[] { "Id", "EventType", "Payload", "ContentType", "PayloadJson", "Channels", "Metadata", "IdempotencyKey", "CreateTime", "TenantId", "ExpireTime", "ExpungeTime", });
     internal_static_herald_v1_Message_MetadataEntry_descriptor =
       internal_static_herald_v1_Message_descriptor.getNestedType(0);
     internal_static_herald_v1_Message_MetadataEntry_fieldAccessorTable = new
@@ -1035,192 +1059,204 @@ public final class Herald extends com.google.protobuf.GeneratedFile {
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_ReplayMessageRequest_descriptor,
         new java.lang.String[] { "MessageId", "TenantId", });
-    internal_static_herald_v1_ReplayMessageResponse_descriptor =
+    internal_static_herald_v1_ExpungeMessageRequest_descriptor =
       getDescriptor().getMessageType(35);
+    internal_static_herald_v1_ExpungeMessageRequest_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_herald_v1_ExpungeMessageRequest_descriptor,
+        new java.lang.String[] { "MessageId", "TenantId", });
+    internal_static_herald_v1_ExpungeMessageResponse_descriptor =
+      getDescriptor().getMessageType(36);
+    internal_static_herald_v1_ExpungeMessageResponse_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_herald_v1_ExpungeMessageResponse_descriptor,
+        new java.lang.String[] { "ExpungeTime", "CancelledDeliveries", });
+    internal_static_herald_v1_ReplayMessageResponse_descriptor =
+      getDescriptor().getMessageType(37);
     internal_static_herald_v1_ReplayMessageResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_ReplayMessageResponse_descriptor,
         new java.lang.String[] { "DeliveryCount", });
     internal_static_herald_v1_RecoverEndpointRequest_descriptor =
-      getDescriptor().getMessageType(36);
+      getDescriptor().getMessageType(38);
     internal_static_herald_v1_RecoverEndpointRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_RecoverEndpointRequest_descriptor,
         new java.lang.String[] { "EndpointId", "Since", "TenantId", });
     internal_static_herald_v1_RecoverEndpointResponse_descriptor =
-      getDescriptor().getMessageType(37);
+      getDescriptor().getMessageType(39);
     internal_static_herald_v1_RecoverEndpointResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_RecoverEndpointResponse_descriptor,
         new java.lang.String[] { "Requeued", });
     internal_static_herald_v1_StreamDeliveryStatusRequest_descriptor =
-      getDescriptor().getMessageType(38);
+      getDescriptor().getMessageType(40);
     internal_static_herald_v1_StreamDeliveryStatusRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_StreamDeliveryStatusRequest_descriptor,
         new java.lang.String[] { "AfterCursor", "EndpointIds", "EventTypes", "MessageId", "Kinds", "UntilSettled", "TenantId", "AllTenants", });
     internal_static_herald_v1_StreamDeliveryStatusResponse_descriptor =
-      getDescriptor().getMessageType(39);
+      getDescriptor().getMessageType(41);
     internal_static_herald_v1_StreamDeliveryStatusResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_StreamDeliveryStatusResponse_descriptor,
         new java.lang.String[] { "Event", "Heartbeat", "Item", });
     internal_static_herald_v1_Heartbeat_descriptor =
-      getDescriptor().getMessageType(40);
+      getDescriptor().getMessageType(42);
     internal_static_herald_v1_Heartbeat_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_Heartbeat_descriptor,
         new java.lang.String[] { "Time", "Cursor", });
     internal_static_herald_v1_DeliveryStatusEvent_descriptor =
-      getDescriptor().getMessageType(41);
+      getDescriptor().getMessageType(43);
     internal_static_herald_v1_DeliveryStatusEvent_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_DeliveryStatusEvent_descriptor,
         new java.lang.String[] { "Cursor", "Time", "Kind", "MessageId", "EndpointId", "EventType", "AttemptNumber", "StatusCode", "ErrorKind", "Error", "Latency", "NextAttemptTime", "DisabledReason", });
     internal_static_herald_v1_GetAnalyticsRequest_descriptor =
-      getDescriptor().getMessageType(42);
+      getDescriptor().getMessageType(44);
     internal_static_herald_v1_GetAnalyticsRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_GetAnalyticsRequest_descriptor,
         new java.lang.String[] { "StartTime", "EndTime", "EndpointId", "EventType", "TenantId", "AllTenants", });
     internal_static_herald_v1_GetAnalyticsResponse_descriptor =
-      getDescriptor().getMessageType(43);
+      getDescriptor().getMessageType(45);
     internal_static_herald_v1_GetAnalyticsResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_GetAnalyticsResponse_descriptor,
         new java.lang.String[] { "StartTime", "EndTime", "Totals", "SuccessRate", "Latency", "StatusCodes", "FailureKinds", "TopEndpointsByVolume", "TopEndpointsByFailureRate", "Hourly", "Daily", "Trend", "HealthScore", "HealthStatus", });
     internal_static_herald_v1_DeliveryTotals_descriptor =
-      getDescriptor().getMessageType(44);
+      getDescriptor().getMessageType(46);
     internal_static_herald_v1_DeliveryTotals_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_DeliveryTotals_descriptor,
         new java.lang.String[] { "Deliveries", "Attempts", "Succeeded", "Failed", "Exhausted", "Pending", });
     internal_static_herald_v1_LatencySummary_descriptor =
-      getDescriptor().getMessageType(45);
+      getDescriptor().getMessageType(47);
     internal_static_herald_v1_LatencySummary_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_LatencySummary_descriptor,
         new java.lang.String[] { "AvgMs", "P50Ms", "P95Ms", "P99Ms", "MaxMs", });
     internal_static_herald_v1_StatusCodeCount_descriptor =
-      getDescriptor().getMessageType(46);
+      getDescriptor().getMessageType(48);
     internal_static_herald_v1_StatusCodeCount_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_StatusCodeCount_descriptor,
         new java.lang.String[] { "StatusCode", "Count", });
     internal_static_herald_v1_FailureKindCount_descriptor =
-      getDescriptor().getMessageType(47);
+      getDescriptor().getMessageType(49);
     internal_static_herald_v1_FailureKindCount_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_FailureKindCount_descriptor,
         new java.lang.String[] { "Kind", "Count", });
     internal_static_herald_v1_EndpointFigures_descriptor =
-      getDescriptor().getMessageType(48);
+      getDescriptor().getMessageType(50);
     internal_static_herald_v1_EndpointFigures_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_EndpointFigures_descriptor,
         new java.lang.String[] { "EndpointId", "Attempts", "Succeeded", "Failed", "SuccessRate", "P95Ms", });
     internal_static_herald_v1_TimeBucket_descriptor =
-      getDescriptor().getMessageType(49);
+      getDescriptor().getMessageType(51);
     internal_static_herald_v1_TimeBucket_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_TimeBucket_descriptor,
         new java.lang.String[] { "StartTime", "Attempts", "Succeeded", "Failed", "P95Ms", });
     internal_static_herald_v1_Trend_descriptor =
-      getDescriptor().getMessageType(50);
+      getDescriptor().getMessageType(52);
     internal_static_herald_v1_Trend_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_Trend_descriptor,
         new java.lang.String[] { "PreviousAttempts", "PreviousSuccessRate", "PreviousP95Ms", "AttemptsChange", "SuccessRateChange", });
     internal_static_herald_v1_GetHealthRequest_descriptor =
-      getDescriptor().getMessageType(51);
+      getDescriptor().getMessageType(53);
     internal_static_herald_v1_GetHealthRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_GetHealthRequest_descriptor,
         new java.lang.String[] { });
     internal_static_herald_v1_GetHealthResponse_descriptor =
-      getDescriptor().getMessageType(52);
+      getDescriptor().getMessageType(54);
     internal_static_herald_v1_GetHealthResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_GetHealthResponse_descriptor,
         new java.lang.String[] { "Health", "Checks", });
     internal_static_herald_v1_HealthCheck_descriptor =
-      getDescriptor().getMessageType(53);
+      getDescriptor().getMessageType(55);
     internal_static_herald_v1_HealthCheck_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_HealthCheck_descriptor,
         new java.lang.String[] { "Name", "Ok", "Detail", });
     internal_static_herald_v1_ApiKey_descriptor =
-      getDescriptor().getMessageType(54);
+      getDescriptor().getMessageType(56);
     internal_static_herald_v1_ApiKey_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_ApiKey_descriptor,
         new java.lang.String[] { "Id", "Name", "Scopes", "TenantId", "CreateTime", "ExpireTime", "LastUsedTime", "RevokeTime", "PublishRateLimit", });
     internal_static_herald_v1_CreateApiKeyRequest_descriptor =
-      getDescriptor().getMessageType(55);
+      getDescriptor().getMessageType(57);
     internal_static_herald_v1_CreateApiKeyRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_CreateApiKeyRequest_descriptor,
         new java.lang.String[] { "Name", "Scopes", "TenantId", "ExpireTime", "PublishRateLimit", });
     internal_static_herald_v1_CreateApiKeyResponse_descriptor =
-      getDescriptor().getMessageType(56);
+      getDescriptor().getMessageType(58);
     internal_static_herald_v1_CreateApiKeyResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_CreateApiKeyResponse_descriptor,
         new java.lang.String[] { "ApiKey", "Token", });
     internal_static_herald_v1_ListApiKeysRequest_descriptor =
-      getDescriptor().getMessageType(57);
+      getDescriptor().getMessageType(59);
     internal_static_herald_v1_ListApiKeysRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_ListApiKeysRequest_descriptor,
         new java.lang.String[] { "PageSize", "PageToken", });
     internal_static_herald_v1_ListApiKeysResponse_descriptor =
-      getDescriptor().getMessageType(58);
+      getDescriptor().getMessageType(60);
     internal_static_herald_v1_ListApiKeysResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_ListApiKeysResponse_descriptor,
         new java.lang.String[] { "ApiKeys", "NextPageToken", });
     internal_static_herald_v1_RevokeApiKeyRequest_descriptor =
-      getDescriptor().getMessageType(59);
+      getDescriptor().getMessageType(61);
     internal_static_herald_v1_RevokeApiKeyRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_RevokeApiKeyRequest_descriptor,
         new java.lang.String[] { "ApiKeyId", });
     internal_static_herald_v1_RevokeApiKeyResponse_descriptor =
-      getDescriptor().getMessageType(60);
+      getDescriptor().getMessageType(62);
     internal_static_herald_v1_RevokeApiKeyResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_RevokeApiKeyResponse_descriptor,
         new java.lang.String[] { "ApiKey", });
     internal_static_herald_v1_Tenant_descriptor =
-      getDescriptor().getMessageType(61);
+      getDescriptor().getMessageType(63);
     internal_static_herald_v1_Tenant_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_Tenant_descriptor,
         new java.lang.String[] { "TenantId", "EndpointCount", });
     internal_static_herald_v1_ListTenantsRequest_descriptor =
-      getDescriptor().getMessageType(62);
+      getDescriptor().getMessageType(64);
     internal_static_herald_v1_ListTenantsRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_ListTenantsRequest_descriptor,
         new java.lang.String[] { "PageSize", "PageToken", });
     internal_static_herald_v1_ListTenantsResponse_descriptor =
-      getDescriptor().getMessageType(63);
+      getDescriptor().getMessageType(65);
     internal_static_herald_v1_ListTenantsResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_ListTenantsResponse_descriptor,
         new java.lang.String[] { "Tenants", "NextPageToken", });
     internal_static_herald_v1_DeleteTenantRequest_descriptor =
-      getDescriptor().getMessageType(64);
+      getDescriptor().getMessageType(66);
     internal_static_herald_v1_DeleteTenantRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_DeleteTenantRequest_descriptor,
         new java.lang.String[] { "TenantId", });
     internal_static_herald_v1_DeleteTenantResponse_descriptor =
-      getDescriptor().getMessageType(65);
+      getDescriptor().getMessageType(67);
     internal_static_herald_v1_DeleteTenantResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_DeleteTenantResponse_descriptor,
-        new java.lang.String[] { "DeletedEndpoints", "CancelledDeliveries", });
+        new java.lang.String[] { "DeletedEndpoints", "CancelledDeliveries", "ExpungedMessages", });
     descriptor.resolveAllFeaturesImmutable();
     com.google.protobuf.DurationProto.getDescriptor();
     com.google.protobuf.FieldMaskProto.getDescriptor();

@@ -459,6 +459,85 @@ java.lang.String defaultValue) {
     }
   }
 
+  public static final int EXPIRE_TIME_FIELD_NUMBER = 11;
+  private com.google.protobuf.Timestamp expireTime_;
+  /**
+   * <pre>
+   * When the message may be deleted, once every delivery has settled (succeeded, failed
+   * or cancelled). Unsettled messages are kept however old.
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp expire_time = 11 [json_name = "expireTime"];</code>
+   * @return Whether the expireTime field is set.
+   */
+  @java.lang.Override
+  public boolean hasExpireTime() {
+    return ((bitField0_ & 0x00000004) != 0);
+  }
+  /**
+   * <pre>
+   * When the message may be deleted, once every delivery has settled (succeeded, failed
+   * or cancelled). Unsettled messages are kept however old.
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp expire_time = 11 [json_name = "expireTime"];</code>
+   * @return The expireTime.
+   */
+  @java.lang.Override
+  public com.google.protobuf.Timestamp getExpireTime() {
+    return expireTime_ == null ? com.google.protobuf.Timestamp.getDefaultInstance() : expireTime_;
+  }
+  /**
+   * <pre>
+   * When the message may be deleted, once every delivery has settled (succeeded, failed
+   * or cancelled). Unsettled messages are kept however old.
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp expire_time = 11 [json_name = "expireTime"];</code>
+   */
+  @java.lang.Override
+  public com.google.protobuf.TimestampOrBuilder getExpireTimeOrBuilder() {
+    return expireTime_ == null ? com.google.protobuf.Timestamp.getDefaultInstance() : expireTime_;
+  }
+
+  public static final int EXPUNGE_TIME_FIELD_NUMBER = 12;
+  private com.google.protobuf.Timestamp expungeTime_;
+  /**
+   * <pre>
+   * When the payload was expunged; the payload is then empty.
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp expunge_time = 12 [json_name = "expungeTime"];</code>
+   * @return Whether the expungeTime field is set.
+   */
+  @java.lang.Override
+  public boolean hasExpungeTime() {
+    return ((bitField0_ & 0x00000008) != 0);
+  }
+  /**
+   * <pre>
+   * When the payload was expunged; the payload is then empty.
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp expunge_time = 12 [json_name = "expungeTime"];</code>
+   * @return The expungeTime.
+   */
+  @java.lang.Override
+  public com.google.protobuf.Timestamp getExpungeTime() {
+    return expungeTime_ == null ? com.google.protobuf.Timestamp.getDefaultInstance() : expungeTime_;
+  }
+  /**
+   * <pre>
+   * When the payload was expunged; the payload is then empty.
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp expunge_time = 12 [json_name = "expungeTime"];</code>
+   */
+  @java.lang.Override
+  public com.google.protobuf.TimestampOrBuilder getExpungeTimeOrBuilder() {
+    return expungeTime_ == null ? com.google.protobuf.Timestamp.getDefaultInstance() : expungeTime_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -505,6 +584,12 @@ java.lang.String defaultValue) {
     }
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(tenantId_)) {
       com.google.protobuf.GeneratedMessage.writeString(output, 10, tenantId_);
+    }
+    if (((bitField0_ & 0x00000004) != 0)) {
+      output.writeMessage(11, getExpireTime());
+    }
+    if (((bitField0_ & 0x00000008) != 0)) {
+      output.writeMessage(12, getExpungeTime());
     }
     getUnknownFields().writeTo(output);
   }
@@ -554,6 +639,14 @@ java.lang.String defaultValue) {
     }
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(tenantId_)) {
       size += com.google.protobuf.GeneratedMessage.computeStringSize(10, tenantId_);
+    }
+    if (((bitField0_ & 0x00000004) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(11, getExpireTime());
+    }
+    if (((bitField0_ & 0x00000008) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(12, getExpungeTime());
     }
     return size;
   }
@@ -605,6 +698,16 @@ java.lang.String defaultValue) {
     }
     if (!getTenantId()
         .equals(other.getTenantId())) return false;
+    if (hasExpireTime() != other.hasExpireTime()) return false;
+    if (hasExpireTime()) {
+      if (!getExpireTime()
+          .equals(other.getExpireTime())) return false;
+    }
+    if (hasExpungeTime() != other.hasExpungeTime()) return false;
+    if (hasExpungeTime()) {
+      if (!getExpungeTime()
+          .equals(other.getExpungeTime())) return false;
+    }
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -644,6 +747,14 @@ java.lang.String defaultValue) {
     }
     hash = (37 * hash) + TENANT_ID_FIELD_NUMBER;
     hash = (53 * hash) + getTenantId().hashCode();
+    if (hasExpireTime()) {
+      hash = (37 * hash) + EXPIRE_TIME_FIELD_NUMBER;
+      hash = (53 * hash) + getExpireTime().hashCode();
+    }
+    if (hasExpungeTime()) {
+      hash = (37 * hash) + EXPUNGE_TIME_FIELD_NUMBER;
+      hash = (53 * hash) + getExpungeTime().hashCode();
+    }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -798,6 +909,8 @@ java.lang.String defaultValue) {
               .alwaysUseFieldBuilders) {
         internalGetPayloadJsonFieldBuilder();
         internalGetCreateTimeFieldBuilder();
+        internalGetExpireTimeFieldBuilder();
+        internalGetExpungeTimeFieldBuilder();
       }
     }
     @java.lang.Override
@@ -823,6 +936,16 @@ java.lang.String defaultValue) {
         createTimeBuilder_ = null;
       }
       tenantId_ = "";
+      expireTime_ = null;
+      if (expireTimeBuilder_ != null) {
+        expireTimeBuilder_.dispose();
+        expireTimeBuilder_ = null;
+      }
+      expungeTime_ = null;
+      if (expungeTimeBuilder_ != null) {
+        expungeTimeBuilder_.dispose();
+        expungeTimeBuilder_ = null;
+      }
       return this;
     }
 
@@ -895,6 +1018,18 @@ java.lang.String defaultValue) {
       if (((from_bitField0_ & 0x00000200) != 0)) {
         result.tenantId_ = tenantId_;
       }
+      if (((from_bitField0_ & 0x00000400) != 0)) {
+        result.expireTime_ = expireTimeBuilder_ == null
+            ? expireTime_
+            : expireTimeBuilder_.build();
+        to_bitField0_ |= 0x00000004;
+      }
+      if (((from_bitField0_ & 0x00000800) != 0)) {
+        result.expungeTime_ = expungeTimeBuilder_ == null
+            ? expungeTime_
+            : expungeTimeBuilder_.build();
+        to_bitField0_ |= 0x00000008;
+      }
       result.bitField0_ |= to_bitField0_;
     }
 
@@ -956,6 +1091,12 @@ java.lang.String defaultValue) {
         tenantId_ = other.tenantId_;
         bitField0_ |= 0x00000200;
         onChanged();
+      }
+      if (other.hasExpireTime()) {
+        mergeExpireTime(other.getExpireTime());
+      }
+      if (other.hasExpungeTime()) {
+        mergeExpungeTime(other.getExpungeTime());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -1039,6 +1180,20 @@ java.lang.String defaultValue) {
               bitField0_ |= 0x00000200;
               break;
             } // case 82
+            case 90: {
+              input.readMessage(
+                  internalGetExpireTimeFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00000400;
+              break;
+            } // case 90
+            case 98: {
+              input.readMessage(
+                  internalGetExpungeTimeFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00000800;
+              break;
+            } // case 98
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1970,6 +2125,325 @@ java.lang.String defaultValue) {
       bitField0_ |= 0x00000200;
       onChanged();
       return this;
+    }
+
+    private com.google.protobuf.Timestamp expireTime_;
+    private com.google.protobuf.SingleFieldBuilder<
+        com.google.protobuf.Timestamp, com.google.protobuf.Timestamp.Builder, com.google.protobuf.TimestampOrBuilder> expireTimeBuilder_;
+    /**
+     * <pre>
+     * When the message may be deleted, once every delivery has settled (succeeded, failed
+     * or cancelled). Unsettled messages are kept however old.
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp expire_time = 11 [json_name = "expireTime"];</code>
+     * @return Whether the expireTime field is set.
+     */
+    public boolean hasExpireTime() {
+      return ((bitField0_ & 0x00000400) != 0);
+    }
+    /**
+     * <pre>
+     * When the message may be deleted, once every delivery has settled (succeeded, failed
+     * or cancelled). Unsettled messages are kept however old.
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp expire_time = 11 [json_name = "expireTime"];</code>
+     * @return The expireTime.
+     */
+    public com.google.protobuf.Timestamp getExpireTime() {
+      if (expireTimeBuilder_ == null) {
+        return expireTime_ == null ? com.google.protobuf.Timestamp.getDefaultInstance() : expireTime_;
+      } else {
+        return expireTimeBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * When the message may be deleted, once every delivery has settled (succeeded, failed
+     * or cancelled). Unsettled messages are kept however old.
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp expire_time = 11 [json_name = "expireTime"];</code>
+     */
+    public Builder setExpireTime(com.google.protobuf.Timestamp value) {
+      if (expireTimeBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        expireTime_ = value;
+      } else {
+        expireTimeBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00000400;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * When the message may be deleted, once every delivery has settled (succeeded, failed
+     * or cancelled). Unsettled messages are kept however old.
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp expire_time = 11 [json_name = "expireTime"];</code>
+     */
+    public Builder setExpireTime(
+        com.google.protobuf.Timestamp.Builder builderForValue) {
+      if (expireTimeBuilder_ == null) {
+        expireTime_ = builderForValue.build();
+      } else {
+        expireTimeBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00000400;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * When the message may be deleted, once every delivery has settled (succeeded, failed
+     * or cancelled). Unsettled messages are kept however old.
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp expire_time = 11 [json_name = "expireTime"];</code>
+     */
+    public Builder mergeExpireTime(com.google.protobuf.Timestamp value) {
+      if (expireTimeBuilder_ == null) {
+        if (((bitField0_ & 0x00000400) != 0) &&
+          expireTime_ != null &&
+          expireTime_ != com.google.protobuf.Timestamp.getDefaultInstance()) {
+          getExpireTimeBuilder().mergeFrom(value);
+        } else {
+          expireTime_ = value;
+        }
+      } else {
+        expireTimeBuilder_.mergeFrom(value);
+      }
+      if (expireTime_ != null) {
+        bitField0_ |= 0x00000400;
+        onChanged();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * When the message may be deleted, once every delivery has settled (succeeded, failed
+     * or cancelled). Unsettled messages are kept however old.
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp expire_time = 11 [json_name = "expireTime"];</code>
+     */
+    public Builder clearExpireTime() {
+      bitField0_ = (bitField0_ & ~0x00000400);
+      expireTime_ = null;
+      if (expireTimeBuilder_ != null) {
+        expireTimeBuilder_.dispose();
+        expireTimeBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * When the message may be deleted, once every delivery has settled (succeeded, failed
+     * or cancelled). Unsettled messages are kept however old.
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp expire_time = 11 [json_name = "expireTime"];</code>
+     */
+    public com.google.protobuf.Timestamp.Builder getExpireTimeBuilder() {
+      bitField0_ |= 0x00000400;
+      onChanged();
+      return internalGetExpireTimeFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * When the message may be deleted, once every delivery has settled (succeeded, failed
+     * or cancelled). Unsettled messages are kept however old.
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp expire_time = 11 [json_name = "expireTime"];</code>
+     */
+    public com.google.protobuf.TimestampOrBuilder getExpireTimeOrBuilder() {
+      if (expireTimeBuilder_ != null) {
+        return expireTimeBuilder_.getMessageOrBuilder();
+      } else {
+        return expireTime_ == null ?
+            com.google.protobuf.Timestamp.getDefaultInstance() : expireTime_;
+      }
+    }
+    /**
+     * <pre>
+     * When the message may be deleted, once every delivery has settled (succeeded, failed
+     * or cancelled). Unsettled messages are kept however old.
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp expire_time = 11 [json_name = "expireTime"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        com.google.protobuf.Timestamp, com.google.protobuf.Timestamp.Builder, com.google.protobuf.TimestampOrBuilder> 
+        internalGetExpireTimeFieldBuilder() {
+      if (expireTimeBuilder_ == null) {
+        expireTimeBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            com.google.protobuf.Timestamp, com.google.protobuf.Timestamp.Builder, com.google.protobuf.TimestampOrBuilder>(
+                getExpireTime(),
+                getParentForChildren(),
+                isClean());
+        expireTime_ = null;
+      }
+      return expireTimeBuilder_;
+    }
+
+    private com.google.protobuf.Timestamp expungeTime_;
+    private com.google.protobuf.SingleFieldBuilder<
+        com.google.protobuf.Timestamp, com.google.protobuf.Timestamp.Builder, com.google.protobuf.TimestampOrBuilder> expungeTimeBuilder_;
+    /**
+     * <pre>
+     * When the payload was expunged; the payload is then empty.
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp expunge_time = 12 [json_name = "expungeTime"];</code>
+     * @return Whether the expungeTime field is set.
+     */
+    public boolean hasExpungeTime() {
+      return ((bitField0_ & 0x00000800) != 0);
+    }
+    /**
+     * <pre>
+     * When the payload was expunged; the payload is then empty.
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp expunge_time = 12 [json_name = "expungeTime"];</code>
+     * @return The expungeTime.
+     */
+    public com.google.protobuf.Timestamp getExpungeTime() {
+      if (expungeTimeBuilder_ == null) {
+        return expungeTime_ == null ? com.google.protobuf.Timestamp.getDefaultInstance() : expungeTime_;
+      } else {
+        return expungeTimeBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * When the payload was expunged; the payload is then empty.
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp expunge_time = 12 [json_name = "expungeTime"];</code>
+     */
+    public Builder setExpungeTime(com.google.protobuf.Timestamp value) {
+      if (expungeTimeBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        expungeTime_ = value;
+      } else {
+        expungeTimeBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00000800;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * When the payload was expunged; the payload is then empty.
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp expunge_time = 12 [json_name = "expungeTime"];</code>
+     */
+    public Builder setExpungeTime(
+        com.google.protobuf.Timestamp.Builder builderForValue) {
+      if (expungeTimeBuilder_ == null) {
+        expungeTime_ = builderForValue.build();
+      } else {
+        expungeTimeBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00000800;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * When the payload was expunged; the payload is then empty.
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp expunge_time = 12 [json_name = "expungeTime"];</code>
+     */
+    public Builder mergeExpungeTime(com.google.protobuf.Timestamp value) {
+      if (expungeTimeBuilder_ == null) {
+        if (((bitField0_ & 0x00000800) != 0) &&
+          expungeTime_ != null &&
+          expungeTime_ != com.google.protobuf.Timestamp.getDefaultInstance()) {
+          getExpungeTimeBuilder().mergeFrom(value);
+        } else {
+          expungeTime_ = value;
+        }
+      } else {
+        expungeTimeBuilder_.mergeFrom(value);
+      }
+      if (expungeTime_ != null) {
+        bitField0_ |= 0x00000800;
+        onChanged();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * When the payload was expunged; the payload is then empty.
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp expunge_time = 12 [json_name = "expungeTime"];</code>
+     */
+    public Builder clearExpungeTime() {
+      bitField0_ = (bitField0_ & ~0x00000800);
+      expungeTime_ = null;
+      if (expungeTimeBuilder_ != null) {
+        expungeTimeBuilder_.dispose();
+        expungeTimeBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * When the payload was expunged; the payload is then empty.
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp expunge_time = 12 [json_name = "expungeTime"];</code>
+     */
+    public com.google.protobuf.Timestamp.Builder getExpungeTimeBuilder() {
+      bitField0_ |= 0x00000800;
+      onChanged();
+      return internalGetExpungeTimeFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * When the payload was expunged; the payload is then empty.
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp expunge_time = 12 [json_name = "expungeTime"];</code>
+     */
+    public com.google.protobuf.TimestampOrBuilder getExpungeTimeOrBuilder() {
+      if (expungeTimeBuilder_ != null) {
+        return expungeTimeBuilder_.getMessageOrBuilder();
+      } else {
+        return expungeTime_ == null ?
+            com.google.protobuf.Timestamp.getDefaultInstance() : expungeTime_;
+      }
+    }
+    /**
+     * <pre>
+     * When the payload was expunged; the payload is then empty.
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp expunge_time = 12 [json_name = "expungeTime"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        com.google.protobuf.Timestamp, com.google.protobuf.Timestamp.Builder, com.google.protobuf.TimestampOrBuilder> 
+        internalGetExpungeTimeFieldBuilder() {
+      if (expungeTimeBuilder_ == null) {
+        expungeTimeBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            com.google.protobuf.Timestamp, com.google.protobuf.Timestamp.Builder, com.google.protobuf.TimestampOrBuilder>(
+                getExpungeTime(),
+                getParentForChildren(),
+                isClean());
+        expungeTime_ = null;
+      }
+      return expungeTimeBuilder_;
     }
 
     // @@protoc_insertion_point(builder_scope:herald.v1.Message)

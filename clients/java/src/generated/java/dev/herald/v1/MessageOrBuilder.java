@@ -180,4 +180,61 @@ java.lang.String defaultValue);
    */
   com.google.protobuf.ByteString
       getTenantIdBytes();
+
+  /**
+   * <pre>
+   * When the message may be deleted, once every delivery has settled (succeeded, failed
+   * or cancelled). Unsettled messages are kept however old.
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp expire_time = 11 [json_name = "expireTime"];</code>
+   * @return Whether the expireTime field is set.
+   */
+  boolean hasExpireTime();
+  /**
+   * <pre>
+   * When the message may be deleted, once every delivery has settled (succeeded, failed
+   * or cancelled). Unsettled messages are kept however old.
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp expire_time = 11 [json_name = "expireTime"];</code>
+   * @return The expireTime.
+   */
+  com.google.protobuf.Timestamp getExpireTime();
+  /**
+   * <pre>
+   * When the message may be deleted, once every delivery has settled (succeeded, failed
+   * or cancelled). Unsettled messages are kept however old.
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp expire_time = 11 [json_name = "expireTime"];</code>
+   */
+  com.google.protobuf.TimestampOrBuilder getExpireTimeOrBuilder();
+
+  /**
+   * <pre>
+   * When the payload was expunged; the payload is then empty.
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp expunge_time = 12 [json_name = "expungeTime"];</code>
+   * @return Whether the expungeTime field is set.
+   */
+  boolean hasExpungeTime();
+  /**
+   * <pre>
+   * When the payload was expunged; the payload is then empty.
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp expunge_time = 12 [json_name = "expungeTime"];</code>
+   * @return The expungeTime.
+   */
+  com.google.protobuf.Timestamp getExpungeTime();
+  /**
+   * <pre>
+   * When the payload was expunged; the payload is then empty.
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp expunge_time = 12 [json_name = "expungeTime"];</code>
+   */
+  com.google.protobuf.TimestampOrBuilder getExpungeTimeOrBuilder();
 }

@@ -65,6 +65,7 @@ private static final long serialVersionUID = 0L;
             dev.herald.v1.PublishRequest.class, dev.herald.v1.PublishRequest.Builder.class);
   }
 
+  private int bitField0_;
   private int payloadCase_ = 0;
   @SuppressWarnings("serial")
   private java.lang.Object payload_;
@@ -485,6 +486,50 @@ java.lang.String defaultValue) {
     }
   }
 
+  public static final int RETENTION_FIELD_NUMBER = 8;
+  private com.google.protobuf.Duration retention_;
+  /**
+   * <pre>
+   * How long the message is kept once its deliveries have settled, counted from its
+   * publication: at most the service's retention (`WEBHOOK_RETENTION`, which also
+   * applies when this is unset), at least one second.
+   * </pre>
+   *
+   * <code>.google.protobuf.Duration retention = 8 [json_name = "retention"];</code>
+   * @return Whether the retention field is set.
+   */
+  @java.lang.Override
+  public boolean hasRetention() {
+    return ((bitField0_ & 0x00000001) != 0);
+  }
+  /**
+   * <pre>
+   * How long the message is kept once its deliveries have settled, counted from its
+   * publication: at most the service's retention (`WEBHOOK_RETENTION`, which also
+   * applies when this is unset), at least one second.
+   * </pre>
+   *
+   * <code>.google.protobuf.Duration retention = 8 [json_name = "retention"];</code>
+   * @return The retention.
+   */
+  @java.lang.Override
+  public com.google.protobuf.Duration getRetention() {
+    return retention_ == null ? com.google.protobuf.Duration.getDefaultInstance() : retention_;
+  }
+  /**
+   * <pre>
+   * How long the message is kept once its deliveries have settled, counted from its
+   * publication: at most the service's retention (`WEBHOOK_RETENTION`, which also
+   * applies when this is unset), at least one second.
+   * </pre>
+   *
+   * <code>.google.protobuf.Duration retention = 8 [json_name = "retention"];</code>
+   */
+  @java.lang.Override
+  public com.google.protobuf.DurationOrBuilder getRetentionOrBuilder() {
+    return retention_ == null ? com.google.protobuf.Duration.getDefaultInstance() : retention_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -522,6 +567,9 @@ java.lang.String defaultValue) {
         6);
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(tenantId_)) {
       com.google.protobuf.GeneratedMessage.writeString(output, 7, tenantId_);
+    }
+    if (((bitField0_ & 0x00000001) != 0)) {
+      output.writeMessage(8, getRetention());
     }
     getUnknownFields().writeTo(output);
   }
@@ -562,6 +610,10 @@ java.lang.String defaultValue) {
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(tenantId_)) {
       size += com.google.protobuf.GeneratedMessage.computeStringSize(7, tenantId_);
     }
+    if (((bitField0_ & 0x00000001) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(8, getRetention());
+    }
     return size;
   }
   @java.lang.Override
@@ -596,6 +648,11 @@ java.lang.String defaultValue) {
         other.internalGetMetadata())) return false;
     if (!getTenantId()
         .equals(other.getTenantId())) return false;
+    if (hasRetention() != other.hasRetention()) return false;
+    if (hasRetention()) {
+      if (!getRetention()
+          .equals(other.getRetention())) return false;
+    }
     if (!getPayloadCase().equals(other.getPayloadCase())) return false;
     switch (payloadCase_) {
       case 2:
@@ -634,6 +691,10 @@ java.lang.String defaultValue) {
     }
     hash = (37 * hash) + TENANT_ID_FIELD_NUMBER;
     hash = (53 * hash) + getTenantId().hashCode();
+    if (hasRetention()) {
+      hash = (37 * hash) + RETENTION_FIELD_NUMBER;
+      hash = (53 * hash) + getRetention().hashCode();
+    }
     switch (payloadCase_) {
       case 2:
         hash = (37 * hash) + JSON_FIELD_NUMBER;
@@ -787,13 +848,19 @@ java.lang.String defaultValue) {
 
     // Construct using dev.herald.v1.PublishRequest.newBuilder()
     private Builder() {
-
+      maybeForceBuilderInitialization();
     }
 
     private Builder(
         com.google.protobuf.GeneratedMessage.BuilderParent parent) {
       super(parent);
-
+      maybeForceBuilderInitialization();
+    }
+    private void maybeForceBuilderInitialization() {
+      if (com.google.protobuf.GeneratedMessage
+              .alwaysUseFieldBuilders) {
+        internalGetRetentionFieldBuilder();
+      }
     }
     @java.lang.Override
     public Builder clear() {
@@ -811,6 +878,11 @@ java.lang.String defaultValue) {
           com.google.protobuf.LazyStringArrayList.emptyList();
       internalGetMutableMetadata().clear();
       tenantId_ = "";
+      retention_ = null;
+      if (retentionBuilder_ != null) {
+        retentionBuilder_.dispose();
+        retentionBuilder_ = null;
+      }
       payloadCase_ = 0;
       payload_ = null;
       return this;
@@ -864,6 +936,14 @@ java.lang.String defaultValue) {
       if (((from_bitField0_ & 0x00000040) != 0)) {
         result.tenantId_ = tenantId_;
       }
+      int to_bitField0_ = 0;
+      if (((from_bitField0_ & 0x00000080) != 0)) {
+        result.retention_ = retentionBuilder_ == null
+            ? retention_
+            : retentionBuilder_.build();
+        to_bitField0_ |= 0x00000001;
+      }
+      result.bitField0_ |= to_bitField0_;
     }
 
     private void buildPartialOneofs(dev.herald.v1.PublishRequest result) {
@@ -918,6 +998,9 @@ java.lang.String defaultValue) {
         tenantId_ = other.tenantId_;
         bitField0_ |= 0x00000040;
         onChanged();
+      }
+      if (other.hasRetention()) {
+        mergeRetention(other.getRetention());
       }
       switch (other.getPayloadCase()) {
         case JSON: {
@@ -999,6 +1082,13 @@ java.lang.String defaultValue) {
               bitField0_ |= 0x00000040;
               break;
             } // case 58
+            case 66: {
+              input.readMessage(
+                  internalGetRetentionFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00000080;
+              break;
+            } // case 66
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1968,6 +2058,179 @@ java.lang.String defaultValue) {
       bitField0_ |= 0x00000040;
       onChanged();
       return this;
+    }
+
+    private com.google.protobuf.Duration retention_;
+    private com.google.protobuf.SingleFieldBuilder<
+        com.google.protobuf.Duration, com.google.protobuf.Duration.Builder, com.google.protobuf.DurationOrBuilder> retentionBuilder_;
+    /**
+     * <pre>
+     * How long the message is kept once its deliveries have settled, counted from its
+     * publication: at most the service's retention (`WEBHOOK_RETENTION`, which also
+     * applies when this is unset), at least one second.
+     * </pre>
+     *
+     * <code>.google.protobuf.Duration retention = 8 [json_name = "retention"];</code>
+     * @return Whether the retention field is set.
+     */
+    public boolean hasRetention() {
+      return ((bitField0_ & 0x00000080) != 0);
+    }
+    /**
+     * <pre>
+     * How long the message is kept once its deliveries have settled, counted from its
+     * publication: at most the service's retention (`WEBHOOK_RETENTION`, which also
+     * applies when this is unset), at least one second.
+     * </pre>
+     *
+     * <code>.google.protobuf.Duration retention = 8 [json_name = "retention"];</code>
+     * @return The retention.
+     */
+    public com.google.protobuf.Duration getRetention() {
+      if (retentionBuilder_ == null) {
+        return retention_ == null ? com.google.protobuf.Duration.getDefaultInstance() : retention_;
+      } else {
+        return retentionBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * How long the message is kept once its deliveries have settled, counted from its
+     * publication: at most the service's retention (`WEBHOOK_RETENTION`, which also
+     * applies when this is unset), at least one second.
+     * </pre>
+     *
+     * <code>.google.protobuf.Duration retention = 8 [json_name = "retention"];</code>
+     */
+    public Builder setRetention(com.google.protobuf.Duration value) {
+      if (retentionBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        retention_ = value;
+      } else {
+        retentionBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00000080;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * How long the message is kept once its deliveries have settled, counted from its
+     * publication: at most the service's retention (`WEBHOOK_RETENTION`, which also
+     * applies when this is unset), at least one second.
+     * </pre>
+     *
+     * <code>.google.protobuf.Duration retention = 8 [json_name = "retention"];</code>
+     */
+    public Builder setRetention(
+        com.google.protobuf.Duration.Builder builderForValue) {
+      if (retentionBuilder_ == null) {
+        retention_ = builderForValue.build();
+      } else {
+        retentionBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00000080;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * How long the message is kept once its deliveries have settled, counted from its
+     * publication: at most the service's retention (`WEBHOOK_RETENTION`, which also
+     * applies when this is unset), at least one second.
+     * </pre>
+     *
+     * <code>.google.protobuf.Duration retention = 8 [json_name = "retention"];</code>
+     */
+    public Builder mergeRetention(com.google.protobuf.Duration value) {
+      if (retentionBuilder_ == null) {
+        if (((bitField0_ & 0x00000080) != 0) &&
+          retention_ != null &&
+          retention_ != com.google.protobuf.Duration.getDefaultInstance()) {
+          getRetentionBuilder().mergeFrom(value);
+        } else {
+          retention_ = value;
+        }
+      } else {
+        retentionBuilder_.mergeFrom(value);
+      }
+      if (retention_ != null) {
+        bitField0_ |= 0x00000080;
+        onChanged();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * How long the message is kept once its deliveries have settled, counted from its
+     * publication: at most the service's retention (`WEBHOOK_RETENTION`, which also
+     * applies when this is unset), at least one second.
+     * </pre>
+     *
+     * <code>.google.protobuf.Duration retention = 8 [json_name = "retention"];</code>
+     */
+    public Builder clearRetention() {
+      bitField0_ = (bitField0_ & ~0x00000080);
+      retention_ = null;
+      if (retentionBuilder_ != null) {
+        retentionBuilder_.dispose();
+        retentionBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * How long the message is kept once its deliveries have settled, counted from its
+     * publication: at most the service's retention (`WEBHOOK_RETENTION`, which also
+     * applies when this is unset), at least one second.
+     * </pre>
+     *
+     * <code>.google.protobuf.Duration retention = 8 [json_name = "retention"];</code>
+     */
+    public com.google.protobuf.Duration.Builder getRetentionBuilder() {
+      bitField0_ |= 0x00000080;
+      onChanged();
+      return internalGetRetentionFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * How long the message is kept once its deliveries have settled, counted from its
+     * publication: at most the service's retention (`WEBHOOK_RETENTION`, which also
+     * applies when this is unset), at least one second.
+     * </pre>
+     *
+     * <code>.google.protobuf.Duration retention = 8 [json_name = "retention"];</code>
+     */
+    public com.google.protobuf.DurationOrBuilder getRetentionOrBuilder() {
+      if (retentionBuilder_ != null) {
+        return retentionBuilder_.getMessageOrBuilder();
+      } else {
+        return retention_ == null ?
+            com.google.protobuf.Duration.getDefaultInstance() : retention_;
+      }
+    }
+    /**
+     * <pre>
+     * How long the message is kept once its deliveries have settled, counted from its
+     * publication: at most the service's retention (`WEBHOOK_RETENTION`, which also
+     * applies when this is unset), at least one second.
+     * </pre>
+     *
+     * <code>.google.protobuf.Duration retention = 8 [json_name = "retention"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        com.google.protobuf.Duration, com.google.protobuf.Duration.Builder, com.google.protobuf.DurationOrBuilder> 
+        internalGetRetentionFieldBuilder() {
+      if (retentionBuilder_ == null) {
+        retentionBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            com.google.protobuf.Duration, com.google.protobuf.Duration.Builder, com.google.protobuf.DurationOrBuilder>(
+                getRetention(),
+                getParentForChildren(),
+                isClean());
+        retention_ = null;
+      }
+      return retentionBuilder_;
     }
 
     // @@protoc_insertion_point(builder_scope:herald.v1.PublishRequest)

@@ -222,5 +222,38 @@ java.lang.String defaultValue);
   com.google.protobuf.ByteString
       getTenantIdBytes();
 
+  /**
+   * <pre>
+   * How long the message is kept once its deliveries have settled, counted from its
+   * publication: at most the service's retention (`WEBHOOK_RETENTION`, which also
+   * applies when this is unset), at least one second.
+   * </pre>
+   *
+   * <code>.google.protobuf.Duration retention = 8 [json_name = "retention"];</code>
+   * @return Whether the retention field is set.
+   */
+  boolean hasRetention();
+  /**
+   * <pre>
+   * How long the message is kept once its deliveries have settled, counted from its
+   * publication: at most the service's retention (`WEBHOOK_RETENTION`, which also
+   * applies when this is unset), at least one second.
+   * </pre>
+   *
+   * <code>.google.protobuf.Duration retention = 8 [json_name = "retention"];</code>
+   * @return The retention.
+   */
+  com.google.protobuf.Duration getRetention();
+  /**
+   * <pre>
+   * How long the message is kept once its deliveries have settled, counted from its
+   * publication: at most the service's retention (`WEBHOOK_RETENTION`, which also
+   * applies when this is unset), at least one second.
+   * </pre>
+   *
+   * <code>.google.protobuf.Duration retention = 8 [json_name = "retention"];</code>
+   */
+  com.google.protobuf.DurationOrBuilder getRetentionOrBuilder();
+
   dev.herald.v1.PublishRequest.PayloadCase getPayloadCase();
 }

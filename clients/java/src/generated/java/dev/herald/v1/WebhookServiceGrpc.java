@@ -387,6 +387,37 @@ public final class WebhookServiceGrpc {
     return getReplayMessageMethod;
   }
 
+  private static volatile io.grpc.MethodDescriptor<dev.herald.v1.ExpungeMessageRequest,
+      dev.herald.v1.ExpungeMessageResponse> getExpungeMessageMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "ExpungeMessage",
+      requestType = dev.herald.v1.ExpungeMessageRequest.class,
+      responseType = dev.herald.v1.ExpungeMessageResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<dev.herald.v1.ExpungeMessageRequest,
+      dev.herald.v1.ExpungeMessageResponse> getExpungeMessageMethod() {
+    io.grpc.MethodDescriptor<dev.herald.v1.ExpungeMessageRequest, dev.herald.v1.ExpungeMessageResponse> getExpungeMessageMethod;
+    if ((getExpungeMessageMethod = WebhookServiceGrpc.getExpungeMessageMethod) == null) {
+      synchronized (WebhookServiceGrpc.class) {
+        if ((getExpungeMessageMethod = WebhookServiceGrpc.getExpungeMessageMethod) == null) {
+          WebhookServiceGrpc.getExpungeMessageMethod = getExpungeMessageMethod =
+              io.grpc.MethodDescriptor.<dev.herald.v1.ExpungeMessageRequest, dev.herald.v1.ExpungeMessageResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "ExpungeMessage"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.herald.v1.ExpungeMessageRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.herald.v1.ExpungeMessageResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new WebhookServiceMethodDescriptorSupplier("ExpungeMessage"))
+              .build();
+        }
+      }
+    }
+    return getExpungeMessageMethod;
+  }
+
   private static volatile io.grpc.MethodDescriptor<dev.herald.v1.RecoverEndpointRequest,
       dev.herald.v1.RecoverEndpointResponse> getRecoverEndpointMethod;
 
@@ -839,12 +870,25 @@ public final class WebhookServiceGrpc {
 
     /**
      * <pre>
-     * Sends a message again to every endpoint that matches it now.
+     * Sends a message again to every endpoint that matches it now. An expunged message
+     * cannot be replayed (FAILED_PRECONDITION).
      * </pre>
      */
     default void replayMessage(dev.herald.v1.ReplayMessageRequest request,
         io.grpc.stub.StreamObserver<dev.herald.v1.ReplayMessageResponse> responseObserver) {
       io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getReplayMessageMethod(), responseObserver);
+    }
+
+    /**
+     * <pre>
+     * Removes a message's payload and its attempts' response excerpts at once, keeping the
+     * record of what happened (ids, times, outcomes), and cancels its unfinished
+     * deliveries. For erasure requests: nothing of the payload is sent or shown again.
+     * </pre>
+     */
+    default void expungeMessage(dev.herald.v1.ExpungeMessageRequest request,
+        io.grpc.stub.StreamObserver<dev.herald.v1.ExpungeMessageResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getExpungeMessageMethod(), responseObserver);
     }
 
     /**
@@ -939,7 +983,8 @@ public final class WebhookServiceGrpc {
 
     /**
      * <pre>
-     * Deletes every endpoint of a tenant and cancels their unfinished deliveries (admin).
+     * Deletes every endpoint of a tenant, cancels their unfinished deliveries and expunges
+     * every message of the tenant (admin).
      * </pre>
      */
     default void deleteTenant(dev.herald.v1.DeleteTenantRequest request,
@@ -1099,13 +1144,27 @@ public final class WebhookServiceGrpc {
 
     /**
      * <pre>
-     * Sends a message again to every endpoint that matches it now.
+     * Sends a message again to every endpoint that matches it now. An expunged message
+     * cannot be replayed (FAILED_PRECONDITION).
      * </pre>
      */
     public void replayMessage(dev.herald.v1.ReplayMessageRequest request,
         io.grpc.stub.StreamObserver<dev.herald.v1.ReplayMessageResponse> responseObserver) {
       io.grpc.stub.ClientCalls.asyncUnaryCall(
           getChannel().newCall(getReplayMessageMethod(), getCallOptions()), request, responseObserver);
+    }
+
+    /**
+     * <pre>
+     * Removes a message's payload and its attempts' response excerpts at once, keeping the
+     * record of what happened (ids, times, outcomes), and cancels its unfinished
+     * deliveries. For erasure requests: nothing of the payload is sent or shown again.
+     * </pre>
+     */
+    public void expungeMessage(dev.herald.v1.ExpungeMessageRequest request,
+        io.grpc.stub.StreamObserver<dev.herald.v1.ExpungeMessageResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getExpungeMessageMethod(), getCallOptions()), request, responseObserver);
     }
 
     /**
@@ -1208,7 +1267,8 @@ public final class WebhookServiceGrpc {
 
     /**
      * <pre>
-     * Deletes every endpoint of a tenant and cancels their unfinished deliveries (admin).
+     * Deletes every endpoint of a tenant, cancels their unfinished deliveries and expunges
+     * every message of the tenant (admin).
      * </pre>
      */
     public void deleteTenant(dev.herald.v1.DeleteTenantRequest request,
@@ -1344,12 +1404,25 @@ public final class WebhookServiceGrpc {
 
     /**
      * <pre>
-     * Sends a message again to every endpoint that matches it now.
+     * Sends a message again to every endpoint that matches it now. An expunged message
+     * cannot be replayed (FAILED_PRECONDITION).
      * </pre>
      */
     public dev.herald.v1.ReplayMessageResponse replayMessage(dev.herald.v1.ReplayMessageRequest request) throws io.grpc.StatusException {
       return io.grpc.stub.ClientCalls.blockingV2UnaryCall(
           getChannel(), getReplayMessageMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * Removes a message's payload and its attempts' response excerpts at once, keeping the
+     * record of what happened (ids, times, outcomes), and cancels its unfinished
+     * deliveries. For erasure requests: nothing of the payload is sent or shown again.
+     * </pre>
+     */
+    public dev.herald.v1.ExpungeMessageResponse expungeMessage(dev.herald.v1.ExpungeMessageRequest request) throws io.grpc.StatusException {
+      return io.grpc.stub.ClientCalls.blockingV2UnaryCall(
+          getChannel(), getExpungeMessageMethod(), getCallOptions(), request);
     }
 
     /**
@@ -1446,7 +1519,8 @@ public final class WebhookServiceGrpc {
 
     /**
      * <pre>
-     * Deletes every endpoint of a tenant and cancels their unfinished deliveries (admin).
+     * Deletes every endpoint of a tenant, cancels their unfinished deliveries and expunges
+     * every message of the tenant (admin).
      * </pre>
      */
     public dev.herald.v1.DeleteTenantResponse deleteTenant(dev.herald.v1.DeleteTenantRequest request) throws io.grpc.StatusException {
@@ -1581,12 +1655,25 @@ public final class WebhookServiceGrpc {
 
     /**
      * <pre>
-     * Sends a message again to every endpoint that matches it now.
+     * Sends a message again to every endpoint that matches it now. An expunged message
+     * cannot be replayed (FAILED_PRECONDITION).
      * </pre>
      */
     public dev.herald.v1.ReplayMessageResponse replayMessage(dev.herald.v1.ReplayMessageRequest request) {
       return io.grpc.stub.ClientCalls.blockingUnaryCall(
           getChannel(), getReplayMessageMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * Removes a message's payload and its attempts' response excerpts at once, keeping the
+     * record of what happened (ids, times, outcomes), and cancels its unfinished
+     * deliveries. For erasure requests: nothing of the payload is sent or shown again.
+     * </pre>
+     */
+    public dev.herald.v1.ExpungeMessageResponse expungeMessage(dev.herald.v1.ExpungeMessageRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getExpungeMessageMethod(), getCallOptions(), request);
     }
 
     /**
@@ -1682,7 +1769,8 @@ public final class WebhookServiceGrpc {
 
     /**
      * <pre>
-     * Deletes every endpoint of a tenant and cancels their unfinished deliveries (admin).
+     * Deletes every endpoint of a tenant, cancels their unfinished deliveries and expunges
+     * every message of the tenant (admin).
      * </pre>
      */
     public dev.herald.v1.DeleteTenantResponse deleteTenant(dev.herald.v1.DeleteTenantRequest request) {
@@ -1828,13 +1916,27 @@ public final class WebhookServiceGrpc {
 
     /**
      * <pre>
-     * Sends a message again to every endpoint that matches it now.
+     * Sends a message again to every endpoint that matches it now. An expunged message
+     * cannot be replayed (FAILED_PRECONDITION).
      * </pre>
      */
     public com.google.common.util.concurrent.ListenableFuture<dev.herald.v1.ReplayMessageResponse> replayMessage(
         dev.herald.v1.ReplayMessageRequest request) {
       return io.grpc.stub.ClientCalls.futureUnaryCall(
           getChannel().newCall(getReplayMessageMethod(), getCallOptions()), request);
+    }
+
+    /**
+     * <pre>
+     * Removes a message's payload and its attempts' response excerpts at once, keeping the
+     * record of what happened (ids, times, outcomes), and cancels its unfinished
+     * deliveries. For erasure requests: nothing of the payload is sent or shown again.
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<dev.herald.v1.ExpungeMessageResponse> expungeMessage(
+        dev.herald.v1.ExpungeMessageRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getExpungeMessageMethod(), getCallOptions()), request);
     }
 
     /**
@@ -1922,7 +2024,8 @@ public final class WebhookServiceGrpc {
 
     /**
      * <pre>
-     * Deletes every endpoint of a tenant and cancels their unfinished deliveries (admin).
+     * Deletes every endpoint of a tenant, cancels their unfinished deliveries and expunges
+     * every message of the tenant (admin).
      * </pre>
      */
     public com.google.common.util.concurrent.ListenableFuture<dev.herald.v1.DeleteTenantResponse> deleteTenant(
@@ -1944,15 +2047,16 @@ public final class WebhookServiceGrpc {
   private static final int METHODID_LIST_ATTEMPTS = 9;
   private static final int METHODID_RETRY_DELIVERY = 10;
   private static final int METHODID_REPLAY_MESSAGE = 11;
-  private static final int METHODID_RECOVER_ENDPOINT = 12;
-  private static final int METHODID_STREAM_DELIVERY_STATUS = 13;
-  private static final int METHODID_GET_ANALYTICS = 14;
-  private static final int METHODID_GET_HEALTH = 15;
-  private static final int METHODID_CREATE_API_KEY = 16;
-  private static final int METHODID_LIST_API_KEYS = 17;
-  private static final int METHODID_REVOKE_API_KEY = 18;
-  private static final int METHODID_LIST_TENANTS = 19;
-  private static final int METHODID_DELETE_TENANT = 20;
+  private static final int METHODID_EXPUNGE_MESSAGE = 12;
+  private static final int METHODID_RECOVER_ENDPOINT = 13;
+  private static final int METHODID_STREAM_DELIVERY_STATUS = 14;
+  private static final int METHODID_GET_ANALYTICS = 15;
+  private static final int METHODID_GET_HEALTH = 16;
+  private static final int METHODID_CREATE_API_KEY = 17;
+  private static final int METHODID_LIST_API_KEYS = 18;
+  private static final int METHODID_REVOKE_API_KEY = 19;
+  private static final int METHODID_LIST_TENANTS = 20;
+  private static final int METHODID_DELETE_TENANT = 21;
 
   private static final class MethodHandlers<Req, Resp> implements
       io.grpc.stub.ServerCalls.UnaryMethod<Req, Resp>,
@@ -2018,6 +2122,10 @@ public final class WebhookServiceGrpc {
         case METHODID_REPLAY_MESSAGE:
           serviceImpl.replayMessage((dev.herald.v1.ReplayMessageRequest) request,
               (io.grpc.stub.StreamObserver<dev.herald.v1.ReplayMessageResponse>) responseObserver);
+          break;
+        case METHODID_EXPUNGE_MESSAGE:
+          serviceImpl.expungeMessage((dev.herald.v1.ExpungeMessageRequest) request,
+              (io.grpc.stub.StreamObserver<dev.herald.v1.ExpungeMessageResponse>) responseObserver);
           break;
         case METHODID_RECOVER_ENDPOINT:
           serviceImpl.recoverEndpoint((dev.herald.v1.RecoverEndpointRequest) request,
@@ -2158,6 +2266,13 @@ public final class WebhookServiceGrpc {
               dev.herald.v1.ReplayMessageResponse>(
                 service, METHODID_REPLAY_MESSAGE)))
         .addMethod(
+          getExpungeMessageMethod(),
+          io.grpc.stub.ServerCalls.asyncUnaryCall(
+            new MethodHandlers<
+              dev.herald.v1.ExpungeMessageRequest,
+              dev.herald.v1.ExpungeMessageResponse>(
+                service, METHODID_EXPUNGE_MESSAGE)))
+        .addMethod(
           getRecoverEndpointMethod(),
           io.grpc.stub.ServerCalls.asyncUnaryCall(
             new MethodHandlers<
@@ -2280,6 +2395,7 @@ public final class WebhookServiceGrpc {
               .addMethod(getListAttemptsMethod())
               .addMethod(getRetryDeliveryMethod())
               .addMethod(getReplayMessageMethod())
+              .addMethod(getExpungeMessageMethod())
               .addMethod(getRecoverEndpointMethod())
               .addMethod(getStreamDeliveryStatusMethod())
               .addMethod(getGetAnalyticsMethod())
