@@ -48,6 +48,8 @@ use crate::tls::{TlsAcceptor, TlsError};
 
 /// How often expired idempotency keys are forgotten.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(600);
+/// Messages one retention batch deletes at most.
+const SWEEP_BATCH: usize = 200;
 /// How often the gRPC health status is checked against the health report.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
 /// Endpoint records sealed again under a new master key per store write.
@@ -107,6 +109,8 @@ pub struct Application {
     stopping: CancellationToken,
     /// How long analytics rollups are kept.
     analytics_retention: Duration,
+    /// How often expired messages are looked for.
+    retention_sweep_interval: Duration,
     /// TLS for the gRPC port; `None`: h2c.
     tls: Option<TlsAcceptor>,
     shutdown_grace: Duration,
@@ -234,6 +238,7 @@ impl Application {
             storage,
             stopping,
             analytics_retention: config.analytics_retention,
+            retention_sweep_interval: config.retention_sweep_interval,
             tls,
             shutdown_grace: config.shutdown_grace,
         })
@@ -291,6 +296,12 @@ impl Application {
         tasks.spawn(housekeeping(
             self.store.clone(),
             self.analytics_retention,
+            stopping.child_token(),
+        ));
+        tasks.spawn(sweep_expired(
+            self.store.clone(),
+            self.metrics.clone(),
+            self.retention_sweep_interval,
             stopping.child_token(),
         ));
         tasks.spawn(reseal_secrets(
@@ -429,6 +440,44 @@ async fn follow_health(
         tracing::warn!(serving, "health changed");
         reporter.set_service_status("", status).await;
         reporter.set_service_status(SERVICE_NAME, status).await;
+    }
+}
+
+/// Every `interval`, until `stop`: deletes settled messages past their retention, a small
+/// batch per store transition so publishes and deliveries queue behind one batch at most.
+async fn sweep_expired(
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    interval: Duration,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        let mut messages = 0;
+        loop {
+            let started = Instant::now();
+            match store.sweep(SystemTime::now(), SWEEP_BATCH).await {
+                Ok(swept) => {
+                    metrics.swept(&swept, started.elapsed());
+                    messages += swept.messages;
+                    if !swept.more || stop.is_cancelled() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %ErrorChain(&e), "cannot delete expired messages");
+                    break;
+                }
+            }
+        }
+        if messages > 0 {
+            tracing::debug!(messages, "expired messages deleted");
+        }
     }
 }
 

@@ -265,6 +265,10 @@ pub struct ServeArgs {
     #[arg(long, env = "WEBHOOK_RETENTION", default_value = "30d", value_parser = duration)]
     pub retention: Duration,
 
+    /// How often expired messages are looked for; each look deletes them in small batches.
+    #[arg(long, env = "WEBHOOK_RETENTION_SWEEP_INTERVAL", default_value = "1m", value_parser = duration)]
+    pub retention_sweep_interval: Duration,
+
     /// Days of per-minute analytics kept.
     #[arg(long, env = "WEBHOOK_ANALYTICS_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub analytics_retention_days: u32,
@@ -423,6 +427,8 @@ pub struct Config {
     pub legacy_signature_headers: bool,
     pub shutdown_grace: Duration,
     pub analytics_retention: Duration,
+    /// How often expired messages are looked for.
+    pub retention_sweep_interval: Duration,
     pub auth: AuthConfig,
     /// `None`: gRPC in clear (h2c).
     pub tls: Option<TlsFiles>,
@@ -507,6 +513,11 @@ impl ServeArgs {
                 "WEBHOOK_STREAM_HEARTBEAT",
             ),
             (self.retention, "--retention", "WEBHOOK_RETENTION"),
+            (
+                self.retention_sweep_interval,
+                "--retention-sweep-interval",
+                "WEBHOOK_RETENTION_SWEEP_INTERVAL",
+            ),
         ] {
             if value.is_zero() {
                 return Err(ConfigError {
@@ -575,6 +586,7 @@ impl ServeArgs {
             analytics_retention: Duration::from_secs(
                 u64::from(self.analytics_retention_days) * 24 * 3600,
             ),
+            retention_sweep_interval: self.retention_sweep_interval,
         })
     }
 }

@@ -12,13 +12,14 @@ use std::time::Duration;
 use crate::analytics::FailureKind;
 use crate::domain::EndpointId;
 use crate::policy::protection::CircuitStatus;
+use crate::storage::Swept;
 use prometheus::{
     Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// The name of every metric Herald exports (dashboards and alerts may use only these).
-pub const NAMES: [&str; 15] = [
+pub const NAMES: [&str; 17] = [
     "webhook_deliveries_total",
     "webhook_attempt_failures_total",
     "webhook_delivery_duration_seconds",
@@ -32,6 +33,8 @@ pub const NAMES: [&str; 15] = [
     "webhook_worker_utilization",
     "webhook_status_stream_subscribers",
     "webhook_secrets_pending_reseal",
+    "webhook_retention_deleted_total",
+    "webhook_retention_sweep_seconds",
     "grpc_server_handled_total",
     "grpc_server_handling_seconds",
 ];
@@ -97,6 +100,10 @@ pub struct Metrics {
     stream_subscribers: IntGauge,
     /// Endpoint records not yet sealed under the current master key.
     secrets_pending_reseal: IntGauge,
+    /// What retention deleted: messages, deliveries, attempts and payload bytes.
+    retention_deleted: IntCounterVec,
+    /// How long each retention batch took (the store did nothing else meanwhile).
+    retention_sweep: Histogram,
     grpc_requests: IntCounterVec,
     grpc_duration: HistogramVec,
     event_types: LabelCap,
@@ -228,6 +235,26 @@ impl Metrics {
                     "Endpoint records not yet encrypted under the current master key",
                 ),
             ),
+            retention_deleted: register(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "webhook_retention_deleted_total",
+                        "Settled messages deleted past their retention, and what went with them, by kind",
+                    ),
+                    &["kind"],
+                ),
+            ),
+            retention_sweep: register(
+                &r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "webhook_retention_sweep_seconds",
+                        "Time one retention batch took",
+                    )
+                    .buckets(vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0]),
+                ),
+            ),
             grpc_requests: register(
                 &r,
                 IntCounterVec::new(
@@ -288,6 +315,19 @@ impl Metrics {
     /// hosts are the users' choice, and unbounded).
     pub fn host_ceiling_waits(&self, n: u64) {
         self.host_ceiling_waits.inc_by(n);
+    }
+
+    /// One retention batch: what it deleted and how long it took.
+    pub fn swept(&self, swept: &Swept, took: Duration) {
+        for (kind, n) in [
+            ("messages", swept.messages),
+            ("deliveries", swept.deliveries),
+            ("attempts", swept.attempts),
+            ("payload_bytes", swept.payload_bytes),
+        ] {
+            self.retention_deleted.with_label_values(&[kind]).inc_by(n);
+        }
+        self.retention_sweep.observe(took.as_secs_f64());
     }
 
     pub fn validation_error(&self, field: &str) {

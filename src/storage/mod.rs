@@ -235,6 +235,22 @@ pub struct Resealed {
     pub remaining: u64,
 }
 
+/// How long after a sweep found an expired message unsettled it looks at it again.
+pub const RECHECK_UNSETTLED: Duration = Duration::from_secs(60);
+
+/// What one retention sweep deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Settled messages past their expiry, deleted with everything below.
+    pub messages: u64,
+    pub deliveries: u64,
+    pub attempts: u64,
+    /// Payload bytes freed.
+    pub payload_bytes: u64,
+    /// The batch was full: more may be due now.
+    pub more: bool,
+}
+
 /// Retained status events after a cursor.
 #[derive(Debug, Clone)]
 pub struct EventPage {
@@ -355,6 +371,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<u64, StoreError>;
     /// Drops rollups older than `before_minute`; returns how many.
     async fn prune_rollups(&self, before_minute: i64) -> Result<u64, StoreError>;
+
+    /// Deletes at most `limit` settled messages whose expiry is at or before `now`, with
+    /// their deliveries, attempts and payloads. A message with an unfinished delivery is
+    /// kept, however old, and looked at again [`RECHECK_UNSETTLED`] later.
+    async fn sweep(&self, now: SystemTime, limit: usize) -> Result<Swept, StoreError>;
 
     /// Forgets idempotency keys that expired by `now`; returns how many.
     async fn purge_expired_keys(&self, now: SystemTime) -> Result<u64, StoreError>;

@@ -34,8 +34,8 @@ use herald::policy::protection::{EndpointEffects, SharedRoom, is_endpoint_failur
 use herald::storage::codec::{content_hash, ms};
 use herald::storage::redis::RedisConfig;
 use herald::storage::{
-    AttemptQuery, Claim, ClaimRequest, Lease, Outcome, Published, RedisStore, SqliteStore, Store,
-    StoreError, TenantSummary, Transition,
+    AttemptQuery, Claim, ClaimRequest, Lease, Outcome, Published, RECHECK_UNSETTLED, RedisStore,
+    SqliteStore, Store, StoreError, Swept, TenantSummary, Transition,
 };
 
 use crate::redis::RedisServer;
@@ -87,6 +87,8 @@ each_store!(
     endpoint_cap_counts_per_tenant,
     endpoint_cap_holds_under_concurrent_creates,
     api_keys_round_trip_list_in_id_order_and_revoke_once,
+    retention_deletes_settled_messages_past_their_expiry_only,
+    retention_deletes_in_batches_of_the_limit,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -242,6 +244,14 @@ fn new_message(event: &str, payload: &str, key: Option<&str>, channels: &[&str])
         metadata: BTreeMap::from([("source".to_owned(), "store-suite".to_owned())]),
         trace: None,
         retention: Duration::from_secs(3600),
+    }
+}
+
+/// `message` kept `retention` once settled.
+fn kept_for(retention: Duration, message: NewMessage) -> NewMessage {
+    NewMessage {
+        retention,
+        ..message
     }
 }
 
@@ -2135,6 +2145,144 @@ CREATE TABLE idempotency (
     expires_at   INTEGER NOT NULL
 ) WITHOUT ROWID;
 ";
+
+async fn retention_deletes_settled_messages_past_their_expiry_only(
+    store: Arc<dyn Store>,
+    _: &Guard,
+) {
+    let t0 = start_time();
+    let hour = Duration::from_secs(3600);
+    let a = create(&store, endpoint_for("a", &["order.*"], &[], t0)).await;
+    // Delivered: settled, kept an hour.
+    let (delivered_id, _) = publish(
+        &store,
+        kept_for(hour, message("order.created", "{\"n\":1}")),
+        t0,
+    )
+    .await;
+    let claims = claim(&store, claim_request(t0, LEASE, 10)).await;
+    complete(&store, claims[0].lease, delivered(&claims[0], t0), t0).await;
+    // Matching no endpoint: settled at once, and asked to be kept ten minutes only.
+    let (unmatched, deliveries) = publish(
+        &store,
+        kept_for(Duration::from_secs(600), message("nobody.listens", "{}")),
+        t0,
+    )
+    .await;
+    assert_eq!(deliveries, 0);
+    // Pending: never settled here.
+    let (pending, _) = publish(&store, kept_for(hour, message("order.created", "{}")), t0).await;
+    let (stored, _) = store.get_message(&delivered_id).await.unwrap();
+    assert_eq!(stored.expires_at, t0 + hour);
+
+    let nothing = store
+        .sweep(t0 + Duration::from_secs(599), 100)
+        .await
+        .unwrap();
+    assert_eq!(nothing, Swept::default(), "nothing has expired yet");
+    let first = store
+        .sweep(t0 + Duration::from_secs(600), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            first.messages,
+            first.deliveries,
+            first.attempts,
+            first.payload_bytes
+        ),
+        (1, 0, 0, 2),
+        "the message kept ten minutes goes first"
+    );
+    assert!(matches!(
+        store.get_message(&unmatched).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    let later = t0 + hour;
+    let second = store.sweep(later, 100).await.unwrap();
+    assert_eq!(
+        (
+            second.messages,
+            second.deliveries,
+            second.attempts,
+            second.payload_bytes,
+            second.more
+        ),
+        (1, 1, 1, 7, false),
+        "the delivered message goes with its delivery and attempt; the pending one stays"
+    );
+    assert!(matches!(
+        store.get_message(&delivered_id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let attempts = store
+        .list_attempts(AttemptQuery {
+            message_id: None,
+            endpoint_id: Some(a.clone()),
+            delivery_state: None,
+            after_id: None,
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    assert!(attempts.is_empty(), "its attempts are gone: {attempts:?}");
+    let (kept, _) = store
+        .get_message(&pending)
+        .await
+        .expect("unsettled work is kept");
+    assert!(kept.expires_at > later, "and looked at again later");
+
+    // Once it settles, it goes at the next look.
+    let claims = claim(&store, claim_request(later, LEASE, 10)).await;
+    complete(&store, claims[0].lease, delivered(&claims[0], later), later).await;
+    assert_eq!(
+        store.sweep(later, 100).await.unwrap(),
+        Swept::default(),
+        "not before the next look"
+    );
+    let third = store.sweep(later + RECHECK_UNSETTLED, 100).await.unwrap();
+    assert_eq!(
+        (third.messages, third.deliveries, third.attempts),
+        (1, 1, 1)
+    );
+    assert!(matches!(
+        store.get_message(&pending).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(
+        store.sweep(later + 2 * hour, 100).await.unwrap(),
+        Swept::default()
+    );
+}
+
+async fn retention_deletes_in_batches_of_the_limit(store: Arc<dyn Store>, _: &Guard) {
+    let t0 = start_time();
+    let batch: Vec<NewMessage> = (0..5)
+        .map(|i| {
+            kept_for(
+                Duration::from_secs(1),
+                message("nobody.listens", &i.to_string()),
+            )
+        })
+        .collect();
+    store.publish(batch, t0).await.unwrap();
+    let later = t0 + Duration::from_secs(1);
+    let mut sizes = Vec::new();
+    loop {
+        let swept = store.sweep(later, 2).await.unwrap();
+        sizes.push(swept.messages);
+        if !swept.more {
+            break;
+        }
+        assert!(sizes.len() < 10, "the sweep ends: {sizes:?}");
+    }
+    assert_eq!(sizes.iter().sum::<u64>(), 5);
+    assert!(
+        sizes.iter().all(|n| *n <= 2),
+        "no batch is over the limit: {sizes:?}"
+    );
+}
 
 /// The endpoint's record as written before tenants: no `tenant` field.
 fn pre_tenant_record(endpoint: &Endpoint) -> String {

@@ -15,7 +15,8 @@
 //!   it: attempts in flight and token bucket (expiring once idle); `hw:<host:port>` the
 //!   endpoints waiting for its in-flight room (these are the scripts' alone);
 //! - `m:<id>` a message, `m:<id>:d` its deliveries by endpoint, `d:<n>` a delivery (with
-//!   the host whose slot it holds while in the stream or in flight);
+//!   the host whose slot it holds while in the stream or in flight); `exp` message ids by
+//!   expiry, `xidx` set once every message is in it;
 //! - `due:<endpoint>` pending deliveries by due time, `sched` endpoints by the time the
 //!   scheduler should look at them, `ready` the stream of deliveries ready to attempt,
 //!   read by the consumer group `workers` (consumer = instance id), `inf:<endpoint>` the
@@ -93,6 +94,16 @@ impl Keys {
 
     pub fn message(&self, id: impl Display) -> String {
         self.of(format_args!("m:{id}"))
+    }
+
+    /// Message ids by expiry (ms).
+    pub fn expiry(&self) -> String {
+        self.of("exp")
+    }
+
+    /// Set once every message is in [`Self::expiry`] (for deployments older than it).
+    pub fn expiry_indexed(&self) -> String {
+        self.of("xidx")
     }
 
     pub fn message_deliveries(&self, id: impl Display) -> String {

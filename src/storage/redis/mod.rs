@@ -264,6 +264,7 @@ impl RedisStore {
             e => RedisOpenError::Setup(e),
         })?;
         store.index_hosts().await.map_err(RedisOpenError::Setup)?;
+        store.index_expiry().await.map_err(RedisOpenError::Setup)?;
         let latest: Option<u64> = store
             .conn()
             .get(store.keys.last_event())
@@ -277,6 +278,64 @@ impl RedisStore {
 
     fn conn(&self) -> ConnectionManager {
         self.conn.clone()
+    }
+
+    /// Gives messages stored before messages had an expiry one, `retention` after they
+    /// were published, and indexes them by it; once per deployment.
+    async fn index_expiry(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        if conn.exists(self.keys.expiry_indexed()).await? {
+            return Ok(());
+        }
+        let prefix = self.keys.message("");
+        let retention = i64::try_from(self.options.retention.as_millis()).unwrap_or(i64::MAX);
+        let mut cursor = 0u64;
+        let mut indexed = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{prefix}*"))
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await?;
+            // `m:<id>` itself, not its `:d` and `:a` indexes.
+            let ids: Vec<&str> = keys
+                .iter()
+                .filter_map(|k| k.strip_prefix(&prefix))
+                .filter(|id| !id.contains(':'))
+                .collect();
+            let mut pipe = redis::pipe();
+            for id in &ids {
+                pipe.cmd("HMGET")
+                    .arg(self.keys.message(id))
+                    .arg("c")
+                    .arg("x");
+            }
+            let times: Vec<(Option<i64>, Option<i64>)> = self.run(&pipe).await?;
+            let mut pipe = redis::pipe();
+            for (id, (created, expiry)) in ids.iter().zip(times) {
+                if let (Some(created), None) = (created, expiry) {
+                    let expiry = created.saturating_add(retention);
+                    pipe.hset(self.keys.message(id), "x", expiry).ignore();
+                    pipe.zadd(self.keys.expiry(), id, expiry).ignore();
+                    indexed += 1;
+                }
+            }
+            if !pipe.is_empty() {
+                let () = pipe.query_async(&mut conn).await?;
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        let () = conn.set(self.keys.expiry_indexed(), 1).await?;
+        if indexed > 0 {
+            tracing::info!(messages = indexed, "indexed existing messages by expiry");
+        }
+        Ok(())
     }
 
     /// Gives endpoints saved before hosts had ceilings their host, so they share it.

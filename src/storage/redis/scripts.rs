@@ -36,6 +36,8 @@ pub(super) struct Scripts {
     pub index_hosts: Script,
     /// Reads an endpoint's shared protection (no transition).
     pub status: Script,
+    /// Deletes settled messages past their expiry, with everything below them.
+    pub sweep: Script,
 }
 
 fn state_name(state: DeliveryState) -> &'static str {
@@ -138,6 +140,7 @@ impl Scripts {
             index_tenants: script(include_str!("index_tenants.lua")),
             index_hosts: script(include_str!("index_hosts.lua")),
             status: script(include_str!("status.lua")),
+            sweep: script(include_str!("sweep.lua")),
         }
     }
 }
@@ -165,6 +168,7 @@ mod tests {
             include_str!("index_tenants.lua"),
             include_str!("index_hosts.lua"),
             include_str!("status.lua"),
+            include_str!("sweep.lua"),
         ];
         let prefixes = ["STATE_", "KIND_", "REASON_", "CIRCUIT_"];
         for source in sources {

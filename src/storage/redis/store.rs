@@ -23,8 +23,9 @@ use crate::storage::codec::{
     content_hash, ms, ms_after, reason_code, state_from, time, transport_code,
 };
 use crate::storage::{
-    AttemptQuery, Claim, ClaimBatch, ClaimRequest, EventPage, Lease, Outcome, Published, Resealed,
-    Store, StoreError, TenantSummary, Transition, idempotency_scope,
+    AttemptQuery, Claim, ClaimBatch, ClaimRequest, EventPage, Lease, Outcome, Published,
+    RECHECK_UNSETTLED, Resealed, Store, StoreError, Swept, TenantSummary, Transition,
+    idempotency_scope,
 };
 
 /// Whether the endpoint named `ep` is among `endpoints` (`None`: all are).
@@ -828,6 +829,23 @@ impl Store for RedisStore {
         }
         let () = pipe.query_async(&mut conn).await?;
         Ok(minutes.len() as u64)
+    }
+
+    async fn sweep(&self, now: SystemTime, limit: usize) -> Result<Swept, StoreError> {
+        let (messages, deliveries, attempts, payload_bytes, more): (u64, u64, u64, u64, u8) = self
+            .invoke(&self.scripts.sweep)
+            .arg(ms(now))
+            .arg(limit)
+            .arg(u64::try_from(RECHECK_UNSETTLED.as_millis()).unwrap_or(u64::MAX))
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(Swept {
+            messages,
+            deliveries,
+            attempts,
+            payload_bytes,
+            more: more == 1,
+        })
     }
 
     async fn purge_expired_keys(&self, _now: SystemTime) -> Result<u64, StoreError> {

@@ -25,7 +25,7 @@ use crate::storage::codec::{ms, state_code};
 use crate::storage::sealing::Keyring;
 use crate::storage::{
     AttemptQuery, ClaimBatch, ClaimRequest, EventPage, Lease, Outcome, Published, Resealed, Store,
-    StoreError, TenantSummary,
+    StoreError, Swept, TenantSummary,
 };
 
 /// Endpoint ids as the JSON array a query reads with `json_each`; `None` for all.
@@ -426,6 +426,12 @@ impl Store for SqliteStore {
                 .execute([before_minute])? as u64)
         })
         .await
+    }
+
+    async fn sweep(&self, now: SystemTime, limit: usize) -> Result<Swept, StoreError> {
+        // A sweep lost to a power cut is simply made again.
+        self.write_with(Durability::Written, move |w| w.sweep(ms(now), limit))
+            .await
     }
 
     async fn purge_expired_keys(&self, now: SystemTime) -> Result<u64, StoreError> {
