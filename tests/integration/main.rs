@@ -33,6 +33,8 @@
 //! - `tenants`: two tenants on one sink never see each other's traffic; admins see all.
 //! - `jwt`: bearer JWTs (HS256, and EdDSA from a JWKS served in the test).
 //! - `tls`: TLS and mTLS with certificates made in the test, reloaded without restart.
+//! - `retention`: settled messages deleted past their retention on every backend; the
+//!   stores return to the same size after each round of traffic expires.
 //! - `secrets`: signing secrets and header values encrypted at rest, master key
 //!   rotation, a wrong key refused, the data directory's modes.
 
@@ -54,6 +56,7 @@ mod observability;
 mod process;
 mod protection;
 mod redis;
+mod retention;
 mod secrets;
 mod status;
 mod store;

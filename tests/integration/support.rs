@@ -320,7 +320,7 @@ impl TestApp {
     }
 
     /// Publishes a batch that must succeed in full; returns the message ids in order.
-    async fn publish_batch(&mut self, requests: Vec<pb::PublishRequest>) -> Vec<String> {
+    pub async fn publish_batch(&mut self, requests: Vec<pb::PublishRequest>) -> Vec<String> {
         let results = self
             .client
             .publish_batch(pb::PublishBatchRequest { requests })

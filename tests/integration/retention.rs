@@ -1,0 +1,222 @@
+//! Retention through the API: settled messages go once past their retention (the
+//! service's, or a shorter one asked for at publish), on every backend, counted in the
+//! metrics; what the embedded store and Redis hold returns to the same size after each
+//! round of traffic has expired.
+
+use std::time::Duration;
+
+use herald::config::StorageConfig;
+use herald::grpc::pb;
+
+use crate::each_backend;
+use crate::support::{Backend, Sink, eventually, metric, publish_json, spawn_app_with};
+
+each_backend!(
+    settled_messages_go_once_past_their_retention,
+    storage_returns_to_the_same_size_after_each_round_expires,
+);
+
+/// A publish of `event_type` kept `retention` once settled.
+fn kept_for(event_type: &str, i: usize, retention: Duration) -> pb::PublishRequest {
+    pb::PublishRequest {
+        retention: Some(retention.try_into().expect("a proto duration")),
+        ..publish_json(event_type, serde_json::json!({ "i": i }))
+    }
+}
+
+/// Settings of a Herald that keeps messages an hour and looks for expired ones often.
+fn short_sweeps(config: &mut herald::config::Config) {
+    config.service.retention = Duration::from_secs(3600);
+    config.retention_sweep_interval = Duration::from_millis(100);
+}
+
+async fn settled_messages_go_once_past_their_retention(backend: Backend) {
+    let mut sink = Sink::start().await;
+    let mut app = spawn_app_with(backend, short_sweeps).await;
+    app.register_url(sink.url("/hook")).await;
+    let brief = app
+        .publish_batch(vec![kept_for("order.created", 0, Duration::from_secs(1))])
+        .await
+        .remove(0);
+    let kept = app.publish_many("order.created", 1).await.remove(0);
+    sink.take(2).await;
+    let message = |id: &str| pb::GetMessageRequest {
+        message_id: id.to_owned(),
+        ..Default::default()
+    };
+    let stored = app
+        .client
+        .get_message(message(&brief))
+        .await
+        .expect("kept until its retention")
+        .into_inner()
+        .message
+        .expect("a message");
+    let (created, expires) = (
+        stored.create_time.expect("a create time"),
+        stored.expire_time.expect("an expire time"),
+    );
+    assert_eq!(expires.seconds - created.seconds, 1);
+
+    eventually("the brief message is deleted", || {
+        let mut client = app.client.clone();
+        let request = message(&brief);
+        async move {
+            match client.get_message(request).await {
+                Err(status) if status.code() == tonic::Code::NotFound => Some(()),
+                _ => None,
+            }
+        }
+    })
+    .await;
+    let still = app
+        .client
+        .get_message(message(&kept))
+        .await
+        .expect("the message kept an hour is still there")
+        .into_inner();
+    assert_eq!(still.deliveries.len(), 1);
+    let scrape = app.scrape().await;
+    let deleted = |kind: &str| {
+        metric(
+            &scrape,
+            &format!(r#"webhook_retention_deleted_total{{kind="{kind}"}}"#),
+        )
+        .unwrap_or(0.0)
+    };
+    assert_eq!(
+        (
+            deleted("messages"),
+            deleted("deliveries"),
+            deleted("attempts")
+        ),
+        (1.0, 1.0, 1.0)
+    );
+    assert_eq!(deleted("payload_bytes"), 7.0, r#"{{"i":0}}"#);
+    assert!(
+        metric(&scrape, "webhook_retention_sweep_seconds_count").unwrap_or(0.0) >= 1.0,
+        "sweeps are timed"
+    );
+
+    for (retention, why) in [
+        (
+            Duration::from_secs(7200),
+            "longer than the service keeps messages",
+        ),
+        (Duration::from_millis(500), "at least one second"),
+    ] {
+        let refused = app
+            .client
+            .publish(kept_for("order.created", 1, retention))
+            .await
+            .expect_err(why);
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{why}");
+        let violations = crate::support::violations(&refused);
+        assert_eq!(violations.len(), 1, "{violations:?}");
+        assert_eq!(violations[0].0, "retention");
+    }
+    app.stop().await;
+}
+
+/// Rows of messages, deliveries and attempts in the embedded store, or keys of the Redis
+/// store under its prefix but for the per-minute rollups, which keep their own
+/// retention; `None` for the memory store, which shares the embedded store's code.
+async fn stored_size(storage: &StorageConfig) -> Option<u64> {
+    match storage {
+        StorageConfig::Memory => None,
+        StorageConfig::Embedded { data_dir } => {
+            let path = data_dir.join("herald.sqlite3");
+            let conn = rusqlite::Connection::open_with_flags(
+                path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .expect("the database opens read-only");
+            let rows: u64 = conn
+                .query_row(
+                    "SELECT (SELECT COUNT(*) FROM messages) + (SELECT COUNT(*) FROM deliveries) + (SELECT COUNT(*) FROM attempts)",
+                    [],
+                    |r| r.get(0),
+                )
+                .expect("rows are counted");
+            Some(rows)
+        }
+        StorageConfig::Redis(redis) => {
+            let client = redis::Client::open(redis.url.as_str()).expect("a Redis URL");
+            let mut conn = client
+                .get_multiplexed_async_connection()
+                .await
+                .expect("Redis answers");
+            // Every key of a deployment starts with its prefix as a hash tag.
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{{{}}}:*", redis.prefix))
+                .query_async(&mut conn)
+                .await
+                .expect("keys are listed");
+            let rollups = format!("{{{}}}:ru:", redis.prefix);
+            let counted = keys.iter().filter(|k| !k.starts_with(&rollups)).count();
+            assert!(counted > 0, "the deployment's keys are found");
+            Some(counted as u64)
+        }
+    }
+}
+
+async fn storage_returns_to_the_same_size_after_each_round_expires(backend: Backend) {
+    let mut sink = Sink::start().await;
+    let mut storage = None;
+    let mut app = spawn_app_with(backend, |c| {
+        short_sweeps(c);
+        storage = Some(c.storage.clone());
+    })
+    .await;
+    let storage = storage.expect("the settings were seen");
+    app.register_url(sink.url("/hook")).await;
+    let mut sizes = Vec::new();
+    for round in 0..3 {
+        let ids = app
+            .publish_batch(
+                (0..20)
+                    .map(|i| kept_for("order.created", i, Duration::from_secs(1)))
+                    .collect(),
+            )
+            .await;
+        sink.take(ids.len()).await;
+        let last = ids.last().expect("published").clone();
+        eventually(&format!("round {round} is deleted"), || {
+            let mut client = app.client.clone();
+            let request = pb::GetMessageRequest {
+                message_id: last.clone(),
+                ..Default::default()
+            };
+            async move {
+                match client.get_message(request).await {
+                    Err(status) if status.code() == tonic::Code::NotFound => Some(()),
+                    _ => None,
+                }
+            }
+        })
+        .await;
+        // A batch's messages go together, in one transition.
+        for id in &ids {
+            let gone = app
+                .client
+                .get_message(pb::GetMessageRequest {
+                    message_id: id.clone(),
+                    ..Default::default()
+                })
+                .await
+                .expect_err("every message of the round is deleted");
+            assert_eq!(gone.code(), tonic::Code::NotFound);
+        }
+        sizes.push(stored_size(&storage).await);
+    }
+    if let Some(Some(first)) = sizes.first() {
+        assert!(
+            sizes.iter().all(|s| *s == Some(*first)),
+            "the same size after every round: {sizes:?}"
+        );
+    }
+    if matches!(storage, StorageConfig::Embedded { .. }) {
+        assert_eq!(sizes[0], Some(0), "no message, delivery or attempt is left");
+    }
+    app.stop().await;
+}
