@@ -265,6 +265,11 @@ pub struct ServeArgs {
     #[arg(long, env = "WEBHOOK_RETENTION", default_value = "30d", value_parser = duration)]
     pub retention: Duration,
 
+    /// Bytes of payloads the store may hold (every message's, matched or not, until
+    /// retention deletes it); a publish past it is refused with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "WEBHOOK_MAX_STORED_BYTES", default_value_t = 8 << 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_stored_bytes: u64,
+
     /// How often expired messages are looked for; each look deletes them in small batches.
     #[arg(long, env = "WEBHOOK_RETENTION_SWEEP_INTERVAL", default_value = "1m", value_parser = duration)]
     pub retention_sweep_interval: Duration,
@@ -580,6 +585,7 @@ impl ServeArgs {
                 stream_heartbeat: self.stream_heartbeat,
                 max_endpoints_per_tenant: self.max_endpoints_per_tenant,
                 retention: self.retention,
+                max_stored_bytes: self.max_stored_bytes,
             },
             legacy_signature_headers: self.legacy_signature_headers,
             shutdown_grace: self.shutdown_grace,

@@ -80,7 +80,8 @@ pub fn status(e: ServiceError) -> Status {
             ErrorDetails::with_resource_info("idempotency_key", key, "", message),
         ),
         ServiceError::FailedPrecondition(_) => Status::failed_precondition(message),
-        ServiceError::Backlogged { retry_after, .. } => Status::with_error_details(
+        ServiceError::Backlogged { retry_after, .. }
+        | ServiceError::StoredBytesBudget { retry_after, .. } => Status::with_error_details(
             Code::ResourceExhausted,
             message,
             ErrorDetails::with_retry_info(Some(retry_after)),

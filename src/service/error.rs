@@ -130,6 +130,15 @@ pub enum ServiceError {
         limit: u64,
         retry_after: Duration,
     },
+    /// The stored payloads are at their byte budget; nothing was accepted.
+    #[error(
+        "{stored} bytes of payloads are stored and this would pass the budget of {limit} (WEBHOOK_MAX_STORED_BYTES); retry once retention has deleted some, or raise the budget"
+    )]
+    StoredBytesBudget {
+        stored: u64,
+        limit: u64,
+        retry_after: Duration,
+    },
     /// A watcher resumed after a cursor no longer retained.
     #[error("events after cursor {after} are no longer retained")]
     CursorNotRetained { after: u64 },

@@ -58,6 +58,8 @@ pub struct ServiceConfig {
     pub max_endpoints_per_tenant: u64,
     /// How long settled messages are kept (at most); a publish may ask for less.
     pub retention: Duration,
+    /// Payload bytes the store may hold; publishes past it are refused.
+    pub max_stored_bytes: u64,
 }
 
 /// A page of a list, and where the next one starts (`None`: this is the last).

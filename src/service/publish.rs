@@ -11,6 +11,9 @@ use crate::storage::Published;
 
 /// What a client told to back off is asked to wait.
 const BACKLOG_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// What a client told the stored payloads are at their budget is asked to wait: about
+/// until retention's next look.
+const BUDGET_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// A message to publish, and the tenant and retention the request named for it. The
 /// message's own `tenant` and `retention` are set here, from the caller, the request and
@@ -135,8 +138,9 @@ impl Service {
         v.or(|| message).map_err(ServiceError::from)
     }
 
-    /// Refuses new work while the backlog is over its limit.
-    fn admit(&self) -> Result<(), ServiceError> {
+    /// Refuses new work while the backlog is over its limit, and payloads that would take
+    /// the stored bytes past their budget (whether or not they match an endpoint).
+    fn admit(&self, messages: &[NewMessage]) -> Result<(), ServiceError> {
         let backlog = self.0.store.backlog();
         let limit = self.0.config.max_queue_size;
         if backlog >= limit {
@@ -146,6 +150,16 @@ impl Service {
                 retry_after: BACKLOG_RETRY_AFTER,
             });
         }
+        let stored = self.0.store.stored_bytes();
+        let incoming: u64 = messages.iter().map(|m| m.payload.len() as u64).sum();
+        let limit = self.0.config.max_stored_bytes;
+        if stored.saturating_add(incoming) > limit {
+            return Err(ServiceError::StoredBytesBudget {
+                stored,
+                limit,
+                retry_after: BUDGET_RETRY_AFTER,
+            });
+        }
         Ok(())
     }
 
@@ -153,7 +167,7 @@ impl Service {
         &self,
         messages: Vec<NewMessage>,
     ) -> Result<Vec<Result<Accepted, ServiceError>>, ServiceError> {
-        self.admit()?;
+        self.admit(&messages)?;
         let keys: Vec<Option<String>> =
             messages.iter().map(|m| m.idempotency_key.clone()).collect();
         let published = self.0.store.publish(messages, SystemTime::now()).await?;

@@ -381,6 +381,8 @@ pub trait Store: Send + Sync + 'static {
     async fn purge_expired_keys(&self, now: SystemTime) -> Result<u64, StoreError>;
     /// Deliveries not yet finished (pending or in flight).
     fn backlog(&self) -> u64;
+    /// Bytes of the payloads stored (of every message not yet deleted or expunged).
+    fn stored_bytes(&self) -> u64;
 
     /// Stores a new API key.
     async fn create_api_key(&self, key: ApiKey) -> Result<(), StoreError>;

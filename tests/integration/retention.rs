@@ -9,11 +9,14 @@ use herald::config::StorageConfig;
 use herald::grpc::pb;
 
 use crate::each_backend;
-use crate::support::{Backend, Sink, eventually, metric, publish_json, spawn_app_with};
+use crate::support::{
+    Backend, Sink, eventually, metric, publish_json, publish_raw, spawn_app_with,
+};
 
 each_backend!(
     settled_messages_go_once_past_their_retention,
     storage_returns_to_the_same_size_after_each_round_expires,
+    payloads_past_the_stored_bytes_budget_wait_for_retention,
 );
 
 /// A publish of `event_type` kept `retention` once settled.
@@ -218,5 +221,41 @@ async fn storage_returns_to_the_same_size_after_each_round_expires(backend: Back
     if matches!(storage, StorageConfig::Embedded { .. }) {
         assert_eq!(sizes[0], Some(0), "no message, delivery or attempt is left");
     }
+    app.stop().await;
+}
+
+async fn payloads_past_the_stored_bytes_budget_wait_for_retention(backend: Backend) {
+    let mut app = spawn_app_with(backend, |c| {
+        short_sweeps(c);
+        c.service.max_stored_bytes = 100;
+    })
+    .await;
+    // No endpoint: payloads that match nobody are stored and counted all the same.
+    let brief = |data: &[u8]| pb::PublishRequest {
+        retention: Some(Duration::from_secs(1).try_into().expect("a proto duration")),
+        ..publish_raw("audit.recorded", data, "application/octet-stream")
+    };
+    app.client
+        .publish(brief(&[1; 60]))
+        .await
+        .expect("within the budget");
+    let refused = app
+        .client
+        .publish(brief(&[2; 60]))
+        .await
+        .expect_err("past the budget");
+    assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+    assert!(
+        refused.message().contains("WEBHOOK_MAX_STORED_BYTES"),
+        "{}",
+        refused.message()
+    );
+    let retry = tonic_types::StatusExt::get_details_retry_info(&refused).expect("RetryInfo");
+    assert!(retry.retry_delay.is_some());
+    eventually("retention makes room again", || {
+        let mut client = app.client.clone();
+        async move { client.publish(brief(&[3; 60])).await.ok() }
+    })
+    .await;
     app.stop().await;
 }

@@ -24,7 +24,8 @@
 //! - `a:<n>` attempts with indexes `att`, `m:<id>:a`, `e:<id>:a`; `e:<id>:failed`;
 //! - `idem:<tenant>/<key>` idempotency records (expiring); `ev` status events (stream ids
 //!   `0-<cursor>`, the last cursor in `seq:ev`); `ru:<minute>` rollups, `ru:minutes` their
-//!   minutes; `pend` and `backlog` counters; `work` the channel that announces new work.
+//!   minutes; `pend`, `backlog` and `bytes` (payload bytes stored) counters; `work` the
+//!   channel that announces new work.
 
 use std::fmt::Display;
 
@@ -160,6 +161,11 @@ impl Keys {
 
     pub fn backlog(&self) -> String {
         self.of("backlog")
+    }
+
+    /// Payload bytes stored, kept by the scripts.
+    pub fn stored_bytes(&self) -> String {
+        self.of("bytes")
     }
 
     pub fn work(&self) -> String {

@@ -156,7 +156,8 @@ pub struct RedisStore {
     scripts: Scripts,
     /// Shared with the [`SharedProtection`] of this store.
     cache: Arc<RwLock<EndpointCache>>,
-    backlog: Arc<AtomicU64>,
+    /// Copies of Redis's `backlog` and `bytes` counters.
+    counters: Arc<Counters>,
     status: broadcast::Sender<Arc<StatusEvent>>,
     /// Signalled when another instance publishes or requeues work.
     work: Arc<Notify>,
@@ -241,7 +242,7 @@ impl RedisStore {
             options,
             protection,
             cache: Arc::default(),
-            backlog: Arc::new(AtomicU64::new(0)),
+            counters: Arc::default(),
             status,
             work: Arc::new(Notify::new()),
             stop: CancellationToken::new(),
@@ -572,12 +573,41 @@ impl RedisStore {
             .collect())
     }
 
-    async fn refresh_backlog(&self) -> Result<(), StoreError> {
-        let backlog: Option<i64> = self.conn().get(self.keys.backlog()).await?;
-        self.backlog.store(
-            u64::try_from(backlog.unwrap_or(0)).unwrap_or(0),
-            Ordering::Relaxed,
-        );
+    async fn refresh_counters(&self) -> Result<(), StoreError> {
+        self.counters
+            .refresh(&mut self.conn(), &self.keys)
+            .await
+            .map_err(StoreError::from)
+    }
+}
+
+/// Copies of the counters every instance keeps in Redis, refreshed after this instance's
+/// own changes and by the status-event reader after anyone's.
+#[derive(Debug, Default)]
+struct Counters {
+    /// Unfinished deliveries (`backlog`).
+    backlog: AtomicU64,
+    /// Payload bytes stored (`bytes`).
+    stored_bytes: AtomicU64,
+}
+
+impl Counters {
+    async fn refresh(
+        &self,
+        conn: &mut impl redis::aio::ConnectionLike,
+        keys: &Keys,
+    ) -> redis::RedisResult<()> {
+        let (backlog, bytes): (Option<i64>, Option<i64>) = redis::cmd("MGET")
+            .arg(keys.backlog())
+            .arg(keys.stored_bytes())
+            .query_async(conn)
+            .await?;
+        for (counter, value) in [(&self.backlog, backlog), (&self.stored_bytes, bytes)] {
+            counter.store(
+                u64::try_from(value.unwrap_or(0)).unwrap_or(0),
+                Ordering::Relaxed,
+            );
+        }
         Ok(())
     }
 }

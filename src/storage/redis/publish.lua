@@ -29,6 +29,7 @@ for _ = 1, tonumber(ARGV[4]) do
     redis.call('HSET', P .. 'm:' .. id, 'tn', tn, 'et', et, 'ct', ct, 'p', body, 'ch', ch,
       'md', md, 'ik', ik, 'tc', tc, 'c', now, 'x', x)
     redis.call('ZADD', P .. 'exp', x, id)
+    redis.call('INCRBY', P .. 'bytes', #body)
     for t = first, first + targets - 1 do
       create_delivery(id, ARGV[t], et, now)
     end

@@ -113,14 +113,16 @@ impl Store for RedisStore {
                     })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
-            let created: u64 = results
-                .iter()
-                .map(|r| match r {
-                    Published::Created { deliveries, .. } => u64::from(*deliveries),
-                    _ => 0,
-                })
-                .sum();
-            self.backlog.fetch_add(created, Ordering::Relaxed);
+            let (mut deliveries, mut bytes) = (0, 0);
+            for (result, message) in results.iter().zip(&batch) {
+                if let Published::Created { deliveries: n, .. } = result {
+                    deliveries += u64::from(*n);
+                    bytes += message.payload.len() as u64;
+                }
+            }
+            let counters = &self.counters;
+            counters.backlog.fetch_add(deliveries, Ordering::Relaxed);
+            counters.stored_bytes.fetch_add(bytes, Ordering::Relaxed);
             return Ok(results);
         }
         Err(StoreError::Unavailable(Box::new(crate::domain::Invalid(
@@ -230,7 +232,7 @@ impl Store for RedisStore {
         if cancelled < 0 {
             return Err(StoreError::endpoint_not_found(id));
         }
-        self.refresh_backlog().await?;
+        self.refresh_counters().await?;
         Ok(u32::try_from(cancelled).unwrap_or(u32::MAX))
     }
 
@@ -407,7 +409,7 @@ impl Store for RedisStore {
         let requeued = self
             .requeue(message, std::slice::from_ref(endpoint), now)
             .await?;
-        self.refresh_backlog().await?;
+        self.refresh_counters().await?;
         match requeued.first() {
             Some(Requeued::Queued {
                 attempts,
@@ -445,7 +447,7 @@ impl Store for RedisStore {
             .map(|e| e.id.clone())
             .collect();
         let queued = self.requeue(message, &targets, now).await?;
-        self.refresh_backlog().await?;
+        self.refresh_counters().await?;
         Ok(u32::try_from(
             queued
                 .iter()
@@ -661,7 +663,8 @@ impl Store for RedisStore {
         }
         let (_applied, change, disabled, backlog): (i64, i64, i64, i64) =
             invocation.invoke_async(&mut self.conn()).await?;
-        self.backlog
+        self.counters
+            .backlog
             .store(u64::try_from(backlog).unwrap_or(0), Ordering::Relaxed);
         match change {
             1 => tracing::warn!(delivery = lease.delivery, "circuit opened (shared)"),
@@ -701,7 +704,7 @@ impl Store for RedisStore {
                 .await?;
             requeued += u32::from(matches!(queued.first(), Some(Requeued::Queued { .. })));
         }
-        self.refresh_backlog().await?;
+        self.refresh_counters().await?;
         Ok(requeued)
     }
 
@@ -839,6 +842,7 @@ impl Store for RedisStore {
             .arg(u64::try_from(RECHECK_UNSETTLED.as_millis()).unwrap_or(u64::MAX))
             .invoke_async(&mut self.conn())
             .await?;
+        self.refresh_counters().await?;
         Ok(Swept {
             messages,
             deliveries,
@@ -915,7 +919,11 @@ impl Store for RedisStore {
     }
 
     fn backlog(&self) -> u64 {
-        self.backlog.load(Ordering::Relaxed)
+        self.counters.backlog.load(Ordering::Relaxed)
+    }
+
+    fn stored_bytes(&self) -> u64 {
+        self.counters.stored_bytes.load(Ordering::Relaxed)
     }
 
     fn remote_work(&self) -> Option<Arc<Notify>> {

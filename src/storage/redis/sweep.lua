@@ -42,4 +42,5 @@ for _, id in ipairs(ids) do
     redis.call('ZREM', P .. 'exp', id)
   end
 end
+if bytes > 0 then redis.call('DECRBY', P .. 'bytes', bytes) end
 return {messages, deliveries, attempts, bytes, #ids == limit and 1 or 0}

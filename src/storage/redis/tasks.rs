@@ -3,7 +3,6 @@
 //! work channel that wakes the local scheduler when another instance queues work.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use redis::streams::{StreamReadOptions, StreamReadReply};
@@ -16,11 +15,14 @@ use crate::telemetry::ErrorChain;
 
 impl RedisStore {
     /// Follows the status-event stream of every instance into the local broadcast, and
-    /// keeps the backlog figure fresh.
+    /// keeps the counters' copies fresh.
     pub(super) fn spawn_event_reader(&self, client: redis::Client, mut last: u64) {
-        let (stop, status, backlog) =
-            (self.stop.clone(), self.status.clone(), self.backlog.clone());
-        let (events, backlog_key) = (self.keys.events(), self.keys.backlog());
+        let (stop, status, counters) = (
+            self.stop.clone(),
+            self.status.clone(),
+            self.counters.clone(),
+        );
+        let (events, all_keys) = (self.keys.events(), self.keys.clone());
         self.tasks.spawn(async move {
             let mut conn = None;
             while !stop.is_cancelled() {
@@ -59,8 +61,8 @@ impl RedisStore {
                                 }
                             }
                         }
-                        if let Ok(Some(n)) = c.get::<_, Option<i64>>(&backlog_key).await {
-                            backlog.store(u64::try_from(n).unwrap_or(0), Ordering::Relaxed);
+                        if let Err(e) = counters.refresh(c, &all_keys).await {
+                            tracing::debug!(error = %ErrorChain(&e), "cannot read the counters");
                         }
                     }
                     Err(e) => {

@@ -101,6 +101,8 @@ pub struct SqliteStore {
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     reads: Arc<Reads>,
     backlog: Arc<AtomicU64>,
+    /// Payload bytes stored, as committed.
+    stored_bytes: Arc<AtomicU64>,
     /// Committed status events, for subscribers.
     status: broadcast::Sender<Arc<StatusEvent>>,
     /// Opens the endpoint records that reads return.
@@ -255,6 +257,12 @@ impl SqliteStore {
             |r| r.get(0),
         )?;
         let backlog = Arc::new(AtomicU64::new(backlog));
+        let stored_bytes: u64 = conn.query_row(
+            "SELECT COALESCE(SUM(length(payload)), 0) FROM messages",
+            [],
+            |r| r.get(0),
+        )?;
+        let stored_bytes = Arc::new(AtomicU64::new(stored_bytes));
         let (status, _) = broadcast::channel(options.status_buffer);
         let mut writer = Writer {
             conn,
@@ -265,11 +273,13 @@ impl SqliteStore {
             idempotency_ttl: options.idempotency_ttl,
             status_retention: options.status_retention,
             backlog_delta: 0,
+            stored_bytes_delta: 0,
             events: Vec::new(),
             rollups: HashMap::new(),
             rollup_cache: HashMap::new(),
             status: status.clone(),
             backlog: backlog.clone(),
+            stored_bytes: stored_bytes.clone(),
             keyring: options.keyring.clone(),
             stale: BTreeSet::new(),
         };
@@ -285,6 +295,7 @@ impl SqliteStore {
             writer: Mutex::new(Some(thread)),
             reads: Arc::new(reads),
             backlog,
+            stored_bytes,
             status,
             keyring: options.keyring,
             _lock: lock,

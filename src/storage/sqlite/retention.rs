@@ -67,6 +67,7 @@ impl Writer {
             swept.messages += 1;
             swept.payload_bytes += u64::try_from(bytes).unwrap_or(0);
         }
+        self.stored_bytes_delta -= i64::try_from(swept.payload_bytes).unwrap_or(i64::MAX);
         if swept.messages > 0 {
             self.vacuum_some()?;
         }

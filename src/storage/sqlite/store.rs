@@ -447,6 +447,10 @@ impl Store for SqliteStore {
         self.backlog.load(Ordering::Relaxed)
     }
 
+    fn stored_bytes(&self) -> u64 {
+        self.stored_bytes.load(Ordering::Relaxed)
+    }
+
     async fn create_api_key(&self, key: ApiKey) -> Result<(), StoreError> {
         self.write(move |w| {
             let inserted = w

@@ -87,6 +87,7 @@ impl Writer {
                 .execute(params![key, id.as_str(), hash, deliveries, expires])?;
         }
         self.backlog_delta += i64::from(deliveries);
+        self.stored_bytes_delta += i64::try_from(message.payload.len()).unwrap_or(i64::MAX);
         Ok(Published::Created {
             message_id: id,
             deliveries,

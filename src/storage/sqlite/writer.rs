@@ -66,6 +66,8 @@ pub(super) struct Writer {
     pub(super) status_retention: u64,
     /// Change of the backlog by this batch, published only once it commits.
     pub(super) backlog_delta: i64,
+    /// Change of the stored payload bytes by this batch, published only once it commits.
+    pub(super) stored_bytes_delta: i64,
     /// This batch's attempts per (minute, endpoint, event type), written at its commit.
     pub(super) rollups: HashMap<(i64, EndpointId, EventType), Rollup>,
     /// The stored rollups of the last minutes, so a flush need not read them back.
@@ -74,6 +76,8 @@ pub(super) struct Writer {
     pub(super) events: Vec<Arc<StatusEvent>>,
     pub(super) status: broadcast::Sender<Arc<StatusEvent>>,
     pub(super) backlog: Arc<AtomicU64>,
+    /// Payload bytes stored, as committed.
+    pub(super) stored_bytes: Arc<AtomicU64>,
     /// Seals the endpoint records it writes.
     pub(super) keyring: Arc<Keyring>,
     /// Endpoints whose stored record is not sealed as the keyring would seal it now.
@@ -136,7 +140,7 @@ impl Writer {
             let (replies, committed) = self.commit_batch(batch);
             match &committed {
                 Ok(()) => {
-                    self.apply_backlog_delta();
+                    self.apply_deltas();
                     for event in self.events.drain(..) {
                         // No subscriber is fine: the events are in the store.
                         let _ = self.status.send(event);
@@ -146,6 +150,7 @@ impl Writer {
                     tracing::error!(error = %e, "store commit failed; the batch is rolled back");
                     let _ = self.conn.execute_batch("ROLLBACK");
                     self.backlog_delta = 0;
+                    self.stored_bytes_delta = 0;
                     self.events.clear();
                     self.rollups.clear();
                     // It may hold what the failed commit would have written.
@@ -235,14 +240,21 @@ impl Writer {
         Ok(())
     }
 
-    pub(super) fn apply_backlog_delta(&mut self) {
-        let delta = std::mem::take(&mut self.backlog_delta);
-        if delta >= 0 {
-            self.backlog
-                .fetch_add(delta.unsigned_abs(), Ordering::Relaxed);
-        } else {
-            self.backlog
-                .fetch_sub(delta.unsigned_abs(), Ordering::Relaxed);
+    /// Publishes the committed batch's change of the backlog and of the stored payload
+    /// bytes.
+    pub(super) fn apply_deltas(&mut self) {
+        for (counter, delta) in [
+            (&self.backlog, std::mem::take(&mut self.backlog_delta)),
+            (
+                &self.stored_bytes,
+                std::mem::take(&mut self.stored_bytes_delta),
+            ),
+        ] {
+            if delta >= 0 {
+                counter.fetch_add(delta.unsigned_abs(), Ordering::Relaxed);
+            } else {
+                counter.fetch_sub(delta.unsigned_abs(), Ordering::Relaxed);
+            }
         }
     }
 
@@ -253,7 +265,11 @@ impl Writer {
     ) -> Result<T, StoreError> {
         // Cached statements: these run for every job, a parse each would add up.
         self.conn.prepare_cached("SAVEPOINT job")?.execute([])?;
-        let (delta, events) = (self.backlog_delta, self.events.len());
+        let (backlog, bytes, events) = (
+            self.backlog_delta,
+            self.stored_bytes_delta,
+            self.events.len(),
+        );
         match f(self) {
             Ok(value) => {
                 self.conn.prepare_cached("RELEASE job")?.execute([])?;
@@ -261,7 +277,8 @@ impl Writer {
             }
             Err(e) => {
                 self.conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
-                self.backlog_delta = delta;
+                self.backlog_delta = backlog;
+                self.stored_bytes_delta = bytes;
                 self.events.truncate(events);
                 Err(e)
             }
