@@ -1,9 +1,11 @@
 //! The embedded store's data directory across releases: one written by this release (kept
-//! in `tests/fixtures/data-v2`, so later releases prove they still open it) opens with
-//! everything in it; a newer release's, another application's, a file that is no
-//! database and a damaged one stop startup with an error that names the problem.
+//! in `tests/fixtures/data-v3`, so later releases prove they still open it) and one of the
+//! release before (`data-v2`, brought up to this schema when opened) open with everything
+//! in it; a newer release's, another application's, a file that is no database and a
+//! damaged one stop startup with an error that names the problem.
 
 use std::path::Path;
+use std::time::SystemTime;
 
 use herald::config::{Config, StorageConfig};
 use herald::domain::{DeliveryState, EndpointId, MessageId};
@@ -12,21 +14,40 @@ use herald::storage::{SqliteStore, Store};
 use crate::child::{Herald, Settings};
 use crate::support::share_machine;
 
-/// What the fixture holds (written by `herald` of this release through its API).
-const FIXTURE: &str = "tests/fixtures/data-v2/herald.sqlite3";
+/// What the fixtures hold (written by `herald` of schema version 2 through its API, then
+/// opened by this release, which wrote `data-v3`).
+const FIXTURE: &str = "tests/fixtures/data-v3/herald.sqlite3";
+const EARLIER_FIXTURE: &str = "tests/fixtures/data-v2/herald.sqlite3";
 const FIXTURE_ENDPOINT: &str = "fixture-endpoint";
 const FIXTURE_MESSAGE: &str = "msg_01M8PBCQRH16RJV89494X8H8E8";
 
 /// A data directory holding a copy of the fixture's database.
 fn copy_of_fixture() -> tempfile::TempDir {
+    copy_of(FIXTURE)
+}
+
+fn copy_of(fixture: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(FIXTURE, dir.path().join("herald.sqlite3")).unwrap();
+    std::fs::copy(fixture, dir.path().join("herald.sqlite3")).unwrap();
     dir
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_data_directory_of_this_release_opens_with_everything_in_it() {
-    let dir = copy_of_fixture();
+    opens_with_everything_in_it(FIXTURE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_directory_of_the_release_before_is_brought_up_to_this_one() {
+    let expiry = opens_with_everything_in_it(EARLIER_FIXTURE).await;
+    let retention = Config::with_storage(StorageConfig::Memory).store.retention;
+    assert_eq!(expiry.1, expiry.0 + retention, "stored messages expire with the retention");
+}
+
+/// Opens a copy of `fixture` and checks what it holds; the message's publication and
+/// expiry.
+async fn opens_with_everything_in_it(fixture: &str) -> (SystemTime, SystemTime) {
+    let dir = copy_of(fixture);
     let options = Config::with_storage(StorageConfig::Memory).store;
     let store = SqliteStore::open_dir(dir.path(), options).expect("the fixture opens");
     let endpoint = store
@@ -44,6 +65,7 @@ async fn a_data_directory_of_this_release_opens_with_everything_in_it() {
     assert_eq!(&message.payload[..], br#"{"kept":true}"#);
     assert_eq!(deliveries.len(), 1);
     assert_ne!(deliveries[0].state, DeliveryState::Succeeded);
+    (message.created_at, message.expires_at)
 }
 
 /// Starts the real binary on `data_dir` and expects it to stop, saying `why`.
