@@ -42,6 +42,7 @@ async fn metrics(State(s): State<Arc<AdminState>>) -> Response {
     let text = metrics.render(
         s.health.store.backlog().saturating_sub(in_flight),
         in_flight,
+        s.health.store.stored_bytes(),
         &circuits,
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()

@@ -19,7 +19,7 @@ use prometheus::{
 };
 
 /// The name of every metric Herald exports (dashboards and alerts may use only these).
-pub const NAMES: [&str; 17] = [
+pub const NAMES: [&str; 18] = [
     "webhook_deliveries_total",
     "webhook_attempt_failures_total",
     "webhook_delivery_duration_seconds",
@@ -33,6 +33,7 @@ pub const NAMES: [&str; 17] = [
     "webhook_worker_utilization",
     "webhook_status_stream_subscribers",
     "webhook_secrets_pending_reseal",
+    "webhook_stored_payload_bytes",
     "webhook_retention_deleted_total",
     "webhook_retention_sweep_seconds",
     "grpc_server_handled_total",
@@ -100,6 +101,8 @@ pub struct Metrics {
     stream_subscribers: IntGauge,
     /// Endpoint records not yet sealed under the current master key.
     secrets_pending_reseal: IntGauge,
+    /// Payload bytes the store holds, against `WEBHOOK_MAX_STORED_BYTES`.
+    stored_payload_bytes: IntGauge,
     /// What retention deleted: messages, deliveries, attempts and payload bytes.
     retention_deleted: IntCounterVec,
     /// How long each retention batch took (the store did nothing else meanwhile).
@@ -233,6 +236,13 @@ impl Metrics {
                 IntGauge::new(
                     "webhook_secrets_pending_reseal",
                     "Endpoint records not yet encrypted under the current master key",
+                ),
+            ),
+            stored_payload_bytes: register(
+                &r,
+                IntGauge::new(
+                    "webhook_stored_payload_bytes",
+                    "Payload bytes stored, of every message not yet deleted or expunged",
                 ),
             ),
             retention_deleted: register(
@@ -377,8 +387,11 @@ impl Metrics {
         &self,
         pending: u64,
         in_flight: u64,
+        stored_bytes: u64,
         circuits: &[(EndpointId, CircuitStatus)],
     ) -> String {
+        self.stored_payload_bytes
+            .set(i64::try_from(stored_bytes).unwrap_or(i64::MAX));
         self.queue_size
             .with_label_values(&["pending"])
             .set(i64::try_from(pending).unwrap_or(i64::MAX));
@@ -426,7 +439,7 @@ mod tests {
                 None,
             );
         }
-        let text = m.render(0, 0, &[]);
+        let text = m.render(0, 0, 0, &[]);
         assert_eq!(
             text.matches("webhook_deliveries_total{").count(),
             MAX_LABEL_VALUES + 1
@@ -453,7 +466,9 @@ mod tests {
         m.set_worker_utilization(1, 2);
         m.stream_opened();
         m.grpc_request("/m", "Ok", Duration::from_millis(1));
+        m.swept(&crate::storage::Swept::default(), Duration::from_millis(1));
         let text = m.render(
+            1,
             1,
             1,
             &[(
@@ -480,7 +495,7 @@ mod tests {
         m.validation_error("requests[3].event_type");
         m.validation_error("requests[12].event_type");
         assert!(
-            m.render(0, 0, &[])
+            m.render(0, 0, 0, &[])
                 .contains(r#"webhook_validation_errors_total{field="requests[].event_type"} 2"#)
         );
     }

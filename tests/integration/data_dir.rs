@@ -41,7 +41,11 @@ async fn a_data_directory_of_this_release_opens_with_everything_in_it() {
 async fn a_data_directory_of_the_release_before_is_brought_up_to_this_one() {
     let expiry = opens_with_everything_in_it(EARLIER_FIXTURE).await;
     let retention = Config::with_storage(StorageConfig::Memory).store.retention;
-    assert_eq!(expiry.1, expiry.0 + retention, "stored messages expire with the retention");
+    assert_eq!(
+        expiry.1,
+        expiry.0 + retention,
+        "stored messages expire with the retention"
+    );
 }
 
 /// Opens a copy of `fixture` and checks what it holds; the message's publication and

@@ -163,11 +163,54 @@ async fn stored_size(storage: &StorageConfig) -> Option<u64> {
     }
 }
 
+/// Status events kept for watchers in the bounded-growth test.
+const STATUS_RETENTION: u64 = 50;
+/// How far past its retention a store may let its status events run before trimming:
+/// the embedded store trims every 64 events, Redis by whole stream nodes (100 entries).
+const TRIM_SLACK: u64 = 100;
+
+/// Status events kept, and entries of Redis's ready stream (0 for the embedded store);
+/// `None` for the memory store.
+async fn streams(storage: &StorageConfig) -> Option<(u64, u64)> {
+    match storage {
+        StorageConfig::Memory => None,
+        StorageConfig::Embedded { data_dir } => {
+            let conn = rusqlite::Connection::open_with_flags(
+                data_dir.join("herald.sqlite3"),
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .expect("the database opens read-only");
+            let events: u64 = conn
+                .query_row("SELECT COUNT(*) FROM status_events", [], |r| r.get(0))
+                .expect("events are counted");
+            Some((events, 0))
+        }
+        StorageConfig::Redis(redis) => {
+            let client = redis::Client::open(redis.url.as_str()).expect("a Redis URL");
+            let mut conn = client
+                .get_multiplexed_async_connection()
+                .await
+                .expect("Redis answers");
+            let prefix = format!("{{{}}}:", redis.prefix);
+            let (events, ready): (u64, u64) = redis::pipe()
+                .cmd("XLEN")
+                .arg(format!("{prefix}ev"))
+                .cmd("XLEN")
+                .arg(format!("{prefix}ready"))
+                .query_async(&mut conn)
+                .await
+                .expect("stream lengths");
+            Some((events, ready))
+        }
+    }
+}
+
 async fn storage_returns_to_the_same_size_after_each_round_expires(backend: Backend) {
     let mut sink = Sink::start().await;
     let mut storage = None;
     let mut app = spawn_app_with(backend, |c| {
         short_sweeps(c);
+        c.store.status_retention = STATUS_RETENTION;
         storage = Some(c.storage.clone());
     })
     .await;
@@ -211,6 +254,14 @@ async fn storage_returns_to_the_same_size_after_each_round_expires(backend: Back
             assert_eq!(gone.code(), tonic::Code::NotFound);
         }
         sizes.push(stored_size(&storage).await);
+    }
+    // Three rounds of 20 messages wrote well over STATUS_RETENTION events.
+    if let Some((events, ready)) = streams(&storage).await {
+        assert!(
+            events <= STATUS_RETENTION + TRIM_SLACK,
+            "status events are trimmed: {events}"
+        );
+        assert_eq!(ready, 0, "the ready stream keeps nothing delivered");
     }
     if let Some(Some(first)) = sizes.first() {
         assert!(
