@@ -14,6 +14,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{broadcast, mpsc};
 
+use super::faults::Monitor;
 use super::rows::{DELIVERY_COLUMNS, MESSAGE_COLUMNS, delivery_row, message_row, parsed};
 use super::{MAX_BATCH, StartError};
 use crate::analytics::Rollup;
@@ -78,6 +79,8 @@ pub(super) struct Writer {
     pub(super) keyring: Arc<Keyring>,
     /// Endpoints whose stored record is not sealed as the keyring would seal it now.
     pub(super) stale: BTreeSet<EndpointId>,
+    /// Told of every commit and failed transaction: a full disk, or a reason to stop.
+    pub(super) monitor: Arc<Monitor>,
 }
 
 impl Writer {
@@ -114,8 +117,9 @@ impl Writer {
         })
     }
 
-    /// Commits jobs in groups until asked to stop (`None`) or every sender is gone. Jobs
-    /// still queued then are dropped unrun: their callers hear that the store closed.
+    /// Commits jobs in groups until asked to stop (`None`), every sender is gone, or the
+    /// database cannot be written any more. Jobs still queued then are dropped unrun:
+    /// their callers hear that the store closed.
     pub(super) fn run(mut self, mut jobs: mpsc::Receiver<Option<Job>>) {
         let mut stopping = false;
         while !stopping {
@@ -133,9 +137,14 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            let changes = self.conn.total_changes();
             let (replies, committed) = self.commit_batch(batch);
             match &committed {
                 Ok(()) => {
+                    // Only a commit that wrote something shows that the disk has room.
+                    if self.conn.total_changes() != changes {
+                        self.monitor.committed();
+                    }
                     self.apply_backlog_delta();
                     for event in self.events.drain(..) {
                         // No subscriber is fine: the events are in the store.
@@ -143,7 +152,7 @@ impl Writer {
                     }
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "store commit failed; the batch is rolled back");
+                    stopping |= self.monitor.failed(e);
                     let _ = self.conn.execute_batch("ROLLBACK");
                     self.backlog_delta = 0;
                     self.events.clear();
@@ -161,6 +170,9 @@ impl Writer {
         }
     }
 
+    /// Runs the batch's jobs in one transaction; returns the replies of those that ran and
+    /// whether their commit went through. When no transaction opens, every job is
+    /// refused at once (no replies) and the error is returned.
     pub(super) fn commit_batch(
         &mut self,
         batch: Vec<Job>,
@@ -172,11 +184,10 @@ impl Writer {
         }) {
             // Run nothing: outside a transaction each statement would commit by itself.
             let e = Arc::new(e);
-            tracing::error!(error = %e, "cannot open a store transaction");
             for job in batch {
                 (job.work)(Err(e.clone()));
             }
-            return (Vec::new(), Ok(()));
+            return (Vec::new(), Err(e));
         }
         let replies = batch
             .into_iter()
