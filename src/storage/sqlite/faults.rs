@@ -93,9 +93,7 @@ impl Monitor {
                     source,
                 }
             }
-            StoreError::Backend(_) if self.condition.borrow().failure().is_some() => {
-                StoreError::Closed
-            }
+            StoreError::Backend(_) if self.stopped() => StoreError::Closed,
             e => e,
         }
     }
@@ -112,8 +110,9 @@ impl Monitor {
         });
     }
 
-    /// A transaction failed with `e` and was rolled back; true when the writer must stop.
-    pub(super) fn failed(&self, e: &Arc<rusqlite::Error>) -> bool {
+    /// A transaction did not open or did not commit, with `e`: noted before its callers
+    /// hear of it, so that they hear what it means.
+    pub(super) fn failed(&self, e: &Arc<rusqlite::Error>) {
         match fault(&**e) {
             Some(Fault::NoSpace) => {
                 self.condition.send_if_modified(|c| {
@@ -128,20 +127,20 @@ impl Monitor {
                     }
                     first
                 });
-                false
             }
-            Some(Fault::Fatal) => {
-                self.stop(Stopped::Unwritable {
-                    dir: self.dir.clone(),
-                    source: e.clone(),
-                });
-                true
-            }
+            Some(Fault::Fatal) => self.stop(Stopped::Unwritable {
+                dir: self.dir.clone(),
+                source: e.clone(),
+            }),
             None => {
-                tracing::error!(error = %e, "store transaction failed; the batch is rolled back");
-                false
+                tracing::error!(error = %e, "store transaction failed; the batch had no effect")
             }
         }
+    }
+
+    /// Whether the writer must stop: nothing can be written any more.
+    pub(super) fn stopped(&self) -> bool {
+        self.condition.borrow().failure().is_some()
     }
 
     /// The writer panicked with `payload`; its jobs were dropped, so their callers heard
@@ -223,13 +222,18 @@ mod tests {
     fn a_full_episode_ends_with_the_next_commit() {
         let monitor = Monitor::new(PathBuf::from("data"));
         let condition = monitor.subscribe();
-        assert!(!monitor.failed(&Arc::new(sqlite(ffi::SQLITE_FULL))));
-        assert!(!monitor.failed(&Arc::new(sqlite(ffi::SQLITE_FULL))));
+        monitor.failed(&Arc::new(sqlite(ffi::SQLITE_FULL)));
+        monitor.failed(&Arc::new(sqlite(ffi::SQLITE_FULL)));
         assert!(matches!(*condition.borrow(), Condition::Full { .. }));
+        assert!(!monitor.stopped());
         monitor.committed();
         assert!(matches!(*condition.borrow(), Condition::Sound));
-        assert!(monitor.failed(&Arc::new(sqlite(ffi::SQLITE_IOERR_WRITE))));
-        assert!(condition.borrow().failure().is_some());
+        monitor.failed(&Arc::new(sqlite(ffi::SQLITE_IOERR_WRITE)));
+        assert!(monitor.stopped());
+        let closed = monitor.error(StoreError::Backend(Box::new(sqlite(
+            ffi::SQLITE_IOERR_WRITE,
+        ))));
+        assert!(matches!(closed, StoreError::Closed), "{closed:?}");
     }
 
     #[tokio::test]

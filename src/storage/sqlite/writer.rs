@@ -152,7 +152,7 @@ impl Writer {
                     }
                 }
                 Err(e) => {
-                    stopping |= self.monitor.failed(e);
+                    self.monitor.failed(e);
                     let _ = self.conn.execute_batch("ROLLBACK");
                     self.backlog_delta = 0;
                     self.events.clear();
@@ -167,12 +167,10 @@ impl Writer {
             for reply in replies {
                 reply(committed.clone());
             }
+            stopping |= self.monitor.stopped();
         }
     }
 
-    /// Runs the batch's jobs in one transaction; returns the replies of those that ran and
-    /// whether their commit went through. When no transaction opens, every job is
-    /// refused at once (no replies) and the error is returned.
     pub(super) fn commit_batch(
         &mut self,
         batch: Vec<Job>,
@@ -184,10 +182,11 @@ impl Writer {
         }) {
             // Run nothing: outside a transaction each statement would commit by itself.
             let e = Arc::new(e);
+            self.monitor.failed(&e);
             for job in batch {
                 (job.work)(Err(e.clone()));
             }
-            return (Vec::new(), Err(e));
+            return (Vec::new(), Ok(()));
         }
         let replies = batch
             .into_iter()
