@@ -8,7 +8,10 @@
 //! accepting, end status streams, stop claiming deliveries, let attempts in flight finish
 //! and be recorded, close the store (its writer thread or its readers). Every phase
 //! shares one deadline, the grace period from the moment shutdown starts; every
-//! long-lived task is tracked and ended by then.
+//! long-lived task is tracked and ended by then. A store that fails for good (the
+//! embedded store's writer gone) starts the same shutdown with a short deadline, since
+//! nothing more can be recorded, and ends it with [`AppError::StoreFailed`]: the process
+//! exits with [`EXIT_STORE_FAILED`] for an orchestrator to restart it.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -18,6 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -42,7 +46,7 @@ use crate::metrics::Metrics;
 use crate::policy::protection::Protection;
 use crate::service::{AuthSettings, Parts, Service, ServiceError};
 use crate::storage::redis::RedisOpenError;
-use crate::storage::{RedisStore, SqliteStore, Store, sqlite::OpenError};
+use crate::storage::{Condition, Failure, RedisStore, SqliteStore, Store, sqlite::OpenError};
 use crate::telemetry::ErrorChain;
 use crate::tls::{TlsAcceptor, TlsError};
 
@@ -60,6 +64,11 @@ const RESEAL_PAUSE: Duration = Duration::from_millis(20);
 const RESEAL_INTERVAL: Duration = Duration::from_secs(30);
 /// The name `grpc.health.v1` knows the API by.
 const SERVICE_NAME: &str = "herald.v1.WebhookService";
+/// The longest shutdown after the store failed: attempts in flight cannot be recorded
+/// (they are made again after the restart), so only answers already on their way wait.
+const STORE_FAILED_GRACE: Duration = Duration::from_secs(1);
+/// The exit status of a process whose store failed for good (`EX_IOERR` in sysexits).
+pub const EXIT_STORE_FAILED: u8 = 74;
 
 /// Why the application could not start or serve.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +99,9 @@ pub enum AppError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Exit with [`EXIT_STORE_FAILED`] and let an orchestrator restart the process.
+    #[error("the store failed and cannot go on; restart Herald")]
+    StoreFailed(#[source] Failure),
 }
 
 /// A built, not yet running, Herald.
@@ -280,9 +292,12 @@ impl Application {
         let stopping = self.stopping;
         let tasks = TaskTracker::new();
         let trigger = stopping.clone();
+        let condition = self.store.condition();
+        let failed = store_failure(condition.clone());
         tasks.spawn(async move {
             tokio::select! {
                 () = shutdown => trigger.cancel(),
+                () = failed => trigger.cancel(),
                 () = trigger.cancelled() => {}
             }
         });
@@ -361,25 +376,30 @@ impl Application {
         tasks.close();
 
         tracing::info!(grpc = %self.local_addr, admin = %self.admin_addr, storage = %self.storage, tls = tls_enabled, "herald serving");
-        // One deadline for every phase of the shutdown, set when it starts.
-        let grace = self.shutdown_grace;
+        // One deadline for every phase of the shutdown, set when it starts; a short one
+        // when the store failed.
+        let shutdown_grace = self.shutdown_grace;
+        let grace = || match condition.borrow().failure() {
+            Some(_) => shutdown_grace.min(STORE_FAILED_GRACE),
+            None => shutdown_grace,
+        };
         let deadline = async {
             stopping.cancelled().await;
-            Instant::now() + grace
+            Instant::now() + grace()
         };
         let mut server = server;
         let (served, deadline) = tokio::select! {
             served = &mut server => {
                 // The server ended by itself (it failed, or it drained before the timer).
                 stopping.cancel();
-                (served, Instant::now() + grace)
+                (served, Instant::now() + grace())
             }
             deadline = deadline => {
                 // Draining: open connections may hold the server until the deadline.
                 match tokio::time::timeout_at(deadline, &mut server).await {
                     Ok(served) => (served, deadline),
                     Err(_) => {
-                        tracing::warn!(grace_secs = grace.as_secs(), "connections still open after the grace period; closing them");
+                        tracing::warn!(grace_secs = grace().as_secs(), "connections still open after the grace period; closing them");
                         (Ok(()), deadline)
                     }
                 }
@@ -387,7 +407,7 @@ impl Application {
         };
         if tokio::time::timeout_at(deadline, delivery).await.is_err() {
             tracing::warn!(
-                grace_secs = grace.as_secs(),
+                grace_secs = grace().as_secs(),
                 "attempts still in flight after the grace period; they will be retried at the next start"
             );
         }
@@ -409,7 +429,26 @@ impl Application {
             tracing::warn!("the store did not close within the grace period");
         }
         tracing::info!("herald stopped");
+        if let Some(why) = condition.borrow().failure() {
+            return Err(AppError::StoreFailed(why.clone()));
+        }
         served.map_err(AppError::from)
+    }
+}
+
+/// Resolves once the store has failed for good, having said why; never for a store that
+/// cannot fail so.
+async fn store_failure(mut condition: watch::Receiver<Condition>) {
+    let failure = match condition.wait_for(|c| c.failure().is_some()).await {
+        Ok(failed) => failed.failure().cloned(),
+        Err(_) => None,
+    };
+    match failure {
+        Some(why) => tracing::error!(
+            error = %ErrorChain(&*why),
+            "the store failed and cannot go on: health NOT_SERVING, shutting down to be restarted"
+        ),
+        None => std::future::pending().await,
     }
 }
 

@@ -9,13 +9,14 @@ use tokio_util::sync::CancellationToken;
 use crate::delivery::Liveness;
 use crate::domain::EndpointId;
 use crate::policy::protection::{CircuitStatus, Protection};
-use crate::storage::Store;
+use crate::storage::{Condition, Store};
+use crate::telemetry::ErrorChain;
 
 /// The overall verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Overall {
     Healthy,
-    /// Serving, with something to look at: a high backlog or open circuits.
+    /// Serving, with something to look at: a full disk, a high backlog or open circuits.
     Degraded,
     /// Not able to serve: storage failing or shutting down.
     Unhealthy,
@@ -67,8 +68,19 @@ impl Health {
         self.protection.circuits().await.unwrap_or_default()
     }
 
+    /// The report. A full disk degrades the service rather than failing it: the embedded
+    /// store is one instance, with no other to send traffic to, and it still reads and
+    /// recovers by itself; a store that failed for good makes it unhealthy.
     pub async fn report(&self) -> Report {
-        let storage = self.store.pending(None, None).await;
+        let condition = self.store.condition().borrow().clone();
+        let storage = match condition.failure() {
+            Some(why) => Err(ErrorChain(&**why).to_string()),
+            None => self
+                .store
+                .pending(None, None)
+                .await
+                .map_err(|e| e.to_string()),
+        };
         let backlog = self.store.backlog();
         let circuits = self.circuits().await;
         let in_flight = self.protection.in_flight();
@@ -83,7 +95,18 @@ impl Health {
                 ok: storage.is_ok(),
                 detail: match &storage {
                     Ok(_) => "answering".to_owned(),
-                    Err(e) => e.to_string(),
+                    Err(e) => e.clone(),
+                },
+            },
+            Check {
+                name: "disk",
+                ok: !matches!(condition, Condition::Full { .. }),
+                detail: match &condition {
+                    Condition::Full { dir } => format!(
+                        "the disk of the data directory {} is full: publishes and changes are refused, deliveries wait, until space is freed",
+                        dir.display()
+                    ),
+                    _ => "room to write".to_owned(),
                 },
             },
             Check {

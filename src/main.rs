@@ -1,12 +1,14 @@
 //! The `herald` binary: parse the command line (`serve`, the default, or one of the
 //! terminal views), build the application, run it until SIGTERM or SIGINT, and report a
-//! failure with its cause chain.
+//! failure with its cause chain. The exit status is 0 after a graceful stop,
+//! [`EXIT_STORE_FAILED`] (74) when the store failed for good and Herald should be
+//! restarted, 1 on any other failure (configuration, startup, serving).
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use herald::app::Application;
+use herald::app::{AppError, Application, EXIT_STORE_FAILED};
 use herald::cli::{StatsArgs, WatchArgs};
 use herald::config::ServeArgs;
 
@@ -93,7 +95,10 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            match e.downcast_ref::<AppError>() {
+                Some(AppError::StoreFailed(_)) => ExitCode::from(EXIT_STORE_FAILED),
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -172,6 +172,8 @@ impl Dispatcher {
         let this = Arc::new(self);
         let workers = Arc::new(Semaphore::new(this.config.max_workers));
         let attempts = TaskTracker::new();
+        // Whether the last claim failed: a failing store is logged once, not every pause.
+        let mut claims_failing = false;
         loop {
             let first = tokio::select! {
                 permit = workers.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
@@ -194,9 +196,16 @@ impl Dispatcher {
                 hosts: allowance.hosts,
             };
             let batch = match this.store.claim_due(request).await {
-                Ok(batch) => batch,
+                Ok(batch) => {
+                    if std::mem::take(&mut claims_failing) {
+                        tracing::info!("claiming due deliveries again");
+                    }
+                    batch
+                }
                 Err(e) => {
-                    tracing::error!(error = %ErrorChain(&e), "cannot claim due deliveries");
+                    if !std::mem::replace(&mut claims_failing, true) {
+                        tracing::error!(error = %ErrorChain(&e), retry_ms = STORE_RETRY.as_millis(), "cannot claim due deliveries; trying again until the store answers");
+                    }
                     drop(permits);
                     tokio::select! { () = tokio::time::sleep(STORE_RETRY) => {}, () = stop.cancelled() => break }
                     continue;

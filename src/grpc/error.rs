@@ -2,8 +2,9 @@
 //!
 //! Violations answer `INVALID_ARGUMENT` with a `BadRequest` naming each field; missing
 //! and existing resources carry `ResourceInfo`; refusals to be retried later carry
-//! `RetryInfo`; a watcher told to resume carries an `ErrorInfo` with its cursor; a
-//! missing scope carries an `ErrorInfo` naming it; a full tenant a `QuotaFailure`.
+//! `RetryInfo` (a full disk is `UNAVAILABLE` saying so, where an unreachable store is
+//! masked); a watcher told to resume carries an `ErrorInfo` with its cursor; a missing
+//! scope carries an `ErrorInfo` naming it; a full tenant a `QuotaFailure`.
 //! `UNAUTHENTICATED` says the same whatever went wrong. Backend
 //! failures are logged with their cause chain and masked as `INTERNAL`.
 
@@ -105,6 +106,12 @@ pub fn status(e: ServiceError) -> Status {
             Status::with_error_details(Code::ResourceExhausted, message, details)
         }
         ServiceError::ShuttingDown => Status::unavailable(message),
+        // The store logs the episode once; each refusal is not worth a line.
+        ServiceError::StorageFull(_) => Status::with_error_details(
+            Code::Unavailable,
+            format!("{message}; retry later"),
+            ErrorDetails::with_retry_info(Some(STORAGE_RETRY_AFTER)),
+        ),
         ServiceError::Unavailable(_) => {
             tracing::warn!(error = %ErrorChain(&e), "storage unreachable");
             Status::with_error_details(

@@ -148,6 +148,10 @@ pub enum ServiceError {
     /// Storage cannot be reached now; the same call may work later.
     #[error("storage is unreachable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Storage has no room to write; the same call may work once space is freed. The
+    /// store says where, and logs the episode.
+    #[error(transparent)]
+    StorageFull(StoreError),
     #[error("the server is shutting down")]
     ShuttingDown,
     #[error("internal error")]
@@ -170,6 +174,7 @@ impl From<StoreError> for ServiceError {
                 Self::TooManyEndpoints { tenant, limit }
             }
             StoreError::Unavailable(source) => Self::Unavailable(source),
+            e @ StoreError::DiskFull { .. } => Self::StorageFull(e),
             StoreError::Closed => Self::ShuttingDown,
             e @ StoreError::Backend(_) => Self::Internal(Box::new(e)),
         }

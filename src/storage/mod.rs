@@ -16,11 +16,12 @@ pub mod sealing;
 pub mod sqlite;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 pub use redis::RedisStore;
 pub use sqlite::SqliteStore;
@@ -68,6 +69,14 @@ pub enum StoreError {
     /// The backend cannot be reached now; the same call may work later.
     #[error("storage is unreachable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The embedded store's file system has no room left: the call had no effect, and
+    /// may work once space is freed.
+    #[error("the embedded store's disk is full (data directory {dir})")]
+    DiskFull {
+        dir: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("storage is shut down")]
     Closed,
 }
@@ -97,6 +106,31 @@ impl StoreError {
         Self::NotFound {
             kind: "API key",
             id: id.to_string(),
+        }
+    }
+}
+
+/// Why a store cannot go on: the process must restart.
+pub type Failure = Arc<dyn std::error::Error + Send + Sync>;
+
+/// What a store knows of itself beyond each call's answer, kept current in a `watch`.
+#[derive(Debug, Clone, Default)]
+pub enum Condition {
+    #[default]
+    Sound,
+    /// Writes fail for want of disk space in `dir`; reads still answer, and writes work
+    /// again by themselves once space is freed.
+    Full { dir: PathBuf },
+    /// The store cannot go on (its writer is gone); every later write fails.
+    Failed(Failure),
+}
+
+impl Condition {
+    /// Why the store failed for good, if it did.
+    pub fn failure(&self) -> Option<&Failure> {
+        match self {
+            Self::Failed(why) => Some(why),
+            _ => None,
         }
     }
 }
@@ -403,6 +437,13 @@ pub trait Store: Send + Sync + 'static {
     /// scheduler need not wait for its timer. `None` when no other process can.
     fn remote_work(&self) -> Option<Arc<Notify>> {
         None
+    }
+
+    /// The store's [`Condition`], kept current. A store that cannot fail that way (Redis:
+    /// an unreachable server is a passing [`StoreError::Unavailable`]) stays `Sound`,
+    /// and its sender is gone.
+    fn condition(&self) -> watch::Receiver<Condition> {
+        watch::channel(Condition::Sound).1
     }
 
     /// Ends the store's background work and waits for it: the embedded and memory

@@ -16,6 +16,8 @@
 //!   Herald's own ports, a CONNECT proxy, a private CA.
 //! - `data_dir`: the embedded store's directory across releases: this release's fixture
 //!   opens; newer, foreign and damaged databases stop startup saying why.
+//! - `faults`: the embedded store on a full disk (refuses, loses nothing, recovers by
+//!   itself) and on a file system turned read-only (the process exits to be restarted).
 //! - `delivery`: signing, filters, retries, outcomes of each HTTP answer, rotation.
 //! - `protection`: breakers, rate limits, in-flight caps, isolation, auto-disable,
 //!   recovery.
@@ -51,6 +53,7 @@ mod delivery;
 mod deploy;
 mod egress;
 mod endpoint_bounds;
+mod faults;
 mod jwt;
 mod observability;
 mod process;

@@ -210,6 +210,7 @@ async fn health_report_degrades_with_an_open_circuit() {
         names,
         vec![
             "storage",
+            "disk",
             "serving",
             "workers",
             "http_client",

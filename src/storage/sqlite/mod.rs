@@ -26,12 +26,15 @@
 //!
 //! Layout: `schema` (tables, indexes, migrations), `rows` (rows into domain values),
 //! `writer` (the group-commit thread and what it keeps in memory), `transitions` (the
-//! delivery state machine the writer runs), `store` (the [`Store`](super::Store)
-//! implementation: transitions as writer jobs, reads on the read pool). This file opens
-//! the store and carries jobs to the writer and reads to a connection.
+//! delivery state machine the writer runs), `faults` (a full disk, a database that can
+//! no longer be written, a panic: the store's [`Condition`](super::Condition)), `store`
+//! (the [`Store`](super::Store) implementation: transitions as writer jobs, reads on the
+//! read pool). This file opens the store and carries jobs to the writer and reads to a
+//! connection.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -40,6 +43,7 @@ use std::time::SystemTime;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use self::faults::Monitor;
 use self::schema::{Foreign, INCREMENTAL, SCHEMA, identify, migrate};
 use self::writer::{Durability, Job, Reply, Work, Writer};
 use super::codec::{ms, ms_after};
@@ -47,6 +51,7 @@ use super::sealing::{Keyring, SealError};
 use super::{StoreError, StoreOptions};
 use crate::domain::StatusEvent;
 
+mod faults;
 mod retention;
 mod rows;
 mod schema;
@@ -78,9 +83,21 @@ impl From<serde_json::Error> for StoreError {
 }
 
 /// The transaction carrying a job did not open or did not commit: the job had no effect.
-#[derive(Debug, thiserror::Error)]
-#[error("store transaction failed")]
-struct TransactionFailed(#[source] Arc<rusqlite::Error>);
+#[derive(Debug)]
+struct TransactionFailed(Arc<rusqlite::Error>);
+
+impl std::fmt::Display for TransactionFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("store transaction failed")
+    }
+}
+
+impl std::error::Error for TransactionFailed {
+    /// The SQLite error itself (not the `Arc`), so that its code can be told.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
 
 /// How reads reach the database.
 enum Reads {
@@ -107,6 +124,8 @@ pub struct SqliteStore {
     status: broadcast::Sender<Arc<StatusEvent>>,
     /// Opens the endpoint records that reads return.
     keyring: Arc<Keyring>,
+    /// The store's condition, kept current by the writer.
+    monitor: Arc<Monitor>,
     /// Held for the life of the store: one process per data directory.
     _lock: Option<File>,
 }
@@ -206,7 +225,8 @@ impl SqliteStore {
             path: path.clone(),
             idle: Mutex::new(Vec::new()),
         };
-        Self::start(conn, reads, options, Some(lock)).map_err(|e| e.opening(&path))
+        let monitor = Monitor::new(dir.to_owned());
+        Self::start(conn, reads, options, monitor, Some(lock)).map_err(|e| e.opening(&path))
     }
 
     /// Opens an empty in-memory store: nothing survives the process.
@@ -221,13 +241,16 @@ impl SqliteStore {
             keyring: Arc::default(),
             ..options
         };
-        Self::start(conn, Reads::ThroughWriter, options, None).map_err(|e| e.opening(&path))
+        let monitor = Monitor::new(path.clone());
+        Self::start(conn, Reads::ThroughWriter, options, monitor, None)
+            .map_err(|e| e.opening(&path))
     }
 
     fn start(
         conn: Connection,
         reads: Reads,
         options: StoreOptions,
+        monitor: Monitor,
         lock: Option<File>,
     ) -> Result<Self, StartError> {
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -264,6 +287,7 @@ impl SqliteStore {
         )?;
         let stored_bytes = Arc::new(AtomicU64::new(stored_bytes));
         let (status, _) = broadcast::channel(options.status_buffer);
+        let monitor = Arc::new(monitor);
         let mut writer = Writer {
             conn,
             synced: true,
@@ -282,13 +306,21 @@ impl SqliteStore {
             stored_bytes: stored_bytes.clone(),
             keyring: options.keyring.clone(),
             stale: BTreeSet::new(),
+            monitor: monitor.clone(),
         };
         writer.load_endpoints()?;
         writer.load_due()?;
         let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
+        let watcher = monitor.clone();
         let thread = std::thread::Builder::new()
             .name("herald-store".into())
-            .spawn(move || writer.run(queue))
+            .spawn(move || {
+                // Unwinding drops every job it held and the queue: no caller is left waiting.
+                if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| writer.run(queue)))
+                {
+                    watcher.panicked(&*panic);
+                }
+            })
             .map_err(StartError::Thread)?;
         Ok(Self {
             jobs,
@@ -298,6 +330,7 @@ impl SqliteStore {
             stored_bytes,
             status,
             keyring: options.keyring,
+            monitor,
             _lock: lock,
         })
     }
@@ -342,7 +375,9 @@ impl SqliteStore {
             .send(Some(Job { durability, work }))
             .await
             .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        rx.await
+            .map_err(|_| StoreError::Closed)?
+            .map_err(|e| self.monitor.error(e))
     }
 
     /// Runs a read-only `f` on a connection that sees every committed write.

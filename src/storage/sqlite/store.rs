@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use super::rows::{
     API_KEY_COLUMNS, DELIVERY_COLUMNS, MESSAGE_COLUMNS, api_key_row, attempt_row, delivery_row,
@@ -24,8 +24,8 @@ use crate::domain::{
 use crate::storage::codec::{ms, state_code};
 use crate::storage::sealing::Keyring;
 use crate::storage::{
-    AttemptQuery, ClaimBatch, ClaimRequest, EventPage, Lease, Outcome, Published, Resealed, Store,
-    StoreError, Swept, TenantSummary,
+    AttemptQuery, ClaimBatch, ClaimRequest, Condition, EventPage, Lease, Outcome, Published,
+    Resealed, Store, StoreError, Swept, TenantSummary,
 };
 
 /// Endpoint ids as the JSON array a query reads with `json_each`; `None` for all.
@@ -344,6 +344,10 @@ impl Store for SqliteStore {
         self.status.subscribe()
     }
 
+    fn condition(&self) -> watch::Receiver<Condition> {
+        self.monitor.subscribe()
+    }
+
     async fn events_after(&self, cursor: u64, limit: usize) -> Result<EventPage, StoreError> {
         self.read(move |conn| {
             let after = i64::try_from(cursor).unwrap_or(i64::MAX);
@@ -532,10 +536,8 @@ impl Store for SqliteStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
         if let Some(thread) = thread {
-            match tokio::task::spawn_blocking(move || thread.join()).await {
-                Ok(Ok(())) => {}
-                _ => tracing::error!("the store writer thread panicked"),
-            }
+            // The thread catches its own panic and reports it in the store's condition.
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
     }
 }

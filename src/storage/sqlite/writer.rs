@@ -14,6 +14,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{broadcast, mpsc};
 
+use super::faults::Monitor;
 use super::rows::{DELIVERY_COLUMNS, MESSAGE_COLUMNS, delivery_row, message_row, parsed};
 use super::{MAX_BATCH, StartError};
 use crate::analytics::Rollup;
@@ -82,6 +83,8 @@ pub(super) struct Writer {
     pub(super) keyring: Arc<Keyring>,
     /// Endpoints whose stored record is not sealed as the keyring would seal it now.
     pub(super) stale: BTreeSet<EndpointId>,
+    /// Told of every commit and failed transaction: a full disk, or a reason to stop.
+    pub(super) monitor: Arc<Monitor>,
 }
 
 impl Writer {
@@ -118,8 +121,9 @@ impl Writer {
         })
     }
 
-    /// Commits jobs in groups until asked to stop (`None`) or every sender is gone. Jobs
-    /// still queued then are dropped unrun: their callers hear that the store closed.
+    /// Commits jobs in groups until asked to stop (`None`), every sender is gone, or the
+    /// database cannot be written any more. Jobs still queued then are dropped unrun:
+    /// their callers hear that the store closed.
     pub(super) fn run(mut self, mut jobs: mpsc::Receiver<Option<Job>>) {
         let mut stopping = false;
         while !stopping {
@@ -137,9 +141,14 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            let changes = self.conn.total_changes();
             let (replies, committed) = self.commit_batch(batch);
             match &committed {
                 Ok(()) => {
+                    // Only a commit that wrote something shows that the disk has room.
+                    if self.conn.total_changes() != changes {
+                        self.monitor.committed();
+                    }
                     self.apply_deltas();
                     for event in self.events.drain(..) {
                         // No subscriber is fine: the events are in the store.
@@ -147,7 +156,7 @@ impl Writer {
                     }
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "store commit failed; the batch is rolled back");
+                    self.monitor.failed(e);
                     let _ = self.conn.execute_batch("ROLLBACK");
                     self.backlog_delta = 0;
                     self.stored_bytes_delta = 0;
@@ -163,6 +172,7 @@ impl Writer {
             for reply in replies {
                 reply(committed.clone());
             }
+            stopping |= self.monitor.stopped();
         }
     }
 
@@ -177,7 +187,7 @@ impl Writer {
         }) {
             // Run nothing: outside a transaction each statement would commit by itself.
             let e = Arc::new(e);
-            tracing::error!(error = %e, "cannot open a store transaction");
+            self.monitor.failed(&e);
             for job in batch {
                 (job.work)(Err(e.clone()));
             }
