@@ -18,7 +18,7 @@ use prometheus::{
 };
 
 /// The name of every metric Herald exports (dashboards and alerts may use only these).
-pub const NAMES: [&str; 15] = [
+pub const NAMES: [&str; 16] = [
     "webhook_deliveries_total",
     "webhook_attempt_failures_total",
     "webhook_delivery_duration_seconds",
@@ -32,6 +32,7 @@ pub const NAMES: [&str; 15] = [
     "webhook_worker_utilization",
     "webhook_status_stream_subscribers",
     "webhook_secrets_pending_reseal",
+    "webhook_messages_expunged_total",
     "grpc_server_handled_total",
     "grpc_server_handling_seconds",
 ];
@@ -97,6 +98,8 @@ pub struct Metrics {
     stream_subscribers: IntGauge,
     /// Endpoint records not yet sealed under the current master key.
     secrets_pending_reseal: IntGauge,
+    /// Messages whose payloads were expunged, by request or with their tenant.
+    messages_expunged: IntCounter,
     grpc_requests: IntCounterVec,
     grpc_duration: HistogramVec,
     event_types: LabelCap,
@@ -228,6 +231,13 @@ impl Metrics {
                     "Endpoint records not yet encrypted under the current master key",
                 ),
             ),
+            messages_expunged: register(
+                &r,
+                IntCounter::new(
+                    "webhook_messages_expunged_total",
+                    "Messages whose payload and response excerpts were expunged",
+                ),
+            ),
             grpc_requests: register(
                 &r,
                 IntCounterVec::new(
@@ -323,6 +333,11 @@ impl Metrics {
             .set(i64::try_from(records).unwrap_or(i64::MAX));
     }
 
+    /// `n` messages expunged (those expunged before are not counted again).
+    pub fn messages_expunged(&self, n: u64) {
+        self.messages_expunged.inc_by(n);
+    }
+
     pub fn grpc_request(&self, method: &str, code: &str, duration: Duration) {
         // Clients choose the path too: unknown methods must not grow the scrape.
         let method = self.methods.value(method);
@@ -408,6 +423,7 @@ mod tests {
         );
         m.rate_limit_hit("e");
         m.host_ceiling_waits(1);
+        m.messages_expunged(1);
         m.validation_error("url");
         m.auth_failure("missing");
         m.set_worker_utilization(1, 2);
