@@ -19,7 +19,7 @@ use prometheus::{
 };
 
 /// The name of every metric Herald exports (dashboards and alerts may use only these).
-pub const NAMES: [&str; 18] = [
+pub const NAMES: [&str; 19] = [
     "webhook_deliveries_total",
     "webhook_attempt_failures_total",
     "webhook_delivery_duration_seconds",
@@ -36,6 +36,7 @@ pub const NAMES: [&str; 18] = [
     "webhook_stored_payload_bytes",
     "webhook_retention_deleted_total",
     "webhook_retention_sweep_seconds",
+    "webhook_messages_expunged_total",
     "grpc_server_handled_total",
     "grpc_server_handling_seconds",
 ];
@@ -107,6 +108,8 @@ pub struct Metrics {
     retention_deleted: IntCounterVec,
     /// How long each retention batch took (the store did nothing else meanwhile).
     retention_sweep: Histogram,
+    /// Messages whose payloads were expunged, by request or with their tenant.
+    messages_expunged: IntCounter,
     grpc_requests: IntCounterVec,
     grpc_duration: HistogramVec,
     event_types: LabelCap,
@@ -265,6 +268,13 @@ impl Metrics {
                     .buckets(vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0]),
                 ),
             ),
+            messages_expunged: register(
+                &r,
+                IntCounter::new(
+                    "webhook_messages_expunged_total",
+                    "Messages whose payload and response excerpts were expunged",
+                ),
+            ),
             grpc_requests: register(
                 &r,
                 IntCounterVec::new(
@@ -373,6 +383,11 @@ impl Metrics {
             .set(i64::try_from(records).unwrap_or(i64::MAX));
     }
 
+    /// `n` messages expunged (those expunged before are not counted again).
+    pub fn messages_expunged(&self, n: u64) {
+        self.messages_expunged.inc_by(n);
+    }
+
     pub fn grpc_request(&self, method: &str, code: &str, duration: Duration) {
         // Clients choose the path too: unknown methods must not grow the scrape.
         let method = self.methods.value(method);
@@ -461,6 +476,7 @@ mod tests {
         );
         m.rate_limit_hit("e");
         m.host_ceiling_waits(1);
+        m.messages_expunged(1);
         m.validation_error("url");
         m.auth_failure("missing");
         m.set_worker_utilization(1, 2);

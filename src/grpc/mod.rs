@@ -400,11 +400,20 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
 
     async fn expunge_message(
         &self,
-        _request: Request<pb::ExpungeMessageRequest>,
+        request: Request<pb::ExpungeMessageRequest>,
     ) -> Result<Response<pb::ExpungeMessageResponse>, Status> {
-        Err(Status::unimplemented(
-            "ExpungeMessage is not implemented yet",
-        ))
+        let caller = self.caller(&request).await?;
+        let (tenancy, id): (_, MessageId) = self.parse_scoped(request.into_inner())?;
+        let expunged = self
+            .service
+            .expunge_message(&caller, &tenancy, &id)
+            .await
+            .map_err(|e| self.fail(e))?;
+        self.metrics.messages_expunged(u64::from(expunged.fresh));
+        Ok(Response::new(pb::ExpungeMessageResponse {
+            expunge_time: Some(response::timestamp(expunged.at)),
+            cancelled_deliveries: expunged.cancelled,
+        }))
     }
 
     async fn get_analytics(
@@ -532,10 +541,12 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
             .delete_tenant(&caller, &tenant)
             .await
             .map_err(|e| self.fail(e))?;
+        self.metrics
+            .messages_expunged(u64::from(deleted.expunged_messages));
         Ok(Response::new(pb::DeleteTenantResponse {
             deleted_endpoints: deleted.endpoints,
             cancelled_deliveries: deleted.cancelled_deliveries,
-            expunged_messages: 0,
+            expunged_messages: deleted.expunged_messages,
         }))
     }
 }

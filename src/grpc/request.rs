@@ -203,6 +203,7 @@ tenanted!(
     pb::RotateEndpointSecretRequest,
     pb::RetryDeliveryRequest,
     pb::ReplayMessageRequest,
+    pb::ExpungeMessageRequest,
     pb::RecoverEndpointRequest,
 );
 tenanted_reads!(
@@ -538,6 +539,16 @@ impl TryFrom<pb::ReplayMessageRequest> for MessageId {
     type Error = Violations;
 
     fn try_from(req: pb::ReplayMessageRequest) -> Result<Self, Violations> {
+        let mut v = Violations::default();
+        v.check("message_id", MessageId::parse(&req.message_id))
+            .ok_or(v)
+    }
+}
+
+impl TryFrom<pb::ExpungeMessageRequest> for MessageId {
+    type Error = Violations;
+
+    fn try_from(req: pb::ExpungeMessageRequest) -> Result<Self, Violations> {
         let mut v = Violations::default();
         v.check("message_id", MessageId::parse(&req.message_id))
             .ok_or(v)

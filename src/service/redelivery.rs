@@ -1,14 +1,16 @@
-//! Messages after publishing: reading a message with its deliveries and attempts, and
-//! sending again: one delivery by hand, a whole message, or everything an endpoint
-//! failed since a time. Every requeue wakes the scheduler. Another tenant's message or
-//! endpoint is not found, as a missing one.
+//! Messages after publishing: reading a message with its deliveries and attempts,
+//! sending again (one delivery by hand, a whole message, or everything an endpoint failed
+//! since a time) and expunging a message's payload. Every requeue wakes the scheduler; an
+//! expunged message is never sent again. Another tenant's message or endpoint is not
+//! found, as a missing one.
 
 use std::time::SystemTime;
 
+use super::access::audit;
 use super::{Caller, Page, Service, ServiceError, Tenancy, TenantScope};
 use crate::auth::Scope;
 use crate::domain::{Attempt, Delivery, DeliveryState, EndpointId, Message, MessageId};
-use crate::storage::{AttemptQuery, StoreError};
+use crate::storage::{AttemptQuery, Expunged, StoreError};
 
 /// Which attempts to list, oldest first: of a message, an endpoint or both, optionally
 /// only those whose delivery is in one state.
@@ -86,7 +88,7 @@ impl Service {
     ///
     /// # Errors
     /// A caller without the `write` scope, a message or endpoint not in the caller's
-    /// tenant, an attempt in flight, or a store failure.
+    /// tenant, an attempt in flight, an expunged message, or a store failure.
     pub async fn retry_delivery(
         &self,
         caller: &Caller,
@@ -109,8 +111,8 @@ impl Service {
     /// Queues the message now for every enabled endpoint that matches it; answers how many.
     ///
     /// # Errors
-    /// A caller without the `write` scope, a message not in the caller's tenant, or a
-    /// store failure.
+    /// A caller without the `write` scope, a message not in the caller's tenant, an
+    /// expunged message, or a store failure.
     pub async fn replay_message(
         &self,
         caller: &Caller,
@@ -122,6 +124,34 @@ impl Service {
         let queued = self.0.store.replay_message(id, SystemTime::now()).await?;
         self.work_queued();
         Ok(queued)
+    }
+
+    /// Removes the message's payload and its attempts' response excerpts, keeping the
+    /// record of what happened, and cancels its unfinished deliveries. Expunging again
+    /// changes nothing and answers the first expunge's time.
+    ///
+    /// # Errors
+    /// A caller without the `write` scope, a message not in the caller's tenant, or a
+    /// store failure.
+    pub async fn expunge_message(
+        &self,
+        caller: &Caller,
+        tenancy: &Tenancy,
+        id: &MessageId,
+    ) -> Result<Expunged, ServiceError> {
+        let tenant = caller.tenant(Scope::Write, tenancy)?;
+        self.message_in(&TenantScope::One(tenant.clone()), id)
+            .await?;
+        let expunged = self.0.store.expunge_message(id, SystemTime::now()).await?;
+        if expunged.fresh {
+            audit(
+                &caller.principal,
+                "message.expunge",
+                Some(&tenant),
+                id.as_str(),
+            );
+        }
+        Ok(expunged)
     }
 
     /// Queues again every delivery to the endpoint that failed since `since`; answers how

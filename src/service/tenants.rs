@@ -1,6 +1,9 @@
 //! Tenants, for admins: each with its endpoint count, and deleting one (its endpoints,
-//! and with them its unfinished deliveries). A tenant exists while it has endpoints; its
-//! messages and their history stay until retention removes them.
+//! and with them its unfinished deliveries, and its messages' payloads). A tenant exists
+//! while it has endpoints; the record of its messages (ids, times, outcomes) stays until
+//! retention removes it.
+
+use std::time::SystemTime;
 
 use super::access::audit;
 use super::{Caller, Page, Service, ServiceError};
@@ -10,12 +13,17 @@ use crate::storage::TenantSummary;
 
 /// Endpoints deleted per round when a tenant is deleted.
 const DELETE_ROUND: usize = 100;
+/// Messages expunged per store transition when a tenant is deleted: a large tenant holds
+/// other writers up for one batch at a time, not for all of its messages.
+const EXPUNGE_BATCH: usize = 500;
 
 /// What deleting a tenant did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TenantDeleted {
     pub endpoints: u32,
     pub cancelled_deliveries: u32,
+    /// Messages whose payloads were expunged (not those expunged before).
+    pub expunged_messages: u32,
 }
 
 impl Service {
@@ -34,7 +42,8 @@ impl Service {
         Ok(Page::cut(tenants, limit, |t| t.tenant.clone()))
     }
 
-    /// Deletes every endpoint of the tenant, cancelling their unfinished deliveries.
+    /// Deletes every endpoint of the tenant, cancelling their unfinished deliveries, then
+    /// expunges every message of the tenant.
     ///
     /// # Errors
     /// A caller without the `admin` scope, or a store failure (what was deleted before
@@ -48,6 +57,7 @@ impl Service {
         let mut done = TenantDeleted {
             endpoints: 0,
             cancelled_deliveries: 0,
+            expunged_messages: 0,
         };
         loop {
             let endpoints = self
@@ -64,6 +74,13 @@ impl Service {
                 done.endpoints += 1;
             }
         }
+        let expunged = self
+            .0
+            .store
+            .expunge_tenant(tenant, EXPUNGE_BATCH, SystemTime::now())
+            .await?;
+        done.expunged_messages = expunged.messages;
+        done.cancelled_deliveries += expunged.cancelled;
         audit(
             &caller.principal,
             "tenant.delete",

@@ -108,6 +108,14 @@ impl StoreError {
             id: id.to_string(),
         }
     }
+
+    /// The message's payload was expunged at `at`: it cannot be sent again.
+    pub fn expunged(id: &MessageId, at: SystemTime) -> Self {
+        Self::FailedPrecondition(format!(
+            "message {id} was expunged at {}: its payload is gone",
+            humantime::format_rfc3339_millis(at)
+        ))
+    }
 }
 
 /// Why a store cannot go on: the process must restart.
@@ -149,6 +157,26 @@ pub fn idempotency_scope(message: &NewMessage) -> Option<String> {
 pub struct TenantSummary {
     pub tenant: TenantId,
     pub endpoints: u64,
+}
+
+/// What expunging one message did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expunged {
+    /// When its payload was removed: by this call, or by an earlier one.
+    pub at: SystemTime,
+    /// Whether this call removed it; false when an earlier call did (and nothing changed).
+    pub fresh: bool,
+    /// Unfinished deliveries of the message this call cancelled.
+    pub cancelled: u32,
+}
+
+/// What expunging a tenant's messages did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TenantExpunged {
+    /// Messages expunged (those expunged before are not counted).
+    pub messages: u32,
+    /// Unfinished deliveries of those messages that were cancelled.
+    pub cancelled: u32,
 }
 
 /// The result of one publish.
@@ -349,7 +377,8 @@ pub trait Store: Send + Sync + 'static {
 
     async fn get_message(&self, id: &MessageId) -> Result<(Message, Vec<Delivery>), StoreError>;
     async fn list_attempts(&self, query: AttemptQuery) -> Result<Vec<Attempt>, StoreError>;
-    /// Queues the delivery of a message to an endpoint now, creating it if needed.
+    /// Queues the delivery of a message to an endpoint now, creating it if needed. An
+    /// expunged message is [`StoreError::FailedPrecondition`] ([`StoreError::expunged`]).
     async fn retry_delivery(
         &self,
         message: &MessageId,
@@ -357,8 +386,28 @@ pub trait Store: Send + Sync + 'static {
         now: SystemTime,
     ) -> Result<Delivery, StoreError>;
     /// Queues the message now for every enabled endpoint that matches it; returns how many.
+    /// An expunged message is [`StoreError::FailedPrecondition`] ([`StoreError::expunged`]).
     async fn replay_message(&self, message: &MessageId, now: SystemTime)
     -> Result<u32, StoreError>;
+    /// Expunges the message in one transition: empties its payload and every response
+    /// excerpt of its attempts (keeping everything else: ids, times, outcomes), records
+    /// `now` as its expunge time, and cancels its unfinished deliveries as deleting their
+    /// endpoint would (an attempt in flight is recorded when it ends, without its excerpt,
+    /// and changes nothing). A message expunged before is left as it is.
+    async fn expunge_message(
+        &self,
+        id: &MessageId,
+        now: SystemTime,
+    ) -> Result<Expunged, StoreError>;
+    /// Expunges, as [`Store::expunge_message`] does, every message of the tenant not yet
+    /// expunged, at most `batch` messages per transition so that other writes are not
+    /// held up for long. Messages published meanwhile may be left.
+    async fn expunge_tenant(
+        &self,
+        tenant: &TenantId,
+        batch: usize,
+        now: SystemTime,
+    ) -> Result<TenantExpunged, StoreError>;
 
     /// Leases deliveries due at `now` to enabled endpoints, within the request's limits;
     /// deliveries whose lease expired are due again first.

@@ -274,7 +274,7 @@ impl Rpc {
 }
 
 /// A key made with the admin client; answers its token and id.
-async fn create_key(
+pub(crate) async fn create_key(
     admin: &mut Client,
     scopes: &[pb::Scope],
     tenant: &str,

@@ -16,6 +16,8 @@
 //!   Herald's own ports, a CONNECT proxy, a private CA.
 //! - `data_dir`: the embedded store's directory across releases: this release's fixture
 //!   opens; newer, foreign and damaged databases stop startup saying why.
+//! - `expunge`: ExpungeMessage and DeleteTenant remove payloads and response excerpts,
+//!   keep the record, cancel what is unfinished and never send the message again.
 //! - `faults`: the embedded store on a full disk (refuses, loses nothing, recovers by
 //!   itself) and on a file system turned read-only (the process exits to be restarted).
 //! - `delivery`: signing, filters, retries, outcomes of each HTTP answer, rotation.
@@ -53,6 +55,7 @@ mod delivery;
 mod deploy;
 mod egress;
 mod endpoint_bounds;
+mod expunge;
 mod faults;
 mod jwt;
 mod observability;

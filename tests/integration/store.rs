@@ -1,6 +1,7 @@
 //! The `Store` trait's contract, checked on every backend without gRPC or HTTP in the way:
 //! atomic publish with idempotency, claims under a lease, lease expiry and takeover, each
-//! transition of `complete`, cancellation on endpoint deletion, status events in commit
+//! transition of `complete`, cancellation on endpoint deletion, expunging (a message, a
+//! tenant's), status events in commit
 //! order (stored and live), rollups, tenants (routing, idempotency, listings, the
 //! per-tenant endpoint cap) and API keys. Stores written before tenants existed are
 //! opened once per backend that persists, to check what the upgrade makes of them.
@@ -25,9 +26,9 @@ use herald::auth::key::parse_bearer;
 use herald::auth::{ApiKey, ApiKeyId, ApiKeyToken, Scope, Scopes};
 use herald::config::{Config, StorageConfig};
 use herald::domain::{
-    AttemptRecord, Delivery, DeliveryState, DisabledReason, Endpoint, EndpointId, EventPattern,
-    EventType, MessageId, NewMessage, ProtectionOverride, RetryOverride, Secret, SigningSecrets,
-    StatusEvent, StatusKind, TenantId, TransportError,
+    Attempt, AttemptRecord, Delivery, DeliveryState, DisabledReason, Endpoint, EndpointId,
+    EventPattern, EventType, MessageId, NewMessage, ProtectionOverride, RetryOverride, Secret,
+    SigningSecrets, StatusEvent, StatusKind, TenantId, TransportError,
 };
 use herald::policy::limiter::RateLimit;
 use herald::policy::protection::{EndpointEffects, SharedRoom, is_endpoint_failure};
@@ -77,6 +78,8 @@ each_store!(
     failed_delivery_is_recovered_since_its_failure,
     a_disabling_outcome_disables_the_endpoint,
     delete_endpoint_cancels_unfinished_deliveries,
+    expunge_empties_the_message_and_cancels_its_deliveries,
+    expunge_tenant_goes_in_batches_and_only_through_that_tenant,
     status_events_follow_commit_order_stored_and_live,
     rollups_and_pending_match_the_attempts_recorded,
     rollups_and_pending_take_a_set_of_endpoints,
@@ -1264,6 +1267,197 @@ async fn delete_endpoint_cancels_unfinished_deliveries(store: Arc<dyn Store>, _:
             .map(|c| (&c.message.id, &c.endpoint.id))
             .collect::<Vec<_>>()
     );
+}
+
+/// The message's attempts, oldest first.
+async fn attempts_of(store: &Arc<dyn Store>, message: &MessageId) -> Vec<Attempt> {
+    store
+        .list_attempts(AttemptQuery {
+            message_id: Some(message.clone()),
+            endpoint_id: None,
+            delivery_state: None,
+            after_id: None,
+            limit: 100,
+        })
+        .await
+        .expect("list attempts")
+}
+
+async fn expunge_empties_the_message_and_cancels_its_deliveries(store: Arc<dyn Store>, _: &Guard) {
+    let t0 = start_time();
+    // One attempt at a time: the expunged message's attempt in flight must give its room
+    // back (on Redis, the store applies the cap itself; here the request says so).
+    let one = create(&store, capped_endpoint("one", 1, t0)).await;
+    let other = create(&store, endpoint("other", t0)).await;
+    let (gone, _) = publish(&store, message("card.charged", r#"{"card":"4111"}"#), t0).await;
+    let (kept, _) = publish(&store, message("card.charged", r#"{"card":"5500"}"#), t0).await;
+    let room = [(&one, 1)];
+    let claims = claim(
+        &store,
+        claim_request_with_room(t0, LEASE, 10, &room, usize::MAX),
+    )
+    .await;
+    let in_flight = claim_of(&claims, &gone, &one).clone();
+    let failed = claim_of(&claims, &gone, &other);
+    let mut answer = server_error(
+        failed,
+        t0,
+        Transition::RetryAt(t0 + Duration::from_secs(3600)),
+    );
+    answer.record.response_excerpt = "card 4111 declined".into();
+    complete(&store, failed.lease, answer, t0).await;
+    assert_eq!(
+        delivery(&store, &kept, &one).await.state,
+        DeliveryState::Pending
+    );
+    assert_backlog(&store, 4).await;
+
+    // Two payloads of 15 bytes each.
+    assert_eq!(store.stored_bytes(), 30);
+    let now = t0 + Duration::from_secs(1);
+    let expunged = store.expunge_message(&gone, now).await.unwrap();
+    assert_eq!(
+        store.stored_bytes(),
+        15,
+        "the expunged payload is no longer counted"
+    );
+    assert!(expunged.fresh);
+    assert_eq!(
+        expunged.cancelled, 2,
+        "the one in flight and the one pending"
+    );
+    assert_backlog(&store, 2).await;
+    let (message, _) = store.get_message(&gone).await.unwrap();
+    assert!(message.payload.is_empty());
+    assert_eq!(message.expunged_at, Some(expunged.at));
+    assert_eq!(message.event_type, event_type("card.charged"));
+    for endpoint in [&one, &other] {
+        assert_eq!(
+            delivery(&store, &gone, endpoint).await.state,
+            DeliveryState::Cancelled
+        );
+    }
+    let attempts = attempts_of(&store, &gone).await;
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].record.status_code, Some(500));
+    assert!(attempts[0].record.response_excerpt.is_empty());
+    let cancelled: Vec<_> = all_events(&store)
+        .await
+        .into_iter()
+        .filter(|e| e.kind == StatusKind::DeliveryCancelled)
+        .map(|e| (e.message_id.unwrap(), e.endpoint_id.unwrap()))
+        .collect();
+    assert_eq!(
+        sorted(cancelled),
+        sorted([(gone.clone(), one.clone()), (gone.clone(), other.clone())])
+    );
+    let (untouched, _) = store.get_message(&kept).await.unwrap();
+    assert!(untouched.expunged_at.is_none() && !untouched.payload.is_empty());
+
+    // Again: the first time stands, nothing more is cancelled.
+    let again = store
+        .expunge_message(&gone, now + Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.at, again.fresh, again.cancelled),
+        (expunged.at, false, 0)
+    );
+
+    // The room of the cancelled attempt is free: the other message goes to `one` now.
+    let next = claim(
+        &store,
+        claim_request_with_room(now, LEASE, 10, &room, usize::MAX),
+    )
+    .await;
+    assert_eq!(
+        next.iter()
+            .map(|c| (&c.message.id, &c.endpoint.id))
+            .collect::<Vec<_>>(),
+        [(&kept, &one)]
+    );
+    // The cancelled attempt ends: recorded without its excerpt, the delivery stays
+    // cancelled and the backlog as it was.
+    let mut late = delivered(&in_flight, now);
+    late.record.response_excerpt = "thanks for card 4111".into();
+    complete(&store, in_flight.lease, late, now).await;
+    assert_eq!(
+        delivery(&store, &gone, &one).await.state,
+        DeliveryState::Cancelled
+    );
+    let attempts = attempts_of(&store, &gone).await;
+    assert_eq!(attempts.len(), 2);
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a.record.response_excerpt.is_empty())
+    );
+    assert_backlog(&store, 2).await;
+
+    // It is never sent again.
+    for refused in [
+        store.retry_delivery(&gone, &one, now).await.map(drop),
+        store.replay_message(&gone, now).await.map(drop),
+    ] {
+        match refused {
+            Err(StoreError::FailedPrecondition(why)) => assert!(why.contains("expunged"), "{why}"),
+            other => panic!("an expunged message was queued again: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        store.expunge_message(&MessageId::generate(), now).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+async fn expunge_tenant_goes_in_batches_and_only_through_that_tenant(
+    store: Arc<dyn Store>,
+    _: &Guard,
+) {
+    let t0 = start_time();
+    create(&store, endpoint_in("acme", endpoint("acme-orders", t0))).await;
+    let mut acme = Vec::new();
+    for i in 0..5 {
+        let payload = format!(r#"{{"i":{i}}}"#);
+        let (m, deliveries) = publish(
+            &store,
+            message_in("acme", message("order.created", &payload)),
+            t0,
+        )
+        .await;
+        assert_eq!(deliveries, 1);
+        acme.push(m);
+    }
+    let (before, _) = publish(
+        &store,
+        message_in("acme", message("order.created", "{}")),
+        t0,
+    )
+    .await;
+    let first = store.expunge_message(&before, t0).await.unwrap();
+    let (other, _) = publish(&store, message("order.created", "{}"), t0).await;
+
+    let now = t0 + Duration::from_secs(1);
+    let done = store.expunge_tenant(&tenant("acme"), 2, now).await.unwrap();
+    assert_eq!(
+        done.messages, 5,
+        "each message once, the one expunged before not again"
+    );
+    assert_eq!(done.cancelled, 5);
+    assert_backlog(&store, 0).await;
+    for m in &acme {
+        let (message, _) = store.get_message(m).await.unwrap();
+        assert!(
+            message.payload.is_empty() && message.expunged_at.is_some(),
+            "{m}"
+        );
+    }
+    let (message, _) = store.get_message(&before).await.unwrap();
+    assert_eq!(message.expunged_at, Some(first.at));
+    let (message, _) = store.get_message(&other).await.unwrap();
+    assert!(message.expunged_at.is_none() && !message.payload.is_empty());
+    let again = store.expunge_tenant(&tenant("acme"), 2, now).await.unwrap();
+    assert_eq!((again.messages, again.cancelled), (0, 0));
 }
 
 // ---------------------------------------------------------------------------------------

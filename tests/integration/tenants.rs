@@ -14,7 +14,7 @@ use crate::each_backend;
 use crate::support::{Backend, PATIENCE, Sink, TestApp, client_with, publish_json, spawn_app};
 
 /// A client acting only in `tenant`, with every scope but admin.
-async fn tenant_client(app: &mut TestApp, tenant: &str) -> Client {
+pub(crate) async fn tenant_client(app: &mut TestApp, tenant: &str) -> Client {
     let token = app
         .client
         .create_api_key(pb::CreateApiKeyRequest {

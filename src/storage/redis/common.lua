@@ -69,6 +69,39 @@ local function create_delivery(m, ep, et, now)
   return d
 end
 
+-- Cancels delivery `d` if it is unfinished and frees what it holds of its endpoint: its
+-- due entry, or its in-flight room and ready-stream entry (a probe lets the breaker probe
+-- again at once, as when handed back). An attempt under way is recorded when it ends, and
+-- changes nothing; its host slot is given back then (or, never claimed, when the claim
+-- drops its entry). Returns whether it was cancelled.
+local function cancel(d, now)
+  local dk = P .. 'd:' .. d
+  local s = redis.call('HMGET', dk, 's', 'm', 'e', 'et', 'sid', 'pr')
+  local ep = s[3]
+  if s[1] == STATE_PENDING then
+    redis.call('ZREM', P .. 'due:' .. ep, d)
+  elseif s[1] == STATE_IN_FLIGHT then
+    redis.call('SREM', P .. 'inf:' .. ep, d)
+    if s[5] then
+      redis.call('XACK', P .. 'ready', 'workers', s[5])
+      redis.call('XDEL', P .. 'ready', s[5])
+    end
+    local gk = P .. 'g:' .. ep
+    if redis.call('EXISTS', gk) == 1 then
+      redis.call('HINCRBY', gk, 'inf', -1)
+      if s[6] == '1' then redis.call('HSET', gk, 'bs', CIRCUIT_OPEN, 'bu', now) end
+      reschedule(ep)
+    end
+  else
+    return false
+  end
+  redis.call('HSET', dk, 's', STATE_CANCELLED, 'u', now)
+  redis.call('HDEL', dk, 'na', 'tok', 'sid', 'pr')
+  pending(ep, s[4], -1)
+  emit({'k', KIND_DELIVERY_CANCELLED, 'at', now, 'm', s[2], 'e', ep})
+  return true
+end
+
 -- Disables an enabled endpoint for `reason`; its pending deliveries wait.
 local function disable(ep, reason, now)
   local g = P .. 'g:' .. ep

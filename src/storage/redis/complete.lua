@@ -3,7 +3,8 @@
 -- endpoint when the core says so (reason ARGV[6], 0 for none: a 410 Gone). Also decides
 -- for the endpoint's shared protection: feeds its breaker and its failing-since clock
 -- (disabling it once failing too long), and the per-minute rollup; gives back the
--- attempt's slot of its destination host.
+-- attempt's slot of its destination host. An attempt of an expunged message keeps no
+-- response excerpt.
 -- ARGV: now, delivery, token, transition, retry at, disable reason, succeeded (1/0),
 -- endpoint failure (1/0), failing period before disabling (ms), default breaker threshold,
 -- default breaker open time (ms), started at (ms), latency (us), status code, transport
@@ -19,9 +20,14 @@ local m, ep, et = s[2], s[3], s[4]
 local number = tonumber(s[5]) + 1
 redis.call('HSET', dk, 'n', number, 'u', now)
 
+local applied = s[1] == STATE_IN_FLIGHT and s[6] == token
+-- Expunging a message cancels its deliveries: only an attempt that lost its lease can be
+-- of an expunged message, and it keeps no response excerpt.
+local rx = ARGV[17]
+if not applied and redis.call('HEXISTS', P .. 'm:' .. m, 'xp') == 1 then rx = '' end
 local a = redis.call('INCR', P .. 'seq:att')
 redis.call('HSET', P .. 'a:' .. a, 'd', d, 'm', m, 'e', ep, 'n', number, 'ok', ARGV[7],
-  't', ARGV[12], 'l', ARGV[13], 'sc', ARGV[14], 'te', ARGV[15], 'er', ARGV[16], 'rx', ARGV[17])
+  't', ARGV[12], 'l', ARGV[13], 'sc', ARGV[14], 'te', ARGV[15], 'er', ARGV[16], 'rx', rx)
 redis.call('ZADD', P .. 'att', a, a)
 redis.call('ZADD', P .. 'm:' .. m .. ':a', a, a)
 redis.call('ZADD', P .. 'e:' .. ep .. ':a', a, a)
@@ -35,7 +41,6 @@ emit(result)
 
 local gk = P .. 'g:' .. ep
 local endpoint_exists = redis.call('EXISTS', gk) == 1
-local applied = s[1] == STATE_IN_FLIGHT and s[6] == token
 -- The attempt held a slot of its host unless the delivery was taken over by another
 -- lease (a reclaim) whose attempt holds it now; a cancelled delivery's slot is free too.
 if applied or s[1] ~= STATE_IN_FLIGHT then release_host(dk) end

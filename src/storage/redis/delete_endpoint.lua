@@ -7,15 +7,7 @@ local ids = redis.call('ZRANGE', P .. 'due:' .. ep, 0, -1)
 for _, d in ipairs(redis.call('SMEMBERS', P .. 'inf:' .. ep)) do ids[#ids + 1] = d end
 local cancelled = 0
 for _, d in ipairs(ids) do
-  local dk = P .. 'd:' .. d
-  local s = redis.call('HMGET', dk, 's', 'm', 'et')
-  if s[1] == STATE_PENDING or s[1] == STATE_IN_FLIGHT then
-    redis.call('HSET', dk, 's', STATE_CANCELLED, 'u', now)
-    redis.call('HDEL', dk, 'na', 'tok')
-    pending(ep, s[3], -1)
-    emit({'k', KIND_DELIVERY_CANCELLED, 'at', now, 'm', s[2], 'e', ep})
-    cancelled = cancelled + 1
-  end
+  if cancel(d, now) then cancelled = cancelled + 1 end
 end
 unindex_endpoint(ep)
 redis.call('DEL', P .. 'due:' .. ep, P .. 'inf:' .. ep, P .. 'g:' .. ep, P .. 'ep:' .. ep)

@@ -14,9 +14,10 @@
 //! - `hg:<host:port>` a destination host's ceiling shared by every endpoint pointing at
 //!   it: attempts in flight and token bucket (expiring once idle); `hw:<host:port>` the
 //!   endpoints waiting for its in-flight room (these are the scripts' alone);
-//! - `m:<id>` a message, `m:<id>:d` its deliveries by endpoint, `d:<n>` a delivery (with
-//!   the host whose slot it holds while in the stream or in flight); `exp` message ids by
-//!   expiry, `xidx` set once every message is in it;
+//! - `m:<id>` a message (`p` its payload, empty once expunged at `xp`), `m:<id>:d` its
+//!   deliveries by endpoint, `d:<n>` a delivery (with the host whose slot it holds while
+//!   in the stream or in flight); `exp` message ids by expiry, `xidx` set once every
+//!   message is in it;
 //! - `due:<endpoint>` pending deliveries by due time, `sched` endpoints by the time the
 //!   scheduler should look at them, `ready` the stream of deliveries ready to attempt,
 //!   read by the consumer group `workers` (consumer = instance id), `inf:<endpoint>` the
@@ -113,6 +114,10 @@ impl Keys {
 
     pub fn message_attempts(&self, id: impl Display) -> String {
         self.of(format_args!("m:{id}:a"))
+    }
+
+    pub fn messages_by_expiry(&self) -> String {
+        self.of("exp")
     }
 
     pub fn delivery(&self, n: impl Display) -> String {

@@ -39,8 +39,10 @@ use self::keys::Keys;
 use self::scripts::Scripts;
 use super::codec::{ms, reason_code, reason_from, time};
 use super::sealing::{Opened, SealError};
-use super::{StoreError, StoreOptions};
-use crate::domain::{DisabledReason, Endpoint, EndpointId, Message, MessageId, StatusEvent};
+use super::{Expunged, StoreError, StoreOptions};
+use crate::domain::{
+    DisabledReason, Endpoint, EndpointId, Message, MessageId, StatusEvent, TenantId,
+};
 use crate::policy::protection::ProtectionConfig;
 use crate::telemetry::ErrorChain;
 
@@ -134,6 +136,8 @@ enum Requeued {
     /// An attempt is in flight: nothing changed.
     InFlight,
     NoEndpoint,
+    /// The message was expunged then: nothing changed.
+    Expunged(SystemTime),
 }
 
 /// How the save script writes an endpoint.
@@ -547,6 +551,45 @@ impl RedisStore {
         message_from(id, &map).ok_or_else(|| StoreError::message_not_found(id))
     }
 
+    /// The message, unless its payload was expunged: what may be sent again. The requeue
+    /// script checks again, in the same step as it queues.
+    async fn sendable(&self, id: &MessageId) -> Result<Message, StoreError> {
+        let message = self.message(id).await?;
+        match message.expunged_at {
+            Some(at) => Err(StoreError::expunged(id, at)),
+            None => Ok(message),
+        }
+    }
+
+    /// Runs the expunge script on `ids`, skipping those not of `tenant` when one is named;
+    /// per message, what it did (`None`: no such message).
+    async fn expunge(
+        &self,
+        ids: &[String],
+        tenant: Option<&TenantId>,
+        now: SystemTime,
+    ) -> Result<Vec<Option<Expunged>>, StoreError> {
+        let mut invocation = self.invoke(&self.scripts.expunge);
+        invocation
+            .arg(ms(now))
+            .arg(tenant.map_or("", TenantId::as_str));
+        for id in ids {
+            invocation.arg(id);
+        }
+        let rows: Vec<(i64, u8, u32)> = invocation.invoke_async(&mut self.conn()).await?;
+        self.refresh_counters().await?;
+        Ok(rows
+            .into_iter()
+            .map(|(at, fresh, cancelled)| {
+                (at >= 0).then(|| Expunged {
+                    at: time(at),
+                    fresh: fresh == 1,
+                    cancelled,
+                })
+            })
+            .collect())
+    }
+
     /// Runs the requeue script; per endpoint, what it did.
     async fn requeue(
         &self,
@@ -568,6 +611,7 @@ impl RedisStore {
                     created_at: time(created),
                 },
                 0 => Requeued::InFlight,
+                -2 => Requeued::Expunged(time(created)),
                 _ => Requeued::NoEndpoint,
             })
             .collect())

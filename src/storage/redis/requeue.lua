@@ -1,10 +1,15 @@
 -- Requeue: makes the deliveries of message ARGV[2] to the endpoints ARGV[3..] due at
 -- ARGV[1] with a fresh retry schedule, creating them where needed. Returns per endpoint
 -- {1 (queued), 0 (an attempt is in flight) or -1 (no such endpoint), attempts so far,
--- created at}.
+-- created at}, or for every endpoint {-2 (the message was expunged), 0, expunge time}.
 local now, m = tonumber(ARGV[1]), ARGV[2]
-local et = redis.call('HGET', P .. 'm:' .. m, 'et')
+local f = redis.call('HMGET', P .. 'm:' .. m, 'et', 'xp')
+local et = f[1]
 local out = {}
+if f[2] then
+  for _ = 3, #ARGV do out[#out + 1] = {-2, 0, tonumber(f[2])} end
+  return out
+end
 for i = 3, #ARGV do
   local ep = ARGV[i]
   local d = redis.call('HGET', P .. 'm:' .. m .. ':d', ep)

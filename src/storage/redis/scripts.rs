@@ -26,6 +26,8 @@ pub(super) struct Scripts {
     pub release: Script,
     pub requeue: Script,
     pub delete_endpoint: Script,
+    /// Empties messages' payloads and excerpts and cancels their unfinished deliveries.
+    pub expunge: Script,
     pub save_endpoint: Script,
     /// Writes an endpoint's record sealed anew, unless it changed since it was read.
     pub reseal_endpoint: Script,
@@ -135,6 +137,7 @@ impl Scripts {
             release: script(include_str!("release.lua")),
             requeue: script(include_str!("requeue.lua")),
             delete_endpoint: script(include_str!("delete_endpoint.lua")),
+            expunge: script(include_str!("expunge.lua")),
             save_endpoint: script(include_str!("save_endpoint.lua")),
             reseal_endpoint: script(include_str!("reseal_endpoint.lua")),
             index_tenants: script(include_str!("index_tenants.lua")),
@@ -163,6 +166,7 @@ mod tests {
             include_str!("release.lua"),
             include_str!("requeue.lua"),
             include_str!("delete_endpoint.lua"),
+            include_str!("expunge.lua"),
             include_str!("save_endpoint.lua"),
             include_str!("reseal_endpoint.lua"),
             include_str!("index_tenants.lua"),

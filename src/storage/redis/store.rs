@@ -23,9 +23,9 @@ use crate::storage::codec::{
     content_hash, ms, ms_after, reason_code, state_from, time, transport_code,
 };
 use crate::storage::{
-    AttemptQuery, Claim, ClaimBatch, ClaimRequest, EventPage, Lease, Outcome, Published,
-    RECHECK_UNSETTLED, Resealed, Store, StoreError, Swept, TenantSummary, Transition,
-    idempotency_scope,
+    AttemptQuery, Claim, ClaimBatch, ClaimRequest, EventPage, Expunged, Lease, Outcome, Published,
+    RECHECK_UNSETTLED, Resealed, Store, StoreError, Swept, TenantExpunged, TenantSummary,
+    Transition, idempotency_scope,
 };
 
 /// Whether the endpoint named `ep` is among `endpoints` (`None`: all are).
@@ -404,7 +404,7 @@ impl Store for RedisStore {
         endpoint: &EndpointId,
         now: SystemTime,
     ) -> Result<Delivery, StoreError> {
-        self.message(message).await?;
+        self.sendable(message).await?;
         self.endpoint(endpoint).await?;
         let requeued = self
             .requeue(message, std::slice::from_ref(endpoint), now)
@@ -426,6 +426,7 @@ impl Store for RedisStore {
             Some(Requeued::InFlight) => Err(StoreError::FailedPrecondition(format!(
                 "an attempt to deliver {message} to {endpoint} is in flight"
             ))),
+            Some(Requeued::Expunged(at)) => Err(StoreError::expunged(message, *at)),
             Some(Requeued::NoEndpoint) | None => Err(StoreError::endpoint_not_found(endpoint)),
         }
     }
@@ -435,7 +436,7 @@ impl Store for RedisStore {
         message: &MessageId,
         now: SystemTime,
     ) -> Result<u32, StoreError> {
-        let m = self.message(message).await?;
+        let m = self.sendable(message).await?;
         self.reload_endpoints().await?;
         let targets: Vec<EndpointId> = self
             .cache
@@ -448,6 +449,9 @@ impl Store for RedisStore {
             .collect();
         let queued = self.requeue(message, &targets, now).await?;
         self.refresh_counters().await?;
+        if let Some(Requeued::Expunged(at)) = queued.first() {
+            return Err(StoreError::expunged(message, *at));
+        }
         Ok(u32::try_from(
             queued
                 .iter()
@@ -455,6 +459,58 @@ impl Store for RedisStore {
                 .count(),
         )
         .unwrap_or(u32::MAX))
+    }
+
+    async fn expunge_message(
+        &self,
+        id: &MessageId,
+        now: SystemTime,
+    ) -> Result<Expunged, StoreError> {
+        let expunged = self
+            .expunge(&[id.to_string()], None, now)
+            .await?
+            .into_iter()
+            .next()
+            .flatten();
+        expunged.ok_or_else(|| StoreError::message_not_found(id))
+    }
+
+    async fn expunge_tenant(
+        &self,
+        tenant: &TenantId,
+        batch: usize,
+        now: SystemTime,
+    ) -> Result<TenantExpunged, StoreError> {
+        // Every message is indexed by expiry: scanning that index visits each at least
+        // once, whatever is published or purged meanwhile, and the script skips other
+        // tenants' messages and those expunged before.
+        let mut done = TenantExpunged::default();
+        let mut cursor = 0_u64;
+        loop {
+            let (next, found): (u64, Vec<String>) = redis::cmd("ZSCAN")
+                .arg(self.keys.messages_by_expiry())
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(batch)
+                .query_async(&mut self.conn())
+                .await?;
+            let ids: Vec<String> = found.into_iter().step_by(2).collect();
+            if !ids.is_empty() {
+                for expunged in self
+                    .expunge(&ids, Some(tenant), now)
+                    .await?
+                    .into_iter()
+                    .flatten()
+                {
+                    done.messages += u32::from(expunged.fresh);
+                    done.cancelled += expunged.cancelled;
+                }
+            }
+            if next == 0 {
+                return Ok(done);
+            }
+            cursor = next;
+        }
     }
 
     async fn claim_due(&self, request: ClaimRequest) -> Result<ClaimBatch, StoreError> {

@@ -13,6 +13,7 @@ use super::rows::{
     API_KEY_COLUMNS, DELIVERY_COLUMNS, MESSAGE_COLUMNS, api_key_row, attempt_row, delivery_row,
     endpoint_record, message_row, parsed, status_event_row,
 };
+use super::transitions::Unfinished;
 use super::writer::Durability;
 use super::{SqliteStore, backend};
 use crate::analytics::RollupRow;
@@ -24,8 +25,8 @@ use crate::domain::{
 use crate::storage::codec::{ms, state_code};
 use crate::storage::sealing::Keyring;
 use crate::storage::{
-    AttemptQuery, ClaimBatch, ClaimRequest, Condition, EventPage, Lease, Outcome, Published,
-    Resealed, Store, StoreError, Swept, TenantSummary,
+    AttemptQuery, ClaimBatch, ClaimRequest, Condition, EventPage, Expunged, Lease, Outcome,
+    Published, Resealed, Store, StoreError, Swept, TenantExpunged, TenantSummary,
 };
 
 /// Endpoint ids as the JSON array a query reads with `json_each`; `None` for all.
@@ -165,26 +166,14 @@ impl Store for SqliteStore {
         let id = id.clone();
         self.write(move |w| {
             w.endpoint(&id)?;
-            w.conn.prepare_cached("DELETE FROM endpoints WHERE id = ?1")?.execute([id.as_str()])?;
-            let cancelled: Vec<String> = w
-                .conn
-                .prepare_cached(
-                    "UPDATE deliveries SET state = 5, next_attempt_at = NULL, lease_token = NULL, updated_at = ?2 WHERE endpoint_id = ?1 AND state IN (1, 2) RETURNING message_id",
-                )?
-                .query_map(params![id.as_str(), ms(now)], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            for message in &cancelled {
-                let mut event = StatusEvent::new(StatusKind::DeliveryCancelled, now);
-                event.message_id = Some(MessageId::parse(message).map_err(backend)?);
-                event.endpoint_id = Some(id.clone());
-                w.emit(event)?;
-            }
-            let cancelled = cancelled.len();
-            w.backlog_delta -= i64::try_from(cancelled).unwrap_or(i64::MAX);
+            w.conn
+                .prepare_cached("DELETE FROM endpoints WHERE id = ?1")?
+                .execute([id.as_str()])?;
+            let cancelled = w.cancel(Unfinished::ToEndpoint(&id), now)?;
             w.endpoints.remove(&id);
             w.stale.remove(&id);
             w.due.remove(&id);
-            Ok(u32::try_from(cancelled).unwrap_or(u32::MAX))
+            Ok(cancelled)
         })
         .await
     }
@@ -261,7 +250,7 @@ impl Store for SqliteStore {
     ) -> Result<Delivery, StoreError> {
         let (message, endpoint) = (message.clone(), endpoint.clone());
         self.write(move |w| {
-            w.message(&message)?;
+            w.sendable(&message)?;
             w.endpoint(&endpoint)?;
             if !w.requeue(&message, &endpoint, now)? {
                 return Err(StoreError::FailedPrecondition(format!(
@@ -280,7 +269,7 @@ impl Store for SqliteStore {
     ) -> Result<u32, StoreError> {
         let message = message.clone();
         self.write(move |w| {
-            let m = w.message(&message)?;
+            let m = w.sendable(&message)?;
             let targets = w.subscribers(&m.tenant, &m.event_type, &m.channels);
             let mut queued = 0;
             for endpoint in &targets {
@@ -291,6 +280,56 @@ impl Store for SqliteStore {
             Ok(queued)
         })
         .await
+    }
+
+    async fn expunge_message(
+        &self,
+        id: &MessageId,
+        now: SystemTime,
+    ) -> Result<Expunged, StoreError> {
+        let id = id.clone();
+        self.write(move |w| w.expunge(&id, now)).await
+    }
+
+    async fn expunge_tenant(
+        &self,
+        tenant: &TenantId,
+        batch: usize,
+        now: SystemTime,
+    ) -> Result<TenantExpunged, StoreError> {
+        let mut done = TenantExpunged::default();
+        let mut after = String::new();
+        loop {
+            // Found on a reader, so the writer only ever holds one batch's work.
+            let (tenant, from) = (tenant.clone(), after.clone());
+            let ids: Vec<String> = self
+                .read(move |conn| {
+                    let mut stmt = conn.prepare_cached(
+                        "SELECT id FROM messages WHERE tenant_id = ?1 AND id > ?2 AND expunged_at IS NULL
+                         ORDER BY id LIMIT ?3",
+                    )?;
+                    let rows = stmt.query_map(params![tenant.as_str(), from, batch], |r| r.get(0))?;
+                    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+                })
+                .await?;
+            let Some(last) = ids.last() else {
+                return Ok(done);
+            };
+            after.clone_from(last);
+            let round = self
+                .write(move |w| {
+                    let mut round = TenantExpunged::default();
+                    for id in ids {
+                        let expunged = w.expunge(&MessageId::parse(&id).map_err(backend)?, now)?;
+                        round.messages += u32::from(expunged.fresh);
+                        round.cancelled += expunged.cancelled;
+                    }
+                    Ok(round)
+                })
+                .await?;
+            done.messages += round.messages;
+            done.cancelled += round.cancelled;
+        }
     }
 
     async fn claim_due(&self, request: ClaimRequest) -> Result<ClaimBatch, StoreError> {
@@ -326,7 +365,10 @@ impl Store for SqliteStore {
             w.endpoint(&id)?;
             let failed: Vec<String> = w
                 .conn
-                .prepare_cached("SELECT message_id FROM deliveries WHERE endpoint_id = ?1 AND state = 4 AND updated_at >= ?2")?
+                .prepare_cached(
+                    "SELECT d.message_id FROM deliveries d JOIN messages m ON m.id = d.message_id
+                     WHERE d.endpoint_id = ?1 AND d.state = 4 AND d.updated_at >= ?2 AND m.expunged_at IS NULL",
+                )?
                 .query_map(params![id.as_str(), ms(since)], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
             let mut requeued = 0;

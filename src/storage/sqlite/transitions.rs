@@ -1,6 +1,7 @@
 //! The delivery state machine, as the writer runs it inside one job's savepoint:
 //! publish (with idempotency), requeue, claim under a lease, release, complete (the
-//! attempt, the delivery's next state and what it means for the endpoint), disable.
+//! attempt, the delivery's next state and what it means for the endpoint), cancel,
+//! expunge, disable.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,9 +21,18 @@ use crate::storage::codec::{
     content_hash, ms, ms_after, state_code, state_from, time, transport_code,
 };
 use crate::storage::{
-    Claim, ClaimBatch, ClaimRequest, Lease, Outcome, Published, StoreError, Transition,
+    Claim, ClaimBatch, ClaimRequest, Expunged, Lease, Outcome, Published, StoreError, Transition,
     idempotency_scope,
 };
+
+/// Whose unfinished deliveries to cancel.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Unfinished<'a> {
+    /// Those to an endpoint being deleted.
+    ToEndpoint(&'a EndpointId),
+    /// Those of a message being expunged.
+    OfMessage(&'a MessageId),
+}
 
 impl Writer {
     pub(super) fn publish_one(
@@ -132,6 +142,86 @@ impl Writer {
         }
         self.mark_due(endpoint, ms(now));
         Ok(true)
+    }
+
+    /// The message, unless its payload was expunged: what may be sent again.
+    pub(super) fn sendable(&self, id: &MessageId) -> Result<Message, StoreError> {
+        let message = self.message(id)?;
+        match message.expunged_at {
+            Some(at) => Err(StoreError::expunged(id, at)),
+            None => Ok(message),
+        }
+    }
+
+    /// Cancels the unfinished (pending or in-flight) deliveries `which` names, each with a
+    /// status event; returns how many. An attempt in flight is recorded when it ends and
+    /// changes nothing: its lease is gone.
+    pub(super) fn cancel(
+        &mut self,
+        which: Unfinished<'_>,
+        now: SystemTime,
+    ) -> Result<u32, StoreError> {
+        let (sql, key) = match which {
+            Unfinished::ToEndpoint(id) => (
+                "UPDATE deliveries SET state = 5, next_attempt_at = NULL, lease_token = NULL, updated_at = ?2 WHERE endpoint_id = ?1 AND state IN (1, 2) RETURNING message_id, endpoint_id",
+                id.as_str(),
+            ),
+            Unfinished::OfMessage(id) => (
+                "UPDATE deliveries SET state = 5, next_attempt_at = NULL, lease_token = NULL, updated_at = ?2 WHERE message_id = ?1 AND state IN (1, 2) RETURNING message_id, endpoint_id",
+                id.as_str(),
+            ),
+        };
+        let cancelled: Vec<(String, String)> = self
+            .conn
+            .prepare_cached(sql)?
+            .query_map(params![key, ms(now)], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (message, endpoint) in &cancelled {
+            let mut event = StatusEvent::new(StatusKind::DeliveryCancelled, now);
+            event.message_id = Some(MessageId::parse(message).map_err(backend)?);
+            event.endpoint_id = Some(EndpointId::parse_stored(endpoint).map_err(backend)?);
+            self.emit(event)?;
+        }
+        let cancelled = cancelled.len();
+        self.backlog_delta -= i64::try_from(cancelled).unwrap_or(i64::MAX);
+        Ok(u32::try_from(cancelled).unwrap_or(u32::MAX))
+    }
+
+    /// Empties the message's payload and its attempts' response excerpts, records `now`
+    /// as its expunge time and cancels its unfinished deliveries; a message expunged
+    /// before is left as it is.
+    pub(super) fn expunge(
+        &mut self,
+        id: &MessageId,
+        now: SystemTime,
+    ) -> Result<Expunged, StoreError> {
+        let (before, bytes): (Option<i64>, i64) = self
+            .conn
+            .prepare_cached("SELECT expunged_at, length(payload) FROM messages WHERE id = ?1")?
+            .query_row([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .ok_or_else(|| StoreError::message_not_found(id))?;
+        if let Some(at) = before {
+            return Ok(Expunged {
+                at: time(at),
+                fresh: false,
+                cancelled: 0,
+            });
+        }
+        self.conn
+            .prepare_cached("UPDATE messages SET payload = x'', expunged_at = ?2 WHERE id = ?1")?
+            .execute(params![id.as_str(), ms(now)])?;
+        self.stored_bytes_delta -= bytes;
+        self.conn
+            .prepare_cached("UPDATE attempts SET response_excerpt = '' WHERE message_id = ?1")?
+            .execute([id.as_str()])?;
+        let cancelled = self.cancel(Unfinished::OfMessage(id), now)?;
+        Ok(Expunged {
+            // As stored: a time read back later compares equal.
+            at: time(ms(now)),
+            fresh: true,
+            cancelled,
+        })
     }
 
     /// Makes deliveries whose lease expired (their worker is gone) pending again.
@@ -314,8 +404,12 @@ impl Writer {
         let recorded: Option<(String, String, u32)> = self
             .conn
             .prepare_cached(
+                // A delivery still under this lease cannot have been expunged (that
+                // cancels it): only a lost lease costs the message lookup.
                 "INSERT INTO attempts (delivery_id, message_id, endpoint_id, number, started_at, latency_us, status_code, transport_error, error, response_excerpt, succeeded)
-                 SELECT id, message_id, endpoint_id, attempt_count + 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 FROM deliveries WHERE id = ?1 RETURNING endpoint_id, message_id, number",
+                 SELECT d.id, d.message_id, d.endpoint_id, d.attempt_count + 1, ?2, ?3, ?4, ?5, ?6,
+                   CASE WHEN d.lease_token IS ?9 OR NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = d.message_id AND m.expunged_at IS NOT NULL) THEN ?7 ELSE '' END,
+                   ?8 FROM deliveries d WHERE d.id = ?1 RETURNING endpoint_id, message_id, number",
             )?
             .query_row(
                 params![
@@ -327,6 +421,7 @@ impl Writer {
                     record.error,
                     record.response_excerpt,
                     succeeded,
+                    lease.token,
                 ],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
