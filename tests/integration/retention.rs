@@ -121,57 +121,27 @@ async fn settled_messages_go_once_past_their_retention(backend: Backend) {
     app.stop().await;
 }
 
-/// Rows of messages, deliveries and attempts in the embedded store, or keys of the Redis
-/// store under its prefix but for the per-minute rollups, which keep their own
-/// retention; `None` for the memory store, which shares the embedded store's code.
-async fn stored_size(storage: &StorageConfig) -> Option<u64> {
-    match storage {
-        StorageConfig::Memory => None,
-        StorageConfig::Embedded { data_dir } => {
-            let path = data_dir.join("herald.sqlite3");
-            let conn = rusqlite::Connection::open_with_flags(
-                path,
-                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-            )
-            .expect("the database opens read-only");
-            let rows: u64 = conn
-                .query_row(
-                    "SELECT (SELECT COUNT(*) FROM messages) + (SELECT COUNT(*) FROM deliveries) + (SELECT COUNT(*) FROM attempts)",
-                    [],
-                    |r| r.get(0),
-                )
-                .expect("rows are counted");
-            Some(rows)
-        }
-        StorageConfig::Redis(redis) => {
-            let client = redis::Client::open(redis.url.as_str()).expect("a Redis URL");
-            let mut conn = client
-                .get_multiplexed_async_connection()
-                .await
-                .expect("Redis answers");
-            // Every key of a deployment starts with its prefix as a hash tag.
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(format!("{{{}}}:*", redis.prefix))
-                .query_async(&mut conn)
-                .await
-                .expect("keys are listed");
-            let rollups = format!("{{{}}}:ru:", redis.prefix);
-            let counted = keys.iter().filter(|k| !k.starts_with(&rollups)).count();
-            assert!(counted > 0, "the deployment's keys are found");
-            Some(counted as u64)
-        }
-    }
-}
-
 /// Status events kept for watchers in the bounded-growth test.
 const STATUS_RETENTION: u64 = 50;
 /// How far past its retention a store may let its status events run before trimming:
 /// the embedded store trims every 64 events, Redis by whole stream nodes (100 entries).
 const TRIM_SLACK: u64 = 100;
 
-/// Status events kept, and entries of Redis's ready stream (0 for the embedded store);
-/// `None` for the memory store.
-async fn streams(storage: &StorageConfig) -> Option<(u64, u64)> {
+/// What a store holds, as the bounded-growth test counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Footprint {
+    /// Rows of messages, deliveries and attempts in the embedded store; keys of the
+    /// Redis store but for the per-minute rollups, which keep their own retention.
+    stored: u64,
+    /// Status events kept.
+    events: u64,
+    /// Entries of Redis's ready stream (none in the embedded store).
+    ready: u64,
+}
+
+/// What the store holds now; `None` for the memory store, which shares the embedded
+/// store's code.
+async fn footprint(storage: &StorageConfig) -> Option<Footprint> {
     match storage {
         StorageConfig::Memory => None,
         StorageConfig::Embedded { data_dir } => {
@@ -180,10 +150,18 @@ async fn streams(storage: &StorageConfig) -> Option<(u64, u64)> {
                 rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
             )
             .expect("the database opens read-only");
-            let events: u64 = conn
-                .query_row("SELECT COUNT(*) FROM status_events", [], |r| r.get(0))
-                .expect("events are counted");
-            Some((events, 0))
+            let (stored, events): (u64, u64) = conn
+                .query_row(
+                    "SELECT (SELECT COUNT(*) FROM messages) + (SELECT COUNT(*) FROM deliveries) + (SELECT COUNT(*) FROM attempts), (SELECT COUNT(*) FROM status_events)",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .expect("rows are counted");
+            Some(Footprint {
+                stored,
+                events,
+                ready: 0,
+            })
         }
         StorageConfig::Redis(redis) => {
             let client = redis::Client::open(redis.url.as_str()).expect("a Redis URL");
@@ -191,16 +169,26 @@ async fn streams(storage: &StorageConfig) -> Option<(u64, u64)> {
                 .get_multiplexed_async_connection()
                 .await
                 .expect("Redis answers");
+            // Every key of a deployment starts with its prefix as a hash tag.
             let prefix = format!("{{{}}}:", redis.prefix);
-            let (events, ready): (u64, u64) = redis::pipe()
+            let (keys, events, ready): (Vec<String>, u64, u64) = redis::pipe()
+                .cmd("KEYS")
+                .arg(format!("{prefix}*"))
                 .cmd("XLEN")
                 .arg(format!("{prefix}ev"))
                 .cmd("XLEN")
                 .arg(format!("{prefix}ready"))
                 .query_async(&mut conn)
                 .await
-                .expect("stream lengths");
-            Some((events, ready))
+                .expect("keys and stream lengths");
+            let rollups = format!("{prefix}ru:");
+            let stored = keys.iter().filter(|k| !k.starts_with(&rollups)).count();
+            assert!(stored > 0, "the deployment's keys are found");
+            Some(Footprint {
+                stored: stored as u64,
+                events,
+                ready,
+            })
         }
     }
 }
@@ -253,25 +241,26 @@ async fn storage_returns_to_the_same_size_after_each_round_expires(backend: Back
                 .expect_err("every message of the round is deleted");
             assert_eq!(gone.code(), tonic::Code::NotFound);
         }
-        sizes.push(stored_size(&storage).await);
+        sizes.push(footprint(&storage).await);
+    }
+    let Some(last) = sizes.last().copied().flatten() else {
+        return app.stop().await;
+    };
+    assert!(
+        sizes
+            .iter()
+            .all(|s| s.map(|s| s.stored) == Some(last.stored)),
+        "the same size after every round: {sizes:?}"
+    );
+    if matches!(storage, StorageConfig::Embedded { .. }) {
+        assert_eq!(last.stored, 0, "no message, delivery or attempt is left");
     }
     // Three rounds of 20 messages wrote well over STATUS_RETENTION events.
-    if let Some((events, ready)) = streams(&storage).await {
-        assert!(
-            events <= STATUS_RETENTION + TRIM_SLACK,
-            "status events are trimmed: {events}"
-        );
-        assert_eq!(ready, 0, "the ready stream keeps nothing delivered");
-    }
-    if let Some(Some(first)) = sizes.first() {
-        assert!(
-            sizes.iter().all(|s| *s == Some(*first)),
-            "the same size after every round: {sizes:?}"
-        );
-    }
-    if matches!(storage, StorageConfig::Embedded { .. }) {
-        assert_eq!(sizes[0], Some(0), "no message, delivery or attempt is left");
-    }
+    assert!(
+        last.events <= STATUS_RETENTION + TRIM_SLACK,
+        "status events are trimmed: {last:?}"
+    );
+    assert_eq!(last.ready, 0, "the ready stream keeps nothing delivered");
     app.stop().await;
 }
 

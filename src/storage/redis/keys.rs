@@ -99,11 +99,11 @@ impl Keys {
     }
 
     /// Message ids by expiry (ms).
-    pub fn expiry(&self) -> String {
+    pub fn messages_by_expiry(&self) -> String {
         self.of("exp")
     }
 
-    /// Set once every message is in [`Self::expiry`] (for deployments older than it).
+    /// Set once every message is in [`Self::messages_by_expiry`] (for deployments older than it).
     pub fn expiry_indexed(&self) -> String {
         self.of("xidx")
     }
@@ -114,10 +114,6 @@ impl Keys {
 
     pub fn message_attempts(&self, id: impl Display) -> String {
         self.of(format_args!("m:{id}:a"))
-    }
-
-    pub fn messages_by_expiry(&self) -> String {
-        self.of("exp")
     }
 
     pub fn delivery(&self, n: impl Display) -> String {

@@ -324,7 +324,8 @@ impl RedisStore {
                 if let (Some(created), None) = (created, expiry) {
                     let expiry = created.saturating_add(retention);
                     pipe.hset(self.keys.message(id), "x", expiry).ignore();
-                    pipe.zadd(self.keys.expiry(), id, expiry).ignore();
+                    pipe.zadd(self.keys.messages_by_expiry(), id, expiry)
+                        .ignore();
                     indexed += 1;
                 }
             }
