@@ -161,12 +161,13 @@ impl Args {
     }
 }
 
-/// What a run produced: the workloads' report or a soak's.
+/// What a run produced: the workloads' report or a soak's (boxed: large, and of unequal
+/// sizes).
 #[derive(Serialize)]
 #[serde(untagged)]
 enum Finished {
-    Budget(Report),
-    Soak(SoakReport),
+    Budget(Box<Report>),
+    Soak(Box<SoakReport>),
 }
 
 impl Finished {
@@ -274,10 +275,10 @@ async fn run(args: Args) -> anyhow::Result<Finished> {
     match soak {
         Some(soak) => soak::run(soak, info, launcher, clock, sink, bar)
             .await
-            .map(Finished::Soak),
+            .map(|report| Finished::Soak(Box::new(report))),
         None => workloads(&args, settings, info, launcher, clock, sink, bar)
             .await
-            .map(Finished::Budget),
+            .map(|report| Finished::Budget(Box::new(report))),
     }
 }
 

@@ -51,8 +51,11 @@ const RULE: &str = "the warm-up is the first third of the run or 3 × the retent
     its last part is at most 15 % or 1 MB above the mean of its middle part, and too short to \
     judge with fewer than 2 samples in either part";
 
-/// The footprint series judged, each in MB, `None` where the store has no such thing.
-const SERIES: [(&str, fn(&Sample) -> Option<f64>); 4] = [
+/// One series' value in a sample, in MB; `None` where the store has no such thing.
+type Reading = fn(&Sample) -> Option<f64>;
+
+/// The footprint series judged.
+const SERIES: [(&str, Reading); 4] = [
     ("Herald RSS", |s| Some(s.herald_rss_mb)),
     ("data directory", |s| s.data_dir_mb),
     ("WAL", |s| s.wal_mb),
