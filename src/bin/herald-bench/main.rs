@@ -3,9 +3,10 @@
 //! It starts its own sink, its own Herald (the `herald` binary beside this one, or
 //! `--herald`), and on the Redis store its own `redis-server`; it runs the workloads
 //! W1–W7 one after the other, prints the figures next to their budgets and writes every
-//! figure to a JSON file. Traffic goes to loopback only, and every loop is bounded. It
-//! exits non-zero when a delivery is missing or a publish failed; a missed budget is
-//! reported, not a failure.
+//! figure to a JSON file. With `--soak` it runs one long steady load instead and judges
+//! whether Herald's memory and disk stay flat. Traffic goes to loopback only, and every
+//! loop is bounded. It exits non-zero when a delivery is missing or a publish failed; a
+//! missed budget or a growing series is reported, not a failure.
 //!
 //! Layout:
 //! - `payload`: the 1 KiB JSON body with its publish time at a fixed offset; the run's clock.
@@ -13,6 +14,7 @@
 //! - `servers`: Herald and Redis as child processes; start to SERVING.
 //! - `procfs`: CPU time and resident memory of a process, and the machine, from /proc.
 //! - `workload`: the workloads, closed- and open-loop publishers, the ledger.
+//! - `soak`: the soak, its samples of memory and disk, and whether they stay flat.
 //! - `report`: budgets, the terminal tables, the JSON file.
 
 mod payload;
@@ -20,6 +22,7 @@ mod procfs;
 mod report;
 mod servers;
 mod sink;
+mod soak;
 mod workload;
 
 use std::collections::VecDeque;
@@ -31,16 +34,21 @@ use anyhow::{Context as _, bail};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use serde::Serialize;
+
 use crate::payload::Clock;
-use crate::report::{Footprint, Isolation, Report, Row, Settings};
+use crate::report::{Footprint, Isolation, Report, Row, RunInfo, Settings};
 use crate::servers::{Launcher, RedisServer, StoreKind};
 use crate::sink::Sink;
+use crate::soak::{SoakReport, SoakSettings};
 use crate::workload::{Bench, Load, Measured, Setup, Target, Workload};
 
 /// The slow endpoint's added latency (W4).
 const SLOW: Duration = Duration::from_millis(50);
 /// The fixed open-loop rate (W6a).
 const OPEN_LOOP_RATE: f64 = 300.0;
+/// The longest soak: long enough for any leak to show, short enough to stay bounded.
+const SOAK_LIMIT: Duration = Duration::from_secs(24 * 3600);
 
 /// Measures Herald against its performance budget (DESIGN.md §10).
 ///
@@ -86,6 +94,20 @@ struct Args {
     /// in seconds, checks that everything works (CI).
     #[arg(long)]
     smoke: bool,
+    /// Instead of the workloads, a soak this long (`30m`): one endpoint, a steady --rate,
+    /// Herald with a short --retention, its memory and disk sampled every --sample-every
+    /// and judged flat or growing.
+    #[arg(long, value_parser = humantime::parse_duration, conflicts_with_all = ["smoke", "messages", "warmup", "publishers", "open_loop_secs", "starts"])]
+    soak: Option<Duration>,
+    /// Messages per second of the soak.
+    #[arg(long, default_value_t = 300.0, requires = "soak")]
+    rate: f64,
+    /// `WEBHOOK_RETENTION` of the soak's Herald.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration, requires = "soak")]
+    retention: Duration,
+    /// Interval between the soak's samples.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, requires = "soak")]
+    sample_every: Duration,
 }
 
 impl Args {
@@ -110,6 +132,59 @@ impl Args {
             idle_settle_seconds: if self.smoke { 0.1 } else { 1.0 },
         })
     }
+
+    fn soak_settings(&self, duration: Duration) -> anyhow::Result<SoakSettings> {
+        if duration.is_zero() || duration > SOAK_LIMIT {
+            bail!(
+                "--soak must be in (0, {}], got {}",
+                humantime::format_duration(SOAK_LIMIT),
+                humantime::format_duration(duration)
+            );
+        }
+        if !(self.rate > 0.0 && self.rate <= 100_000.0) {
+            bail!("--rate must be in (0, 100000], got {}", self.rate);
+        }
+        if self.retention < Duration::from_secs(1) {
+            bail!("--retention must be at least 1s");
+        }
+        if self.sample_every.is_zero() || self.sample_every > duration {
+            bail!("--sample-every must be more than zero and at most --soak");
+        }
+        Ok(SoakSettings {
+            seconds: duration.as_secs_f64(),
+            rate_per_s: self.rate,
+            retention_seconds: self.retention.as_secs_f64(),
+            sample_every_seconds: self.sample_every.as_secs_f64(),
+            channels: self.channels as usize,
+            stall_seconds: self.stall_secs,
+        })
+    }
+}
+
+/// What a run produced: the workloads' report or a soak's (boxed: large, and of unequal
+/// sizes).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Finished {
+    Budget(Box<Report>),
+    Soak(Box<SoakReport>),
+}
+
+impl Finished {
+    /// The report for the terminal (a soak's samples were printed as it ran).
+    fn render(&self) -> String {
+        match self {
+            Self::Budget(report) => report.render(),
+            Self::Soak(report) => report.render(),
+        }
+    }
+
+    fn ok(&self) -> bool {
+        match self {
+            Self::Budget(report) => report.ok,
+            Self::Soak(report) => report.ok,
+        }
+    }
 }
 
 #[tokio::main]
@@ -121,15 +196,15 @@ async fn main() -> ExitCode {
         outcome = run(args) => outcome,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
     };
-    let report = match outcome {
-        Ok(report) => report,
+    let finished = match outcome {
+        Ok(finished) => finished,
         Err(e) => {
             eprintln!("herald-bench: {e:#}");
             return ExitCode::FAILURE;
         }
     };
-    print!("{}", report.render());
-    let written = serde_json::to_vec_pretty(&report)
+    print!("{}", finished.render());
+    let written = serde_json::to_vec_pretty(&finished)
         .map_err(anyhow::Error::from)
         .and_then(|bytes| std::fs::write(&json, bytes).map_err(anyhow::Error::from));
     match written {
@@ -139,14 +214,17 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    if report.ok {
+    if finished.ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     }
 }
 
-async fn run(args: Args) -> anyhow::Result<Report> {
+/// Starts what every run needs (the sink, Redis on the Redis store) and runs the
+/// workloads, or the soak.
+async fn run(args: Args) -> anyhow::Result<Finished> {
+    let soak = args.soak.map(|d| args.soak_settings(d)).transpose()?;
     let settings = args.settings()?;
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let binary = match &args.herald {
@@ -180,9 +258,40 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         StoreKind::Redis => Some(RedisServer::start().await?),
         StoreKind::Embedded | StoreKind::Memory => None,
     };
-    let redis_pid = redis.as_ref().map(RedisServer::pid);
-    let mut launcher = Launcher::new(binary.clone(), args.store, redis);
+    let launcher = Launcher::new(binary.clone(), args.store, redis);
+    let (commit, dirty) = git_commit();
+    let info = RunInfo {
+        tool: "herald-bench",
+        command: command_line(),
+        started_at,
+        store: args.store,
+        durable: args.store.durable(),
+        machine: procfs::Machine::describe(),
+        commit,
+        dirty,
+        herald_binary: binary.display().to_string(),
+        herald_binary_stale,
+    };
+    match soak {
+        Some(soak) => soak::run(soak, info, launcher, clock, sink, bar)
+            .await
+            .map(|report| Finished::Soak(Box::new(report))),
+        None => workloads(&args, settings, info, launcher, clock, sink, bar)
+            .await
+            .map(|report| Finished::Budget(Box::new(report))),
+    }
+}
 
+/// W1–W7 against the budget.
+async fn workloads(
+    args: &Args,
+    settings: Settings,
+    info: RunInfo,
+    mut launcher: Launcher,
+    clock: Clock,
+    sink: Sink,
+    bar: ProgressBar,
+) -> anyhow::Result<Report> {
     // W7: start → SERVING over fresh starts, each on an empty store.
     let mut start_ms = Vec::new();
     for i in 1..=settings.starts {
@@ -205,11 +314,11 @@ async fn run(args: Args) -> anyhow::Result<Report> {
     }
     let setup = Setup {
         herald_pid: herald.pid(),
-        redis_pid,
-        warmup: Load::Closed {
+        redis_pid: launcher.redis_pid(),
+        warmup: Some(Load::Closed {
             messages: settings.warmup_messages,
             publishers: settings.publishers,
-        },
+        }),
         stall: Duration::from_secs(settings.stall_seconds),
     };
     let mut bench = Bench::new(clock, sink, clients, setup, bar.clone());
@@ -262,20 +371,10 @@ async fn run(args: Args) -> anyhow::Result<Report> {
             measured: m,
         })
         .collect();
-    problems.extend(report::problems(&rows));
-    let (commit, dirty) = git_commit();
+    problems.extend(report::problems(rows.iter().map(|row| &row.measured)));
     Ok(Report {
-        tool: "herald-bench",
-        command: command_line(),
-        started_at,
-        store: args.store,
-        durable: args.store.durable(),
+        run: info,
         smoke: args.smoke,
-        machine: procfs::Machine::describe(),
-        commit,
-        dirty,
-        herald_binary: binary.display().to_string(),
-        herald_binary_stale,
         settings,
         rows,
         footprint,
@@ -491,6 +590,26 @@ mod tests {
         assert_eq!(plan[2].targets.len(), 100);
         assert!(matches!(plan[2].load, Load::Closed { messages: 20, .. }));
         assert!(matches!(plan[4].targets[9], Target::Failing));
+    }
+
+    #[test]
+    fn soak_flags_need_the_soak_and_sane_values() {
+        assert!(Args::try_parse_from(["herald-bench", "--rate", "10"]).is_err());
+        assert!(Args::try_parse_from(["herald-bench", "--soak", "1m", "--smoke"]).is_err());
+        let args = Args::try_parse_from(["herald-bench", "--soak", "30m"]).unwrap();
+        let soak = args.soak_settings(args.soak.unwrap()).unwrap();
+        assert_eq!(
+            (
+                soak.seconds,
+                soak.rate_per_s,
+                soak.retention_seconds,
+                soak.sample_every_seconds
+            ),
+            (1800.0, 300.0, 60.0, 30.0)
+        );
+        let args = Args::try_parse_from(["herald-bench", "--soak", "10s", "--sample-every", "1m"])
+            .unwrap();
+        assert!(args.soak_settings(args.soak.unwrap()).is_err());
     }
 
     #[test]

@@ -129,6 +129,8 @@ impl MachineTime {
 #[derive(Debug, Clone, Serialize)]
 pub struct Machine {
     pub cpu_model: String,
+    /// The first core's clock as `/proc/cpuinfo` states it (absent on some architectures).
+    pub cpu_mhz: Option<f64>,
     pub cores: usize,
     pub memory_gb: f64,
     pub kernel: String,
@@ -137,14 +139,15 @@ pub struct Machine {
 impl Machine {
     pub fn describe() -> Self {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let cpu_model = cpuinfo
-            .lines()
-            .find_map(|line| line.strip_prefix("model name"))
-            .and_then(|rest| rest.split_once(':'))
-            .map_or_else(
-                || "unknown".to_owned(),
-                |(_, model)| model.trim().to_owned(),
-            );
+        let field = |name: &str| {
+            cpuinfo
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .and_then(|rest| rest.split_once(':'))
+                .map(|(_, value)| value.trim().to_owned())
+        };
+        let cpu_model = field("model name").unwrap_or_else(|| "unknown".to_owned());
+        let cpu_mhz = field("cpu MHz").and_then(|mhz| mhz.parse().ok());
         let cores = cpuinfo
             .lines()
             .filter(|line| line.starts_with("processor"))
@@ -160,10 +163,23 @@ impl Machine {
             .unwrap_or_default();
         Self {
             cpu_model,
+            cpu_mhz,
             cores,
             memory_gb: (memory_kb * 1024.0 / 1e9 * 10.0).round() / 10.0,
             kernel,
         }
+    }
+
+    /// `AMD EPYC 7B13 at 2,596 MHz, 2 cores, 24.6 GB`: what the figures were measured on.
+    pub fn summary(&self) -> String {
+        let clock = self
+            .cpu_mhz
+            .map(|mhz| format!(" at {} MHz", crate::report::number(mhz)))
+            .unwrap_or_default();
+        format!(
+            "{}{clock}, {} cores, {} GB",
+            self.cpu_model, self.cores, self.memory_gb
+        )
     }
 }
 
@@ -186,6 +202,8 @@ mod tests {
         assert!(rss > 0.0);
         assert!(peak_rss_mb(pid).unwrap() >= rss);
         assert!(MachineTime::now().unwrap().busy > 0.0);
-        assert!(Machine::describe().cores > 0);
+        let machine = Machine::describe();
+        assert!(machine.cores > 0);
+        assert!(machine.summary().contains(" cores, "));
     }
 }

@@ -15,16 +15,15 @@ use crate::procfs::Machine;
 use crate::servers::StoreKind;
 use crate::workload::Measured;
 
-/// Every figure of a run, as written to the JSON file.
+/// What, where and with what any run measured: the head of every JSON file and report.
 #[derive(Debug, Serialize)]
-pub struct Report {
+pub struct RunInfo {
     pub tool: &'static str,
     /// The exact command line.
     pub command: String,
     pub started_at: String,
     pub store: StoreKind,
     pub durable: bool,
-    pub smoke: bool,
     pub machine: Machine,
     /// `git rev-parse --short HEAD` of the source tree the tool was built from.
     pub commit: Option<String>,
@@ -33,6 +32,45 @@ pub struct Report {
     pub herald_binary: String,
     /// Whether the Herald binary is older than the library's sources: a stale build.
     pub herald_binary_stale: bool,
+}
+
+impl RunInfo {
+    /// The report's first lines: store, commit, machine, and a stale binary's warning.
+    pub fn headline(&self) -> String {
+        let mut out = String::new();
+        let durability = if self.durable {
+            "durable"
+        } else {
+            "NON-DURABLE: figures for scale only, budgets not judged"
+        };
+        let commit = match (&self.commit, self.dirty) {
+            (Some(commit), Some(true)) => format!("{commit} + uncommitted changes"),
+            (Some(commit), _) => commit.clone(),
+            (None, _) => "unknown".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "herald-bench: store {} ({durability}); commit {commit}; {}",
+            self.store.name(),
+            self.machine.summary()
+        );
+        if self.herald_binary_stale {
+            let _ = writeln!(
+                out,
+                "WARNING: {} is older than Herald's sources (run `cargo build --release --bins`)",
+                self.herald_binary
+            );
+        }
+        out
+    }
+}
+
+/// Every figure of a run of the workloads, as written to the JSON file.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    #[serde(flatten)]
+    pub run: RunInfo,
+    pub smoke: bool,
     pub settings: Settings,
     pub rows: Vec<Row>,
     pub footprint: Footprint,
@@ -247,10 +285,9 @@ pub fn footprint_checks(
 }
 
 /// Why the run failed, if it did.
-pub fn problems(rows: &[Row]) -> Vec<String> {
+pub fn problems<'a>(rows: impl IntoIterator<Item = &'a Measured>) -> Vec<String> {
     let mut problems = Vec::new();
-    for row in rows {
-        let m = &row.measured;
+    for m in rows {
         if !m.ledger.balanced() {
             problems.push(format!(
                 "{}: {} of {} deliveries missing",
@@ -274,34 +311,9 @@ pub fn problems(rows: &[Row]) -> Vec<String> {
 impl Report {
     /// The report for the terminal: Markdown tables and a few lines.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        let durability = if self.durable {
-            "durable"
-        } else {
-            "NON-DURABLE: figures for scale only, budgets not judged"
-        };
-        let commit = match (&self.commit, self.dirty) {
-            (Some(commit), Some(true)) => format!("{commit} + uncommitted changes"),
-            (Some(commit), _) => commit.clone(),
-            (None, _) => "unknown".to_owned(),
-        };
-        let _ = writeln!(
-            out,
-            "herald-bench: store {} ({durability}); commit {commit}; {}, {} cores, {} GB",
-            self.store.name(),
-            self.machine.cpu_model,
-            self.machine.cores,
-            self.machine.memory_gb
-        );
-        if self.herald_binary_stale {
-            let _ = writeln!(
-                out,
-                "WARNING: {} is older than Herald's sources (run `cargo build --release --bins`)",
-                self.herald_binary
-            );
-        }
+        let mut out = self.run.headline();
         out.push('\n');
-        out.push_str(&self.figures_table());
+        out.push_str(&figures_table(&self.rows));
         out.push('\n');
         out.push_str(&self.cpu_table());
         out.push('\n');
@@ -328,56 +340,6 @@ impl Report {
             }
         }
         out
-    }
-
-    fn figures_table(&self) -> String {
-        let mut table = Table::new(&[
-            "row",
-            "workload",
-            "publish calls/s",
-            "publish p50 / p99 ms",
-            "deliveries/s",
-            "publish→delivery p50 / p99 ms",
-            "CPU s / 1k deliveries",
-            "peak RSS MB",
-            "ledger",
-        ]);
-        for row in &self.rows {
-            let m = &row.measured;
-            let judged =
-                |figure: &str, text: String| match row.checks.iter().find(|c| c.figure == figure) {
-                    Some(check) => format!("{text} {}", check.mark()),
-                    None => text,
-                };
-            let key = if row.durable {
-                m.key.to_owned()
-            } else {
-                format!("{} (non-durable)", m.key)
-            };
-            table.row(vec![
-                key,
-                m.title.clone(),
-                judged(PUBLISH_RATE, number(m.publish_calls_per_s)),
-                format!(
-                    "{} / {}",
-                    millis(m.publish_p50_ms),
-                    millis(m.publish_p99_ms)
-                ),
-                judged(DELIVERY_RATE, number(m.deliveries_per_s)),
-                judged(
-                    DELIVERY_P99,
-                    format!(
-                        "{} / {}",
-                        millis(m.delivery_p50_ms),
-                        millis(m.delivery_p99_ms)
-                    ),
-                ),
-                judged(CPU, format!("{:.3}", m.cpu.seconds_per_1000_deliveries)),
-                judged(PEAK_RSS, format!("{:.1}", m.peak_rss_mb)),
-                ledger_cell(m),
-            ]);
-        }
-        table.render()
     }
 
     fn cpu_table(&self) -> String {
@@ -409,8 +371,8 @@ impl Report {
         }
         format!(
             "CPU over each measured part, top-style ({} cores: {} % is the whole machine):\n\n{}",
-            self.machine.cores,
-            self.machine.cores * 100,
+            self.run.machine.cores,
+            self.run.machine.cores * 100,
             table.render()
         )
     }
@@ -447,6 +409,57 @@ impl Report {
         ]);
         table.render()
     }
+}
+
+/// Each row's figures with their budgets and its ledger.
+pub fn figures_table(rows: &[Row]) -> String {
+    let mut table = Table::new(&[
+        "row",
+        "workload",
+        "publish calls/s",
+        "publish p50 / p99 ms",
+        "deliveries/s",
+        "publish→delivery p50 / p99 ms",
+        "CPU s / 1k deliveries",
+        "peak RSS MB",
+        "ledger",
+    ]);
+    for row in rows {
+        let m = &row.measured;
+        let judged =
+            |figure: &str, text: String| match row.checks.iter().find(|c| c.figure == figure) {
+                Some(check) => format!("{text} {}", check.mark()),
+                None => text,
+            };
+        let key = if row.durable {
+            m.key.to_owned()
+        } else {
+            format!("{} (non-durable)", m.key)
+        };
+        table.row(vec![
+            key,
+            m.title.clone(),
+            judged(PUBLISH_RATE, number(m.publish_calls_per_s)),
+            format!(
+                "{} / {}",
+                millis(m.publish_p50_ms),
+                millis(m.publish_p99_ms)
+            ),
+            judged(DELIVERY_RATE, number(m.deliveries_per_s)),
+            judged(
+                DELIVERY_P99,
+                format!(
+                    "{} / {}",
+                    millis(m.delivery_p50_ms),
+                    millis(m.delivery_p99_ms)
+                ),
+            ),
+            judged(CPU, format!("{:.3}", m.cpu.seconds_per_1000_deliveries)),
+            judged(PEAK_RSS, format!("{:.1}", m.peak_rss_mb)),
+            ledger_cell(m),
+        ]);
+    }
+    table.render()
 }
 
 /// A share of a core, `-` when not measured.
@@ -507,24 +520,24 @@ pub fn millis(ms: f64) -> String {
 }
 
 /// A Markdown table padded to line up on a terminal.
-struct Table {
+pub struct Table {
     header: Vec<String>,
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
-    fn new(header: &[&str]) -> Self {
+    pub fn new(header: &[&str]) -> Self {
         Self {
             header: header.iter().map(|h| (*h).to_owned()).collect(),
             rows: Vec::new(),
         }
     }
 
-    fn row(&mut self, cells: Vec<String>) {
+    pub fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
     }
 
-    fn render(&self) -> String {
+    pub fn render(&self) -> String {
         let width = |i: usize| {
             std::iter::once(&self.header)
                 .chain(&self.rows)

@@ -74,7 +74,7 @@ pub struct Herald {
     admin_key: String,
     tail: Tail,
     /// The embedded store's directory, removed after the process is gone.
-    _data_dir: Option<tempfile::TempDir>,
+    data_dir: Option<tempfile::TempDir>,
 }
 
 /// The last stderr lines of a child.
@@ -100,12 +100,15 @@ impl Tail {
     }
 }
 
-/// How to start Herald: its binary and its store.
+/// How to start Herald: its binary, its store and its retention.
 pub struct Launcher {
     binary: PathBuf,
     store: StoreKind,
     /// The Redis of a Redis run, shared by every Herald the run starts.
     redis: Option<RedisServer>,
+    /// `WEBHOOK_RETENTION`, when not Herald's default: a soak shortens it so that settled
+    /// messages expire within the run.
+    retention: Option<Duration>,
     /// Distinguishes the Heralds of one run on a shared Redis (prefix, instance id).
     started: u32,
 }
@@ -116,8 +119,25 @@ impl Launcher {
             binary,
             store,
             redis,
+            retention: None,
             started: 0,
         }
+    }
+
+    /// Every Herald started from now on keeps settled messages for `retention`.
+    pub fn with_retention(mut self, retention: Duration) -> Self {
+        self.retention = Some(retention);
+        self
+    }
+
+    /// The URL of the run's Redis, on the Redis store.
+    pub fn redis_url(&self) -> Option<String> {
+        self.redis.as_ref().map(RedisServer::url)
+    }
+
+    /// The pid of the run's Redis, on the Redis store: its CPU counts as Herald's.
+    pub fn redis_pid(&self) -> Option<u32> {
+        self.redis.as_ref().map(RedisServer::pid)
     }
 
     /// Starts a fresh Herald (an empty store) and waits until its health check answers
@@ -156,6 +176,9 @@ impl Launcher {
             ("WEBHOOK_HOST_MAX_IN_FLIGHT", "256"),
             ("WEBHOOK_HOST_RATE_LIMIT", "0"),
         ]);
+        if let Some(retention) = self.retention {
+            command.env("WEBHOOK_RETENTION", format!("{}ms", retention.as_millis()));
+        }
         let data_dir = match self.store {
             StoreKind::Embedded => {
                 let dir = tempfile::Builder::new()
@@ -196,7 +219,7 @@ impl Launcher {
             grpc: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             admin_key,
             tail,
-            _data_dir: data_dir,
+            data_dir,
         };
         herald.grpc = match tokio::time::timeout(START_PATIENCE, serving_rx).await {
             Ok(Ok(addr)) => addr,
@@ -219,6 +242,11 @@ impl Launcher {
 impl Herald {
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The embedded store's data directory; `None` on the other stores.
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.data_dir.as_ref().map(tempfile::TempDir::path)
     }
 
     /// A new client on its own gRPC channel (one HTTP/2 connection), calling with the
@@ -427,22 +455,45 @@ async fn wait_answering(child: &mut Child, port: u16, log: &Path) -> anyhow::Res
 
 /// The pid of the Redis answering at `url`, if one answers.
 async fn serving_pid(url: &str) -> Option<u32> {
-    let client = redis::Client::open(url).ok()?;
+    let info = info(url, "server").await.ok()?;
+    info_field(&info, "process_id")?.parse().ok()
+}
+
+/// The memory Redis at `url` holds for its data (`used_memory` of `INFO memory`), in MB.
+///
+/// # Errors
+///
+/// When Redis does not answer or its answer has no `used_memory`.
+pub async fn redis_used_memory_mb(url: &str) -> anyhow::Result<f64> {
+    let info = info(url, "memory").await?;
+    let bytes: f64 = info_field(&info, "used_memory")
+        .and_then(|bytes| bytes.parse().ok())
+        .context("used_memory in INFO memory")?;
+    Ok(bytes / 1e6)
+}
+
+/// One section of `INFO` from the Redis at `url`, on a connection of its own.
+async fn info(url: &str, section: &str) -> anyhow::Result<String> {
+    let client = redis::Client::open(url)?;
     let mut conn = tokio::time::timeout(
         Duration::from_secs(1),
         client.get_multiplexed_async_connection(),
     )
     .await
-    .ok()?
-    .ok()?;
-    let info: String = redis::cmd("INFO")
-        .arg("server")
+    .context("connect to redis")??;
+    Ok(redis::cmd("INFO")
+        .arg(section)
         .query_async(&mut conn)
-        .await
-        .ok()?;
-    info.lines()
-        .find_map(|line| line.strip_prefix("process_id:"))
-        .and_then(|pid| pid.trim().parse().ok())
+        .await?)
+}
+
+/// The value of `name` in an `INFO` answer (`name:value` lines).
+fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
+    info.lines().find_map(|line| {
+        line.strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .map(str::trim)
+    })
 }
 
 /// A loopback port nobody listens on right now.
@@ -462,5 +513,13 @@ mod tests {
         assert_eq!(serving_addr(line), Some("127.0.0.1:4242".parse().unwrap()));
         assert_eq!(serving_addr(r#"{"message":"herald stopped"}"#), None);
         assert_eq!(serving_addr("herald serving"), None);
+    }
+
+    #[test]
+    fn info_fields_are_found_by_their_whole_name() {
+        let info = "# Memory\r\nused_memory_rss:4000\r\nused_memory:1234\r\n";
+        assert_eq!(info_field(info, "used_memory"), Some("1234"));
+        assert_eq!(info_field(info, "used_memory_rss"), Some("4000"));
+        assert_eq!(info_field(info, "process_id"), None);
     }
 }

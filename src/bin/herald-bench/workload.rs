@@ -179,8 +179,9 @@ pub struct Setup {
     pub herald_pid: u32,
     /// The `redis-server` of a run on the Redis store: its CPU counts as Herald's.
     pub redis_pid: Option<u32>,
-    /// Published before each workload's measured part; its results are discarded.
-    pub warmup: Load,
+    /// Published before each workload's measured part; its results are discarded. A soak
+    /// has none: its verdict leaves out its first part instead.
+    pub warmup: Option<Load>,
     /// Longest wait for the next delivery before the missing ones are declared missing.
     pub stall: Duration,
 }
@@ -195,6 +196,8 @@ pub struct Bench {
     bar: ProgressBar,
     /// Numbers endpoints across the run, so the sink tells every workload's apart.
     next_endpoint: u32,
+    /// Publishes answered so far in the phase that runs (errors included).
+    sent: Arc<AtomicU64>,
 }
 
 /// An endpoint registered for a workload.
@@ -219,7 +222,14 @@ impl Bench {
             setup,
             bar,
             next_endpoint: 0,
+            sent: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Publishes answered so far in the phase that runs, read while it runs (a soak's
+    /// samples); every phase starts it again from 0.
+    pub fn sent(&self) -> Arc<AtomicU64> {
+        self.sent.clone()
     }
 
     /// Registers the workload's endpoints, measures it, deletes them.
@@ -296,12 +306,14 @@ impl Bench {
 
         // Warm-up: connections, caches and the store's first pages; its results are dropped.
         self.sink.reset();
-        let label = format!("{} warm-up", workload.key);
-        let published = self
-            .publish(&event_type, self.setup.warmup, &label, healthy.len())
-            .await?;
-        self.settle(&published, &healthy).await;
-        self.sink.reset();
+        if let Some(warmup) = self.setup.warmup {
+            let label = format!("{} warm-up", workload.key);
+            let published = self
+                .publish(&event_type, warmup, &label, healthy.len())
+                .await?;
+            self.settle(&published, &healthy).await;
+            self.sink.reset();
+        }
 
         let before = Snapshot::take(self.setup.herald_pid, self.setup.redis_pid, &self.sink)?;
         let peak_rss_reset = procfs::reset_peak_rss(self.setup.herald_pid);
@@ -352,7 +364,8 @@ impl Bench {
         label: &str,
         healthy: usize,
     ) -> anyhow::Result<Published> {
-        let sent = Arc::new(AtomicU64::new(0));
+        let sent = &self.sent;
+        sent.store(0, Ordering::Relaxed);
         let planned = load.messages();
         self.bar.reset();
         self.bar.set_length(planned * healthy as u64);
@@ -374,12 +387,12 @@ impl Bench {
                     event_type,
                     messages,
                     publishers,
-                    &sent,
+                    sent,
                 )
                 .await?
             }
             Load::Open { rate, duration } => {
-                open_loop(&self.clients, self.clock, event_type, rate, duration, &sent).await?
+                open_loop(&self.clients, self.clock, event_type, rate, duration, sent).await?
             }
         };
         Ok(published)
