@@ -52,8 +52,9 @@ use crate::tls::{TlsAcceptor, TlsError};
 
 /// How often expired idempotency keys are forgotten.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(600);
-/// Messages one retention batch deletes at most.
-const SWEEP_BATCH: usize = 200;
+/// Messages one retention batch deletes at most: a store transition of a few
+/// milliseconds, which is all a publish may find queued before it.
+const SWEEP_BATCH: usize = 16;
 /// How often the gRPC health status is checked against the health report.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
 /// Endpoint records sealed again under a new master key per store write.
@@ -483,7 +484,9 @@ async fn follow_health(
 }
 
 /// Every `interval`, until `stop`: deletes settled messages past their retention, a small
-/// batch per store transition so publishes and deliveries queue behind one batch at most.
+/// batch per store transition so publishes and deliveries queue behind one batch at most,
+/// and after each batch a pause as long as it took, so that the sweep never holds the
+/// store more than half the time.
 async fn sweep_expired(
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
@@ -504,8 +507,12 @@ async fn sweep_expired(
                 Ok(swept) => {
                     metrics.swept(&swept, started.elapsed());
                     messages += swept.messages;
-                    if !swept.more || stop.is_cancelled() {
+                    if !swept.more {
                         break;
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(started.elapsed()) => {}
+                        () = stop.cancelled() => return,
                     }
                 }
                 Err(e) => {
