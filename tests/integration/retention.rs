@@ -19,6 +19,74 @@ each_backend!(
     payloads_past_the_stored_bytes_budget_wait_for_retention,
 );
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_is_checkpointed_while_status_streams_read() {
+    const MESSAGES: usize = 320;
+    const PAYLOAD: usize = 64 * 1024;
+    let mut sink = Sink::start().await;
+    let mut storage = None;
+    let mut app = spawn_app_with(Backend::Embedded, |c| storage = Some(c.storage.clone())).await;
+    let Some(StorageConfig::Embedded { data_dir }) = storage else {
+        panic!("an embedded store");
+    };
+    app.register_url(sink.url("/hook")).await;
+    // One watcher reads every event as it comes; another, on a connection whose window
+    // holds a few events, reads nothing.
+    let mut reading = app
+        .client
+        .clone()
+        .stream_delivery_status(pb::StreamDeliveryStatusRequest::default())
+        .await
+        .expect("stream opens")
+        .into_inner();
+    let reader = tokio::spawn(async move {
+        let mut events = 0;
+        while let Ok(Some(_)) = reading.message().await {
+            events += 1;
+        }
+        events
+    });
+    let stalled = tonic::transport::Channel::from_shared(format!("http://{}", app.addr))
+        .expect("an address")
+        .initial_stream_window_size(Some(1024))
+        .connect()
+        .await
+        .expect("client connects");
+    let _stalled = herald::cli::client(stalled, Some(crate::support::ADMIN_KEY))
+        .expect("a client")
+        .stream_delivery_status(pb::StreamDeliveryStatusRequest::default())
+        .await
+        .expect("stream opens");
+    for batch in 0..MESSAGES / 16 {
+        app.publish_batch(
+            (0..16)
+                .map(|i| {
+                    let fill = u8::try_from((batch * 16 + i) % 251).expect("a byte");
+                    publish_raw(
+                        "bulk.loaded",
+                        &vec![fill; PAYLOAD],
+                        "application/octet-stream",
+                    )
+                })
+                .collect(),
+        )
+        .await;
+    }
+    sink.take(MESSAGES).await;
+    // Over 20 MB went through the WAL; checkpoints that readers never pin keep reusing
+    // its first few MB.
+    let wal = std::fs::metadata(data_dir.join("herald.sqlite3-wal"))
+        .expect("the WAL exists")
+        .len();
+    println!("WAL after {MESSAGES} payloads of {PAYLOAD} bytes: {wal} bytes");
+    assert!(wal < 12 << 20, "the WAL grew to {wal} bytes");
+    app.stop().await;
+    assert!(
+        reader.await.expect("the reader ends") >= MESSAGES,
+        "the watcher read along"
+    );
+}
+
 /// A publish of `event_type` kept `retention` once settled.
 fn kept_for(event_type: &str, i: usize, retention: Duration) -> pb::PublishRequest {
     pb::PublishRequest {
