@@ -2690,6 +2690,17 @@ async fn redis_store_written_before_tenants_indexes_its_endpoints_at_open() {
     );
     let (stored, _) = store.get_message(&old_message).await.unwrap();
     assert_eq!(stored.tenant, default, "a message without a tenant field");
+    // A message stored before messages had an expiry gets one, and is indexed by it, so
+    // retention (and DeleteTenant's expunge) finds it.
+    let retention = Config::with_storage(StorageConfig::Memory).store.retention;
+    assert_eq!(stored.expires_at, t0 + retention);
+    let indexed: Option<i64> = ::redis::cmd("ZSCORE")
+        .arg(key("exp"))
+        .arg(old_message.as_str())
+        .query_async(&mut crate::redis::connect(server).await)
+        .await
+        .unwrap();
+    assert_eq!(indexed, Some(ms(t0 + retention)));
     // The old key is the default tenant's, as in the embedded store: it still dedupes
     // there, and only there, for the rest of the time it is remembered.
     let later = t0 + Duration::from_secs(1);
