@@ -113,10 +113,10 @@ pub fn status(e: ServiceError) -> Status {
             ErrorDetails::with_retry_info(Some(STORAGE_RETRY_AFTER)),
         ),
         ServiceError::Unavailable(_) => {
-            tracing::warn!(error = %ErrorChain(&e), "storage unreachable");
+            tracing::warn!(error = %ErrorChain(&e), "storage unavailable");
             Status::with_error_details(
                 Code::Unavailable,
-                "storage is unreachable; retry later",
+                "storage is unavailable for now; retry later",
                 ErrorDetails::with_retry_info(Some(STORAGE_RETRY_AFTER)),
             )
         }

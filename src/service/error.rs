@@ -146,7 +146,7 @@ pub enum ServiceError {
     #[error("the consumer fell too far behind; resume after cursor {resume_after}")]
     ConsumerTooSlow { resume_after: u64 },
     /// Storage cannot be reached now; the same call may work later.
-    #[error("storage is unreachable")]
+    #[error("storage is unavailable for now")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Storage has no room to write; the same call may work once space is freed. The
     /// store says where, and logs the episode.

@@ -66,8 +66,9 @@ pub enum StoreError {
     TooManyEndpoints { tenant: TenantId, limit: u64 },
     #[error("storage backend failure")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// The backend cannot be reached now; the same call may work later.
-    #[error("storage is unreachable")]
+    /// The backend cannot serve now (unreachable, restarting, failing over, locked by
+    /// another process): the same call may work later.
+    #[error("storage is unavailable for now")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The embedded store's file system has no room left: the call had no effect, and
     /// may work once space is freed.

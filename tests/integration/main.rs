@@ -26,6 +26,8 @@
 //! - `status`: the live status stream: order, filters, resume, heartbeats, cut-off.
 //! - `store`: the `Store` trait's contract on every backend, without the API in between.
 //! - `observability`: the admin port's metrics and health against what happened.
+//! - `outages`: store outages (Redis replaying its AOF, failed over, out of memory; the
+//!   embedded database locked elsewhere) answer `UNAVAILABLE` with `RetryInfo`.
 //! - `process`: the real binary as a child process: crash recovery, graceful shutdown,
 //!   configuration errors.
 //! - `traces`: W3C trace context from the publisher into every attempt, and the spans
@@ -59,6 +61,7 @@ mod expunge;
 mod faults;
 mod jwt;
 mod observability;
+mod outages;
 mod process;
 mod protection;
 mod redis;

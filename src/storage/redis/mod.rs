@@ -84,16 +84,37 @@ fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
 
 impl From<RedisError> for StoreError {
     fn from(e: RedisError) -> Self {
-        if e.is_io_error()
-            || e.is_connection_refusal()
-            || e.is_timeout()
-            || e.is_connection_dropped()
-        {
+        if transient(&e) {
             Self::Unavailable(Box::new(e))
         } else {
             backend(e)
         }
     }
+}
+
+/// Whether the same command may succeed later with nothing changed on Herald's side: the
+/// connection is lost, or the server refuses for now (replaying its AOF, demoted to a
+/// replica by a failover, cut off from its master, out of memory under `noeviction`,
+/// unable to persist, busy with a slow script). A client told so retries.
+fn transient(e: &RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
+    /// Codes the library reads as an extension error, not a kind of its own.
+    const REFUSED_FOR_NOW: [&str; 4] = ["BUSY", "OOM", "MISCONF", "NOREPLICAS"];
+    e.is_io_error()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || matches!(
+            e.kind(),
+            ErrorKind::Server(
+                ServerErrorKind::BusyLoading
+                    | ServerErrorKind::TryAgain
+                    | ServerErrorKind::MasterDown
+                    | ServerErrorKind::ReadOnly
+                    | ServerErrorKind::ClusterDown
+            )
+        )
+        || e.code().is_some_and(|code| REFUSED_FOR_NOW.contains(&code))
 }
 
 /// Why the Redis store could not start.

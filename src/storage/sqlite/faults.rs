@@ -27,6 +27,9 @@ pub(super) enum Fault {
     NoSpace,
     /// The database cannot be written any more: nothing will commit again.
     Fatal,
+    /// Another process holds the database's lock (a backup, a `sqlite3` shell) past the
+    /// busy timeout: the same write may work once it lets go.
+    Busy,
 }
 
 /// The lasting fault named anywhere in `e`'s cause chain, if any.
@@ -39,6 +42,7 @@ pub(super) fn fault(e: &(dyn Error + 'static)) -> Option<Fault> {
                 | ErrorCode::ReadOnly
                 | ErrorCode::DatabaseCorrupt
                 | ErrorCode::NotADatabase => Some(Fault::Fatal),
+                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => Some(Fault::Busy),
                 _ => None,
             }
         } else {
@@ -87,13 +91,15 @@ impl Monitor {
     /// once the writer stopped, the store is closing (the application reports why).
     pub(super) fn error(&self, e: StoreError) -> StoreError {
         match e {
-            StoreError::Backend(source) if fault(&*source) == Some(Fault::NoSpace) => {
-                StoreError::DiskFull {
+            StoreError::Backend(source) => match fault(&*source) {
+                Some(Fault::NoSpace) => StoreError::DiskFull {
                     dir: self.dir.clone(),
                     source,
-                }
-            }
-            StoreError::Backend(_) if self.stopped() => StoreError::Closed,
+                },
+                Some(Fault::Busy) => StoreError::Unavailable(source),
+                _ if self.stopped() => StoreError::Closed,
+                _ => StoreError::Backend(source),
+            },
             e => e,
         }
     }
@@ -132,6 +138,9 @@ impl Monitor {
                 dir: self.dir.clone(),
                 source: e.clone(),
             }),
+            Some(Fault::Busy) => {
+                tracing::warn!(data_dir = %self.dir.display(), error = %e, "another process holds the embedded store's database lock; the batch had no effect and is refused as unavailable")
+            }
             None => {
                 tracing::error!(error = %e, "store transaction failed; the batch had no effect")
             }
@@ -189,7 +198,7 @@ mod tests {
             ),
             (Box::new(sqlite(ffi::SQLITE_READONLY)), Some(Fault::Fatal)),
             (Box::new(sqlite(ffi::SQLITE_CORRUPT)), Some(Fault::Fatal)),
-            (Box::new(sqlite(ffi::SQLITE_BUSY)), None),
+            (Box::new(sqlite(ffi::SQLITE_BUSY)), Some(Fault::Busy)),
             (
                 Box::new(std::io::Error::from(ErrorKind::StorageFull)),
                 Some(Fault::NoSpace),
@@ -207,14 +216,16 @@ mod tests {
     }
 
     #[test]
-    fn a_full_disk_names_the_data_directory() {
+    fn a_full_disk_names_the_data_directory_and_a_lock_held_elsewhere_is_unavailable() {
         let monitor = Monitor::new(PathBuf::from("/var/lib/herald"));
         let full = monitor.error(StoreError::Backend(Box::new(sqlite(ffi::SQLITE_FULL))));
         assert!(
             matches!(&full, StoreError::DiskFull { dir, .. } if dir == &PathBuf::from("/var/lib/herald")),
             "{full:?}"
         );
-        let other = monitor.error(StoreError::Backend(Box::new(sqlite(ffi::SQLITE_BUSY))));
+        let busy = monitor.error(StoreError::Backend(Box::new(sqlite(ffi::SQLITE_BUSY))));
+        assert!(matches!(busy, StoreError::Unavailable(_)), "{busy:?}");
+        let other = monitor.error(StoreError::Backend(Box::new(sqlite(ffi::SQLITE_MISMATCH))));
         assert!(matches!(other, StoreError::Backend(_)), "{other:?}");
     }
 

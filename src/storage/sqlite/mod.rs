@@ -71,8 +71,13 @@ fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
 }
 
 impl From<rusqlite::Error> for StoreError {
+    /// A lock another process holds past the busy timeout is passing; anything else is a
+    /// failure of the backend.
     fn from(e: rusqlite::Error) -> Self {
-        backend(e)
+        match faults::fault(&e) {
+            Some(faults::Fault::Busy) => Self::Unavailable(Box::new(e)),
+            _ => backend(e),
+        }
     }
 }
 
