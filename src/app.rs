@@ -1,9 +1,11 @@
 //! Wires the store, the dispatcher and the gRPC server together; the only place where
 //! long-lived tasks are spawned.
 //!
-//! [`Application::build`] opens the store, picks the endpoint protection that goes with
-//! it (in process, or shared through Redis) and binds the listeners (so tests bind
-//! `127.0.0.1:0` and read the real port); [`Application::run_until`] serves until the
+//! [`Application::build`] shares out the open-file limit it finds (descriptors kept for
+//! deliveries and the store, the rest for gRPC connections), opens the store, picks the
+//! endpoint protection that goes with it (in process, or shared through Redis) and binds
+//! the listeners (so tests bind `127.0.0.1:0` and read the real port); both ports accept
+//! through a gate of connection slots. [`Application::run_until`] serves until the
 //! given future resolves, then follows the shutdown protocol: health NOT_SERVING, stop
 //! accepting, end status streams, stop claiming deliveries, let attempts in flight finish
 //! and be recorded, close the store (its writer thread or its readers). Every phase
@@ -384,12 +386,12 @@ impl Application {
             self.listener,
             gate(Port::Grpc, self.max_connections, Protocol::Http2),
         )
-        .incoming(stopping.child_token());
+        .incoming();
         let server: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =
             match self.tls {
                 Some(tls) => Box::pin(
                     router.serve_with_incoming_shutdown(
-                        tls.incoming(grpc, stopping.child_token())
+                        tls.incoming(grpc)
                             .map(|tls| Ok::<_, std::convert::Infallible>(FirstRequest::new(tls))),
                         drain,
                     ),

@@ -29,7 +29,6 @@ use tokio::task::{JoinError, JoinSet};
 use tokio::time::{self, Instant, MissedTickBehavior};
 use tokio_rustls::server::TlsStream;
 use tokio_stream::{Stream, StreamExt};
-use tokio_util::sync::CancellationToken;
 
 use crate::telemetry::ErrorChain;
 
@@ -181,8 +180,9 @@ impl TlsAcceptor {
     /// The stream must be polled within a Tokio runtime: handshakes run concurrently,
     /// each in its own task on that runtime, so a slow or silent client holds up no
     /// other; the connections' own deadline bounds each (see `connections`). A failed
-    /// handshake is logged at debug level and skipped. The stream ends when `shutdown`
-    /// is cancelled or the connections end; dropping it aborts the handshakes in flight.
+    /// handshake is logged at debug level and skipped. The stream ends with the
+    /// connections; the server stops accepting by dropping it, which aborts the
+    /// handshakes in flight.
     ///
     /// The files are read at most once per reload-check interval, in the blocking
     /// pool, and compared with what they held before: when they change, the new
@@ -194,7 +194,6 @@ impl TlsAcceptor {
     pub fn incoming<IO>(
         self,
         connections: impl Stream<Item = IO> + Send + 'static,
-        shutdown: CancellationToken,
     ) -> impl Stream<Item = TlsStream<IO>> + Send + 'static
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -214,10 +213,9 @@ impl TlsAcceptor {
             reload_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
             loop {
                 // Accepting comes last so that a flood of connections cannot starve
-                // shutdown, finished handshakes or reloads.
+                // finished handshakes or reloads.
                 let event = tokio::select! {
                     biased;
-                    () = shutdown.cancelled() => break,
                     Some(done) = handshakes.join_next() => Event::Handshaken(done),
                     Some(looked) = looks.join_next() => Event::Looked(looked),
                     _ = reload_tick.tick(), if looks.is_empty() => Event::LookDue,

@@ -37,7 +37,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep};
 use tokio_stream::Stream;
-use tokio_util::sync::CancellationToken;
 use tonic::transport::server::Connected;
 
 pub use self::budget::{
@@ -238,19 +237,13 @@ impl Listener {
     }
 
     /// The connections let in, for a server that reads its own protocol's plaintext
-    /// only after more layers (TLS): wrap what it reads in [`FirstRequest`]. Ends when
-    /// `shutdown` is cancelled, which closes the listening socket.
-    pub fn incoming(
-        self,
-        shutdown: CancellationToken,
-    ) -> impl Stream<Item = Slot<TcpStream>> + Send + 'static {
+    /// only after more layers (TLS): wrap what it reads in [`FirstRequest`]. Endless:
+    /// the server stops accepting by dropping it, which closes the listening socket.
+    pub fn incoming(self) -> impl Stream<Item = Slot<TcpStream>> + Send + 'static {
         async_stream::stream! {
             loop {
-                tokio::select! {
-                    biased;
-                    () = shutdown.cancelled() => break,
-                    (slot, _) = self.gate.accept(&self.tcp) => yield slot,
-                }
+                let (slot, _) = self.gate.accept(&self.tcp).await;
+                yield slot;
             }
         }
     }
