@@ -70,7 +70,7 @@ pub enum Port {
 }
 
 impl Port {
-    pub fn label(self) -> &'static str {
+    fn label(self) -> &'static str {
         match self {
             Self::Grpc => "grpc",
             Self::Admin => "admin",
