@@ -365,7 +365,7 @@ async fn idle_flood(limit: OpenFiles) {
         .await
         .expect("the first client is still served");
 
-    eprintln!(
+    println!(
         "idle flood ({limit:?}): open-file limit {expected_limit}, {max_connections} connections allowed; \
          {timed_out} timed out, {evicted} evicted; RSS {rss_before} KiB before, {rss_flooded} KiB with {held} \
          connections held ({} bytes each); CPU {cpu:?} in {quiet:?} while idle; last closed after {:?}",
@@ -537,7 +537,7 @@ async fn status_stream_flood_is_capped_per_credential() {
     })
     .await;
 
-    eprintln!(
+    println!(
         "status streams: RSS {rss_idle} KiB idle, {rss_streams} KiB with {CAP} streams ({} bytes each), \
          {rss_flooded} KiB after {ATTEMPTS} refused",
         (rss_streams.saturating_sub(rss_idle) * 1024) / CAP as u64
