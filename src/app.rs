@@ -1,9 +1,11 @@
 //! Wires the store, the dispatcher and the gRPC server together; the only place where
 //! long-lived tasks are spawned.
 //!
-//! [`Application::build`] opens the store, picks the endpoint protection that goes with
-//! it (in process, or shared through Redis) and binds the listeners (so tests bind
-//! `127.0.0.1:0` and read the real port); [`Application::run_until`] serves until the
+//! [`Application::build`] shares out the open-file limit it finds (descriptors kept for
+//! deliveries and the store, the rest for gRPC connections), opens the store, picks the
+//! endpoint protection that goes with it (in process, or shared through Redis) and binds
+//! the listeners (so tests bind `127.0.0.1:0` and read the real port); both ports accept
+//! through a gate of connection slots. [`Application::run_until`] serves until the
 //! given future resolves, then follows the shutdown protocol: health NOT_SERVING, stop
 //! accepting, end status streams, stop claiming deliveries, let attempts in flight finish
 //! and be recorded, close the store (its writer thread or its readers). Every phase
@@ -23,10 +25,10 @@ use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::time::Instant;
+use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
 use crate::admin::{self, AdminState};
@@ -34,6 +36,10 @@ use crate::analytics::minute_of;
 use crate::auth::IssuedToken;
 use crate::auth::jwt::{JwtSetupError, JwtVerifier};
 use crate::config::{Config, StorageConfig};
+use crate::connections::{
+    self, ADMIN_MAX_CONNECTIONS, Budget, BudgetError, FirstRequest, Gate, Listener, Port, Protocol,
+    Reserve,
+};
 use crate::delivery::Dispatcher;
 use crate::delivery::guard::Guards;
 use crate::delivery::http::{ClientError, WebhookClient};
@@ -80,6 +86,8 @@ pub enum AppError {
     Redis(#[from] RedisOpenError),
     #[error(transparent)]
     Client(#[from] ClientError),
+    #[error("the settings do not fit the open-file limit")]
+    Budget(#[from] BudgetError),
     #[error("cannot bind the gRPC address {addr}")]
     Bind {
         addr: SocketAddr,
@@ -127,17 +135,26 @@ pub struct Application {
     /// TLS for the gRPC port; `None`: h2c.
     tls: Option<TlsAcceptor>,
     shutdown_grace: Duration,
+    /// gRPC connections open at once, as the open-file budget allows.
+    max_connections: usize,
+    /// How long a new connection has to complete its first request.
+    first_request_timeout: Duration,
+    /// Concurrent HTTP/2 streams per gRPC connection.
+    max_streams_per_connection: u32,
 }
 
 impl Application {
-    /// Binds the gRPC and admin addresses (webhooks may never reach them), then opens the store.
+    /// Shares out the open-file limit, binds the gRPC and admin addresses (webhooks may
+    /// never reach them), then opens the store.
     ///
     /// # Errors
-    /// When the store cannot open (locked, unreadable), the HTTP client cannot be built,
-    /// or the address cannot be bound.
+    /// When the settings need more descriptors than the open-file limit allows, the
+    /// store cannot open (locked, unreadable), the HTTP client cannot be built, or the
+    /// address cannot be bound.
     pub async fn build(config: Config) -> Result<Self, AppError> {
         // Several applications may share a process (tests); the first install wins.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        let budget = budget(&config)?;
         // What the configuration names is read before anything is opened.
         let tls = config.tls.clone().map(TlsAcceptor::load).transpose()?;
         let jwt = match config.auth.jwt.clone() {
@@ -254,6 +271,9 @@ impl Application {
             retention_sweep_interval: config.retention_sweep_interval,
             tls,
             shutdown_grace: config.shutdown_grace,
+            max_connections: budget.max_connections,
+            first_request_timeout: config.connections.first_request_timeout,
+            max_streams_per_connection: config.connections.max_streams_per_connection,
         })
     }
 
@@ -344,33 +364,51 @@ impl Application {
         };
         let tls_enabled = self.tls.is_some();
         let router = Server::builder()
+            .max_concurrent_streams(self.max_streams_per_connection)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
             .layer(RequestIdLayer)
-            .layer(GrpcMetricsLayer(self.metrics))
+            .layer(GrpcMetricsLayer(self.metrics.clone()))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(WebhookServiceServer::new(self.api));
+        let gate = |port, max, protocol| {
+            Gate::new(
+                port,
+                max,
+                self.first_request_timeout,
+                protocol,
+                self.metrics.clone(),
+            )
+        };
+        let grpc = Listener::new(
+            self.listener,
+            gate(Port::Grpc, self.max_connections, Protocol::Http2),
+        )
+        .incoming();
         let server: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =
             match self.tls {
-                Some(tls) => Box::pin(router.serve_with_incoming_shutdown(
-                    tls.incoming(self.listener, stopping.child_token()),
+                Some(tls) => Box::pin(
+                    router.serve_with_incoming_shutdown(
+                        tls.incoming(grpc)
+                            .map(|tls| Ok::<_, std::convert::Infallible>(FirstRequest::new(tls))),
+                        drain,
+                    ),
+                ),
+                None => Box::pin(router.serve_with_incoming_shutdown(
+                    grpc.map(|tcp| Ok::<_, std::convert::Infallible>(FirstRequest::new(tcp))),
                     drain,
                 )),
-                None => {
-                    // Without TCP_NODELAY small answers wait for the peer's delayed ACK
-                    // (~40 ms).
-                    let incoming = TcpIncoming::from(self.listener)
-                        .with_nodelay(Some(true))
-                        .with_keepalive(Some(Duration::from_secs(60)));
-                    Box::pin(router.serve_with_incoming_shutdown(incoming, drain))
-                }
             };
 
         let admin = tasks.spawn({
             let stopping = stopping.clone();
-            axum::serve(self.admin_listener, admin::router(self.admin))
+            let listener = Listener::new(
+                self.admin_listener,
+                gate(Port::Admin, ADMIN_MAX_CONNECTIONS, Protocol::Http1),
+            );
+            axum::serve(listener, admin::router(self.admin))
                 .with_graceful_shutdown(async move { stopping.cancelled().await })
                 .into_future()
         });
@@ -681,6 +719,30 @@ fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
     let mut file = options.open(path)?;
     writeln!(file, "{secret}")?;
     file.sync_all()
+}
+
+/// The open-file limit shared out, before anything is opened: descriptors kept for the
+/// delivery workers, the store, the admin port and the process, the rest (or what the
+/// settings ask, if it fits) for gRPC connections.
+fn budget(config: &Config) -> Result<Budget, BudgetError> {
+    let store = match config.storage {
+        StorageConfig::Redis(_) => RedisStore::MAX_DESCRIPTORS,
+        StorageConfig::Embedded { .. } | StorageConfig::Memory => SqliteStore::MAX_DESCRIPTORS,
+    };
+    let reserve = Reserve::new(config.delivery.max_workers, store);
+    let budget = Budget::plan(
+        connections::open_file_limit(),
+        reserve,
+        config.connections.max_connections,
+    )?;
+    tracing::info!(
+        open_file_limit = budget.limit,
+        reserved = reserve.total(),
+        max_connections = budget.max_connections,
+        max_streams_per_connection = config.connections.max_streams_per_connection,
+        "descriptors shared out: some kept for deliveries, the store and the admin port, the rest for gRPC connections"
+    );
+    Ok(budget)
 }
 
 async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), AppError> {

@@ -15,6 +15,7 @@ use clap::{Args, FromArgMatches, ValueEnum};
 
 use crate::auth::SecretHash;
 use crate::auth::jwt::{JwtKeys, JwtSettings};
+use crate::connections::ConnectionsConfig;
 use crate::delivery::DeliveryConfig;
 use crate::domain::{Jitter, ProtectionOverride, RateLimitOverride, RetryOverride};
 use crate::egress::{Allowed, EgressConfig};
@@ -290,6 +291,30 @@ pub struct ServeArgs {
     #[arg(long, env = "WEBHOOK_STREAM_HEARTBEAT", default_value = "15s", value_parser = duration)]
     pub stream_heartbeat: Duration,
 
+    /// Status streams (StreamDeliveryStatus) one credential may hold open at once; more
+    /// are refused with RESOURCE_EXHAUSTED. With authentication off, every caller is
+    /// the same anonymous credential.
+    #[arg(long, env = "WEBHOOK_MAX_STREAMS_PER_CREDENTIAL", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams_per_credential: u32,
+
+    /// How long a new connection to the gRPC or admin port has to complete its first
+    /// request (TLS handshake, HTTP/2 preface and the request's headers) before it is
+    /// closed. Connections that made a request are kept; HTTP/2 keepalive pings find
+    /// dead ones.
+    #[arg(long, env = "WEBHOOK_CONNECTION_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = duration)]
+    pub connection_handshake_timeout: Duration,
+
+    /// gRPC connections open at once. At the limit, a new connection takes the place of
+    /// the oldest one that has not made a request yet, or is closed at once when every
+    /// connection is being served. Default: the open-file limit less what is kept for
+    /// deliveries (2 per worker), the store, the admin port and the process.
+    #[arg(long, env = "WEBHOOK_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
+
+    /// Concurrent calls (HTTP/2 streams) on one gRPC connection.
+    #[arg(long, env = "WEBHOOK_MAX_STREAMS_PER_CONNECTION", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams_per_connection: u32,
+
     /// An endpoint whose attempts have all failed for this long is disabled.
     #[arg(long, env = "WEBHOOK_AUTO_DISABLE_AFTER", default_value = "5days", value_parser = duration)]
     pub auto_disable_after: Duration,
@@ -439,6 +464,8 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// Where webhooks may go.
     pub egress: EgressConfig,
+    /// The gRPC port's connections.
+    pub connections: ConnectionsConfig,
 }
 
 /// A setting with an unusable value.
@@ -519,6 +546,11 @@ impl ServeArgs {
             ),
             (self.retention, "--retention", "WEBHOOK_RETENTION"),
             (
+                self.connection_handshake_timeout,
+                "--connection-handshake-timeout",
+                "WEBHOOK_CONNECTION_HANDSHAKE_TIMEOUT",
+            ),
+            (
                 self.retention_sweep_interval,
                 "--retention-sweep-interval",
                 "WEBHOOK_RETENTION_SWEEP_INTERVAL",
@@ -586,6 +618,12 @@ impl ServeArgs {
                 max_endpoints_per_tenant: self.max_endpoints_per_tenant,
                 retention: self.retention,
                 max_stored_bytes: self.max_stored_bytes,
+                max_streams_per_credential: self.max_streams_per_credential,
+            },
+            connections: ConnectionsConfig {
+                first_request_timeout: self.connection_handshake_timeout,
+                max_connections: self.max_connections,
+                max_streams_per_connection: self.max_streams_per_connection,
             },
             legacy_signature_headers: self.legacy_signature_headers,
             shutdown_grace: self.shutdown_grace,

@@ -24,6 +24,10 @@
 //!   scoping, once; the one handle every transport calls.
 //! - `grpc`: the gRPC transport: requests into commands, answers into protos, one error
 //!   mapping, tower layers.
+//! - `connections`: the clients' connections to both ports: a slot each (capped, the
+//!   oldest silent one giving way to a newcomer), the deadline for a first request,
+//!   accepting with a pause when descriptors run out; the open-file limit and the
+//!   budget that keeps descriptors for deliveries and the store.
 //! - `tls`: TLS and mTLS for the gRPC port, with certificates re-read when they change.
 //! - `admin`: the admin HTTP port: metrics, liveness, readiness, health report.
 //! - `config`: settings from flags and environment, validated into one struct per
@@ -43,6 +47,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod delivery;
 pub mod domain;
 pub mod egress;

@@ -1,8 +1,8 @@
 //! The `herald` binary: parse the command line (`serve`, the default, or one of the
-//! terminal views), build the application, run it until SIGTERM or SIGINT, and report a
-//! failure with its cause chain. The exit status is 0 after a graceful stop,
-//! [`EXIT_STORE_FAILED`] (74) when the store failed for good and Herald should be
-//! restarted, 1 on any other failure (configuration, startup, serving).
+//! terminal views), raise the open-file limit, build the application, run it until
+//! SIGTERM or SIGINT, and report a failure with its cause chain. The exit status is 0
+//! after a graceful stop, [`EXIT_STORE_FAILED`] (74) when the store failed for good and
+//! Herald should be restarted, 1 on any other failure (configuration, startup, serving).
 
 use std::process::ExitCode;
 
@@ -106,10 +106,28 @@ async fn main() -> ExitCode {
 async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.into_config()?;
     let shutdown = shutdown_signal()?;
+    raise_open_file_limit();
     let app = Application::build(config)
         .await
         .context("cannot start herald")?;
     app.run_until(shutdown).await.context("herald failed")
+}
+
+/// Raises the soft open-file limit to the hard one, for the process as a whole (the
+/// application shares out whatever limit it finds), and says what it is now.
+fn raise_open_file_limit() {
+    match herald::connections::raise_open_file_limit() {
+        Ok(limit) if limit.now > limit.before => tracing::info!(
+            before = limit.before,
+            now = limit.now,
+            "open-file limit raised to the hard limit"
+        ),
+        Ok(limit) => tracing::info!(now = limit.now, hard = limit.hard, "open-file limit"),
+        Err(e) => tracing::warn!(
+            error = %e,
+            "cannot raise the open-file limit; connections are capped to what it allows"
+        ),
+    }
 }
 
 /// Resolves on the first SIGTERM or SIGINT. The handlers are installed now, before

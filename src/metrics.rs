@@ -19,7 +19,7 @@ use prometheus::{
 };
 
 /// The name of every metric Herald exports (dashboards and alerts may use only these).
-pub const NAMES: [&str; 19] = [
+pub const NAMES: [&str; 23] = [
     "webhook_deliveries_total",
     "webhook_attempt_failures_total",
     "webhook_delivery_duration_seconds",
@@ -37,6 +37,10 @@ pub const NAMES: [&str; 19] = [
     "webhook_retention_deleted_total",
     "webhook_retention_sweep_seconds",
     "webhook_messages_expunged_total",
+    "webhook_connections_open",
+    "webhook_connections_refused_total",
+    "webhook_connections_evicted_total",
+    "webhook_connections_timed_out_total",
     "grpc_server_handled_total",
     "grpc_server_handling_seconds",
 ];
@@ -110,6 +114,14 @@ pub struct Metrics {
     retention_sweep: Histogram,
     /// Messages whose payloads were expunged, by request or with their tenant.
     messages_expunged: IntCounter,
+    /// Connections holding a slot, by port (`grpc`, `admin`).
+    connections_open: IntGaugeVec,
+    /// Connections closed at once because every slot held a served connection.
+    connections_refused: IntCounterVec,
+    /// Connections closed before their first request to make room for a newer one.
+    connections_evicted: IntCounterVec,
+    /// Connections closed for not completing a first request in time.
+    connections_timed_out: IntCounterVec,
     grpc_requests: IntCounterVec,
     grpc_duration: HistogramVec,
     event_types: LabelCap,
@@ -275,6 +287,46 @@ impl Metrics {
                     "Messages whose payload and response excerpts were expunged",
                 ),
             ),
+            connections_open: register(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "webhook_connections_open",
+                        "Client connections open, by port",
+                    ),
+                    &["port"],
+                ),
+            ),
+            connections_refused: register(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "webhook_connections_refused_total",
+                        "Connections closed on arrival: every slot held a client being served (WEBHOOK_MAX_CONNECTIONS)",
+                    ),
+                    &["port"],
+                ),
+            ),
+            connections_evicted: register(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "webhook_connections_evicted_total",
+                        "Connections closed before their first request to make room for a newer one",
+                    ),
+                    &["port"],
+                ),
+            ),
+            connections_timed_out: register(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "webhook_connections_timed_out_total",
+                        "Connections closed for not completing a first request in time (WEBHOOK_CONNECTION_HANDSHAKE_TIMEOUT)",
+                    ),
+                    &["port"],
+                ),
+            ),
             grpc_requests: register(
                 &r,
                 IntCounterVec::new(
@@ -388,6 +440,26 @@ impl Metrics {
         self.messages_expunged.inc_by(n);
     }
 
+    pub fn connection_opened(&self, port: &str) {
+        self.connections_open.with_label_values(&[port]).inc();
+    }
+
+    pub fn connection_closed(&self, port: &str) {
+        self.connections_open.with_label_values(&[port]).dec();
+    }
+
+    pub fn connection_refused(&self, port: &str) {
+        self.connections_refused.with_label_values(&[port]).inc();
+    }
+
+    pub fn connection_evicted(&self, port: &str) {
+        self.connections_evicted.with_label_values(&[port]).inc();
+    }
+
+    pub fn connection_timed_out(&self, port: &str) {
+        self.connections_timed_out.with_label_values(&[port]).inc();
+    }
+
     pub fn grpc_request(&self, method: &str, code: &str, duration: Duration) {
         // Clients choose the path too: unknown methods must not grow the scrape.
         let method = self.methods.value(method);
@@ -481,6 +553,10 @@ mod tests {
         m.auth_failure("missing");
         m.set_worker_utilization(1, 2);
         m.stream_opened();
+        m.connection_opened("grpc");
+        m.connection_refused("grpc");
+        m.connection_evicted("grpc");
+        m.connection_timed_out("grpc");
         m.grpc_request("/m", "Ok", Duration::from_millis(1));
         m.swept(&crate::storage::Swept::default(), Duration::from_millis(1));
         let text = m.render(

@@ -1,18 +1,18 @@
-//! TLS for the gRPC listener. This module owns turning a `TcpListener` into a stream
-//! of handshaken TLS connections for tonic's `serve_with_incoming_shutdown`: loading
-//! and checking the PEM certificate chain, private key and optional client CA, the
-//! server's TLS choices (ALPN `h2`, TLS 1.2 and 1.3, client certificates required and
+//! TLS for the gRPC port. This module owns turning a stream of accepted connections
+//! into a stream of handshaken TLS connections for tonic's
+//! `serve_with_incoming_shutdown`: loading and checking the PEM certificate chain,
+//! private key and optional client CA, the server's TLS choices (ALPN `h2`, TLS 1.2 and 1.3, client certificates required and
 //! verified when a client CA is set), and rebuilding that configuration when the files
 //! change on disk, so that a renewed certificate is served without a restart. It does
 //! not own where the paths come from (configuration), obtaining or renewing
 //! certificates, revocation (no CRLs are checked), what a verified client certificate
 //! authorises (tonic hands the peer certificates to each request as `TlsConnectInfo`),
-//! nor the TLS of outgoing webhook deliveries.
+//! accepting connections and bounding how long they may take (`connections`), nor the TLS
+//! of outgoing webhook deliveries.
 
 use std::fmt;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,33 +24,20 @@ use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{VerifierBuilderError, WebPkiClientVerifier};
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::{InconsistentKeys, RootCertStore, ServerConfig};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::task::{JoinError, JoinSet};
 use tokio::time::{self, Instant, MissedTickBehavior};
 use tokio_rustls::server::TlsStream;
-use tokio_stream::Stream;
-use tokio_util::sync::CancellationToken;
+use tokio_stream::{Stream, StreamExt};
 
 use crate::telemetry::ErrorChain;
 
 /// How often the files are looked at for changes unless told otherwise.
 pub const DEFAULT_RELOAD_CHECK: Duration = Duration::from_secs(1);
 
-/// How long a client has to complete its handshake unless told otherwise.
-pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// The shortest interval between looks at the files: a zero interval would have the
 /// accept loop do nothing but read files.
 const MIN_RELOAD_CHECK: Duration = Duration::from_millis(10);
-
-/// Handshakes in flight beyond which no more connections are accepted until some
-/// finish: clients that connect and never speak then cost a bounded amount of memory,
-/// and the excess waits in the kernel's backlog.
-const MAX_PENDING_HANDSHAKES: usize = 1024;
-
-/// How long accepting pauses after the listener itself fails (typically: out of file
-/// descriptors), so that the failure is not retried in a tight loop.
-const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 /// The only application protocol spoken: gRPC runs over HTTP/2.
 const ALPN_H2: &[u8] = b"h2";
@@ -152,7 +139,6 @@ pub struct TlsAcceptor {
     /// What the files held when `config` was built, to tell when they change.
     seen: Seen,
     reload_check: Duration,
-    handshake_timeout: Duration,
 }
 
 impl TlsAcceptor {
@@ -177,7 +163,6 @@ impl TlsAcceptor {
             provider,
             config,
             reload_check: DEFAULT_RELOAD_CHECK,
-            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
         })
     }
 
@@ -189,23 +174,15 @@ impl TlsAcceptor {
         self
     }
 
-    /// Gives each client `timeout` to complete its handshake instead of
-    /// [`DEFAULT_HANDSHAKE_TIMEOUT`].
-    #[must_use]
-    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.handshake_timeout = timeout;
-        self
-    }
-
-    /// The connections accepted on `listener`, each handshaken, for tonic's
-    /// `serve_with_incoming_shutdown` (which needs tonic's `tls-connect-info` feature).
+    /// The `connections`, each handshaken, for tonic's `serve_with_incoming_shutdown`
+    /// (which needs tonic's `tls-connect-info` feature).
     ///
     /// The stream must be polled within a Tokio runtime: handshakes run concurrently,
-    /// each in its own task on that runtime and limited to the handshake timeout, so a slow or silent client holds up no other. A failed or timed-out
-    /// handshake is logged at debug level and skipped. An `Err` item is a failure of
-    /// the listener itself (for instance, out of file descriptors): it is logged, the
-    /// stream goes on, and accepting resumes after a short pause. The stream ends when
-    /// `shutdown` is cancelled; dropping it aborts the handshakes in flight.
+    /// each in its own task on that runtime, so a slow or silent client holds up no
+    /// other; the connections' own deadline bounds each (see `connections`). A failed
+    /// handshake is logged at debug level and skipped. The stream ends with the
+    /// connections; the server stops accepting by dropping it, which aborts the
+    /// handshakes in flight.
     ///
     /// The files are read at most once per reload-check interval, in the blocking
     /// pool, and compared with what they held before: when they change, the new
@@ -214,69 +191,45 @@ impl TlsAcceptor {
     /// which includes the moment between a certificate and its key being replaced one
     /// after the other — that is logged as a warning and the previous configuration
     /// stays in use until the files change again.
-    pub fn incoming(
+    pub fn incoming<IO>(
         self,
-        listener: TcpListener,
-        shutdown: CancellationToken,
-    ) -> impl Stream<Item = Result<TlsStream<TcpStream>, io::Error>> + Send + 'static {
+        connections: impl Stream<Item = IO> + Send + 'static,
+    ) -> impl Stream<Item = TlsStream<IO>> + Send + 'static
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let Self {
             files,
             provider,
             mut config,
             mut seen,
             reload_check,
-            handshake_timeout,
         } = self;
         async_stream::stream! {
-            let mut handshakes: JoinSet<Option<TlsStream<TcpStream>>> = JoinSet::new();
+            tokio::pin!(connections);
+            let mut handshakes: JoinSet<Option<TlsStream<IO>>> = JoinSet::new();
             let mut looks: JoinSet<Look> = JoinSet::new();
             let mut reload_tick = time::interval_at(Instant::now() + reload_check, reload_check);
             reload_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-            let accept_pause = time::sleep(Duration::ZERO);
-            tokio::pin!(accept_pause);
-            let mut accept_paused = false;
             loop {
                 // Accepting comes last so that a flood of connections cannot starve
-                // shutdown, finished handshakes or reloads.
+                // finished handshakes or reloads.
                 let event = tokio::select! {
                     biased;
-                    () = shutdown.cancelled() => break,
                     Some(done) = handshakes.join_next() => Event::Handshaken(done),
                     Some(looked) = looks.join_next() => Event::Looked(looked),
                     _ = reload_tick.tick(), if looks.is_empty() => Event::LookDue,
-                    () = &mut accept_pause, if accept_paused => Event::AcceptResumed,
-                    accepted = listener.accept(),
-                        if !accept_paused && handshakes.len() < MAX_PENDING_HANDSHAKES =>
-                    {
-                        Event::Accepted(accepted)
-                    }
+                    accepted = connections.next() => match accepted {
+                        Some(io) => Event::Accepted(io),
+                        None => break,
+                    },
                 };
                 match event {
-                    Event::Accepted(Ok((tcp, peer))) => {
-                        // Nagle's algorithm would hold back gRPC's small frames; tonic
-                        // sets this only on the listeners it binds itself.
-                        if let Err(err) = tcp.set_nodelay(true) {
-                            tracing::debug!(%peer, error = %err, "cannot set TCP_NODELAY");
-                        }
+                    Event::Accepted(io) => {
                         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&config));
-                        handshakes.spawn(handshake(acceptor, tcp, peer, handshake_timeout));
+                        handshakes.spawn(handshake(acceptor, io));
                     }
-                    Event::Accepted(Err(err)) if is_connection_error(&err) => {
-                        // The client gave up before it was accepted: its business only.
-                        tracing::debug!(error = %err, "connection lost before it was accepted");
-                    }
-                    Event::Accepted(Err(err)) => {
-                        tracing::warn!(
-                            error = %err,
-                            pause = ?ACCEPT_ERROR_PAUSE,
-                            "accepting connections failed; pausing before accepting again"
-                        );
-                        accept_pause.as_mut().reset(Instant::now() + ACCEPT_ERROR_PAUSE);
-                        accept_paused = true;
-                        yield Err(err);
-                    }
-                    Event::AcceptResumed => accept_paused = false,
-                    Event::Handshaken(Ok(Some(tls))) => yield Ok(tls),
+                    Event::Handshaken(Ok(Some(tls))) => yield tls,
                     Event::Handshaken(Ok(None)) => {}
                     Event::Handshaken(Err(err)) => {
                         tracing::warn!(error = %ErrorChain(&err), "TLS handshake task failed");
@@ -313,49 +266,33 @@ impl TlsAcceptor {
     }
 }
 
-/// What woke the accept loop.
+/// What woke the handshaking loop.
 #[expect(
     clippy::large_enum_variant,
     reason = "a handshaken connection passes through once on its way to the consumer; \
               boxing it would cost an allocation per connection to save nothing lasting"
 )]
-enum Event {
-    Accepted(io::Result<(TcpStream, SocketAddr)>),
-    AcceptResumed,
-    Handshaken(Result<Option<TlsStream<TcpStream>>, JoinError>),
+enum Event<IO> {
+    Accepted(IO),
+    Handshaken(Result<Option<TlsStream<IO>>, JoinError>),
     LookDue,
     Looked(Result<Look, JoinError>),
 }
 
-/// Runs one server handshake; `None` when it failed or took too long.
-async fn handshake(
-    acceptor: tokio_rustls::TlsAcceptor,
-    tcp: TcpStream,
-    peer: SocketAddr,
-    limit: Duration,
-) -> Option<TlsStream<TcpStream>> {
-    match time::timeout(limit, acceptor.accept(tcp)).await {
-        Ok(Ok(tls)) => Some(tls),
-        Ok(Err(err)) => {
-            // Scanners, health probes and misconfigured clients do this routinely.
-            tracing::debug!(%peer, error = %err, "TLS handshake failed");
-            None
-        }
-        Err(_) => {
-            tracing::debug!(%peer, timeout = ?limit, "TLS handshake timed out");
+/// Runs one server handshake; `None` when it failed.
+async fn handshake<IO>(acceptor: tokio_rustls::TlsAcceptor, io: IO) -> Option<TlsStream<IO>>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    match acceptor.accept(io).await {
+        Ok(tls) => Some(tls),
+        Err(err) => {
+            // Scanners, health probes, misconfigured clients and silent ones (closed at
+            // their deadline) do this routinely.
+            tracing::debug!(error = %err, "TLS handshake failed");
             None
         }
     }
-}
-
-/// Errors from `accept` that concern one connection, not the listener.
-fn is_connection_error(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-    )
 }
 
 /// What the files held at the last look.

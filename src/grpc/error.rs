@@ -5,7 +5,8 @@
 //! `RetryInfo` (a full disk is `UNAVAILABLE` saying so, where an unreachable store is
 //! masked); a watcher told to resume carries an `ErrorInfo` with its cursor; a missing
 //! scope carries an `ErrorInfo` naming it; a full tenant a `QuotaFailure`.
-//! `UNAUTHENTICATED` says the same whatever went wrong. Backend
+//! `UNAUTHENTICATED` says the same whatever went wrong. A credential holding its most
+//! status streams gets both a `QuotaFailure` and `RetryInfo`. Backend
 //! failures are logged with their cause chain and masked as `INTERNAL`.
 
 use std::time::Duration;
@@ -18,6 +19,8 @@ use crate::telemetry::ErrorChain;
 
 /// When a client should retry a call refused because storage could not be reached.
 const STORAGE_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// When a client refused a status stream for holding too many should try again.
+const STREAMS_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// The domain of Herald's `ErrorInfo` reasons.
 const ERROR_DOMAIN: &str = "herald.v1";
 
@@ -60,6 +63,18 @@ pub fn status(e: ServiceError) -> Status {
                 format!("at most {limit} endpoints per tenant (WEBHOOK_MAX_ENDPOINTS_PER_TENANT)"),
             )]),
         ),
+        ServiceError::TooManyStreams { limit } => {
+            let mut details = ErrorDetails::with_quota_failure(vec![
+                tonic_types::QuotaViolation::new(
+                    "credential",
+                    format!(
+                        "at most {limit} status streams per credential (WEBHOOK_MAX_STREAMS_PER_CREDENTIAL)"
+                    ),
+                ),
+            ]);
+            details.set_retry_info(Some(STREAMS_RETRY_AFTER));
+            Status::with_error_details(Code::ResourceExhausted, message, details)
+        }
         ServiceError::Invalid(v) => Status::with_error_details(
             Code::InvalidArgument,
             message,

@@ -43,7 +43,7 @@ pub struct AuthSettings {
 }
 
 /// Who made a call, as the audit log names them (never with a secret).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Principal {
     /// An API key from the store.
     Key(ApiKeyId),

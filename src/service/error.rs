@@ -139,6 +139,11 @@ pub enum ServiceError {
         limit: u64,
         retry_after: Duration,
     },
+    /// The credential holds as many status streams as it may.
+    #[error(
+        "this credential already holds {limit} status streams, its limit (WEBHOOK_MAX_STREAMS_PER_CREDENTIAL); close one first"
+    )]
+    TooManyStreams { limit: u32 },
     /// A watcher resumed after a cursor no longer retained.
     #[error("events after cursor {after} are no longer retained")]
     CursorNotRetained { after: u64 },

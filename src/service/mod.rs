@@ -60,6 +60,8 @@ pub struct ServiceConfig {
     pub retention: Duration,
     /// Payload bytes the store may hold; publishes past it are refused.
     pub max_stored_bytes: u64,
+    /// Status streams one credential may hold open at once.
+    pub max_streams_per_credential: u32,
 }
 
 /// A page of a list, and where the next one starts (`None`: this is the last).
@@ -103,6 +105,8 @@ struct Inner {
     protection_defaults: ProtectionConfig,
     /// Where endpoint URLs may point.
     egress: Arc<EgressPolicy>,
+    /// The status streams open, per credential.
+    watchers: Arc<watch::Watchers>,
 }
 
 /// What the service works with.
@@ -139,6 +143,7 @@ impl Service {
             wake,
             health,
             stopping,
+            watchers: Arc::new(watch::Watchers::new(config.max_streams_per_credential)),
             config,
             retry: delivery.retry,
             protection_defaults: delivery.protection,

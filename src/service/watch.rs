@@ -1,10 +1,13 @@
 //! Watching the status stream: what is retained after a cursor, then the live tail,
 //! with the server's heartbeat, ended at shutdown; only events of endpoints in the
-//! caller's tenants.
+//! caller's tenants; at most so many streams open per credential.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio_stream::{Stream, StreamExt};
 
-use super::{Caller, Service, ServiceError, Tenancy};
+use super::{Caller, Principal, Service, ServiceError, Tenancy};
 use crate::auth::Scope;
 use crate::status::{self, StatusFilter, StatusItem, WatchError, WatchRequest};
 
@@ -35,6 +38,7 @@ impl Service {
     ) -> Result<impl Stream<Item = Result<StatusItem, ServiceError>> + Send + 'static, ServiceError>
     {
         let scope = caller.tenants(Scope::Read, tenancy)?;
+        let watching = Watchers::admit(&self.0.watchers, &caller.principal)?;
         if let Some(id) = &query.filter.message {
             self.message_in(&scope, id).await?;
         }
@@ -56,8 +60,9 @@ impl Service {
             until_settled: query.until_settled,
             heartbeat: self.0.config.stream_heartbeat,
         };
-        let items =
-            status::watch(self.0.store.clone(), request, self.0.stopping.clone()).map(|item| {
+        let items = status::watch(self.0.store.clone(), request, self.0.stopping.clone()).map(
+            move |item| {
+                let _counted = &watching;
                 item.map_err(|e| match e {
                     WatchError::Pruned { after } => ServiceError::CursorNotRetained { after },
                     WatchError::Lagged { resume_after } => {
@@ -65,7 +70,62 @@ impl Service {
                     }
                     WatchError::Store(e) => e.into(),
                 })
-            });
+            },
+        );
         Ok(items)
+    }
+}
+
+/// The status streams open per credential, against their limit.
+pub(super) struct Watchers {
+    limit: u32,
+    /// Credentials with a stream open, and how many; none without.
+    open: Mutex<HashMap<Principal, u32>>,
+}
+
+impl Watchers {
+    pub(super) fn new(limit: u32) -> Self {
+        Self {
+            limit,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one more stream of `principal`, until the [`Watching`] is dropped.
+    fn admit(watchers: &Arc<Self>, principal: &Principal) -> Result<Watching, ServiceError> {
+        let mut open = watchers.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(principal.clone()).or_default();
+        if *count >= watchers.limit {
+            return Err(ServiceError::TooManyStreams {
+                limit: watchers.limit,
+            });
+        }
+        *count += 1;
+        Ok(Watching {
+            watchers: watchers.clone(),
+            principal: principal.clone(),
+        })
+    }
+}
+
+/// One open status stream, counted against its credential while it lives.
+struct Watching {
+    watchers: Arc<Watchers>,
+    principal: Principal,
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        let mut open = self
+            .watchers
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.principal) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.principal);
+            }
+        }
     }
 }

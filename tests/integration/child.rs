@@ -1,17 +1,20 @@
 //! The real `herald` binary as a child process, for `process` (one instance on the
-//! embedded store) and `cluster` (several instances sharing a Redis).
+//! embedded store), `cluster` (several instances sharing a Redis) and `connections`
+//! (floods against its open-file limit, its CPU time and memory read from `/proc`).
 //!
 //! A child starts from [`Settings`]: a fixed base (ports `127.0.0.1:0`, JSON logs, fast
 //! retries, loose bounds on endpoints' overrides) plus its store and each test's
-//! overrides; nothing from the environment running the tests leaks in. A thread per
-//! child reads its stderr (JSON log lines) into a channel, so the child never blocks on
-//! a full pipe and tests wait on log lines instead of sleeping. A child still running when its guard drops (a failed test) is
+//! overrides, and the open-file limit a test asks for; nothing from the environment
+//! running the tests leaks in. A thread per child reads its stderr (JSON log lines) into
+//! a channel, so the child never blocks on a full pipe and tests wait on log lines
+//! instead of sleeping. A child still running when its guard drops (a failed test) is
 //! killed, and its stderr printed.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
 
 pub use herald::cli::Client;
 use herald::grpc::pb;
@@ -19,39 +22,53 @@ use tokio::sync::mpsc;
 
 use crate::support::{ADMIN_KEY, LOOPBACK, PATIENCE, admin_client};
 
-/// The environment of one child: the base settings, its store, then overrides.
+/// The environment of one child: the base settings, its store, then overrides; and
+/// the open-file limit it starts with.
 #[derive(Debug, Clone)]
-pub struct Settings(Vec<(String, String)>);
+pub struct Settings {
+    env: Vec<(String, String)>,
+    open_files: Option<OpenFiles>,
+}
+
+/// An open-file limit (`ulimit -n`) a child starts with, as a service manager would set.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenFiles {
+    pub soft: u64,
+    /// `None`: the test process's own hard limit.
+    pub hard: Option<u64>,
+}
 
 impl Settings {
     /// The settings every child starts from: every test's endpoints point at loopback
     /// sinks, so host ceilings wide enough never to bind (tests of them set their own).
     fn base() -> Self {
-        Self(
-            [
-                ("RUST_LOG", "info"),
-                ("WEBHOOK_GRPC_ADDR", "127.0.0.1:0"),
-                ("WEBHOOK_ADMIN_ADDR", "127.0.0.1:0"),
-                ("WEBHOOK_LOG_FORMAT", "json"),
-                ("WEBHOOK_RETRY_INITIAL_DELAY", "20ms"),
-                ("WEBHOOK_MAX_RETRY_DELAY", "200ms"),
-                ("WEBHOOK_DEFAULT_RETRY_COUNT", "20"),
-                // As in-process tests: overrides bounded only by what each policy accepts.
-                ("WEBHOOK_RETRY_MIN_DELAY", "0"),
-                ("WEBHOOK_MAX_RETRY_COUNT", "100"),
-                ("WEBHOOK_BREAKER_MAX_THRESHOLD", "10000"),
-                ("WEBHOOK_ENDPOINT_MAX_RATE_LIMIT", "0"),
-                ("WEBHOOK_DEFAULT_TIMEOUT", "10s"),
-                ("WEBHOOK_SHUTDOWN_GRACE", "10s"),
-                ("WEBHOOK_ADMIN_API_KEY", ADMIN_KEY),
-                ("WEBHOOK_EGRESS_ALLOW_CIDRS", LOOPBACK),
-                ("WEBHOOK_HOST_MAX_IN_FLIGHT", "10000"),
-                ("WEBHOOK_HOST_RATE_LIMIT", "0"),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
-        )
+        let env = [
+            ("RUST_LOG", "info"),
+            ("WEBHOOK_GRPC_ADDR", "127.0.0.1:0"),
+            ("WEBHOOK_ADMIN_ADDR", "127.0.0.1:0"),
+            ("WEBHOOK_LOG_FORMAT", "json"),
+            ("WEBHOOK_RETRY_INITIAL_DELAY", "20ms"),
+            ("WEBHOOK_MAX_RETRY_DELAY", "200ms"),
+            ("WEBHOOK_DEFAULT_RETRY_COUNT", "20"),
+            // As in-process tests: overrides bounded only by what each policy accepts.
+            ("WEBHOOK_RETRY_MIN_DELAY", "0"),
+            ("WEBHOOK_MAX_RETRY_COUNT", "100"),
+            ("WEBHOOK_BREAKER_MAX_THRESHOLD", "10000"),
+            ("WEBHOOK_ENDPOINT_MAX_RATE_LIMIT", "0"),
+            ("WEBHOOK_DEFAULT_TIMEOUT", "10s"),
+            ("WEBHOOK_SHUTDOWN_GRACE", "10s"),
+            ("WEBHOOK_ADMIN_API_KEY", ADMIN_KEY),
+            ("WEBHOOK_EGRESS_ALLOW_CIDRS", LOOPBACK),
+            ("WEBHOOK_HOST_MAX_IN_FLIGHT", "10000"),
+            ("WEBHOOK_HOST_RATE_LIMIT", "0"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        Self {
+            env,
+            open_files: None,
+        }
     }
 
     /// The embedded store in `data_dir`.
@@ -72,13 +89,19 @@ impl Settings {
 
     /// The same settings without `name`.
     pub fn without(mut self, name: &str) -> Self {
-        self.0.retain(|(k, _)| k != name);
+        self.env.retain(|(k, _)| k != name);
         self
     }
 
     /// The same settings with `name` set to `value` (the last setting of a name wins).
     pub fn set(mut self, name: &str, value: &str) -> Self {
-        self.0.push((name.to_owned(), value.to_owned()));
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The same settings, started with the open-file limit `limit`.
+    pub fn open_files(mut self, limit: OpenFiles) -> Self {
+        self.open_files = Some(limit);
         self
     }
 }
@@ -108,14 +131,31 @@ pub struct Herald {
 impl Herald {
     /// Starts the binary with `settings`, without waiting.
     pub fn spawn(settings: &Settings) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
+        let binary = env!("CARGO_BIN_EXE_herald");
+        let mut command = match settings.open_files {
+            None => Command::new(binary),
+            // The shell sets the limit and becomes the binary (same pid): the soft limit
+            // first, since the hard one may not fall below it.
+            Some(OpenFiles { soft, hard }) => {
+                let hard = hard
+                    .map(|h| format!(" && ulimit -Hn {h}"))
+                    .unwrap_or_default();
+                let mut command = Command::new("sh");
+                command.args([
+                    "-c",
+                    &format!("ulimit -Sn {soft}{hard} && exec \"$0\""),
+                    binary,
+                ]);
+                command
+            }
+        };
         for (name, _) in std::env::vars_os() {
             let name = name.to_string_lossy();
             if is_setting(&name) {
                 command.env_remove(name.as_ref());
             }
         }
-        command.envs(settings.0.iter().map(|(k, v)| (k, v)));
+        command.envs(settings.env.iter().map(|(k, v)| (k, v)));
         command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -170,6 +210,37 @@ impl Herald {
 
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// The CPU time (user and system) the process has used so far.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = self.proc_file("stat");
+        // The command name (field 2) may hold spaces: count from its closing parenthesis.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+        let ticks: u64 = [11, 12]
+            .iter()
+            .map(|&i| fields[i].parse::<u64>().expect("a tick count"))
+            .sum();
+        let per_second = rustix::param::clock_ticks_per_second();
+        Duration::from_millis(ticks * 1000 / per_second)
+    }
+
+    /// The process's resident memory now, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        self.proc_file("status")
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/PID/status")
+    }
+
+    fn proc_file(&self, name: &str) -> String {
+        let path = format!("/proc/{}/{name}", self.pid);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"))
     }
 
     /// The gRPC address of a child started with [`Herald::start`].

@@ -9,6 +9,9 @@
 //! - `api`: endpoints, validation, idempotency, pagination, reflection and health.
 //! - `endpoint_bounds`: custom header rules and who reads their values; overrides
 //!   within the server's bounds.
+//! - `connections`: idle and hostile connections: deadlines for a first request, the
+//!   connection cap and its evictions, streams per connection and per credential, the
+//!   binary flooded with idle sockets under a soft (and hard) open-file limit of 1,024.
 //! - `cli`: `herald watch` and `herald stats` against a live server.
 //! - `deploy`: the Grafana dashboard and Prometheus alerts use only Herald's metrics.
 //! - `egress`: only public destinations unless allowed: IP literals refused at
@@ -52,6 +55,7 @@ mod bench;
 mod child;
 mod cli;
 mod cluster;
+mod connections;
 mod data_dir;
 mod delivery;
 mod deploy;

@@ -375,16 +375,7 @@ impl TestApp {
 
     /// The admin port's metrics, in the text format.
     pub async fn scrape(&self) -> String {
-        tokio::time::timeout(
-            PATIENCE,
-            reqwest::get(format!("http://{}/metrics", self.admin)),
-        )
-        .await
-        .expect("the admin port answers in time")
-        .expect("the admin port answers")
-        .text()
-        .await
-        .expect("a scrape")
+        scrape(self.admin).await
     }
 
     /// The attempts of a message once `ready` holds for them.
@@ -445,6 +436,17 @@ impl TestApp {
         )
         .await
     }
+}
+
+/// The metrics of the admin port at `admin`, in the text format.
+pub async fn scrape(admin: SocketAddr) -> String {
+    tokio::time::timeout(PATIENCE, reqwest::get(format!("http://{admin}/metrics")))
+        .await
+        .expect("the admin port answers in time")
+        .expect("the admin port answers")
+        .text()
+        .await
+        .expect("a scrape")
 }
 
 /// The value of one series (`name{labels}`) in a scrape; `None` when it is absent.

@@ -201,6 +201,10 @@ impl Drop for RedisStore {
 }
 
 impl RedisStore {
+    /// Sockets the store holds at most: the shared connection, the status-event and
+    /// work readers, and one being reconnected.
+    pub const MAX_DESCRIPTORS: u64 = 8;
+
     /// Connects, checks Redis's settings and prepares the queue.
     ///
     /// # Errors

@@ -41,7 +41,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use rusqlite::{Connection, OpenFlags};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
 
 use self::faults::Monitor;
 use self::schema::{Foreign, INCREMENTAL, SCHEMA, identify, migrate};
@@ -65,6 +65,9 @@ const MAX_BATCH: usize = 512;
 const STATEMENT_CACHE: usize = 64;
 /// Jobs waiting for the writer before callers wait to enqueue.
 const QUEUE_DEPTH: usize = 8192;
+/// Reader connections at most: reads beyond wait for one. Plenty for the cores of one
+/// machine, and each holds descriptors (the database and its WAL).
+const MAX_READERS: usize = 32;
 
 fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Backend(Box::new(e))
@@ -110,6 +113,8 @@ enum Reads {
     Pool {
         path: PathBuf,
         idle: Mutex<Vec<Connection>>,
+        /// One permit per reader connection: at most [`MAX_READERS`] ever exist.
+        readers: Arc<Semaphore>,
     },
     /// An in-memory database has one connection: reads queue with the writes.
     ThroughWriter,
@@ -183,6 +188,10 @@ pub enum OpenError {
 impl SqliteStore {
     const DATABASE_FILE: &'static str = "herald.sqlite3";
 
+    /// File descriptors the store holds at most: the writer's database, WAL and shared
+    /// memory, the directory lock, and two per reader connection.
+    pub const MAX_DESCRIPTORS: u64 = 8 + 2 * MAX_READERS as u64;
+
     /// Opens (creating if needed) the durable store in `dir`.
     ///
     /// # Errors
@@ -229,6 +238,7 @@ impl SqliteStore {
         let reads = Reads::Pool {
             path: path.clone(),
             idle: Mutex::new(Vec::new()),
+            readers: Arc::new(Semaphore::new(MAX_READERS)),
         };
         let monitor = Monitor::new(dir.to_owned());
         Self::start(conn, reads, options, monitor, Some(lock)).map_err(|e| e.opening(&path))
@@ -392,10 +402,13 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         match &*self.reads {
             Reads::ThroughWriter => self.write(move |w| f(&w.conn)).await,
-            Reads::Pool { .. } => {
+            Reads::Pool { readers, .. } => {
+                // Held until the read is done, even if the caller leaves meanwhile.
+                let reader = readers.clone().acquire_owned().await.map_err(backend)?;
                 let reads = self.reads.clone();
                 tokio::task::spawn_blocking(move || {
-                    let Reads::Pool { path, idle } = &*reads else {
+                    let _reader = reader;
+                    let Reads::Pool { path, idle, .. } = &*reads else {
                         unreachable!("checked above")
                     };
                     let pooled = idle
