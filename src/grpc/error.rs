@@ -3,7 +3,8 @@
 //! Violations answer `INVALID_ARGUMENT` with a `BadRequest` naming each field; missing
 //! and existing resources carry `ResourceInfo`; refusals to be retried later carry
 //! `RetryInfo` (a full disk is `UNAVAILABLE` saying so, where an unreachable store is
-//! masked); a watcher told to resume carries an `ErrorInfo` with its cursor; a missing
+//! masked); a watcher told to resume, or whose cursor is not retained or not reached
+//! yet, carries an `ErrorInfo` with the cursors; a missing
 //! scope carries an `ErrorInfo` naming it; a full tenant a `QuotaFailure`.
 //! `UNAUTHENTICATED` says the same whatever went wrong. Backend
 //! failures are logged with their cause chain and masked as `INTERNAL`.
@@ -94,6 +95,18 @@ pub fn status(e: ServiceError) -> Status {
                 "CURSOR_NOT_RETAINED",
                 ERROR_DOMAIN,
                 [("after_cursor".to_owned(), after.to_string())],
+            ),
+        ),
+        ServiceError::CursorAhead { after, latest } => Status::with_error_details(
+            Code::OutOfRange,
+            message,
+            ErrorDetails::with_error_info(
+                "CURSOR_AHEAD",
+                ERROR_DOMAIN,
+                [
+                    ("after_cursor".to_owned(), after.to_string()),
+                    ("latest_cursor".to_owned(), latest.to_string()),
+                ],
             ),
         ),
         ServiceError::ConsumerTooSlow { resume_after } => {

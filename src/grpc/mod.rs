@@ -2,8 +2,10 @@
 //! handler converts its request into a command (`request`), calls one use case, and
 //! converts the answer back (`response`); every error becomes a status in one place
 //! (`error`), where field violations are also counted. No handler holds a rule of its
-//! own. `layer` holds the tower layers (request ids, request metrics).
+//! own. `layer` holds the tower layers (request ids, request metrics, panics), `codec`
+//! the codec every RPC decodes with.
 
+pub mod codec;
 pub mod error;
 pub mod layer;
 pub mod request;

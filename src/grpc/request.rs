@@ -47,23 +47,49 @@ fn join(prefix: &str, field: &str) -> String {
     }
 }
 
-/// An optional timestamp; a set but unrepresentable one is a violation of `field`.
+/// The range `google.protobuf.Timestamp` defines, in seconds from the Unix epoch:
+/// 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z. Any time in it can be added to and
+/// subtracted from without overflow.
+const EARLIEST_TIMESTAMP: i64 = -62_135_596_800;
+const LATEST_TIMESTAMP: i64 = 253_402_300_799;
+/// The longest `google.protobuf.Duration` (about 10,000 years), in seconds.
+const LONGEST_DURATION: i64 = 315_576_000_000;
+const NANOS_PER_SECOND: i32 = 1_000_000_000;
+
+/// An optional timestamp; a set one outside the range timestamps are defined on, or with
+/// nanos outside a second, is a violation of `field`.
 fn parse_time(
     v: &mut Violations,
     field: &str,
     t: Option<prost_types::Timestamp>,
 ) -> Option<SystemTime> {
-    t.and_then(|t| {
-        v.check(
-            field,
-            SystemTime::try_from(t).map_err(|_| Invalid("not a valid timestamp".into())),
-        )
-    })
+    t.and_then(|t| v.check(field, timestamp(t)))
 }
 
-/// A non-negative proto duration.
+fn timestamp(t: prost_types::Timestamp) -> Result<SystemTime, Invalid> {
+    let in_range = (EARLIEST_TIMESTAMP..=LATEST_TIMESTAMP).contains(&t.seconds)
+        && (0..NANOS_PER_SECOND).contains(&t.nanos);
+    in_range
+        .then(|| SystemTime::try_from(t).ok())
+        .flatten()
+        .ok_or_else(|| {
+            Invalid(
+                "must be a timestamp from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z"
+                    .into(),
+            )
+        })
+}
+
+/// A non-negative proto duration, at most the longest a duration may be.
 fn parse_duration(d: prost_types::Duration) -> Result<Duration, Invalid> {
-    Duration::try_from(d).map_err(|_| Invalid("must be a non-negative duration".into()))
+    match (u64::try_from(d.seconds), u32::try_from(d.nanos)) {
+        (Ok(seconds), Ok(nanos)) if d.seconds <= LONGEST_DURATION && d.nanos < NANOS_PER_SECOND => {
+            Ok(Duration::new(seconds, nanos))
+        }
+        _ => Err(Invalid(format!(
+            "must be a duration from 0 to {LONGEST_DURATION} seconds, with nanos from 0 to 999999999"
+        ))),
+    }
 }
 
 /// Compact JSON for a `google.protobuf.Value`. Whole numbers print without a fraction.

@@ -142,6 +142,11 @@ pub enum ServiceError {
     /// A watcher resumed after a cursor no longer retained.
     #[error("events after cursor {after} are no longer retained")]
     CursorNotRetained { after: u64 },
+    /// A watcher resumed after a cursor no event has had yet.
+    #[error(
+        "cursor {after} is beyond the newest event ({latest}); resume after a cursor the stream gave"
+    )]
+    CursorAhead { after: u64, latest: u64 },
     /// A watcher fell too far behind the live events.
     #[error("the consumer fell too far behind; resume after cursor {resume_after}")]
     ConsumerTooSlow { resume_after: u64 },
