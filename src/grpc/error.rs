@@ -81,7 +81,9 @@ pub fn status(e: ServiceError) -> Status {
             message.clone(),
             ErrorDetails::with_resource_info("idempotency_key", key, "", message),
         ),
-        ServiceError::FailedPrecondition(_) => Status::failed_precondition(message),
+        ServiceError::FailedPrecondition(_) | ServiceError::TooManyDeliveries { .. } => {
+            Status::failed_precondition(message)
+        }
         ServiceError::Backlogged { retry_after, .. }
         | ServiceError::StoredBytesBudget { retry_after, .. } => Status::with_error_details(
             Code::ResourceExhausted,

@@ -12,6 +12,9 @@ use crate::domain::{Invalid, MessageId, TenantId};
 use crate::policy::protection::StateUnavailable;
 use crate::storage::StoreError;
 
+/// What a client told to back off because of the backlog is asked to wait.
+const BACKLOG_RETRY_AFTER: Duration = Duration::from_secs(1);
+
 /// One invalid field and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldViolation {
@@ -123,13 +126,23 @@ pub enum ServiceError {
     IdempotencyConflict { key: String, message_id: MessageId },
     #[error("{0}")]
     FailedPrecondition(String),
-    /// Too much unfinished work; nothing was accepted.
-    #[error("{backlog} deliveries are waiting, the limit is {limit}; retry later")]
+    /// The deliveries a publish would create do not fit under the backlog limit now;
+    /// nothing was accepted.
+    #[error(
+        "{backlog} deliveries are waiting and this would add {incoming}, past the limit of {limit} (WEBHOOK_MAX_QUEUE_SIZE); retry later"
+    )]
     Backlogged {
         backlog: u64,
+        incoming: u64,
         limit: u64,
         retry_after: Duration,
     },
+    /// A publish would create more deliveries than the backlog limit allows at all;
+    /// nothing was accepted.
+    #[error(
+        "this would create {incoming} deliveries, more than the backlog limit of {limit} (WEBHOOK_MAX_QUEUE_SIZE) allows at once; publish fewer events per call"
+    )]
+    TooManyDeliveries { incoming: u64, limit: u64 },
     /// The stored payloads are at their byte budget; nothing was accepted.
     #[error(
         "{stored} bytes of payloads are stored and this would pass the budget of {limit} (WEBHOOK_MAX_STORED_BYTES); retry once retention has deleted some, or raise the budget"
@@ -178,6 +191,19 @@ impl From<StoreError> for ServiceError {
             StoreError::TooManyEndpoints { tenant, limit } => {
                 Self::TooManyEndpoints { tenant, limit }
             }
+            StoreError::Backlogged {
+                incoming, limit, ..
+            } if incoming > limit => Self::TooManyDeliveries { incoming, limit },
+            StoreError::Backlogged {
+                backlog,
+                incoming,
+                limit,
+            } => Self::Backlogged {
+                backlog,
+                incoming,
+                limit,
+                retry_after: BACKLOG_RETRY_AFTER,
+            },
             StoreError::Unavailable(source) => Self::Unavailable(source),
             e @ StoreError::DiskFull { .. } => Self::StorageFull(e),
             StoreError::Closed => Self::ShuttingDown,

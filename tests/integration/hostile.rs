@@ -19,6 +19,7 @@ use herald::storage::{
     Resealed, SqliteStore, Store, StoreError, Swept, TenantExpunged, TenantSummary,
 };
 use pb::stream_delivery_status_response::Item;
+use tokio::sync::Semaphore;
 use tokio_stream::StreamExt;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
@@ -27,7 +28,7 @@ use tonic_types::StatusExt;
 
 use crate::each_backend;
 use crate::support::{
-    ADMIN_KEY, Backend, PATIENCE, Sink, TestApp, publish_json, spawn_app, spawn_app_over,
+    ADMIN_KEY, Backend, PATIENCE, Reply, Sink, TestApp, publish_json, spawn_app, spawn_app_over,
     spawn_app_with, test_config, violations,
 };
 
@@ -406,8 +407,9 @@ impl Store for Buggy {
         &self,
         batch: Vec<NewMessage>,
         now: SystemTime,
+        backlog_limit: u64,
     ) -> Result<Vec<Published>, StoreError> {
-        self.0.publish(batch, now).await
+        self.0.publish(batch, now, backlog_limit).await
     }
     async fn create_endpoint(
         &self,
@@ -643,6 +645,7 @@ async fn a_panic_answers_internal_for_its_call_only() {
         Err(status) => status,
     };
     assert_eq!(status.code(), Code::Internal, "{status:?}");
+    assert_eq!(status.message(), "internal error");
 
     // The connection, the watcher and the server go on.
     let second = app
@@ -659,5 +662,81 @@ async fn a_panic_answers_internal_for_its_call_only() {
     assert_eq!(seen.message_id, second);
     let scrape = app.scrape().await;
     assert_eq!(handled(&scrape, "ListTenants", "Internal"), 2.0, "{scrape}");
+    app.stop().await;
+}
+
+each_backend!(admission_counts_deliveries_not_calls);
+
+async fn admission_counts_deliveries_not_calls(backend: Backend) {
+    const ENDPOINTS: usize = 20;
+    const LIMIT: u64 = 100;
+    let mut sink = Sink::start().await;
+    // Every delivery stays unfinished until the test opens the gate.
+    let gate = Arc::new(Semaphore::new(0));
+    sink.always("/hook", Reply::status(200).held_by(gate.clone()));
+    let mut app = spawn_app_with(backend, |c| {
+        c.service.max_queue_size = LIMIT;
+        c.delivery.request_timeout = 3 * PATIENCE;
+    })
+    .await;
+    let mut endpoints = Vec::new();
+    for _ in 0..ENDPOINTS {
+        let (id, _) = app
+            .register(pb::RegisterEndpointRequest {
+                url: sink.url("/hook"),
+                event_types: vec!["order.*".into()],
+                ..Default::default()
+            })
+            .await;
+        endpoints.push(id);
+    }
+    let batch = |n: usize| pb::PublishBatchRequest {
+        requests: (0..n)
+            .map(|i| publish_json("order.created", serde_json::json!({ "i": i })))
+            .collect(),
+    };
+
+    // 10 events to 20 endpoints: 200 deliveries, more than the limit allows at all.
+    let status = app.client.publish_batch(batch(10)).await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(status.message().contains("200 deliveries"), "{status:?}");
+    // 4 events: 80 deliveries fit; one more event fills the backlog to the limit.
+    let mut accepted = app.publish_batch(batch(4).requests).await;
+    let last = app
+        .publish_json("order.created", serde_json::json!({}))
+        .await;
+    assert_eq!(last.delivery_count as usize, ENDPOINTS);
+    accepted.push(last.message_id);
+    // Full: one more event is refused, and a batch is refused whole.
+    let retry_later = |status: Status| {
+        assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+        assert!(status.get_details_retry_info().is_some(), "{status:?}");
+    };
+    retry_later(
+        app.client
+            .publish(publish_json("order.created", serde_json::json!({})))
+            .await
+            .unwrap_err(),
+    );
+    retry_later(app.client.publish_batch(batch(2)).await.unwrap_err());
+    // An event no endpoint receives adds nothing to the backlog, and is accepted.
+    let unheard = app
+        .publish_json("audit.logged", serde_json::json!({}))
+        .await;
+    assert_eq!(unheard.delivery_count, 0);
+
+    // Exactly what was accepted is delivered: 100 deliveries.
+    gate.add_permits(10 * LIMIT as usize);
+    let received = sink.take(LIMIT as usize).await;
+    assert_eq!(received.len(), LIMIT as usize);
+    for id in &accepted {
+        for endpoint in &endpoints {
+            app.wait_for_delivery(id, endpoint, pb::DeliveryState::Succeeded)
+                .await;
+        }
+    }
+    assert!(sink.drain().is_empty(), "nothing refused was stored");
+    // With the backlog drained, publishing is accepted again.
+    app.publish_batch(batch(5).requests).await;
     app.stop().await;
 }
