@@ -1,6 +1,7 @@
 //! The one mapping from service errors to gRPC statuses, with `google.rpc` details.
 //!
-//! Violations answer `INVALID_ARGUMENT` with a `BadRequest` naming each field; missing
+//! Violations answer `INVALID_ARGUMENT` with a `BadRequest` naming each field (as many
+//! as fit in a few KiB of metadata; the message says how many in all); missing
 //! and existing resources carry `ResourceInfo`; refusals to be retried later carry
 //! `RetryInfo` (a full disk is `UNAVAILABLE` saying so, where an unreachable store is
 //! masked); a watcher told to resume, or whose cursor is not retained or not reached
@@ -22,8 +23,13 @@ const STORAGE_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// The domain of Herald's `ErrorInfo` reasons.
 const ERROR_DOMAIN: &str = "herald.v1";
 
-fn field_violations(v: Violations) -> Vec<FieldViolation> {
-    v.into_inner()
+/// The bytes of field names and descriptions one error carries at most. With its message,
+/// a status's details then stay well within the 8 KiB of metadata the strictest stock
+/// client (grpc-java) reads, and the 1,000 refused events of a batch within an answer.
+pub const VIOLATIONS_BUDGET: usize = 1024;
+
+fn field_violations(v: &Violations) -> Vec<FieldViolation> {
+    v.shown(VIOLATIONS_BUDGET)
         .into_iter()
         .map(|f| FieldViolation::new(f.field, f.description))
         .collect()
@@ -64,7 +70,7 @@ pub fn status(e: ServiceError) -> Status {
         ServiceError::Invalid(v) => Status::with_error_details(
             Code::InvalidArgument,
             message,
-            ErrorDetails::with_bad_request(field_violations(v)),
+            ErrorDetails::with_bad_request(field_violations(&v)),
         ),
         ServiceError::NotFound { kind, id } => Status::with_error_details(
             Code::NotFound,

@@ -29,11 +29,13 @@ use crate::status::StatusFilter;
 /// Most events in one PublishBatch.
 pub const MAX_BATCH: usize = 1000;
 /// Limits on repeated fields.
-const MAX_CHANNELS: usize = 32;
-const MAX_METADATA: usize = 32;
-const MAX_METADATA_KEY: usize = 64;
-const MAX_METADATA_VALUE: usize = 1024;
-const MAX_ENDPOINT_FILTERS: usize = 256;
+pub(super) const MAX_CHANNELS: usize = 32;
+pub(super) const MAX_METADATA: usize = 32;
+pub(super) const MAX_METADATA_KEY: usize = 64;
+pub(super) const MAX_METADATA_VALUE: usize = 1024;
+pub(super) const MAX_ENDPOINT_FILTERS: usize = 256;
+/// Longest content type of a raw payload.
+pub(super) const MAX_CONTENT_TYPE: usize = 256;
 pub const MAX_PAGE_SIZE: usize = 1000;
 const DEFAULT_PAGE_SIZE: usize = 100;
 /// Longest grace period a rotation may ask for.
@@ -125,6 +127,9 @@ pub fn json_bytes(value: &prost_types::Value) -> Result<Vec<u8>, Invalid> {
 }
 
 fn parse_content_type(value: &str) -> Result<String, Invalid> {
+    if value.len() > MAX_CONTENT_TYPE {
+        return Err(Invalid(format!("at most {MAX_CONTENT_TYPE} bytes")));
+    }
     let essence = value.split(';').next().unwrap_or_default().trim();
     let valid = essence
         .split_once('/')
@@ -256,12 +261,12 @@ impl TryFrom<pb::PublishRequest> for Publish {
                 None
             }
             Some(pb::publish_request::Payload::Json(value)) => {
-                v.check("json", json_bytes(&value)).map(|bytes| {
-                    (
-                        Bytes::from(bytes),
-                        NewMessage::DEFAULT_CONTENT_TYPE.to_owned(),
-                    )
-                })
+                let content_type = NewMessage::DEFAULT_CONTENT_TYPE;
+                let json = json_bytes(&value).and_then(|bytes| {
+                    NewMessage::check_json_depth(content_type, &bytes).map(|()| bytes)
+                });
+                v.check("json", json)
+                    .map(|bytes| (Bytes::from(bytes), content_type.to_owned()))
             }
             Some(pb::publish_request::Payload::Raw(raw)) => {
                 let content_type = if raw.content_type.is_empty() {
@@ -269,8 +274,10 @@ impl TryFrom<pb::PublishRequest> for Publish {
                 } else {
                     parse_content_type(&raw.content_type)
                 };
-                v.check("raw.content_type", content_type)
-                    .map(|ct| (Bytes::from(raw.data), ct))
+                v.check("raw.content_type", content_type).and_then(|ct| {
+                    v.check("raw.data", NewMessage::check_json_depth(&ct, &raw.data))
+                        .map(|()| (Bytes::from(raw.data), ct))
+                })
             }
         };
         let idempotency_key = if req.idempotency_key.is_empty() {
@@ -551,13 +558,23 @@ impl TryFrom<pb::DeleteEndpointRequest> for EndpointId {
     }
 }
 
-impl TryFrom<pb::GetMessageRequest> for MessageId {
+/// A message to read, and the endpoint after whose delivery its deliveries resume.
+pub struct GetMessage {
+    pub id: MessageId,
+    pub after: Option<EndpointId>,
+}
+
+impl TryFrom<pb::GetMessageRequest> for GetMessage {
     type Error = Violations;
 
     fn try_from(req: pb::GetMessageRequest) -> Result<Self, Violations> {
         let mut v = Violations::default();
-        v.check("message_id", MessageId::parse(&req.message_id))
-            .ok_or(v)
+        let id = v.check("message_id", MessageId::parse(&req.message_id));
+        let after = PageToken::parse_deliveries(&mut v, &req.page_token);
+        match id {
+            Some(id) if v.is_empty() => Ok(Self { id, after }),
+            _ => Err(v),
+        }
     }
 }
 
@@ -596,6 +613,8 @@ fn parse_page_size(v: &mut Violations, value: i32) -> usize {
 /// Opaque cursors: which list they belong to, and the last key returned.
 pub enum PageToken {
     Endpoints(EndpointId),
+    /// A message's deliveries, after the one to this endpoint.
+    Deliveries(EndpointId),
     Attempts(i64),
     ApiKeys(ApiKeyId),
     Tenants(TenantId),
@@ -605,6 +624,7 @@ impl PageToken {
     pub fn encode(&self) -> String {
         let raw = match self {
             Self::Endpoints(id) => format!("e:{id}"),
+            Self::Deliveries(id) => format!("d:{id}"),
             Self::Attempts(id) => format!("a:{id}"),
             Self::ApiKeys(id) => format!("k:{id}"),
             Self::Tenants(id) => format!("t:{id}"),
@@ -616,6 +636,7 @@ impl PageToken {
         let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(token).ok()?).ok()?;
         match raw.split_once(':')? {
             ("e", id) => EndpointId::parse_stored(id).ok().map(Self::Endpoints),
+            ("d", id) => EndpointId::parse_stored(id).ok().map(Self::Deliveries),
             ("a", id) => id.parse().ok().map(Self::Attempts),
             ("k", id) => ApiKeyId::parse(id).ok().map(Self::ApiKeys),
             ("t", id) => TenantId::parse(id).ok().map(Self::Tenants),
@@ -643,6 +664,13 @@ impl PageToken {
     fn parse_endpoints(v: &mut Violations, token: &str) -> Option<EndpointId> {
         Self::parse(v, token, "ListEndpoints", |t| match t {
             Self::Endpoints(id) => Some(id),
+            _ => None,
+        })
+    }
+
+    fn parse_deliveries(v: &mut Violations, token: &str) -> Option<EndpointId> {
+        Self::parse(v, token, "GetMessage", |t| match t {
+            Self::Deliveries(id) => Some(id),
             _ => None,
         })
     }

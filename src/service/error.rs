@@ -83,19 +83,57 @@ impl Violations {
         }
     }
 
-    /// A one-line message naming the violated fields.
+    /// A one-line message naming the violated fields: the first few, and how many more.
     pub fn summary(&self) -> String {
         match self.0.as_slice() {
-            [one] => format!("{}: {}", one.field, one.description),
-            all => format!(
-                "invalid fields: {}",
-                all.iter()
-                    .map(|v| v.field.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            [one] => format!("{}: {}", shown(&one.field), shown(&one.description)),
+            all => {
+                let named: Vec<&str> = all
+                    .iter()
+                    .take(SUMMARY_FIELDS)
+                    .map(|v| shown(&v.field))
+                    .collect();
+                match all.len() - named.len() {
+                    0 => format!("invalid fields: {}", named.join(", ")),
+                    more => format!("invalid fields: {} and {more} more", named.join(", ")),
+                }
+            }
         }
     }
+
+    /// The violations to show a client, in order: each field and description cut to
+    /// [`SHOWN_TEXT`] bytes, as many as fit in `budget` bytes (one at least). Names and
+    /// descriptions can carry what a request sent (a header's name), so an answer listing
+    /// them all could grow as large as the request.
+    pub fn shown(&self, budget: usize) -> Vec<FieldViolation> {
+        let mut used = 0;
+        self.0
+            .iter()
+            .map(|v| FieldViolation {
+                field: shown(&v.field).to_owned(),
+                description: shown(&v.description).to_owned(),
+            })
+            .take_while(|v| {
+                let first = used == 0;
+                used += v.field.len() + v.description.len();
+                first || used <= budget
+            })
+            .collect()
+    }
+}
+
+/// The longest field name or description shown to a client.
+const SHOWN_TEXT: usize = 128;
+/// The fields a summary names before saying how many more there are.
+const SUMMARY_FIELDS: usize = 5;
+
+/// `text`, cut to at most [`SHOWN_TEXT`] bytes at a character boundary.
+fn shown(text: &str) -> &str {
+    let mut end = text.len().min(SHOWN_TEXT);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// Why a use case did not complete.

@@ -740,3 +740,302 @@ async fn admission_counts_deliveries_not_calls(backend: Backend) {
     app.publish_batch(batch(5).requests).await;
     app.stop().await;
 }
+
+/// What a stock gRPC client accepts in one answer.
+const CLIENT_LIMIT: usize = 4 * 1024 * 1024;
+
+/// `count` strings of `len` bytes, each different.
+fn filler(count: usize, len: usize) -> Vec<String> {
+    (0..count)
+        .map(|i| format!("{i:04}{}", "a".repeat(len - 4)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_pages_fit_a_stock_client_and_reach_every_item() {
+    let mut app = spawn_app(Backend::Memory).await;
+    let sink = Sink::start().await;
+    // Endpoints at their limits: 8 KiB of headers, 256 event types and 256 channels
+    // (about 78 KiB each): 60 of them take more than 4 MiB.
+    let mut registered = Vec::new();
+    for i in 0..60 {
+        let (id, _) = app
+            .register(pb::RegisterEndpointRequest {
+                endpoint_id: format!("large-{i:02}"),
+                url: sink.url("/hook"),
+                description: "d".repeat(1024),
+                event_types: filler(256, 128)
+                    .into_iter()
+                    .map(|t| format!("{t}.*"))
+                    .collect(),
+                channels: filler(256, 128),
+                headers: filler(32, 250)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(n, v)| (format!("x-h{n:02}"), v))
+                    .collect(),
+                ..Default::default()
+            })
+            .await;
+        registered.push(id);
+    }
+    // The app's client keeps the default 4 MiB limit on what it receives.
+    let mut listed = Vec::new();
+    let mut page_token = String::new();
+    let mut pages = 0;
+    loop {
+        let page = app
+            .client
+            .list_endpoints(pb::ListEndpointsRequest {
+                page_size: 1000,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .expect("a page a stock client accepts")
+            .into_inner();
+        assert!(prost::Message::encoded_len(&page) < CLIENT_LIMIT);
+        pages += 1;
+        listed.extend(page.endpoints.into_iter().map(|e| e.id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    assert!(pages > 1, "the endpoints did not fit in one answer");
+    assert_eq!(listed, registered, "every endpoint once, in order");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_at_the_payload_limit_fits_a_stock_client() {
+    let max = herald::grpc::response::MAX_PAYLOAD_BYTES as usize;
+    let mut app = spawn_app_with(Backend::Memory, |c| c.service.max_payload_bytes = max).await;
+    // A JSON array of zeros, exactly at the limit: its `google.protobuf.Value` form is
+    // about six times larger.
+    let zeros = (max - 3) / 2;
+    let data = format!(
+        "[0{}{}]",
+        ",0".repeat(zeros),
+        " ".repeat(max - 3 - 2 * zeros)
+    )
+    .into_bytes();
+    assert_eq!(data.len(), max);
+    let mut too_large = data.clone();
+    too_large.push(b' ');
+    let status = app
+        .client
+        .publish(crate::support::publish_raw(
+            "a.b",
+            &too_large,
+            "application/json",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&status)[0].0, "payload");
+    let id = app
+        .client
+        .publish(crate::support::publish_raw(
+            "a.b",
+            &data,
+            "application/json",
+        ))
+        .await
+        .expect("a payload at the limit is accepted")
+        .into_inner()
+        .message_id;
+    let answer = app.message(&id).await;
+    let message = answer.message.unwrap();
+    assert_eq!(message.payload, data, "the exact bytes");
+    assert!(
+        message.payload_json.is_none(),
+        "its Value form would not fit"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_with_more_deliveries_than_fit_pages_them() {
+    const ENDPOINTS: usize = 3600;
+    let max = herald::grpc::response::MAX_PAYLOAD_BYTES as usize;
+    let mut app = spawn_app_with(Backend::Memory, |c| c.service.max_payload_bytes = max).await;
+    // Endpoints at Herald's own admin port, which it never sends webhooks to, tried once:
+    // the payload is never sent, and the deliveries stay listed, failed.
+    let own = format!("http://localhost:{}/hook", app.admin.port());
+    let endpoint_id = |i: usize| format!("{i:05}{}", "e".repeat(59));
+    let mut work = tokio::task::JoinSet::new();
+    for lane in 0..8 {
+        let (mut client, own) = (app.client.clone(), own.clone());
+        work.spawn(async move {
+            for i in (lane..ENDPOINTS).step_by(8) {
+                client
+                    .register_endpoint(pb::RegisterEndpointRequest {
+                        endpoint_id: endpoint_id(i),
+                        url: own.clone(),
+                        retry_policy: Some(pb::RetryPolicy {
+                            max_retries: Some(0),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    })
+                    .await
+                    .expect("register");
+            }
+        });
+    }
+    while let Some(done) = work.join_next().await {
+        done.unwrap();
+    }
+    // The largest message: a payload at the limit, and metadata at its own.
+    let mut publish = crate::support::publish_raw("a.b", &vec![b'x'; max], "text/plain");
+    publish.metadata = filler(32, 64).into_iter().zip(filler(32, 1024)).collect();
+    let published = app.client.publish(publish).await.unwrap().into_inner();
+    assert_eq!(published.delivery_count as usize, ENDPOINTS);
+
+    let mut seen = Vec::new();
+    let mut page_token = String::new();
+    let mut pages = 0;
+    loop {
+        let page = app
+            .client
+            .get_message(pb::GetMessageRequest {
+                message_id: published.message_id.clone(),
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .expect("a page a stock client accepts")
+            .into_inner();
+        assert!(prost::Message::encoded_len(&page) < CLIENT_LIMIT);
+        assert_eq!(page.message.unwrap().payload.len(), max, "on every page");
+        pages += 1;
+        seen.extend(page.deliveries.into_iter().map(|d| d.endpoint_id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    assert!(pages > 1, "the deliveries did not fit in one answer");
+    let expected: Vec<String> = (0..ENDPOINTS).map(endpoint_id).collect();
+    assert_eq!(seen, expected, "every delivery once, in endpoint order");
+    // A page token of another list is refused, naming it.
+    let status = app
+        .client
+        .get_message(pb::GetMessageRequest {
+            message_id: published.message_id,
+            page_token: "garbage".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&status)[0].0, "page_token");
+    app.stop().await;
+}
+
+/// JSON text nesting `depth` objects.
+fn nested(depth: usize) -> String {
+    format!("{}1{}", r#"{"a":"#.repeat(depth), "}".repeat(depth))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_nesting_is_bounded_at_publish() {
+    let mut app = spawn_app(Backend::Memory).await;
+    let deepest = herald::domain::NewMessage::MAX_JSON_DEPTH;
+    let json = |text: &str| {
+        publish_json(
+            "a.b",
+            serde_json::from_str::<serde_json::Value>(text).unwrap(),
+        )
+    };
+    let raw = |text: &str, content_type| {
+        crate::support::publish_raw("a.b", text.as_bytes(), content_type)
+    };
+    let arrays = |depth| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+
+    let status = app.client.publish(json(&arrays(40))).await.unwrap_err();
+    let found = violations(&status);
+    assert_eq!(found[0].0, "json");
+    assert!(
+        found[0].1.contains("40") && found[0].1.contains("32"),
+        "{found:?}"
+    );
+    let status = app
+        .client
+        .publish(raw(&nested(deepest + 1), "application/cloudevents+json"))
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&status)[0].0, "raw.data");
+    let status = app
+        .client
+        .publish_batch(pb::PublishBatchRequest {
+            requests: vec![json("{}"), json(&arrays(deepest + 1))],
+        })
+        .await
+        .expect("a batch answers per event")
+        .into_inner();
+    match &status.results[1].result {
+        Some(pb::publish_batch_result::Result::Error(e)) => {
+            assert_eq!(e.field_violations[0].field, "requests[1].json");
+        }
+        other => panic!("the deep event is refused: {other:?}"),
+    }
+    // Not JSON: not looked at.
+    app.client
+        .publish(raw(&arrays(1000), "text/plain"))
+        .await
+        .expect("any bytes as text");
+    // At the limit: accepted, and answered as JSON a stock client decodes.
+    let id = app
+        .client
+        .publish(json(&nested(deepest)))
+        .await
+        .expect("JSON at the depth limit")
+        .into_inner()
+        .message_id;
+    let message = app.message(&id).await.message.unwrap();
+    assert_eq!(
+        message.payload_json,
+        Some(herald::grpc::response::proto_value(
+            serde_json::from_str(&nested(deepest)).unwrap()
+        ))
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_fit_a_stock_client_however_many_fields_are_wrong() {
+    let mut app = spawn_app(Backend::Memory).await;
+    let sink = Sink::start().await;
+    // 256 event types and 32 header names, each wrong, the names long.
+    let status = app
+        .client
+        .register_endpoint(pb::RegisterEndpointRequest {
+            url: sink.url("/hook"),
+            event_types: filler(256, 120)
+                .into_iter()
+                .map(|t| format!("Not Valid {t}"))
+                .collect(),
+            headers: filler(32, 200)
+                .into_iter()
+                .map(|n| (format!("bad name {n}"), "v".to_owned()))
+                .collect(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("refused, and readable");
+    let shown = violations(&status);
+    assert!(
+        !shown.is_empty() && shown.len() < 256,
+        "{} shown",
+        shown.len()
+    );
+    assert!(shown.iter().all(|(f, d)| f.len() <= 128 && d.len() <= 128));
+    assert!(
+        status
+            .message()
+            .ends_with(&format!("and {} more", 256 + 32 - 5)),
+        "{}",
+        status.message()
+    );
+    app.stop().await;
+}
