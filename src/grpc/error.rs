@@ -1,7 +1,7 @@
 //! The one mapping from service errors to gRPC statuses, with `google.rpc` details.
 //!
 //! Violations answer `INVALID_ARGUMENT` with a `BadRequest` naming each field (as many
-//! as fit in a few KiB of metadata; the message says how many in all); missing
+//! as fit in 1 KiB; the message says how many in all); missing
 //! and existing resources carry `ResourceInfo`; refusals to be retried later carry
 //! `RetryInfo` (a full disk is `UNAVAILABLE` saying so, where an unreachable store is
 //! masked); a watcher told to resume, or whose cursor is not retained or not reached

@@ -86,12 +86,16 @@ impl Violations {
     /// A one-line message naming the violated fields: the first few, and how many more.
     pub fn summary(&self) -> String {
         match self.0.as_slice() {
-            [one] => format!("{}: {}", shown(&one.field), shown(&one.description)),
+            [one] => format!(
+                "{}: {}",
+                cut(&one.field, SHOWN_FIELD),
+                cut(&one.description, SHOWN_DESCRIPTION)
+            ),
             all => {
                 let named: Vec<&str> = all
                     .iter()
                     .take(SUMMARY_FIELDS)
-                    .map(|v| shown(&v.field))
+                    .map(|v| cut(&v.field, SHOWN_FIELD))
                     .collect();
                 match all.len() - named.len() {
                     0 => format!("invalid fields: {}", named.join(", ")),
@@ -101,17 +105,17 @@ impl Violations {
         }
     }
 
-    /// The violations to show a client, in order: each field and description cut to
-    /// [`SHOWN_TEXT`] bytes, as many as fit in `budget` bytes (one at least). Names and
-    /// descriptions can carry what a request sent (a header's name), so an answer listing
-    /// them all could grow as large as the request.
+    /// The violations to show a client, in order: each field cut to [`SHOWN_FIELD`]
+    /// bytes and description to [`SHOWN_DESCRIPTION`], as many as fit in `budget` bytes
+    /// (one at least). Names and descriptions can carry what a request sent (a header's
+    /// name), so an answer listing them all could grow as large as the request.
     pub fn shown(&self, budget: usize) -> Vec<FieldViolation> {
         let mut used = 0;
         self.0
             .iter()
             .map(|v| FieldViolation {
-                field: shown(&v.field).to_owned(),
-                description: shown(&v.description).to_owned(),
+                field: cut(&v.field, SHOWN_FIELD).to_owned(),
+                description: cut(&v.description, SHOWN_DESCRIPTION).to_owned(),
             })
             .take_while(|v| {
                 let first = used == 0;
@@ -122,14 +126,16 @@ impl Violations {
     }
 }
 
-/// The longest field name or description shown to a client.
-const SHOWN_TEXT: usize = 128;
+/// The longest field name shown to a client (a path, with what a request named in it).
+const SHOWN_FIELD: usize = 128;
+/// The longest description shown to a client (Herald's words, which may quote a value).
+const SHOWN_DESCRIPTION: usize = 512;
 /// The fields a summary names before saying how many more there are.
 const SUMMARY_FIELDS: usize = 5;
 
-/// `text`, cut to at most [`SHOWN_TEXT`] bytes at a character boundary.
-fn shown(text: &str) -> &str {
-    let mut end = text.len().min(SHOWN_TEXT);
+/// `text`, cut to at most `max` bytes at a character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
     while !text.is_char_boundary(end) {
         end -= 1;
     }

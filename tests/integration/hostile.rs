@@ -1029,7 +1029,7 @@ async fn errors_fit_a_stock_client_however_many_fields_are_wrong() {
         "{} shown",
         shown.len()
     );
-    assert!(shown.iter().all(|(f, d)| f.len() <= 128 && d.len() <= 128));
+    assert!(shown.iter().all(|(f, d)| f.len() <= 128 && d.len() <= 512));
     assert!(
         status
             .message()
