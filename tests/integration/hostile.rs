@@ -28,8 +28,8 @@ use tonic_types::StatusExt;
 
 use crate::each_backend;
 use crate::support::{
-    ADMIN_KEY, Backend, PATIENCE, Reply, Sink, TestApp, publish_json, spawn_app, spawn_app_over,
-    spawn_app_with, test_config, violations,
+    ADMIN_KEY, Backend, PATIENCE, Reply, Sink, TestApp, publish_json, publish_raw, spawn_app,
+    spawn_app_over, spawn_app_with, test_config, violations,
 };
 
 fn at(seconds: i64, nanos: i32) -> Option<prost_types::Timestamp> {
@@ -827,21 +827,13 @@ async fn a_message_at_the_payload_limit_fits_a_stock_client() {
     too_large.push(b' ');
     let status = app
         .client
-        .publish(crate::support::publish_raw(
-            "a.b",
-            &too_large,
-            "application/json",
-        ))
+        .publish(publish_raw("a.b", &too_large, "application/json"))
         .await
         .unwrap_err();
     assert_eq!(violations(&status)[0].0, "payload");
     let id = app
         .client
-        .publish(crate::support::publish_raw(
-            "a.b",
-            &data,
-            "application/json",
-        ))
+        .publish(publish_raw("a.b", &data, "application/json"))
         .await
         .expect("a payload at the limit is accepted")
         .into_inner()
@@ -889,7 +881,7 @@ async fn a_message_with_more_deliveries_than_fit_pages_them() {
         done.unwrap();
     }
     // The largest message: a payload at the limit, and metadata at its own.
-    let mut publish = crate::support::publish_raw("a.b", &vec![b'x'; max], "text/plain");
+    let mut publish = publish_raw("a.b", &vec![b'x'; max], "text/plain");
     publish.metadata = filler(32, 64).into_iter().zip(filler(32, 1024)).collect();
     let published = app.client.publish(publish).await.unwrap().into_inner();
     assert_eq!(published.delivery_count as usize, ENDPOINTS);
@@ -949,9 +941,7 @@ async fn json_nesting_is_bounded_at_publish() {
             serde_json::from_str::<serde_json::Value>(text).unwrap(),
         )
     };
-    let raw = |text: &str, content_type| {
-        crate::support::publish_raw("a.b", text.as_bytes(), content_type)
-    };
+    let raw = |text: &str, content_type| publish_raw("a.b", text.as_bytes(), content_type);
     let arrays = |depth| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
 
     let status = app.client.publish(json(&arrays(40))).await.unwrap_err();
