@@ -1,5 +1,6 @@
-//! Compiles `proto/` with protox (no `protoc` binary needed) and writes the encoded
-//! descriptor set beside the generated code, for server reflection.
+//! Compiles `proto/` with protox (no `protoc` binary needed), with Herald's own codec
+//! for the services, and writes the encoded descriptor set beside the generated code,
+//! for server reflection.
 
 use std::{env, fs, path::PathBuf};
 
@@ -12,6 +13,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out_dir.join("herald_descriptor.bin"),
         prost::Message::encode_to_vec(&descriptors),
     )?;
-    tonic_prost_build::configure().compile_fds(descriptors)?;
+    // Requests that are not valid protobuf answer INVALID_ARGUMENT (see src/grpc/codec.rs).
+    tonic_prost_build::configure()
+        .codec_path("crate::grpc::codec::HeraldCodec")
+        .compile_fds(descriptors)?;
     Ok(())
 }

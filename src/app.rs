@@ -44,7 +44,7 @@ use crate::delivery::Dispatcher;
 use crate::delivery::guard::Guards;
 use crate::delivery::http::{ClientError, WebhookClient};
 use crate::egress::EgressPolicy;
-use crate::grpc::layer::{GrpcMetricsLayer, RequestIdLayer};
+use crate::grpc::layer::{CatchPanicLayer, GrpcMetricsLayer, RequestIdLayer};
 use crate::grpc::pb::webhook_service_server::WebhookServiceServer;
 use crate::grpc::{WebhookApi, pb};
 use crate::health::{Health, Overall};
@@ -152,6 +152,21 @@ impl Application {
     /// store cannot open (locked, unreadable), the HTTP client cannot be built, or the
     /// address cannot be bound.
     pub async fn build(config: Config) -> Result<Self, AppError> {
+        Self::assemble(config, None).await
+    }
+
+    /// Builds Herald over `store` instead of the store `config.storage` names: a backend
+    /// of the [`Store`] trait kept outside Herald, or a wrapper around one of Herald's
+    /// (to observe it, or to see how Herald bears its faults). Endpoint protection is kept
+    /// in process, as for the embedded store.
+    ///
+    /// # Errors
+    /// As [`Application::build`], but for opening the store.
+    pub async fn build_with_store(config: Config, store: Arc<dyn Store>) -> Result<Self, AppError> {
+        Self::assemble(config, Some(store)).await
+    }
+
+    async fn assemble(config: Config, given: Option<Arc<dyn Store>>) -> Result<Self, AppError> {
         // Several applications may share a process (tests); the first install wins.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let budget = budget(&config)?;
@@ -178,32 +193,36 @@ impl Application {
         let local =
             || -> Arc<dyn Protection> { Arc::new(Guards::new(protection, metrics.clone())) };
         let (store, protection, storage): (Arc<dyn Store>, Arc<dyn Protection>, String) =
-            match &config.storage {
-                StorageConfig::Embedded { data_dir } => (
-                    Arc::new(SqliteStore::open_dir(data_dir, config.store.clone())?),
-                    local(),
-                    format!("embedded ({})", data_dir.display()),
-                ),
-                StorageConfig::Memory => {
-                    tracing::warn!("storage is in memory: nothing survives a restart");
-                    (
-                        Arc::new(SqliteStore::open_memory(config.store.clone())?),
+            match given {
+                Some(store) => (store, local(), "given by the embedding program".to_owned()),
+                None => match &config.storage {
+                    StorageConfig::Embedded { data_dir } => (
+                        Arc::new(SqliteStore::open_dir(data_dir, config.store.clone())?),
                         local(),
-                        "memory".to_owned(),
-                    )
-                }
-                StorageConfig::Redis(redis) => {
-                    let store = RedisStore::open(redis, config.store.clone(), protection).await?;
-                    let shared = Arc::new(store.protection());
-                    (
-                        Arc::new(store),
-                        shared,
-                        format!(
-                            "redis (prefix {}, instance {})",
-                            redis.prefix, redis.instance_id
-                        ),
-                    )
-                }
+                        format!("embedded ({})", data_dir.display()),
+                    ),
+                    StorageConfig::Memory => {
+                        tracing::warn!("storage is in memory: nothing survives a restart");
+                        (
+                            Arc::new(SqliteStore::open_memory(config.store.clone())?),
+                            local(),
+                            "memory".to_owned(),
+                        )
+                    }
+                    StorageConfig::Redis(redis) => {
+                        let store =
+                            RedisStore::open(redis, config.store.clone(), protection).await?;
+                        let shared = Arc::new(store.protection());
+                        (
+                            Arc::new(store),
+                            shared,
+                            format!(
+                                "redis (prefix {}, instance {})",
+                                redis.prefix, redis.instance_id
+                            ),
+                        )
+                    }
+                },
             };
         let dispatcher = Dispatcher::new(
             store.clone(),
@@ -369,6 +388,7 @@ impl Application {
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
             .layer(RequestIdLayer)
             .layer(GrpcMetricsLayer(self.metrics.clone()))
+            .layer(CatchPanicLayer)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)

@@ -19,6 +19,7 @@ use crate::connections::ConnectionsConfig;
 use crate::delivery::DeliveryConfig;
 use crate::domain::{Jitter, ProtectionOverride, RateLimitOverride, RetryOverride};
 use crate::egress::{Allowed, EgressConfig};
+use crate::grpc::response::MAX_PAYLOAD_BYTES;
 use crate::policy::bounds::{OutOfBounds, OverrideBounds};
 use crate::policy::breaker::{BreakerPolicy, BreakerPolicyError};
 use crate::policy::limiter::{RateLimit, RateLimitError};
@@ -154,8 +155,9 @@ pub struct ServeArgs {
     #[arg(long, env = "WEBHOOK_SECRET_ROTATION_GRACE", default_value = "24h", value_parser = duration)]
     pub secret_rotation_grace: Duration,
 
-    /// Largest accepted payload, in bytes.
-    #[arg(long, env = "WEBHOOK_MAX_PAYLOAD_BYTES", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u32).range(1..=16 * 1024 * 1024))]
+    /// Largest accepted payload, in bytes; at most 3 MiB (3145728), so that a Publish
+    /// carrying it, and GetMessage answering it, fit in the 4 MiB a gRPC peer accepts.
+    #[arg(long, env = "WEBHOOK_MAX_PAYLOAD_BYTES", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_PAYLOAD_BYTES)))]
     pub max_payload_bytes: u32,
 
     /// Also send X-Webhook-Id, X-Webhook-Timestamp and X-Webhook-Signature.

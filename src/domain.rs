@@ -713,6 +713,71 @@ pub struct NewMessage {
 
 impl NewMessage {
     pub const DEFAULT_CONTENT_TYPE: &'static str = "application/json";
+    /// How deeply a JSON payload may nest objects and arrays: the deepest whose
+    /// `google.protobuf.Value` form (GetMessage's `payload_json`) every stock protobuf
+    /// library decodes, under the recursion limit of 100 nested messages they keep by
+    /// default (prost, Java, Python, C++): a level of objects takes three of them.
+    pub const MAX_JSON_DEPTH: usize = 32;
+
+    /// Refuses a JSON payload (by its media type) nested deeper than
+    /// [`NewMessage::MAX_JSON_DEPTH`]; other payloads are not looked at.
+    ///
+    /// # Errors
+    /// The depth found and the one allowed.
+    pub fn check_json_depth(content_type: &str, payload: &[u8]) -> Result<(), Invalid> {
+        let depth = if is_json(content_type) {
+            json_depth(payload)
+        } else {
+            0
+        };
+        if depth > Self::MAX_JSON_DEPTH {
+            Err(invalid(format!(
+                "JSON nested {depth} levels deep; at most {} are allowed",
+                Self::MAX_JSON_DEPTH
+            )))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Whether a media type is JSON: `application/json`, or a `+json` suffix.
+pub fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json" || essence.ends_with("+json")
+}
+
+/// How deeply JSON text nests objects and arrays (a scalar: 0), counted by its brackets
+/// outside strings, without parsing it: text that is not JSON is measured the same way.
+pub fn json_depth(text: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0);
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in text {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// A stored message.
@@ -873,6 +938,22 @@ impl StatusEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_depth_counts_brackets_outside_strings() {
+        assert_eq!(json_depth(b"1"), 0);
+        assert_eq!(json_depth(br#"{"a":[1,{"b":2}],"c":{}}"#), 3);
+        assert_eq!(json_depth(br#"["[[[{", "\"]]]"]"#), 1);
+        let deep = format!("{}{}", "[".repeat(40), "]".repeat(40));
+        assert_eq!(json_depth(deep.as_bytes()), 40);
+        assert!(NewMessage::check_json_depth("application/json", deep.as_bytes()).is_err());
+        assert!(
+            NewMessage::check_json_depth("application/vnd.x+json; v=1", deep.as_bytes()).is_err()
+        );
+        assert!(NewMessage::check_json_depth("text/plain", deep.as_bytes()).is_ok());
+        let limit = "[".repeat(NewMessage::MAX_JSON_DEPTH);
+        assert!(NewMessage::check_json_depth("application/json", limit.as_bytes()).is_ok());
+    }
 
     #[test]
     fn a_destination_is_the_normalised_host_and_its_port() {

@@ -83,6 +83,9 @@ pub enum StatusItem {
 pub enum WatchError {
     #[error("events after cursor {after} are no longer retained")]
     Pruned { after: u64 },
+    /// A cursor no event has had yet: the store's newest is `latest`.
+    #[error("cursor {after} is beyond the newest event, {latest}")]
+    Ahead { after: u64, latest: u64 },
     #[error("the consumer fell too far behind; resume after cursor {resume_after}")]
     Lagged { resume_after: u64 },
     #[error(transparent)]
@@ -122,6 +125,12 @@ pub fn watch(
                     Ok(page) => page,
                     Err(e) => { yield Err(e.into()); return; }
                 };
+                // Cursors come from events and heartbeats, never past the newest event; a
+                // later one would be followed by heartbeats for ever.
+                if last > page.latest {
+                    yield Err(WatchError::Ahead { after: last, latest: page.latest });
+                    return;
+                }
                 if page.pruned {
                     yield Err(WatchError::Pruned { after: last });
                     return;

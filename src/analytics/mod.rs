@@ -228,9 +228,10 @@ pub fn minute_of(t: SystemTime) -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs() / 60).unwrap_or(i64::MAX))
 }
 
-/// The start of a minute.
+/// The start of a minute: of one holding a time up to year 9999, which is all a request
+/// can name (minutes before the epoch are the epoch's).
 pub fn time_of_minute(minute: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(u64::try_from(minute).unwrap_or(0) * 60)
+    UNIX_EPOCH + Duration::from_secs(u64::try_from(minute).unwrap_or(0).saturating_mul(60))
 }
 
 /// One stored rollup row.

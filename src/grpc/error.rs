@@ -1,9 +1,11 @@
 //! The one mapping from service errors to gRPC statuses, with `google.rpc` details.
 //!
-//! Violations answer `INVALID_ARGUMENT` with a `BadRequest` naming each field; missing
+//! Violations answer `INVALID_ARGUMENT` with a `BadRequest` naming each field (as many
+//! as fit in 1 KiB; the message says how many in all); missing
 //! and existing resources carry `ResourceInfo`; refusals to be retried later carry
 //! `RetryInfo` (a full disk is `UNAVAILABLE` saying so, where an unreachable store is
-//! masked); a watcher told to resume carries an `ErrorInfo` with its cursor; a missing
+//! masked); a watcher told to resume, or whose cursor is not retained or not reached
+//! yet, carries an `ErrorInfo` with the cursors; a missing
 //! scope carries an `ErrorInfo` naming it; a full tenant a `QuotaFailure`.
 //! `UNAUTHENTICATED` says the same whatever went wrong. A credential holding its most
 //! status streams gets both a `QuotaFailure` and `RetryInfo`. Backend
@@ -24,8 +26,13 @@ const STREAMS_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// The domain of Herald's `ErrorInfo` reasons.
 const ERROR_DOMAIN: &str = "herald.v1";
 
-fn field_violations(v: Violations) -> Vec<FieldViolation> {
-    v.into_inner()
+/// The bytes of field names and descriptions one error carries at most. With its message,
+/// a status's details then stay well within the 8 KiB of metadata the strictest stock
+/// client (grpc-java) reads, and the 1,000 refused events of a batch within an answer.
+pub const VIOLATIONS_BUDGET: usize = 1024;
+
+fn field_violations(v: &Violations) -> Vec<FieldViolation> {
+    v.shown(VIOLATIONS_BUDGET)
         .into_iter()
         .map(|f| FieldViolation::new(f.field, f.description))
         .collect()
@@ -78,7 +85,7 @@ pub fn status(e: ServiceError) -> Status {
         ServiceError::Invalid(v) => Status::with_error_details(
             Code::InvalidArgument,
             message,
-            ErrorDetails::with_bad_request(field_violations(v)),
+            ErrorDetails::with_bad_request(field_violations(&v)),
         ),
         ServiceError::NotFound { kind, id } => Status::with_error_details(
             Code::NotFound,
@@ -95,7 +102,9 @@ pub fn status(e: ServiceError) -> Status {
             message.clone(),
             ErrorDetails::with_resource_info("idempotency_key", key, "", message),
         ),
-        ServiceError::FailedPrecondition(_) => Status::failed_precondition(message),
+        ServiceError::FailedPrecondition(_) | ServiceError::TooManyDeliveries { .. } => {
+            Status::failed_precondition(message)
+        }
         ServiceError::Backlogged { retry_after, .. }
         | ServiceError::StoredBytesBudget { retry_after, .. } => Status::with_error_details(
             Code::ResourceExhausted,
@@ -109,6 +118,18 @@ pub fn status(e: ServiceError) -> Status {
                 "CURSOR_NOT_RETAINED",
                 ERROR_DOMAIN,
                 [("after_cursor".to_owned(), after.to_string())],
+            ),
+        ),
+        ServiceError::CursorAhead { after, latest } => Status::with_error_details(
+            Code::OutOfRange,
+            message,
+            ErrorDetails::with_error_info(
+                "CURSOR_AHEAD",
+                ERROR_DOMAIN,
+                [
+                    ("after_cursor".to_owned(), after.to_string()),
+                    ("latest_cursor".to_owned(), latest.to_string()),
+                ],
             ),
         ),
         ServiceError::ConsumerTooSlow { resume_after } => {

@@ -1,17 +1,25 @@
-//! Tower layers around the gRPC server: request ids ([`RequestIdLayer`]) and request
-//! metrics ([`GrpcMetricsLayer`]).
+//! Tower layers around the gRPC server: request ids ([`RequestIdLayer`]), request
+//! metrics ([`GrpcMetricsLayer`]) and panics ([`CatchPanicLayer`]).
 //!
 //! The metrics layer counts every request by method and status code, and times it.
 //! The code is read from the response headers: a failed call answers "trailers only",
 //! with `grpc-status` there; a call without it in the headers went on to a body (unary
 //! success, or a stream) and is counted as OK when the answer starts.
+//!
+//! The panic layer sits inside the metrics layer: a call whose handling panicked is
+//! answered `INTERNAL`, and counted so; a streamed answer whose stream panics ends with
+//! `INTERNAL` trailers (it was counted when it started). Either way only that call ends:
+//! the connection and its other calls go on.
 
+use std::any::Any;
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use http_body::{Body, Frame, SizeHint};
 use tower::{Layer, Service};
 
 use crate::metrics::Metrics;
@@ -139,5 +147,132 @@ where
             },
             span,
         ))
+    }
+}
+
+/// Turns a panic while handling a call, or while producing its streamed answer, into
+/// `INTERNAL` for that call (see the module's documentation).
+#[derive(Clone, Default)]
+pub struct CatchPanicLayer;
+
+impl<S> Layer<S> for CatchPanicLayer {
+    type Service = CatchPanic<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CatchPanic { inner }
+    }
+}
+
+#[derive(Clone)]
+pub struct CatchPanic<S> {
+    inner: S,
+}
+
+impl<S, B, R> Service<http::Request<B>> for CatchPanic<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<PanicSafe<R>>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let answer = catch_unwind(AssertUnwindSafe(|| self.inner.call(request)));
+        Box::pin(async move {
+            let mut answer = match answer {
+                Ok(answer) => Box::pin(answer),
+                Err(panic) => return Ok(panicked(&*panic)),
+            };
+            let caught = std::future::poll_fn(|cx| {
+                match catch_unwind(AssertUnwindSafe(|| answer.as_mut().poll(cx))) {
+                    Ok(polled) => polled.map(Ok),
+                    Err(panic) => Poll::Ready(Err(panic)),
+                }
+            })
+            .await;
+            match caught {
+                Ok(response) => response.map(|r| r.map(PanicSafe::Body)),
+                Err(panic) => Ok(panicked(&*panic)),
+            }
+        })
+    }
+}
+
+/// What a client of a call that panicked is told; the panic itself is logged.
+const PANICKED: &str = "internal error";
+
+/// Logs a panic of the current call.
+fn log_panic(panic: &(dyn Any + Send)) {
+    let what = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    tracing::error!(panic = what, "a call panicked; it is answered INTERNAL");
+}
+
+/// The trailers-only `INTERNAL` answer of a call whose handling panicked.
+fn panicked<R>(panic: &(dyn Any + Send)) -> http::Response<PanicSafe<R>> {
+    log_panic(panic);
+    tonic::Status::internal(PANICKED).into_http()
+}
+
+/// A response body that ends with `INTERNAL` trailers if producing it panics.
+#[derive(Default)]
+pub enum PanicSafe<R> {
+    Body(R),
+    /// Nothing (more) to send: an answer in its headers only, or a body that panicked
+    /// and sent its trailers.
+    #[default]
+    Done,
+}
+
+impl<R> Body for PanicSafe<R>
+where
+    R: Body + Unpin,
+{
+    type Data = R::Data;
+    type Error = R::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        match this {
+            Self::Body(body) => {
+                match catch_unwind(AssertUnwindSafe(|| Pin::new(&mut *body).poll_frame(cx))) {
+                    Ok(polled) => polled,
+                    Err(panic) => {
+                        log_panic(&*panic);
+                        let mut trailers = http::HeaderMap::new();
+                        // A status of a fixed, valid message always fits in headers.
+                        let _ = tonic::Status::internal(PANICKED).add_header(&mut trailers);
+                        *this = Self::Done;
+                        Poll::Ready(Some(Ok(Frame::trailers(trailers))))
+                    }
+                }
+            }
+            Self::Done => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Body(body) => body.is_end_stream(),
+            Self::Done => true,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Body(body) => body.size_hint(),
+            Self::Done => SizeHint::with_exact(0),
+        }
     }
 }

@@ -2,8 +2,10 @@
 //! handler converts its request into a command (`request`), calls one use case, and
 //! converts the answer back (`response`); every error becomes a status in one place
 //! (`error`), where field violations are also counted. No handler holds a rule of its
-//! own. `layer` holds the tower layers (request ids, request metrics).
+//! own. `layer` holds the tower layers (request ids, request metrics, panics), `codec`
+//! the codec every RPC decodes with.
 
+pub mod codec;
 pub mod error;
 pub mod layer;
 pub mod request;
@@ -15,8 +17,8 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 use self::request::{
-    ListPage, PageToken, PublishBatch, RecoverEndpoint, RetryDelivery, RotateSecret, Tenanted,
-    UpdateEndpoint,
+    GetMessage, ListPage, PageToken, PublishBatch, RecoverEndpoint, RetryDelivery, RotateSecret,
+    Tenanted, UpdateEndpoint,
 };
 use crate::auth::ApiKeyId;
 use crate::domain::{EndpointId, MessageId, TenantId};
@@ -118,10 +120,11 @@ impl WebhookApi {
                 };
                 let field_violations = match &e {
                     ServiceError::Invalid(v) => v
-                        .iter()
+                        .shown(error::VIOLATIONS_BUDGET)
+                        .into_iter()
                         .map(|f| pb::FieldViolation {
-                            field: f.field.clone(),
-                            description: f.description.clone(),
+                            field: f.field,
+                            description: f.description,
                         })
                         .collect(),
                     _ => Vec::new(),
@@ -268,10 +271,12 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
             .list_endpoints(&caller, &tenancy, after, limit)
             .await
             .map_err(|e| self.fail(e))?;
+        let (endpoints, next) = response::fit(&page.items, page.next, 0, response::endpoint, |v| {
+            v.endpoint.id.clone()
+        });
         Ok(Response::new(pb::ListEndpointsResponse {
-            endpoints: page.items.iter().map(response::endpoint).collect(),
-            next_page_token: page
-                .next
+            endpoints,
+            next_page_token: next
                 .map(|id| PageToken::Endpoints(id).encode())
                 .unwrap_or_default(),
         }))
@@ -335,15 +340,27 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         request: Request<pb::GetMessageRequest>,
     ) -> Result<Response<pb::GetMessageResponse>, Status> {
         let caller = self.caller(&request).await?;
-        let (tenancy, id): (_, MessageId) = self.parse_scoped(request.into_inner())?;
-        let (message, deliveries) = self
+        let (tenancy, GetMessage { id, after }) = self.parse_scoped(request.into_inner())?;
+        let (message, mut deliveries) = self
             .service
             .get_message(&caller, &tenancy, &id)
             .await
             .map_err(|e| self.fail(e))?;
+        // In endpoint order, as the stores keep them, after those already answered.
+        if let Some(after) = after {
+            deliveries.retain(|d| d.endpoint_id > after);
+        }
+        let message = response::message(&message);
+        let used = response::field_len(&message);
+        let (deliveries, next) = response::fit(&deliveries, None, used, response::delivery, |d| {
+            d.endpoint_id.clone()
+        });
         Ok(Response::new(pb::GetMessageResponse {
-            message: Some(response::message(&message)),
-            deliveries: deliveries.iter().map(response::delivery).collect(),
+            message: Some(message),
+            deliveries,
+            next_page_token: next
+                .map(|id| PageToken::Deliveries(id).encode())
+                .unwrap_or_default(),
         }))
     }
 
@@ -358,10 +375,11 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
             .list_attempts(&caller, &tenancy, query)
             .await
             .map_err(|e| self.fail(e))?;
+        let (attempts, next) =
+            response::fit(&page.items, page.next, 0, response::attempt, |a| a.id);
         Ok(Response::new(pb::ListAttemptsResponse {
-            attempts: page.items.iter().map(response::attempt).collect(),
-            next_page_token: page
-                .next
+            attempts,
+            next_page_token: next
                 .map(|id| PageToken::Attempts(id).encode())
                 .unwrap_or_default(),
         }))
@@ -485,10 +503,12 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
             .list_api_keys(&caller, after, limit)
             .await
             .map_err(|e| self.fail(e))?;
+        let (api_keys, next) = response::fit(&page.items, page.next, 0, response::api_key, |k| {
+            k.id.clone()
+        });
         Ok(Response::new(pb::ListApiKeysResponse {
-            api_keys: page.items.iter().map(response::api_key).collect(),
-            next_page_token: page
-                .next
+            api_keys,
+            next_page_token: next
                 .map(|id| PageToken::ApiKeys(id).encode())
                 .unwrap_or_default(),
         }))
@@ -521,10 +541,12 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
             .list_tenants(&caller, after, limit)
             .await
             .map_err(|e| self.fail(e))?;
+        let (tenants, next) = response::fit(&page.items, page.next, 0, response::tenant, |t| {
+            t.tenant.clone()
+        });
         Ok(Response::new(pb::ListTenantsResponse {
-            tenants: page.items.iter().map(response::tenant).collect(),
-            next_page_token: page
-                .next
+            tenants,
+            next_page_token: next
                 .map(|id| PageToken::Tenants(id).encode())
                 .unwrap_or_default(),
         }))

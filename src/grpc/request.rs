@@ -29,11 +29,13 @@ use crate::status::StatusFilter;
 /// Most events in one PublishBatch.
 pub const MAX_BATCH: usize = 1000;
 /// Limits on repeated fields.
-const MAX_CHANNELS: usize = 32;
-const MAX_METADATA: usize = 32;
-const MAX_METADATA_KEY: usize = 64;
-const MAX_METADATA_VALUE: usize = 1024;
-const MAX_ENDPOINT_FILTERS: usize = 256;
+pub(super) const MAX_CHANNELS: usize = 32;
+pub(super) const MAX_METADATA: usize = 32;
+pub(super) const MAX_METADATA_KEY: usize = 64;
+pub(super) const MAX_METADATA_VALUE: usize = 1024;
+pub(super) const MAX_ENDPOINT_FILTERS: usize = 256;
+/// Longest content type of a raw payload.
+pub(super) const MAX_CONTENT_TYPE: usize = 256;
 pub const MAX_PAGE_SIZE: usize = 1000;
 const DEFAULT_PAGE_SIZE: usize = 100;
 /// Longest grace period a rotation may ask for.
@@ -47,23 +49,49 @@ fn join(prefix: &str, field: &str) -> String {
     }
 }
 
-/// An optional timestamp; a set but unrepresentable one is a violation of `field`.
+/// The range `google.protobuf.Timestamp` defines, in seconds from the Unix epoch:
+/// 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z. Any time in it can be added to and
+/// subtracted from without overflow.
+const EARLIEST_TIMESTAMP: i64 = -62_135_596_800;
+const LATEST_TIMESTAMP: i64 = 253_402_300_799;
+/// The longest `google.protobuf.Duration` (about 10,000 years), in seconds.
+const LONGEST_DURATION: i64 = 315_576_000_000;
+const NANOS_PER_SECOND: i32 = 1_000_000_000;
+
+/// An optional timestamp; a set one outside the range timestamps are defined on, or with
+/// nanos outside a second, is a violation of `field`.
 fn parse_time(
     v: &mut Violations,
     field: &str,
     t: Option<prost_types::Timestamp>,
 ) -> Option<SystemTime> {
-    t.and_then(|t| {
-        v.check(
-            field,
-            SystemTime::try_from(t).map_err(|_| Invalid("not a valid timestamp".into())),
-        )
-    })
+    t.and_then(|t| v.check(field, timestamp(t)))
 }
 
-/// A non-negative proto duration.
+fn timestamp(t: prost_types::Timestamp) -> Result<SystemTime, Invalid> {
+    let in_range = (EARLIEST_TIMESTAMP..=LATEST_TIMESTAMP).contains(&t.seconds)
+        && (0..NANOS_PER_SECOND).contains(&t.nanos);
+    in_range
+        .then(|| SystemTime::try_from(t).ok())
+        .flatten()
+        .ok_or_else(|| {
+            Invalid(
+                "must be a timestamp from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z"
+                    .into(),
+            )
+        })
+}
+
+/// A non-negative proto duration, at most the longest a duration may be.
 fn parse_duration(d: prost_types::Duration) -> Result<Duration, Invalid> {
-    Duration::try_from(d).map_err(|_| Invalid("must be a non-negative duration".into()))
+    match (u64::try_from(d.seconds), u32::try_from(d.nanos)) {
+        (Ok(seconds), Ok(nanos)) if d.seconds <= LONGEST_DURATION && d.nanos < NANOS_PER_SECOND => {
+            Ok(Duration::new(seconds, nanos))
+        }
+        _ => Err(Invalid(format!(
+            "must be a duration from 0 to {LONGEST_DURATION} seconds, with nanos from 0 to 999999999"
+        ))),
+    }
 }
 
 /// Compact JSON for a `google.protobuf.Value`. Whole numbers print without a fraction.
@@ -99,6 +127,9 @@ pub fn json_bytes(value: &prost_types::Value) -> Result<Vec<u8>, Invalid> {
 }
 
 fn parse_content_type(value: &str) -> Result<String, Invalid> {
+    if value.len() > MAX_CONTENT_TYPE {
+        return Err(Invalid(format!("at most {MAX_CONTENT_TYPE} bytes")));
+    }
     let essence = value.split(';').next().unwrap_or_default().trim();
     let valid = essence
         .split_once('/')
@@ -230,12 +261,12 @@ impl TryFrom<pb::PublishRequest> for Publish {
                 None
             }
             Some(pb::publish_request::Payload::Json(value)) => {
-                v.check("json", json_bytes(&value)).map(|bytes| {
-                    (
-                        Bytes::from(bytes),
-                        NewMessage::DEFAULT_CONTENT_TYPE.to_owned(),
-                    )
-                })
+                let content_type = NewMessage::DEFAULT_CONTENT_TYPE;
+                let json = json_bytes(&value).and_then(|bytes| {
+                    NewMessage::check_json_depth(content_type, &bytes).map(|()| bytes)
+                });
+                v.check("json", json)
+                    .map(|bytes| (Bytes::from(bytes), content_type.to_owned()))
             }
             Some(pb::publish_request::Payload::Raw(raw)) => {
                 let content_type = if raw.content_type.is_empty() {
@@ -243,8 +274,10 @@ impl TryFrom<pb::PublishRequest> for Publish {
                 } else {
                     parse_content_type(&raw.content_type)
                 };
-                v.check("raw.content_type", content_type)
-                    .map(|ct| (Bytes::from(raw.data), ct))
+                v.check("raw.content_type", content_type).and_then(|ct| {
+                    v.check("raw.data", NewMessage::check_json_depth(&ct, &raw.data))
+                        .map(|()| (Bytes::from(raw.data), ct))
+                })
             }
         };
         let idempotency_key = if req.idempotency_key.is_empty() {
@@ -525,13 +558,23 @@ impl TryFrom<pb::DeleteEndpointRequest> for EndpointId {
     }
 }
 
-impl TryFrom<pb::GetMessageRequest> for MessageId {
+/// A message to read, and the endpoint after whose delivery its deliveries resume.
+pub struct GetMessage {
+    pub id: MessageId,
+    pub after: Option<EndpointId>,
+}
+
+impl TryFrom<pb::GetMessageRequest> for GetMessage {
     type Error = Violations;
 
     fn try_from(req: pb::GetMessageRequest) -> Result<Self, Violations> {
         let mut v = Violations::default();
-        v.check("message_id", MessageId::parse(&req.message_id))
-            .ok_or(v)
+        let id = v.check("message_id", MessageId::parse(&req.message_id));
+        let after = PageToken::parse_deliveries(&mut v, &req.page_token);
+        match id {
+            Some(id) if v.is_empty() => Ok(Self { id, after }),
+            _ => Err(v),
+        }
     }
 }
 
@@ -570,6 +613,8 @@ fn parse_page_size(v: &mut Violations, value: i32) -> usize {
 /// Opaque cursors: which list they belong to, and the last key returned.
 pub enum PageToken {
     Endpoints(EndpointId),
+    /// A message's deliveries, after the one to this endpoint.
+    Deliveries(EndpointId),
     Attempts(i64),
     ApiKeys(ApiKeyId),
     Tenants(TenantId),
@@ -579,6 +624,7 @@ impl PageToken {
     pub fn encode(&self) -> String {
         let raw = match self {
             Self::Endpoints(id) => format!("e:{id}"),
+            Self::Deliveries(id) => format!("d:{id}"),
             Self::Attempts(id) => format!("a:{id}"),
             Self::ApiKeys(id) => format!("k:{id}"),
             Self::Tenants(id) => format!("t:{id}"),
@@ -590,6 +636,7 @@ impl PageToken {
         let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(token).ok()?).ok()?;
         match raw.split_once(':')? {
             ("e", id) => EndpointId::parse_stored(id).ok().map(Self::Endpoints),
+            ("d", id) => EndpointId::parse_stored(id).ok().map(Self::Deliveries),
             ("a", id) => id.parse().ok().map(Self::Attempts),
             ("k", id) => ApiKeyId::parse(id).ok().map(Self::ApiKeys),
             ("t", id) => TenantId::parse(id).ok().map(Self::Tenants),
@@ -617,6 +664,13 @@ impl PageToken {
     fn parse_endpoints(v: &mut Violations, token: &str) -> Option<EndpointId> {
         Self::parse(v, token, "ListEndpoints", |t| match t {
             Self::Endpoints(id) => Some(id),
+            _ => None,
+        })
+    }
+
+    fn parse_deliveries(v: &mut Violations, token: &str) -> Option<EndpointId> {
+        Self::parse(v, token, "GetMessage", |t| match t {
+            Self::Deliveries(id) => Some(id),
             _ => None,
         })
     }

@@ -1,21 +1,71 @@
-//! Domain values into proto messages: what every response and stream item carries.
+//! Domain values into proto messages: what every response and stream item carries, and
+//! how much of a list one answer carries.
+//!
+//! Every answer fits in the 4 MiB stock gRPC clients accept by default: the items of a
+//! page are taken while they fit in [`ANSWER_BUDGET`], and the rest is left to the next
+//! page. No item comes near the 512 KiB left between the budget and 4 MiB (the largest,
+//! an endpoint with every field at its limit, takes 78 KiB), so a page always holds at
+//! least one and moves on. A message with a payload at its limit and every other field at
+//! its own takes 3.04 MiB, which leaves room for about 3,000 of its deliveries per page.
 
 use std::time::{Duration, SystemTime};
 
+use prost::Message as _;
 use prost_types::value::Kind;
 
 use super::pb;
 use crate::analytics::{Bucket, EndpointFigures, FailureKind, HealthStatus};
 use crate::auth::{ApiKey, Scope};
 use crate::domain::{
-    Attempt, Delivery, DeliveryState, DisabledReason, Jitter, Message, RateLimitOverride,
-    RetryOverride, StatusKind, TransportError,
+    Attempt, Delivery, DeliveryState, DisabledReason, Jitter, Message, NewMessage,
+    RateLimitOverride, RetryOverride, StatusKind, TransportError, is_json,
 };
 use crate::health::{Overall, Report as HealthReport};
 use crate::policy::protection::{CircuitStatus, EndpointStatus};
 use crate::service::{Accepted, Analytics, EndpointView};
 use crate::status::StatusItem;
 use crate::storage::TenantSummary;
+
+/// How much of an answer its items may take: 3.5 MiB, so that with its other fields the
+/// answer stays under the 4 MiB stock clients accept.
+pub const ANSWER_BUDGET: usize = 3_670_016;
+
+/// The largest payload a message may carry, and so the most `WEBHOOK_MAX_PAYLOAD_BYTES`
+/// may allow: 3 MiB. A message with it and every other field at its limit fits in
+/// [`ANSWER_BUDGET`] (its `payload_json` is left out when it would not), and a Publish
+/// carrying it fits in the 4 MiB the server accepts.
+pub const MAX_PAYLOAD_BYTES: u32 = 3 * 1024 * 1024;
+
+/// The bytes `item` takes as a field of an answer (numbered below 16, as every field of
+/// an answer's items is), or as an element of a repeated one.
+pub fn field_len(item: &impl prost::Message) -> usize {
+    let len = item.encoded_len();
+    1 + prost::length_delimiter_len(len) + len
+}
+
+/// The items of a page as protos, as many as fit in [`ANSWER_BUDGET`] beside the `used`
+/// bytes of the answer's other fields (at least one), and the cursor after the last one
+/// answered: `next` when every item was. A page token is small enough for the room above
+/// the budget.
+pub fn fit<T, C, P: prost::Message>(
+    items: &[T],
+    next: Option<C>,
+    used: usize,
+    convert: impl Fn(&T) -> P,
+    key: impl Fn(&T) -> C,
+) -> (Vec<P>, Option<C>) {
+    let mut answered = Vec::with_capacity(items.len());
+    let mut size = used;
+    for (i, item) in items.iter().enumerate() {
+        let proto = convert(item);
+        size += field_len(&proto);
+        if size > ANSWER_BUDGET && i > 0 {
+            return (answered, Some(key(&items[i - 1])));
+        }
+        answered.push(proto);
+    }
+    (answered, next)
+}
 
 pub fn timestamp(t: SystemTime) -> prost_types::Timestamp {
     t.into()
@@ -45,15 +95,11 @@ pub fn proto_value(value: serde_json::Value) -> prost_types::Value {
     prost_types::Value { kind: Some(kind) }
 }
 
-/// The payload as a `google.protobuf.Value`, when it is JSON.
+/// The payload as a `google.protobuf.Value`, when it is JSON nested no deeper than a
+/// client can decode (a message stored before the limit may be).
 fn json_value(content_type: &str, payload: &[u8]) -> Option<prost_types::Value> {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    if essence != "application/json" && !essence.ends_with("+json") {
+    NewMessage::check_json_depth(content_type, payload).ok()?;
+    if !is_json(content_type) {
         return None;
     }
     serde_json::from_slice(payload).ok().map(proto_value)
@@ -304,8 +350,10 @@ pub fn endpoint(view: &EndpointView) -> pb::Endpoint {
     }
 }
 
+/// The message, with its payload as JSON only when the message still fits in
+/// [`ANSWER_BUDGET`] with it.
 pub fn message(m: &Message) -> pb::Message {
-    pb::Message {
+    let mut message = pb::Message {
         id: m.id.to_string(),
         tenant_id: m.tenant.to_string(),
         event_type: m.event_type.as_str().to_owned(),
@@ -318,7 +366,11 @@ pub fn message(m: &Message) -> pb::Message {
         create_time: Some(timestamp(m.created_at)),
         expire_time: Some(timestamp(m.expires_at)),
         expunge_time: m.expunged_at.map(timestamp),
+    };
+    if message.encoded_len() > ANSWER_BUDGET {
+        message.payload_json = None;
     }
+    message
 }
 
 pub fn delivery(d: &Delivery) -> pb::Delivery {
@@ -444,7 +496,163 @@ pub fn tenant(t: &TenantSummary) -> pb::Tenant {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use bytes::Bytes;
+
     use super::*;
+    use crate::domain::{
+        CustomHeader, EndpointId, EventType, MAX_CHANNEL_LEN, MessageId, TenantId,
+    };
+    use crate::grpc::request::{
+        MAX_CHANNELS, MAX_CONTENT_TYPE, MAX_ENDPOINT_FILTERS, MAX_METADATA, MAX_METADATA_KEY,
+        MAX_METADATA_VALUE,
+    };
+
+    /// What stock clients accept in one message.
+    const CLIENT_LIMIT: usize = 4 * 1024 * 1024;
+
+    fn text(len: usize, i: usize) -> String {
+        format!("{i:06}{}", "a".repeat(len - 6))
+    }
+
+    /// An endpoint as answered with every field at its limit.
+    fn largest_endpoint() -> pb::Endpoint {
+        let header_value = CustomHeader::MAX_TOTAL_SIZE / CustomHeader::MAX_COUNT - 8;
+        pb::Endpoint {
+            id: text(EndpointId::MAX_LEN, 0),
+            url: format!("https://{}", text(2048 - 8, 0)),
+            description: text(crate::domain::Endpoint::MAX_DESCRIPTION_LEN, 0),
+            event_types: (0..MAX_ENDPOINT_FILTERS)
+                .map(|i| format!("{}.*", text(EventType::MAX_LEN, i)))
+                .collect(),
+            channels: (0..MAX_ENDPOINT_FILTERS)
+                .map(|i| text(MAX_CHANNEL_LEN, i))
+                .collect(),
+            headers: (0..CustomHeader::MAX_COUNT)
+                .map(|i| (format!("x-h{i:04}"), text(header_value, i)))
+                .collect(),
+            retry_policy: Some(pb::RetryPolicy::default()),
+            previous_secret_expire_time: Some(timestamp(SystemTime::now())),
+            create_time: Some(timestamp(SystemTime::now())),
+            update_time: Some(timestamp(SystemTime::now())),
+            failing_since: Some(timestamp(SystemTime::now())),
+            rate_limit: Some(pb::RateLimit::default()),
+            circuit_breaker: Some(pb::CircuitBreakerPolicy::default()),
+            max_in_flight: Some(u32::MAX),
+            status: Some(pb::EndpointStatus {
+                circuit_retry_time: Some(timestamp(SystemTime::now())),
+                rate_limit_window: Some(duration(Duration::from_secs(1))),
+                ..Default::default()
+            }),
+            tenant_id: text(TenantId::MAX_LEN, 0),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_largest_item_fits_above_the_budget() {
+        let len = field_len(&largest_endpoint());
+        assert!(
+            ANSWER_BUDGET + len < CLIENT_LIMIT,
+            "an endpoint at its limits takes {len} bytes"
+        );
+    }
+
+    #[test]
+    fn the_largest_message_fits_in_the_budget() {
+        let payload = format!("\"{}\"", "a".repeat(MAX_PAYLOAD_BYTES as usize - 2));
+        let m = Message {
+            id: MessageId::generate(),
+            tenant: TenantId::parse(&text(TenantId::MAX_LEN, 0)).unwrap(),
+            event_type: EventType::parse(&text(EventType::MAX_LEN, 0)).unwrap(),
+            payload: Bytes::from(payload),
+            content_type: format!("application/{}+json", text(MAX_CONTENT_TYPE - 17, 0)),
+            idempotency_key: Some(text(crate::domain::MAX_IDEMPOTENCY_KEY_LEN, 0)),
+            channels: (0..MAX_CHANNELS)
+                .map(|i| text(MAX_CHANNEL_LEN, i))
+                .collect(),
+            metadata: (0..MAX_METADATA)
+                .map(|i| (text(MAX_METADATA_KEY, i), text(MAX_METADATA_VALUE, i)))
+                .collect::<BTreeMap<_, _>>(),
+            created_at: SystemTime::now(),
+            trace: None,
+            expires_at: SystemTime::now(),
+            expunged_at: Some(SystemTime::now()),
+        };
+        let answered = message(&m);
+        assert!(
+            answered.payload_json.is_none(),
+            "too large beside the payload"
+        );
+        let len = field_len(&answered);
+        assert!(
+            len <= ANSWER_BUDGET,
+            "the largest message takes {len} bytes"
+        );
+        // With a small JSON payload, its Value form is answered too.
+        let small = message(&Message {
+            payload: Bytes::from_static(br#"{"a":[1,2]}"#),
+            ..m
+        });
+        assert!(small.payload_json.is_some());
+    }
+
+    #[test]
+    fn json_at_the_depth_limit_decodes_in_a_stock_client() {
+        use prost::Message as _;
+        let nested = |depth: usize| format!("{}1{}", r#"{"a":"#.repeat(depth), "}".repeat(depth));
+        let answer = |depth: usize| pb::GetMessageResponse {
+            message: Some(pb::Message {
+                payload_json: json_value("application/json", nested(depth).as_bytes()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let deepest = answer(NewMessage::MAX_JSON_DEPTH);
+        assert!(deepest.message.as_ref().unwrap().payload_json.is_some());
+        pb::GetMessageResponse::decode(deepest.encode_to_vec().as_slice())
+            .expect("prost's default recursion limit decodes it");
+        // One level more would not decode: it is neither accepted nor answered.
+        let mut deeper = deepest.clone();
+        deeper.message.as_mut().unwrap().payload_json =
+            serde_json::from_str(&nested(NewMessage::MAX_JSON_DEPTH + 1))
+                .ok()
+                .map(proto_value);
+        assert!(pb::GetMessageResponse::decode(deeper.encode_to_vec().as_slice()).is_err());
+        assert!(
+            answer(NewMessage::MAX_JSON_DEPTH + 1)
+                .message
+                .unwrap()
+                .payload_json
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_page_ends_before_the_budget_with_one_item_at_least() {
+        let mib = 1024 * 1024;
+        let blob = |n: &usize| pb::RawPayload {
+            data: vec![0; *n],
+            content_type: String::new(),
+        };
+        let sizes = [mib, mib, mib, mib, mib];
+        let (page, next) = fit(&sizes[..], Some(99), 0, blob, |_| 7);
+        assert_eq!(page.len(), 3, "3 MiB and a little fit in 3.5 MiB; 4 do not");
+        assert_eq!(
+            next,
+            Some(7),
+            "the next page starts after the last answered"
+        );
+        let (page, next) = fit(&sizes[..2], Some(99), 0, blob, |_| 7);
+        assert_eq!(
+            (page.len(), next),
+            (2, Some(99)),
+            "all fit: the page's own cursor"
+        );
+        let (page, next) = fit(&sizes[..2], None, ANSWER_BUDGET, blob, |_| 7);
+        assert_eq!((page.len(), next), (1, Some(7)), "one item at least");
+    }
 
     #[test]
     fn json_content_is_shown_as_a_value() {

@@ -2,7 +2,7 @@
 //! before it for the trend, and the deliveries still pending; of one endpoint, of the
 //! endpoints a tenant has now, or (for an admin) of every endpoint.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{Caller, Service, ServiceError, Tenancy, TenantScope, Violations};
 use crate::analytics::{self, Report};
@@ -63,8 +63,8 @@ impl Service {
 
     /// # Errors
     /// A caller without the `read` scope, an endpoint not in the caller's tenants, a
-    /// window that runs backwards, is shorter than a minute or longer than 400 days
-    /// (named `start_time`), or a store failure.
+    /// time before the Unix epoch, a window that runs backwards, is shorter than a minute
+    /// or longer than 400 days (named `start_time`), or a store failure.
     pub async fn analytics(
         &self,
         caller: &Caller,
@@ -72,10 +72,20 @@ impl Service {
         query: AnalyticsQuery,
     ) -> Result<Analytics, ServiceError> {
         let scope = caller.tenants(Scope::Read, tenancy)?;
-        let end = query.end.unwrap_or_else(SystemTime::now);
-        let start = query.start.unwrap_or_else(|| end - DEFAULT_WINDOW);
         let mut v = Violations::default();
+        for (field, time) in [("start_time", query.start), ("end_time", query.end)] {
+            if time.is_some_and(|t| t < UNIX_EPOCH) {
+                v.add(field, "must be at or after 1970-01-01T00:00:00Z");
+            }
+        }
+        let end = query.end.unwrap_or_else(SystemTime::now);
+        // A day before an end in the epoch's first day starts at the epoch.
+        let start = query.start.unwrap_or_else(|| {
+            end.checked_sub(DEFAULT_WINDOW)
+                .map_or(UNIX_EPOCH, |start| start.max(UNIX_EPOCH))
+        });
         match end.duration_since(start) {
+            _ if !v.is_empty() => {}
             Ok(length) if (SHORTEST_WINDOW..=LONGEST_WINDOW).contains(&length) => {}
             _ => v.add(
                 "start_time",
@@ -85,9 +95,11 @@ impl Service {
         v.or(|| ())?;
         let endpoints = self.covered(&scope, query.endpoint.as_ref()).await?;
         // Whole minutes: from the one holding `start` to the one holding the last instant
-        // before `end`, so that a window ending now includes the current minute.
+        // before `end`, so that a window ending now includes the current minute. The
+        // window is at least a minute long, so `end` is past the epoch.
         let first = analytics::minute_of(start);
-        let last = analytics::minute_of(end - Duration::from_nanos(1)) + 1;
+        let last =
+            analytics::minute_of(end.checked_sub(Duration::from_nanos(1)).unwrap_or(end)) + 1;
         // The window before, of the same length, gives the trend.
         let rows = self
             .0

@@ -12,6 +12,9 @@ use crate::domain::{Invalid, MessageId, TenantId};
 use crate::policy::protection::StateUnavailable;
 use crate::storage::StoreError;
 
+/// What a client told to back off because of the backlog is asked to wait.
+const BACKLOG_RETRY_AFTER: Duration = Duration::from_secs(1);
+
 /// One invalid field and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldViolation {
@@ -80,19 +83,63 @@ impl Violations {
         }
     }
 
-    /// A one-line message naming the violated fields.
+    /// A one-line message naming the violated fields: the first few, and how many more.
     pub fn summary(&self) -> String {
         match self.0.as_slice() {
-            [one] => format!("{}: {}", one.field, one.description),
-            all => format!(
-                "invalid fields: {}",
-                all.iter()
-                    .map(|v| v.field.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+            [one] => format!(
+                "{}: {}",
+                cut(&one.field, SHOWN_FIELD),
+                cut(&one.description, SHOWN_DESCRIPTION)
             ),
+            all => {
+                let named: Vec<&str> = all
+                    .iter()
+                    .take(SUMMARY_FIELDS)
+                    .map(|v| cut(&v.field, SHOWN_FIELD))
+                    .collect();
+                match all.len() - named.len() {
+                    0 => format!("invalid fields: {}", named.join(", ")),
+                    more => format!("invalid fields: {} and {more} more", named.join(", ")),
+                }
+            }
         }
     }
+
+    /// The violations to show a client, in order: each field cut to [`SHOWN_FIELD`]
+    /// bytes and description to [`SHOWN_DESCRIPTION`], as many as fit in `budget` bytes
+    /// (one at least). Names and descriptions can carry what a request sent (a header's
+    /// name), so an answer listing them all could grow as large as the request.
+    pub fn shown(&self, budget: usize) -> Vec<FieldViolation> {
+        let mut used = 0;
+        self.0
+            .iter()
+            .map(|v| FieldViolation {
+                field: cut(&v.field, SHOWN_FIELD).to_owned(),
+                description: cut(&v.description, SHOWN_DESCRIPTION).to_owned(),
+            })
+            .take_while(|v| {
+                let first = used == 0;
+                used += v.field.len() + v.description.len();
+                first || used <= budget
+            })
+            .collect()
+    }
+}
+
+/// The longest field name shown to a client (a path, with what a request named in it).
+const SHOWN_FIELD: usize = 128;
+/// The longest description shown to a client (Herald's words, which may quote a value).
+const SHOWN_DESCRIPTION: usize = 512;
+/// The fields a summary names before saying how many more there are.
+const SUMMARY_FIELDS: usize = 5;
+
+/// `text`, cut to at most `max` bytes at a character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// Why a use case did not complete.
@@ -123,13 +170,23 @@ pub enum ServiceError {
     IdempotencyConflict { key: String, message_id: MessageId },
     #[error("{0}")]
     FailedPrecondition(String),
-    /// Too much unfinished work; nothing was accepted.
-    #[error("{backlog} deliveries are waiting, the limit is {limit}; retry later")]
+    /// The deliveries a publish would create do not fit under the backlog limit now;
+    /// nothing was accepted.
+    #[error(
+        "{backlog} deliveries are waiting and this would add {incoming}, past the limit of {limit} (WEBHOOK_MAX_QUEUE_SIZE); retry later"
+    )]
     Backlogged {
         backlog: u64,
+        incoming: u64,
         limit: u64,
         retry_after: Duration,
     },
+    /// A publish would create more deliveries than the backlog limit allows at all;
+    /// nothing was accepted.
+    #[error(
+        "this would create {incoming} deliveries, more than the backlog limit of {limit} (WEBHOOK_MAX_QUEUE_SIZE) allows at once; publish fewer events per call"
+    )]
+    TooManyDeliveries { incoming: u64, limit: u64 },
     /// The stored payloads are at their byte budget; nothing was accepted.
     #[error(
         "{stored} bytes of payloads are stored and this would pass the budget of {limit} (WEBHOOK_MAX_STORED_BYTES); retry once retention has deleted some, or raise the budget"
@@ -147,6 +204,11 @@ pub enum ServiceError {
     /// A watcher resumed after a cursor no longer retained.
     #[error("events after cursor {after} are no longer retained")]
     CursorNotRetained { after: u64 },
+    /// A watcher resumed after a cursor no event has had yet.
+    #[error(
+        "cursor {after} is beyond the newest event ({latest}); resume after a cursor the stream gave"
+    )]
+    CursorAhead { after: u64, latest: u64 },
     /// A watcher fell too far behind the live events.
     #[error("the consumer fell too far behind; resume after cursor {resume_after}")]
     ConsumerTooSlow { resume_after: u64 },
@@ -178,6 +240,19 @@ impl From<StoreError> for ServiceError {
             StoreError::TooManyEndpoints { tenant, limit } => {
                 Self::TooManyEndpoints { tenant, limit }
             }
+            StoreError::Backlogged {
+                incoming, limit, ..
+            } if incoming > limit => Self::TooManyDeliveries { incoming, limit },
+            StoreError::Backlogged {
+                backlog,
+                incoming,
+                limit,
+            } => Self::Backlogged {
+                backlog,
+                incoming,
+                limit,
+                retry_after: BACKLOG_RETRY_AFTER,
+            },
             StoreError::Unavailable(source) => Self::Unavailable(source),
             e @ StoreError::DiskFull { .. } => Self::StorageFull(e),
             StoreError::Closed => Self::ShuttingDown,

@@ -1,6 +1,7 @@
 //! Publishing: the tenant each message goes to, the caller's publish limit, the payload
-//! limit, backlog admission (nothing accepted is ever dropped; over the limit nothing is
-//! accepted), the atomic commit, and the scheduler's wake-up.
+//! limit, backlog admission (nothing accepted is ever dropped; a publish whose deliveries
+//! would pass the limit is refused whole, by the store as it commits), the atomic commit,
+//! and the scheduler's wake-up.
 
 use std::time::{Duration, SystemTime};
 
@@ -9,8 +10,6 @@ use crate::auth::Scope;
 use crate::domain::{MessageId, NewMessage, TenantId};
 use crate::storage::Published;
 
-/// What a client told to back off is asked to wait.
-const BACKLOG_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// What a client told the stored payloads are at their budget is asked to wait: about
 /// until retention's next look.
 const BUDGET_RETRY_AFTER: Duration = Duration::from_secs(60);
@@ -39,8 +38,8 @@ impl Service {
     ///
     /// # Errors
     /// A caller without the `publish` scope or over its limit, another tenant than the
-    /// caller's, an invalid payload, a full backlog, an idempotency conflict, or a store
-    /// failure.
+    /// caller's, an invalid payload, deliveries that do not fit under the backlog limit
+    /// (now, or ever), an idempotency conflict, or a store failure.
     pub async fn publish(
         &self,
         caller: &Caller,
@@ -56,13 +55,14 @@ impl Service {
 
     /// Commits each message of a batch with its deliveries, atomically per message;
     /// results are in input order. An event the transport could not parse comes with its
-    /// violations and is answered with them in its place. The backlog limit refuses the
-    /// whole batch.
+    /// violations and is answered with them in its place. The backlog limit counts the
+    /// deliveries of every event: a batch whose deliveries would pass it is refused whole.
     ///
     /// # Errors
     /// A caller without the `publish` scope or over its limit (for the batch's valid
-    /// events), a full backlog or a store failure; per event, invalid input, another
-    /// tenant than the caller's, or an idempotency conflict.
+    /// events), deliveries that do not fit under the backlog limit (now, or ever) or a
+    /// store failure; per event, invalid input, another tenant than the caller's, or an
+    /// idempotency conflict.
     pub async fn publish_batch(
         &self,
         caller: &Caller,
@@ -138,18 +138,10 @@ impl Service {
         v.or(|| message).map_err(ServiceError::from)
     }
 
-    /// Refuses new work while the backlog is over its limit, and payloads that would take
-    /// the stored bytes past their budget (whether or not they match an endpoint).
+    /// Refuses payloads that would take the stored bytes past their budget (whether or
+    /// not they match an endpoint). The backlog limit is the store's to apply, as it
+    /// commits: only it knows how many deliveries a publish creates.
     fn admit(&self, messages: &[NewMessage]) -> Result<(), ServiceError> {
-        let backlog = self.0.store.backlog();
-        let limit = self.0.config.max_queue_size;
-        if backlog >= limit {
-            return Err(ServiceError::Backlogged {
-                backlog,
-                limit,
-                retry_after: BACKLOG_RETRY_AFTER,
-            });
-        }
         let stored = self.0.store.stored_bytes();
         let incoming: u64 = messages.iter().map(|m| m.payload.len() as u64).sum();
         let limit = self.0.config.max_stored_bytes;
@@ -170,7 +162,11 @@ impl Service {
         self.admit(&messages)?;
         let keys: Vec<Option<String>> =
             messages.iter().map(|m| m.idempotency_key.clone()).collect();
-        let published = self.0.store.publish(messages, SystemTime::now()).await?;
+        let published = self
+            .0
+            .store
+            .publish(messages, SystemTime::now(), self.0.config.max_queue_size)
+            .await?;
         if published
             .iter()
             .any(|p| matches!(p, Published::Created { deliveries, .. } if *deliveries > 0))

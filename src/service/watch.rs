@@ -28,8 +28,8 @@ impl Service {
     ///
     /// # Errors
     /// A caller without the `read` scope, or a message filter naming a message not in
-    /// the caller's tenants; in the stream, a cursor no longer retained, a watcher too
-    /// far behind, or a store failure.
+    /// the caller's tenants; in the stream, a cursor no longer retained or beyond the
+    /// newest event, a watcher too far behind, or a store failure.
     pub async fn watch(
         &self,
         caller: &Caller,
@@ -65,6 +65,9 @@ impl Service {
                 let _counted = &watching;
                 item.map_err(|e| match e {
                     WatchError::Pruned { after } => ServiceError::CursorNotRetained { after },
+                    WatchError::Ahead { after, latest } => {
+                        ServiceError::CursorAhead { after, latest }
+                    }
                     WatchError::Lagged { resume_after } => {
                         ServiceError::ConsumerTooSlow { resume_after }
                     }

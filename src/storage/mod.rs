@@ -64,6 +64,16 @@ pub enum StoreError {
     /// The tenant already has as many endpoints as it may.
     #[error("tenant {tenant} has reached its limit of {limit} endpoints")]
     TooManyEndpoints { tenant: TenantId, limit: u64 },
+    /// A publish would take the unfinished deliveries past `limit`: `backlog` were
+    /// unfinished and it would have created `incoming` more. Nothing was written.
+    #[error(
+        "{backlog} deliveries are unfinished and the publish would add {incoming}, past the limit of {limit}"
+    )]
+    Backlogged {
+        backlog: u64,
+        incoming: u64,
+        limit: u64,
+    },
     #[error("storage backend failure")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The backend cannot serve now (unreachable, restarting, failing over, locked by
@@ -328,11 +338,14 @@ pub struct EventPage {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Commits each message with its deliveries and idempotency record, atomically per
-    /// message, durably before returning. Results are in input order.
+    /// message, durably before returning. Results are in input order. A batch whose
+    /// deliveries would take the unfinished ones past `backlog_limit` is refused as a
+    /// whole ([`StoreError::Backlogged`]); the count and the commit are one step.
     async fn publish(
         &self,
         batch: Vec<NewMessage>,
         now: SystemTime,
+        backlog_limit: u64,
     ) -> Result<Vec<Published>, StoreError>;
 
     /// Creates the endpoint unless its tenant already has `max_per_tenant` endpoints

@@ -23,6 +23,9 @@
 //!   keep the record, cancel what is unfinished and never send the message again.
 //! - `faults`: the embedded store on a full disk (refuses, loses nothing, recovers by
 //!   itself) and on a file system turned read-only (the process exits to be restarted).
+//! - `hostile`: what an attacker would send: absurd times, malformed protobuf, cursors
+//!   from the future, a bug that panics, answers too large for stock clients, deep JSON,
+//!   batches that would flood the backlog.
 //! - `delivery`: signing, filters, retries, outcomes of each HTTP answer, rotation.
 //! - `protection`: breakers, rate limits, in-flight caps, isolation, auto-disable,
 //!   recovery.
@@ -63,6 +66,7 @@ mod egress;
 mod endpoint_bounds;
 mod expunge;
 mod faults;
+mod hostile;
 mod jwt;
 mod observability;
 mod outages;

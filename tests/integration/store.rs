@@ -174,6 +174,9 @@ const LEASE: Duration = Duration::from_secs(30);
 /// it idle this long (real time), so the test waits at least this long there.
 const SHORT_LEASE: Duration = Duration::from_millis(100);
 
+/// The backlog limit of publishes that test something else.
+const NO_BACKLOG_LIMIT: u64 = u64::MAX;
+
 /// The wall clock to the millisecond, which every store keeps: times written and read
 /// back then compare equal. Near the real time, since the Redis store mixes in its own.
 fn start_time() -> SystemTime {
@@ -416,7 +419,10 @@ async fn create(store: &Arc<dyn Store>, endpoint: Endpoint) -> EndpointId {
 
 /// Publishes one message that must be new; its id and delivery count.
 async fn publish(store: &Arc<dyn Store>, message: NewMessage, now: SystemTime) -> (MessageId, u32) {
-    let mut results = store.publish(vec![message], now).await.expect("publish");
+    let mut results = store
+        .publish(vec![message], now, NO_BACKLOG_LIMIT)
+        .await
+        .expect("publish");
     assert_eq!(results.len(), 1, "one result per message");
     match results.remove(0) {
         Published::Created {
@@ -603,6 +609,7 @@ async fn idempotency_key_dedupes_same_content_and_refuses_other_content(
         .publish(
             vec![keyed_message("order.created", "{}", "key-1")],
             t0 + Duration::from_secs(1),
+            NO_BACKLOG_LIMIT,
         )
         .await
         .unwrap();
@@ -620,6 +627,7 @@ async fn idempotency_key_dedupes_same_content_and_refuses_other_content(
         .publish(
             vec![keyed_message("order.created", "{}", "key-1")],
             t0 + Duration::from_secs(2),
+            NO_BACKLOG_LIMIT,
         )
         .await
         .unwrap();
@@ -636,7 +644,11 @@ async fn idempotency_key_dedupes_same_content_and_refuses_other_content(
         keyed_message("order.paid", "{}", "key-1"),
     ] {
         let refused = store
-            .publish(vec![different], t0 + Duration::from_secs(3))
+            .publish(
+                vec![different],
+                t0 + Duration::from_secs(3),
+                NO_BACKLOG_LIMIT,
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -677,6 +689,7 @@ async fn batch_results_follow_input_order(store: Arc<dyn Store>, _: &Guard) {
                 keyed_message("order.created", r#"{"i":4}"#, "twice"),
             ],
             t0,
+            NO_BACKLOG_LIMIT,
         )
         .await
         .expect("publish batch");
@@ -1841,7 +1854,7 @@ async fn close_ends_the_background_work_and_keeps_what_was_acknowledged(
         // Its writer thread has stopped: nothing more is taken.
         Guard::Memory | Guard::Dir(_) => assert!(matches!(
             store
-                .publish(vec![message("order.created", "{}")], t0)
+                .publish(vec![message("order.created", "{}")], t0, NO_BACKLOG_LIMIT)
                 .await,
             Err(StoreError::Closed)
         )),
@@ -1962,7 +1975,7 @@ async fn idempotency_keys_are_remembered_per_tenant(store: Arc<dyn Store>, _: &G
 
     let later = t0 + Duration::from_secs(1);
     let again = store
-        .publish(vec![keyed("a"), keyed("b")], later)
+        .publish(vec![keyed("a"), keyed("b")], later, NO_BACKLOG_LIMIT)
         .await
         .unwrap();
     assert_eq!(
@@ -1981,7 +1994,10 @@ async fn idempotency_keys_are_remembered_per_tenant(store: Arc<dyn Store>, _: &G
     );
     let changed = message_in("b", keyed_message("order.created", r#"{"x":1}"#, "key-1"));
     assert_eq!(
-        store.publish(vec![changed], later).await.unwrap(),
+        store
+            .publish(vec![changed], later, NO_BACKLOG_LIMIT)
+            .await
+            .unwrap(),
         [Published::Conflict { message_id: in_b }]
     );
     // In one batch too: the second tenant's key is not taken by the first's.
@@ -1993,6 +2009,7 @@ async fn idempotency_keys_are_remembered_per_tenant(store: Arc<dyn Store>, _: &G
                 keyed_message("order.created", "{}", "key-1"),
             ],
             later,
+            NO_BACKLOG_LIMIT,
         )
         .await
         .unwrap();
@@ -2460,7 +2477,7 @@ async fn retention_deletes_in_batches_of_the_limit(store: Arc<dyn Store>, _: &Gu
             )
         })
         .collect();
-    store.publish(batch, t0).await.unwrap();
+    store.publish(batch, t0, NO_BACKLOG_LIMIT).await.unwrap();
     let later = t0 + Duration::from_secs(1);
     let mut sizes = Vec::new();
     loop {
@@ -2575,7 +2592,10 @@ async fn embedded_store_written_before_tenants_opens_in_the_default_tenant() {
         async move {
             let later = t0 + Duration::from_secs(1);
             assert_eq!(
-                store.publish(vec![sent.clone()], later).await.unwrap(),
+                store
+                    .publish(vec![sent.clone()], later, NO_BACKLOG_LIMIT)
+                    .await
+                    .unwrap(),
                 [Published::Duplicate {
                     message_id: old_message.clone(),
                     deliveries: 0
@@ -2586,7 +2606,10 @@ async fn embedded_store_written_before_tenants_opens_in_the_default_tenant() {
                 ..sent
             };
             assert_eq!(
-                store.publish(vec![changed], later).await.unwrap(),
+                store
+                    .publish(vec![changed], later, NO_BACKLOG_LIMIT)
+                    .await
+                    .unwrap(),
                 [Published::Conflict {
                     message_id: old_message
                 }]
@@ -2705,7 +2728,10 @@ async fn redis_store_written_before_tenants_indexes_its_endpoints_at_open() {
     // there, and only there, for the rest of the time it is remembered.
     let later = t0 + Duration::from_secs(1);
     assert_eq!(
-        store.publish(vec![sent.clone()], later).await.unwrap(),
+        store
+            .publish(vec![sent.clone()], later, NO_BACKLOG_LIMIT)
+            .await
+            .unwrap(),
         [Published::Duplicate {
             message_id: old_message.clone(),
             deliveries: 0
@@ -2738,7 +2764,10 @@ async fn redis_store_written_before_tenants_indexes_its_endpoints_at_open() {
         (sent.clone(), &old_message),
         (message_in("b", sent), &elsewhere),
     ] {
-        let again = reopened.publish(vec![message], later).await.unwrap();
+        let again = reopened
+            .publish(vec![message], later, NO_BACKLOG_LIMIT)
+            .await
+            .unwrap();
         assert!(
             matches!(&again[..], [Published::Duplicate { message_id, .. }] if message_id == first),
             "{again:?}"

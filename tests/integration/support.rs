@@ -24,6 +24,7 @@ use herald::grpc::pb;
 use herald::policy::bounds::OverrideBounds;
 use herald::policy::protection::HostCeiling;
 use herald::policy::retry::RetryPolicy;
+use herald::storage::Store;
 use herald::storage::redis::RedisConfig;
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard, Semaphore, mpsc, oneshot};
 use tonic::transport::Channel;
@@ -240,6 +241,20 @@ pub async fn spawn_app_holding(
     adjust(&mut config);
     let tls = config.tls.is_some();
     let app = Application::build(config).await.expect("herald starts");
+    serve(app, machine, store, tls).await
+}
+
+/// Starts a Herald over `store`, a store of the test's own, with the test settings.
+pub async fn spawn_app_over(store: Arc<dyn Store>) -> TestApp {
+    let (config, guard) = test_config(Backend::Memory).await;
+    let app = Application::build_with_store(config, store)
+        .await
+        .expect("herald starts");
+    serve(app, share_machine().await, guard, false).await
+}
+
+/// Runs `app` until the test stops it, with a client of the admin key.
+async fn serve(app: Application, machine: Machine, store: StoreGuard, tls: bool) -> TestApp {
     let addr = app.local_addr();
     let admin = app.admin_addr();
     let (tx, rx) = oneshot::channel::<()>();

@@ -1,15 +1,33 @@
 -- Publish: per message, the idempotency check, the message, a delivery per target and
 -- the idempotency record. ARGV: now, endpoint version the targets were matched against,
--- idempotency ttl (ms), message count, then per message: id, tenant, event type, content
--- type, payload, channels, metadata, idempotency key ('' for none), the key it is
--- remembered under (scoped by tenant), trace context ('' for none), content hash, expiry
--- (ms), target count, targets. Each message is indexed by expiry in `exp`. Returns {'stale'} when endpoints changed since, else per message
--- {'c'|'d'|'x', message id, deliveries}.
+-- idempotency ttl (ms), message count, backlog limit, then per message: id, tenant, event
+-- type, content type, payload, channels, metadata, idempotency key ('' for none), the key
+-- it is remembered under (scoped by tenant), trace context ('' for none), content hash,
+-- expiry (ms), target count, targets. Each message is indexed by expiry in `exp`. Returns
+-- {'stale'} when endpoints changed since; {'backlogged', backlog, incoming} when the
+-- deliveries the batch would create take the backlog past its limit (nothing is
+-- written); else per message {'c'|'d'|'x', message id, deliveries}.
 local now = tonumber(ARGV[1])
 if tonumber(redis.call('GET', P .. 'epver') or '0') ~= tonumber(ARGV[2]) then
   return {'stale'}
 end
-local results, i, created = {}, 5, 0
+-- The deliveries the batch would create: none for a message whose key was seen, in
+-- Redis or earlier in the batch.
+local incoming, keys, i = 0, {}, 6
+for _ = 1, tonumber(ARGV[4]) do
+  local sk, targets = ARGV[i + 8], tonumber(ARGV[i + 12])
+  if sk == '' or not (keys[sk] or redis.call('EXISTS', P .. 'idem:' .. sk) == 1) then
+    incoming = incoming + targets
+  end
+  if sk ~= '' then keys[sk] = true end
+  i = i + 13 + targets
+end
+local backlog = tonumber(redis.call('GET', P .. 'backlog') or '0')
+if incoming > 0 and backlog + incoming > tonumber(ARGV[5]) then
+  return {'backlogged', tostring(backlog), tostring(incoming)}
+end
+local results, created = {}, 0
+i = 6
 for _ = 1, tonumber(ARGV[4]) do
   local id, tn, et, ct, body, ch, md, ik, sk, tc, hash, x = ARGV[i], ARGV[i + 1], ARGV[i + 2],
     ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8], ARGV[i + 9],

@@ -39,6 +39,7 @@ impl Store for RedisStore {
         &self,
         batch: Vec<NewMessage>,
         now: SystemTime,
+        backlog_limit: u64,
     ) -> Result<Vec<Published>, StoreError> {
         let ids: Vec<MessageId> = batch.iter().map(|_| MessageId::generate()).collect();
         for _ in 0..STALE_RETRIES {
@@ -54,7 +55,8 @@ impl Store for RedisStore {
                     .arg(
                         u64::try_from(self.options.idempotency_ttl.as_millis()).unwrap_or(u64::MAX),
                     )
-                    .arg(batch.len());
+                    .arg(batch.len())
+                    .arg(backlog_limit);
                 for (m, id) in batch.iter().zip(&ids) {
                     let targets: Vec<&str> = cache
                         .endpoints
@@ -90,6 +92,16 @@ impl Store for RedisStore {
             if reply.first().is_some_and(|v| text(v) == "stale") {
                 self.reload_endpoints().await?;
                 continue;
+            }
+            if let [kind, backlog, incoming] = reply.as_slice()
+                && text(kind) == "backlogged"
+            {
+                let count = |v: &Value| text(v).parse().unwrap_or(u64::MAX);
+                return Err(StoreError::Backlogged {
+                    backlog: count(backlog),
+                    incoming: count(incoming),
+                    limit: backlog_limit,
+                });
             }
             let results = reply
                 .iter()

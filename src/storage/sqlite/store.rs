@@ -51,9 +51,28 @@ impl Store for SqliteStore {
         &self,
         batch: Vec<NewMessage>,
         now: SystemTime,
+        backlog_limit: u64,
     ) -> Result<Vec<Published>, StoreError> {
-        self.write(move |w| batch.into_iter().map(|m| w.publish_one(m, now)).collect())
-            .await
+        self.write(move |w| {
+            // The backlog as this job finds it: committed, and changed by the jobs of its
+            // group before it. The job's savepoint undoes a refused batch.
+            let (committed, before) = (w.backlog.load(Ordering::Relaxed), w.backlog_delta);
+            let published = batch
+                .into_iter()
+                .map(|m| w.publish_one(m, now))
+                .collect::<Result<Vec<_>, _>>()?;
+            let backlog = committed.saturating_add_signed(before);
+            let incoming = u64::try_from(w.backlog_delta - before).unwrap_or(0);
+            if incoming > 0 && backlog.saturating_add(incoming) > backlog_limit {
+                return Err(StoreError::Backlogged {
+                    backlog,
+                    incoming,
+                    limit: backlog_limit,
+                });
+            }
+            Ok(published)
+        })
+        .await
     }
 
     async fn create_endpoint(

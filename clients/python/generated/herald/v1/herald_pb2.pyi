@@ -19,6 +19,10 @@ empty means the credential's own tenant when it is bound to one, else `default`.
 credential bound to a tenant naming another is PERMISSION_DENIED. A resource of another
 tenant is NOT_FOUND, exactly as a missing one. Reads may set `all_tenants` (admin only)
 to see every tenant at once.
+
+Every answer fits in the 4 MiB a stock gRPC client accepts by default: a page of a list
+ends early, with a `next_page_token`, when its next item would take it past 3.5 MiB.
+Requests are bounded too: a payload of at most 3 MiB, JSON nested at most 32 levels.
 """
 
 from collections import abc as _abc
@@ -387,7 +391,7 @@ class PublishRequest(_message.Message):
     @_builtins.property
     def json(self) -> _struct_pb2.Value:
         """Any JSON value, written as plain JSON by grpcurl users; sent as compact JSON
-        with content type `application/json`.
+        with content type `application/json`. Nested at most 32 levels.
         """
 
     @_builtins.property
@@ -438,6 +442,7 @@ class RawPayload(_message.Message):
     DATA_FIELD_NUMBER: _builtins.int
     CONTENT_TYPE_FIELD_NUMBER: _builtins.int
     data: _builtins.bytes
+    """With a JSON content type (`application/json`, `…+json`), nested at most 32 levels."""
     content_type: _builtins.str
     """Defaults to `application/json`."""
     def __init__(
@@ -1315,7 +1320,9 @@ class Message(_message.Message):
     tenant_id: _builtins.str
     @_builtins.property
     def payload_json(self) -> _struct_pb2.Value:
-        """The payload as JSON, when its content type is JSON."""
+        """The payload as JSON, when its content type is JSON and the answer has room for it
+        (this form can take several times the payload's size); `payload` always holds it.
+        """
 
     @_builtins.property
     def channels(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
@@ -1408,21 +1415,25 @@ class GetMessageRequest(_message.Message):
     MESSAGE_ID_FIELD_NUMBER: _builtins.int
     TENANT_ID_FIELD_NUMBER: _builtins.int
     ALL_TENANTS_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     message_id: _builtins.str
     tenant_id: _builtins.str
     """The tenant; empty: the credential's own, else `default`."""
     all_tenants: _builtins.bool
     """Every tenant at once (admin only); not with tenant_id."""
+    page_token: _builtins.str
+    """The deliveries after those of an earlier answer (its `next_page_token`)."""
     def __init__(
         self,
         *,
         message_id: _builtins.str = ...,
         tenant_id: _builtins.str = ...,
         all_tenants: _builtins.bool = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["all_tenants", b"all_tenants", "message_id", b"message_id", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["all_tenants", b"all_tenants", "message_id", b"message_id", "page_token", b"page_token", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1434,19 +1445,27 @@ class GetMessageResponse(_message.Message):
 
     MESSAGE_FIELD_NUMBER: _builtins.int
     DELIVERIES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Set when more deliveries follow: ask again with it as `page_token`."""
     @_builtins.property
-    def message(self) -> Global___Message: ...
+    def message(self) -> Global___Message:
+        """The same on every page."""
+
     @_builtins.property
-    def deliveries(self) -> _containers.RepeatedCompositeFieldContainer[Global___Delivery]: ...
+    def deliveries(self) -> _containers.RepeatedCompositeFieldContainer[Global___Delivery]:
+        """In endpoint order; as many as fit beside the message."""
+
     def __init__(
         self,
         *,
         message: Global___Message | None = ...,
         deliveries: _abc.Iterable[Global___Delivery] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deliveries", b"deliveries", "message", b"message"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deliveries", b"deliveries", "message", b"message", "next_page_token", b"next_page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -256,7 +256,8 @@ class WebhookServiceServicer:
         reconnects with `after_cursor` receives every retained event it missed, then the live
         tail, with no gap and no duplicate. Heartbeats keep an idle stream open. A consumer
         that falls too far behind is ended with RESOURCE_EXHAUSTED naming the cursor to
-        resume after; a cursor no longer retained is OUT_OF_RANGE.
+        resume after; a cursor no longer retained, or beyond the newest event, is
+        OUT_OF_RANGE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -19,6 +19,10 @@ empty means the credential's own tenant when it is bound to one, else `default`.
 credential bound to a tenant naming another is PERMISSION_DENIED. A resource of another
 tenant is NOT_FOUND, exactly as a missing one. Reads may set `all_tenants` (admin only)
 to see every tenant at once.
+
+Every answer fits in the 4 MiB a stock gRPC client accepts by default: a page of a list
+ends early, with a `next_page_token`, when its next item would take it past 3.5 MiB.
+Requests are bounded too: a payload of at most 3 MiB, JSON nested at most 32 levels.
 """
 
 from collections import abc as _abc
@@ -89,7 +93,8 @@ class WebhookServiceStub:
     reconnects with `after_cursor` receives every retained event it missed, then the live
     tail, with no gap and no duplicate. Heartbeats keep an idle stream open. A consumer
     that falls too far behind is ended with RESOURCE_EXHAUSTED naming the cursor to
-    resume after; a cursor no longer retained is OUT_OF_RANGE.
+    resume after; a cursor no longer retained, or beyond the newest event, is
+    OUT_OF_RANGE.
     """
     GetAnalytics: _grpc.UnaryUnaryMultiCallable[_herald_pb2.GetAnalyticsRequest, _herald_pb2.GetAnalyticsResponse]
     """Delivery figures for a time window, optionally for one endpoint or event type:
@@ -160,7 +165,8 @@ class WebhookServiceAsyncStub(WebhookServiceStub):
     reconnects with `after_cursor` receives every retained event it missed, then the live
     tail, with no gap and no duplicate. Heartbeats keep an idle stream open. A consumer
     that falls too far behind is ended with RESOURCE_EXHAUSTED naming the cursor to
-    resume after; a cursor no longer retained is OUT_OF_RANGE.
+    resume after; a cursor no longer retained, or beyond the newest event, is
+    OUT_OF_RANGE.
     """
     GetAnalytics: _aio.UnaryUnaryMultiCallable[_herald_pb2.GetAnalyticsRequest, _herald_pb2.GetAnalyticsResponse]  # type: ignore[assignment]
     """Delivery figures for a time window, optionally for one endpoint or event type:
@@ -318,7 +324,8 @@ class WebhookServiceServicer(metaclass=_abc_1.ABCMeta):
         reconnects with `after_cursor` receives every retained event it missed, then the live
         tail, with no gap and no duplicate. Heartbeats keep an idle stream open. A consumer
         that falls too far behind is ended with RESOURCE_EXHAUSTED naming the cursor to
-        resume after; a cursor no longer retained is OUT_OF_RANGE.
+        resume after; a cursor no longer retained, or beyond the newest event, is
+        OUT_OF_RANGE.
         """
 
     @_abc_1.abstractmethod

@@ -32,7 +32,7 @@ pub mod publish_request {
     #[derive(Clone, PartialEq, ::prost::Oneof)]
     pub enum Payload {
         /// Any JSON value, written as plain JSON by grpcurl users; sent as compact JSON
-        /// with content type `application/json`.
+        /// with content type `application/json`. Nested at most 32 levels.
         #[prost(message, tag="2")]
         Json(::prost_types::Value),
         /// Exact bytes with their content type, sent unchanged.
@@ -42,6 +42,7 @@ pub mod publish_request {
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct RawPayload {
+    /// With a JSON content type (`application/json`, `…+json`), nested at most 32 levels.
     #[prost(bytes="vec", tag="1")]
     pub data: ::prost::alloc::vec::Vec<u8>,
     /// Defaults to `application/json`.
@@ -374,7 +375,8 @@ pub struct Message {
     pub payload: ::prost::alloc::vec::Vec<u8>,
     #[prost(string, tag="4")]
     pub content_type: ::prost::alloc::string::String,
-    /// The payload as JSON, when its content type is JSON.
+    /// The payload as JSON, when its content type is JSON and the answer has room for it
+    /// (this form can take several times the payload's size); `payload` always holds it.
     #[prost(message, optional, tag="5")]
     pub payload_json: ::core::option::Option<::prost_types::Value>,
     #[prost(string, repeated, tag="6")]
@@ -424,13 +426,21 @@ pub struct GetMessageRequest {
     /// Every tenant at once (admin only); not with tenant_id.
     #[prost(bool, tag="3")]
     pub all_tenants: bool,
+    /// The deliveries after those of an earlier answer (its `next_page_token`).
+    #[prost(string, tag="4")]
+    pub page_token: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct GetMessageResponse {
+    /// The same on every page.
     #[prost(message, optional, tag="1")]
     pub message: ::core::option::Option<Message>,
+    /// In endpoint order; as many as fit beside the message.
     #[prost(message, repeated, tag="2")]
     pub deliveries: ::prost::alloc::vec::Vec<Delivery>,
+    /// Set when more deliveries follow: ask again with it as `page_token`.
+    #[prost(string, tag="3")]
+    pub next_page_token: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Attempt {

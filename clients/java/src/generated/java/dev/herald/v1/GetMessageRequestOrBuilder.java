@@ -51,4 +51,24 @@ public interface GetMessageRequestOrBuilder extends
    * @return The allTenants.
    */
   boolean getAllTenants();
+
+  /**
+   * <pre>
+   * The deliveries after those of an earlier answer (its `next_page_token`).
+   * </pre>
+   *
+   * <code>string page_token = 4 [json_name = "pageToken"];</code>
+   * @return The pageToken.
+   */
+  java.lang.String getPageToken();
+  /**
+   * <pre>
+   * The deliveries after those of an earlier answer (its `next_page_token`).
+   * </pre>
+   *
+   * <code>string page_token = 4 [json_name = "pageToken"];</code>
+   * @return The bytes for pageToken.
+   */
+  com.google.protobuf.ByteString
+      getPageTokenBytes();
 }

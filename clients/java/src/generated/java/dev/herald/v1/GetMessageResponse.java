@@ -29,6 +29,7 @@ private static final long serialVersionUID = 0L;
   }
   private GetMessageResponse() {
     deliveries_ = java.util.Collections.emptyList();
+    nextPageToken_ = "";
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -53,6 +54,10 @@ private static final long serialVersionUID = 0L;
   public static final int MESSAGE_FIELD_NUMBER = 1;
   private dev.herald.v1.Message message_;
   /**
+   * <pre>
+   * The same on every page.
+   * </pre>
+   *
    * <code>.herald.v1.Message message = 1 [json_name = "message"];</code>
    * @return Whether the message field is set.
    */
@@ -61,6 +66,10 @@ private static final long serialVersionUID = 0L;
     return ((bitField0_ & 0x00000001) != 0);
   }
   /**
+   * <pre>
+   * The same on every page.
+   * </pre>
+   *
    * <code>.herald.v1.Message message = 1 [json_name = "message"];</code>
    * @return The message.
    */
@@ -69,6 +78,10 @@ private static final long serialVersionUID = 0L;
     return message_ == null ? dev.herald.v1.Message.getDefaultInstance() : message_;
   }
   /**
+   * <pre>
+   * The same on every page.
+   * </pre>
+   *
    * <code>.herald.v1.Message message = 1 [json_name = "message"];</code>
    */
   @java.lang.Override
@@ -80,6 +93,10 @@ private static final long serialVersionUID = 0L;
   @SuppressWarnings("serial")
   private java.util.List<dev.herald.v1.Delivery> deliveries_;
   /**
+   * <pre>
+   * In endpoint order; as many as fit beside the message.
+   * </pre>
+   *
    * <code>repeated .herald.v1.Delivery deliveries = 2 [json_name = "deliveries"];</code>
    */
   @java.lang.Override
@@ -87,6 +104,10 @@ private static final long serialVersionUID = 0L;
     return deliveries_;
   }
   /**
+   * <pre>
+   * In endpoint order; as many as fit beside the message.
+   * </pre>
+   *
    * <code>repeated .herald.v1.Delivery deliveries = 2 [json_name = "deliveries"];</code>
    */
   @java.lang.Override
@@ -95,6 +116,10 @@ private static final long serialVersionUID = 0L;
     return deliveries_;
   }
   /**
+   * <pre>
+   * In endpoint order; as many as fit beside the message.
+   * </pre>
+   *
    * <code>repeated .herald.v1.Delivery deliveries = 2 [json_name = "deliveries"];</code>
    */
   @java.lang.Override
@@ -102,6 +127,10 @@ private static final long serialVersionUID = 0L;
     return deliveries_.size();
   }
   /**
+   * <pre>
+   * In endpoint order; as many as fit beside the message.
+   * </pre>
+   *
    * <code>repeated .herald.v1.Delivery deliveries = 2 [json_name = "deliveries"];</code>
    */
   @java.lang.Override
@@ -109,12 +138,63 @@ private static final long serialVersionUID = 0L;
     return deliveries_.get(index);
   }
   /**
+   * <pre>
+   * In endpoint order; as many as fit beside the message.
+   * </pre>
+   *
    * <code>repeated .herald.v1.Delivery deliveries = 2 [json_name = "deliveries"];</code>
    */
   @java.lang.Override
   public dev.herald.v1.DeliveryOrBuilder getDeliveriesOrBuilder(
       int index) {
     return deliveries_.get(index);
+  }
+
+  public static final int NEXT_PAGE_TOKEN_FIELD_NUMBER = 3;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object nextPageToken_ = "";
+  /**
+   * <pre>
+   * Set when more deliveries follow: ask again with it as `page_token`.
+   * </pre>
+   *
+   * <code>string next_page_token = 3 [json_name = "nextPageToken"];</code>
+   * @return The nextPageToken.
+   */
+  @java.lang.Override
+  public java.lang.String getNextPageToken() {
+    java.lang.Object ref = nextPageToken_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      nextPageToken_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * Set when more deliveries follow: ask again with it as `page_token`.
+   * </pre>
+   *
+   * <code>string next_page_token = 3 [json_name = "nextPageToken"];</code>
+   * @return The bytes for nextPageToken.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getNextPageTokenBytes() {
+    java.lang.Object ref = nextPageToken_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      nextPageToken_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
   }
 
   private byte memoizedIsInitialized = -1;
@@ -137,6 +217,9 @@ private static final long serialVersionUID = 0L;
     for (int i = 0; i < deliveries_.size(); i++) {
       output.writeMessage(2, deliveries_.get(i));
     }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(nextPageToken_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 3, nextPageToken_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -154,6 +237,9 @@ private static final long serialVersionUID = 0L;
           }
           size += 1 * count;
         }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(nextPageToken_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(3, nextPageToken_);
+    }
     return size;
   }
   @java.lang.Override
@@ -185,6 +271,8 @@ private static final long serialVersionUID = 0L;
     }
     if (!getDeliveriesList()
         .equals(other.getDeliveriesList())) return false;
+    if (!getNextPageToken()
+        .equals(other.getNextPageToken())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -204,6 +292,8 @@ private static final long serialVersionUID = 0L;
       hash = (37 * hash) + DELIVERIES_FIELD_NUMBER;
       hash = (53 * hash) + getDeliveriesList().hashCode();
     }
+    hash = (37 * hash) + NEXT_PAGE_TOKEN_FIELD_NUMBER;
+    hash = (53 * hash) + getNextPageToken().hashCode();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -354,6 +444,7 @@ private static final long serialVersionUID = 0L;
         deliveriesBuilder_.clear();
       }
       bitField0_ = (bitField0_ & ~0x00000002);
+      nextPageToken_ = "";
       return this;
     }
 
@@ -407,6 +498,9 @@ private static final long serialVersionUID = 0L;
             : messageBuilder_.build();
         to_bitField0_ |= 0x00000001;
       }
+      if (((from_bitField0_ & 0x00000004) != 0)) {
+        result.nextPageToken_ = nextPageToken_;
+      }
       result.bitField0_ |= to_bitField0_;
     }
 
@@ -450,6 +544,11 @@ private static final long serialVersionUID = 0L;
             deliveriesBuilder_.addAllMessages(other.deliveries_);
           }
         }
+      }
+      if (!other.getNextPageToken().isEmpty()) {
+        nextPageToken_ = other.nextPageToken_;
+        bitField0_ |= 0x00000004;
+        onChanged();
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -495,6 +594,11 @@ private static final long serialVersionUID = 0L;
               }
               break;
             } // case 18
+            case 26: {
+              nextPageToken_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000004;
+              break;
+            } // case 26
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -516,6 +620,10 @@ private static final long serialVersionUID = 0L;
     private com.google.protobuf.SingleFieldBuilder<
         dev.herald.v1.Message, dev.herald.v1.Message.Builder, dev.herald.v1.MessageOrBuilder> messageBuilder_;
     /**
+     * <pre>
+     * The same on every page.
+     * </pre>
+     *
      * <code>.herald.v1.Message message = 1 [json_name = "message"];</code>
      * @return Whether the message field is set.
      */
@@ -523,6 +631,10 @@ private static final long serialVersionUID = 0L;
       return ((bitField0_ & 0x00000001) != 0);
     }
     /**
+     * <pre>
+     * The same on every page.
+     * </pre>
+     *
      * <code>.herald.v1.Message message = 1 [json_name = "message"];</code>
      * @return The message.
      */
@@ -534,6 +646,10 @@ private static final long serialVersionUID = 0L;
       }
     }
     /**
+     * <pre>
+     * The same on every page.
+     * </pre>
+     *
      * <code>.herald.v1.Message message = 1 [json_name = "message"];</code>
      */
     public Builder setMessage(dev.herald.v1.Message value) {
@@ -548,6 +664,10 @@ private static final long serialVersionUID = 0L;
       return this;
     }
     /**
+     * <pre>
+     * The same on every page.
+     * </pre>
+     *
      * <code>.herald.v1.Message message = 1 [json_name = "message"];</code>
      */
     public Builder setMessage(
@@ -562,6 +682,10 @@ private static final long serialVersionUID = 0L;
       return this;
     }
     /**
+     * <pre>
+     * The same on every page.
+     * </pre>
+     *
      * <code>.herald.v1.Message message = 1 [json_name = "message"];</code>
      */
     public Builder mergeMessage(dev.herald.v1.Message value) {
@@ -583,6 +707,10 @@ private static final long serialVersionUID = 0L;
       return this;
     }
     /**
+     * <pre>
+     * The same on every page.
+     * </pre>
+     *
      * <code>.herald.v1.Message message = 1 [json_name = "message"];</code>
      */
     public Builder clearMessage() {
@@ -596,6 +724,10 @@ private static final long serialVersionUID = 0L;
       return this;
     }
     /**
+     * <pre>
+     * The same on every page.
+     * </pre>
+     *
      * <code>.herald.v1.Message message = 1 [json_name = "message"];</code>
      */
     public dev.herald.v1.Message.Builder getMessageBuilder() {
@@ -604,6 +736,10 @@ private static final long serialVersionUID = 0L;
       return internalGetMessageFieldBuilder().getBuilder();
     }
     /**
+     * <pre>
+     * The same on every page.
+     * </pre>
+     *
      * <code>.herald.v1.Message message = 1 [json_name = "message"];</code>
      */
     public dev.herald.v1.MessageOrBuilder getMessageOrBuilder() {
@@ -615,6 +751,10 @@ private static final long serialVersionUID = 0L;
       }
     }
     /**
+     * <pre>
+     * The same on every page.
+     * </pre>
+     *
      * <code>.herald.v1.Message message = 1 [json_name = "message"];</code>
      */
     private com.google.protobuf.SingleFieldBuilder<
@@ -644,6 +784,10 @@ private static final long serialVersionUID = 0L;
         dev.herald.v1.Delivery, dev.herald.v1.Delivery.Builder, dev.herald.v1.DeliveryOrBuilder> deliveriesBuilder_;
 
     /**
+     * <pre>
+     * In endpoint order; as many as fit beside the message.
+     * </pre>
+     *
      * <code>repeated .herald.v1.Delivery deliveries = 2 [json_name = "deliveries"];</code>
      */
     public java.util.List<dev.herald.v1.Delivery> getDeliveriesList() {
@@ -654,6 +798,10 @@ private static final long serialVersionUID = 0L;
       }
     }
     /**
+     * <pre>
+     * In endpoint order; as many as fit beside the message.
+     * </pre>
+     *
      * <code>repeated .herald.v1.Delivery deliveries = 2 [json_name = "deliveries"];</code>
      */
     public int getDeliveriesCount() {
@@ -664,6 +812,10 @@ private static final long serialVersionUID = 0L;
       }
     }
     /**
+     * <pre>
+     * In endpoint order; as many as fit beside the message.
+     * </pre>
+     *
      * <code>repeated .herald.v1.Delivery deliveries = 2 [json_name = "deliveries"];</code>
      */
     public dev.herald.v1.Delivery getDeliveries(int index) {
@@ -674,6 +826,10 @@ private static final long serialVersionUID = 0L;
       }
     }
     /**
+     * <pre>
+     * In endpoint order; as many as fit beside the message.
+     * </pre>
+     *
      * <code>repeated .herald.v1.Delivery deliveries = 2 [json_name = "deliveries"];</code>
      */
     public Builder setDeliveries(
@@ -689,6 +845,10 @@ private static final long serialVersionUID = 0L;
       return this;
     }
     /**
+     * <pre>
+     * In endpoint order; as many as fit beside the message.
+     * </pre>
+     *
      * <code>repeated .herald.v1.Delivery deliveries = 2 [json_name = "deliveries"];</code>
      */
     public Builder setDeliveries(
@@ -703,6 +863,10 @@ private static final long serialVersionUID = 0L;
       return this;
     }
     /**
+     * <pre>
+     * In endpoint order; as many as fit beside the message.
+     * </pre>
+     *
      * <code>repeated .herald.v1.Delivery deliveries = 2 [json_name = "deliveries"];</code>
      */
     public Builder addDeliveries(dev.herald.v1.Delivery value) {
@@ -717,6 +881,10 @@ private static final long serialVersionUID = 0L;
       return this;
     }
     /**
+     * <pre>
+     * In endpoint order; as many as fit beside the message.
+     * </pre>
+     *
      * <code>repeated .herald.v1.Delivery deliveries = 2 [json_name = "deliveries"];</code>
      */
     public Builder addDeliveries(
@@ -732,6 +900,10 @@ private static final long serialVersionUID = 0L;
       return this;
     }
     /**
+     * <pre>
+     * In endpoint order; as many as fit beside the message.
+     * </pre>
+     *
      * <code>repeated .herald.v1.Delivery deliveries = 2 [json_name = "deliveries"];</code>
      */
     public Builder addDeliveries(
@@ -746,6 +918,10 @@ private static final long serialVersionUID = 0L;
       return this;
     }
     /**
+     * <pre>
+     * In endpoint order; as many as fit beside the message.
+     * </pre>
+     *
      * <code>repeated .herald.v1.Delivery deliveries = 2 [json_name = "deliveries"];</code>
      */
     public Builder addDeliveries(
@@ -760,6 +936,10 @@ private static final long serialVersionUID = 0L;
       return this;
     }
     /**
+     * <pre>
+     * In endpoint order; as many as fit beside the message.
+     * </pre>
+     *
      * <code>repeated .herald.v1.Delivery deliveries = 2 [json_name = "deliveries"];</code>
      */
     public Builder addAllDeliveries(
@@ -775,6 +955,10 @@ private static final long serialVersionUID = 0L;
       return this;
     }
     /**
+     * <pre>
+     * In endpoint order; as many as fit beside the message.
+     * </pre>
+     *
      * <code>repeated .herald.v1.Delivery deliveries = 2 [json_name = "deliveries"];</code>
      */
     public Builder clearDeliveries() {
@@ -788,6 +972,10 @@ private static final long serialVersionUID = 0L;
       return this;
     }
     /**
+     * <pre>
+     * In endpoint order; as many as fit beside the message.
+     * </pre>
+     *
      * <code>repeated .herald.v1.Delivery deliveries = 2 [json_name = "deliveries"];</code>
      */
     public Builder removeDeliveries(int index) {
@@ -801,6 +989,10 @@ private static final long serialVersionUID = 0L;
       return this;
     }
     /**
+     * <pre>
+     * In endpoint order; as many as fit beside the message.
+     * </pre>
+     *
      * <code>repeated .herald.v1.Delivery deliveries = 2 [json_name = "deliveries"];</code>
      */
     public dev.herald.v1.Delivery.Builder getDeliveriesBuilder(
@@ -808,6 +1000,10 @@ private static final long serialVersionUID = 0L;
       return internalGetDeliveriesFieldBuilder().getBuilder(index);
     }
     /**
+     * <pre>
+     * In endpoint order; as many as fit beside the message.
+     * </pre>
+     *
      * <code>repeated .herald.v1.Delivery deliveries = 2 [json_name = "deliveries"];</code>
      */
     public dev.herald.v1.DeliveryOrBuilder getDeliveriesOrBuilder(
@@ -818,6 +1014,10 @@ private static final long serialVersionUID = 0L;
       }
     }
     /**
+     * <pre>
+     * In endpoint order; as many as fit beside the message.
+     * </pre>
+     *
      * <code>repeated .herald.v1.Delivery deliveries = 2 [json_name = "deliveries"];</code>
      */
     public java.util.List<? extends dev.herald.v1.DeliveryOrBuilder> 
@@ -829,6 +1029,10 @@ private static final long serialVersionUID = 0L;
       }
     }
     /**
+     * <pre>
+     * In endpoint order; as many as fit beside the message.
+     * </pre>
+     *
      * <code>repeated .herald.v1.Delivery deliveries = 2 [json_name = "deliveries"];</code>
      */
     public dev.herald.v1.Delivery.Builder addDeliveriesBuilder() {
@@ -836,6 +1040,10 @@ private static final long serialVersionUID = 0L;
           dev.herald.v1.Delivery.getDefaultInstance());
     }
     /**
+     * <pre>
+     * In endpoint order; as many as fit beside the message.
+     * </pre>
+     *
      * <code>repeated .herald.v1.Delivery deliveries = 2 [json_name = "deliveries"];</code>
      */
     public dev.herald.v1.Delivery.Builder addDeliveriesBuilder(
@@ -844,6 +1052,10 @@ private static final long serialVersionUID = 0L;
           index, dev.herald.v1.Delivery.getDefaultInstance());
     }
     /**
+     * <pre>
+     * In endpoint order; as many as fit beside the message.
+     * </pre>
+     *
      * <code>repeated .herald.v1.Delivery deliveries = 2 [json_name = "deliveries"];</code>
      */
     public java.util.List<dev.herald.v1.Delivery.Builder> 
@@ -863,6 +1075,98 @@ private static final long serialVersionUID = 0L;
         deliveries_ = null;
       }
       return deliveriesBuilder_;
+    }
+
+    private java.lang.Object nextPageToken_ = "";
+    /**
+     * <pre>
+     * Set when more deliveries follow: ask again with it as `page_token`.
+     * </pre>
+     *
+     * <code>string next_page_token = 3 [json_name = "nextPageToken"];</code>
+     * @return The nextPageToken.
+     */
+    public java.lang.String getNextPageToken() {
+      java.lang.Object ref = nextPageToken_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        nextPageToken_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Set when more deliveries follow: ask again with it as `page_token`.
+     * </pre>
+     *
+     * <code>string next_page_token = 3 [json_name = "nextPageToken"];</code>
+     * @return The bytes for nextPageToken.
+     */
+    public com.google.protobuf.ByteString
+        getNextPageTokenBytes() {
+      java.lang.Object ref = nextPageToken_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        nextPageToken_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Set when more deliveries follow: ask again with it as `page_token`.
+     * </pre>
+     *
+     * <code>string next_page_token = 3 [json_name = "nextPageToken"];</code>
+     * @param value The nextPageToken to set.
+     * @return This builder for chaining.
+     */
+    public Builder setNextPageToken(
+        java.lang.String value) {
+      java.util.Objects.requireNonNull(value);
+      nextPageToken_ = value;
+      bitField0_ |= 0x00000004;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Set when more deliveries follow: ask again with it as `page_token`.
+     * </pre>
+     *
+     * <code>string next_page_token = 3 [json_name = "nextPageToken"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearNextPageToken() {
+      nextPageToken_ = getDefaultInstance().getNextPageToken();
+      bitField0_ = (bitField0_ & ~0x00000004);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Set when more deliveries follow: ask again with it as `page_token`.
+     * </pre>
+     *
+     * <code>string next_page_token = 3 [json_name = "nextPageToken"];</code>
+     * @param value The bytes for nextPageToken to set.
+     * @return This builder for chaining.
+     */
+    public Builder setNextPageTokenBytes(
+        com.google.protobuf.ByteString value) {
+      java.util.Objects.requireNonNull(value);
+      checkByteStringIsUtf8(value);
+      nextPageToken_ = value;
+      bitField0_ |= 0x00000004;
+      onChanged();
+      return this;
     }
 
     // @@protoc_insertion_point(builder_scope:herald.v1.GetMessageResponse)

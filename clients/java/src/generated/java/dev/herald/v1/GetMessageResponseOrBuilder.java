@@ -11,41 +11,93 @@ public interface GetMessageResponseOrBuilder extends
     com.google.protobuf.MessageOrBuilder {
 
   /**
+   * <pre>
+   * The same on every page.
+   * </pre>
+   *
    * <code>.herald.v1.Message message = 1 [json_name = "message"];</code>
    * @return Whether the message field is set.
    */
   boolean hasMessage();
   /**
+   * <pre>
+   * The same on every page.
+   * </pre>
+   *
    * <code>.herald.v1.Message message = 1 [json_name = "message"];</code>
    * @return The message.
    */
   dev.herald.v1.Message getMessage();
   /**
+   * <pre>
+   * The same on every page.
+   * </pre>
+   *
    * <code>.herald.v1.Message message = 1 [json_name = "message"];</code>
    */
   dev.herald.v1.MessageOrBuilder getMessageOrBuilder();
 
   /**
+   * <pre>
+   * In endpoint order; as many as fit beside the message.
+   * </pre>
+   *
    * <code>repeated .herald.v1.Delivery deliveries = 2 [json_name = "deliveries"];</code>
    */
   java.util.List<dev.herald.v1.Delivery> 
       getDeliveriesList();
   /**
+   * <pre>
+   * In endpoint order; as many as fit beside the message.
+   * </pre>
+   *
    * <code>repeated .herald.v1.Delivery deliveries = 2 [json_name = "deliveries"];</code>
    */
   dev.herald.v1.Delivery getDeliveries(int index);
   /**
+   * <pre>
+   * In endpoint order; as many as fit beside the message.
+   * </pre>
+   *
    * <code>repeated .herald.v1.Delivery deliveries = 2 [json_name = "deliveries"];</code>
    */
   int getDeliveriesCount();
   /**
+   * <pre>
+   * In endpoint order; as many as fit beside the message.
+   * </pre>
+   *
    * <code>repeated .herald.v1.Delivery deliveries = 2 [json_name = "deliveries"];</code>
    */
   java.util.List<? extends dev.herald.v1.DeliveryOrBuilder> 
       getDeliveriesOrBuilderList();
   /**
+   * <pre>
+   * In endpoint order; as many as fit beside the message.
+   * </pre>
+   *
    * <code>repeated .herald.v1.Delivery deliveries = 2 [json_name = "deliveries"];</code>
    */
   dev.herald.v1.DeliveryOrBuilder getDeliveriesOrBuilder(
       int index);
+
+  /**
+   * <pre>
+   * Set when more deliveries follow: ask again with it as `page_token`.
+   * </pre>
+   *
+   * <code>string next_page_token = 3 [json_name = "nextPageToken"];</code>
+   * @return The nextPageToken.
+   */
+  java.lang.String getNextPageToken();
+  /**
+   * <pre>
+   * Set when more deliveries follow: ask again with it as `page_token`.
+   * </pre>
+   *
+   * <code>string next_page_token = 3 [json_name = "nextPageToken"];</code>
+   * @return The bytes for nextPageToken.
+   */
+  com.google.protobuf.ByteString
+      getNextPageTokenBytes();
 }

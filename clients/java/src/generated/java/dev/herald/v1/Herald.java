@@ -544,278 +544,280 @@ public final class Herald extends com.google.protobuf.GeneratedFile {
       "pR\017nextAttemptTime\022;\n\013create_time\030\006 \001(\0132" +
       "\032.google.protobuf.TimestampR\ncreateTime\022" +
       ";\n\013update_time\030\007 \001(\0132\032.google.protobuf.T" +
-      "imestampR\nupdateTime\"p\n\021GetMessageReques" +
+      "imestampR\nupdateTime\"\217\001\n\021GetMessageReque" +
+      "st\022\035\n\nmessage_id\030\001 \001(\tR\tmessageId\022\033\n\tten" +
+      "ant_id\030\002 \001(\tR\010tenantId\022\037\n\013all_tenants\030\003 " +
+      "\001(\010R\nallTenants\022\035\n\npage_token\030\004 \001(\tR\tpag" +
+      "eToken\"\237\001\n\022GetMessageResponse\022,\n\007message" +
+      "\030\001 \001(\0132\022.herald.v1.MessageR\007message\0223\n\nd" +
+      "eliveries\030\002 \003(\0132\023.herald.v1.DeliveryR\nde" +
+      "liveries\022&\n\017next_page_token\030\003 \001(\tR\rnextP" +
+      "ageToken\"\254\003\n\007Attempt\022\016\n\002id\030\001 \001(\tR\002id\022\035\n\n" +
+      "message_id\030\002 \001(\tR\tmessageId\022\037\n\013endpoint_" +
+      "id\030\003 \001(\tR\nendpointId\022%\n\016attempt_number\030\004" +
+      " \001(\rR\rattemptNumber\0229\n\nstart_time\030\005 \001(\0132" +
+      "\032.google.protobuf.TimestampR\tstartTime\0223" +
+      "\n\007latency\030\006 \001(\0132\031.google.protobuf.Durati" +
+      "onR\007latency\022\037\n\013status_code\030\007 \001(\rR\nstatus" +
+      "Code\022:\n\nerror_kind\030\010 \001(\0162\033.herald.v1.Att" +
+      "emptErrorKindR\terrorKind\022\024\n\005error\030\t \001(\tR" +
+      "\005error\022)\n\020response_excerpt\030\n \001(\tR\017respon" +
+      "seExcerpt\022\034\n\tsucceeded\030\013 \001(\010R\tsucceeded\"" +
+      "\220\002\n\023ListAttemptsRequest\022\035\n\nmessage_id\030\001 " +
+      "\001(\tR\tmessageId\022\037\n\013endpoint_id\030\002 \001(\tR\nend" +
+      "pointId\022?\n\016delivery_state\030\003 \001(\0162\030.herald" +
+      ".v1.DeliveryStateR\rdeliveryState\022\033\n\tpage" +
+      "_size\030\004 \001(\005R\010pageSize\022\035\n\npage_token\030\005 \001(" +
+      "\tR\tpageToken\022\033\n\ttenant_id\030\006 \001(\tR\010tenantI" +
+      "d\022\037\n\013all_tenants\030\007 \001(\010R\nallTenants\"n\n\024Li" +
+      "stAttemptsResponse\022.\n\010attempts\030\001 \003(\0132\022.h" +
+      "erald.v1.AttemptR\010attempts\022&\n\017next_page_" +
+      "token\030\002 \001(\tR\rnextPageToken\"s\n\024RetryDeliv" +
+      "eryRequest\022\035\n\nmessage_id\030\001 \001(\tR\tmessageI" +
+      "d\022\037\n\013endpoint_id\030\002 \001(\tR\nendpointId\022\033\n\tte" +
+      "nant_id\030\003 \001(\tR\010tenantId\"H\n\025RetryDelivery" +
+      "Response\022/\n\010delivery\030\001 \001(\0132\023.herald.v1.D" +
+      "eliveryR\010delivery\"R\n\024ReplayMessageReques" +
       "t\022\035\n\nmessage_id\030\001 \001(\tR\tmessageId\022\033\n\ttena" +
-      "nt_id\030\002 \001(\tR\010tenantId\022\037\n\013all_tenants\030\003 \001" +
-      "(\010R\nallTenants\"w\n\022GetMessageResponse\022,\n\007" +
-      "message\030\001 \001(\0132\022.herald.v1.MessageR\007messa" +
-      "ge\0223\n\ndeliveries\030\002 \003(\0132\023.herald.v1.Deliv" +
-      "eryR\ndeliveries\"\254\003\n\007Attempt\022\016\n\002id\030\001 \001(\tR" +
-      "\002id\022\035\n\nmessage_id\030\002 \001(\tR\tmessageId\022\037\n\013en" +
-      "dpoint_id\030\003 \001(\tR\nendpointId\022%\n\016attempt_n" +
-      "umber\030\004 \001(\rR\rattemptNumber\0229\n\nstart_time" +
-      "\030\005 \001(\0132\032.google.protobuf.TimestampR\tstar" +
-      "tTime\0223\n\007latency\030\006 \001(\0132\031.google.protobuf" +
-      ".DurationR\007latency\022\037\n\013status_code\030\007 \001(\rR" +
-      "\nstatusCode\022:\n\nerror_kind\030\010 \001(\0162\033.herald" +
-      ".v1.AttemptErrorKindR\terrorKind\022\024\n\005error" +
-      "\030\t \001(\tR\005error\022)\n\020response_excerpt\030\n \001(\tR" +
-      "\017responseExcerpt\022\034\n\tsucceeded\030\013 \001(\010R\tsuc" +
-      "ceeded\"\220\002\n\023ListAttemptsRequest\022\035\n\nmessag" +
-      "e_id\030\001 \001(\tR\tmessageId\022\037\n\013endpoint_id\030\002 \001" +
-      "(\tR\nendpointId\022?\n\016delivery_state\030\003 \001(\0162\030" +
-      ".herald.v1.DeliveryStateR\rdeliveryState\022" +
-      "\033\n\tpage_size\030\004 \001(\005R\010pageSize\022\035\n\npage_tok" +
-      "en\030\005 \001(\tR\tpageToken\022\033\n\ttenant_id\030\006 \001(\tR\010" +
-      "tenantId\022\037\n\013all_tenants\030\007 \001(\010R\nallTenant" +
-      "s\"n\n\024ListAttemptsResponse\022.\n\010attempts\030\001 " +
-      "\003(\0132\022.herald.v1.AttemptR\010attempts\022&\n\017nex" +
-      "t_page_token\030\002 \001(\tR\rnextPageToken\"s\n\024Ret" +
-      "ryDeliveryRequest\022\035\n\nmessage_id\030\001 \001(\tR\tm" +
-      "essageId\022\037\n\013endpoint_id\030\002 \001(\tR\nendpointI" +
-      "d\022\033\n\ttenant_id\030\003 \001(\tR\010tenantId\"H\n\025RetryD" +
-      "eliveryResponse\022/\n\010delivery\030\001 \001(\0132\023.hera" +
-      "ld.v1.DeliveryR\010delivery\"R\n\024ReplayMessag" +
-      "eRequest\022\035\n\nmessage_id\030\001 \001(\tR\tmessageId\022" +
-      "\033\n\ttenant_id\030\002 \001(\tR\010tenantId\"S\n\025ExpungeM" +
-      "essageRequest\022\035\n\nmessage_id\030\001 \001(\tR\tmessa" +
-      "geId\022\033\n\ttenant_id\030\002 \001(\tR\010tenantId\"\212\001\n\026Ex" +
-      "pungeMessageResponse\022=\n\014expunge_time\030\001 \001" +
-      "(\0132\032.google.protobuf.TimestampR\013expungeT" +
-      "ime\0221\n\024cancelled_deliveries\030\002 \001(\rR\023cance" +
-      "lledDeliveries\">\n\025ReplayMessageResponse\022" +
-      "%\n\016delivery_count\030\001 \001(\rR\rdeliveryCount\"\210" +
-      "\001\n\026RecoverEndpointRequest\022\037\n\013endpoint_id" +
-      "\030\001 \001(\tR\nendpointId\0220\n\005since\030\002 \001(\0132\032.goog" +
-      "le.protobuf.TimestampR\005since\022\033\n\ttenant_i" +
-      "d\030\003 \001(\tR\010tenantId\"5\n\027RecoverEndpointResp" +
-      "onse\022\032\n\010requeued\030\001 \001(\rR\010requeued\"\316\002\n\033Str" +
-      "eamDeliveryStatusRequest\022&\n\014after_cursor" +
-      "\030\001 \001(\004H\000R\013afterCursor\210\001\001\022!\n\014endpoint_ids" +
-      "\030\002 \003(\tR\013endpointIds\022\037\n\013event_types\030\003 \003(\t" +
-      "R\neventTypes\022\035\n\nmessage_id\030\004 \001(\tR\tmessag" +
-      "eId\0220\n\005kinds\030\005 \003(\0162\032.herald.v1.StatusEve" +
-      "ntKindR\005kinds\022#\n\runtil_settled\030\006 \001(\010R\014un" +
-      "tilSettled\022\033\n\ttenant_id\030\007 \001(\tR\010tenantId\022" +
-      "\037\n\013all_tenants\030\010 \001(\010R\nallTenantsB\017\n\r_aft" +
-      "er_cursor\"\224\001\n\034StreamDeliveryStatusRespon" +
-      "se\0226\n\005event\030\001 \001(\0132\036.herald.v1.DeliverySt" +
-      "atusEventH\000R\005event\0224\n\theartbeat\030\002 \001(\0132\024." +
-      "herald.v1.HeartbeatH\000R\theartbeatB\006\n\004item" +
-      "\"S\n\tHeartbeat\022.\n\004time\030\001 \001(\0132\032.google.pro" +
-      "tobuf.TimestampR\004time\022\026\n\006cursor\030\002 \001(\004R\006c" +
-      "ursor\"\307\004\n\023DeliveryStatusEvent\022\026\n\006cursor\030" +
-      "\001 \001(\004R\006cursor\022.\n\004time\030\002 \001(\0132\032.google.pro" +
-      "tobuf.TimestampR\004time\022.\n\004kind\030\003 \001(\0162\032.he" +
-      "rald.v1.StatusEventKindR\004kind\022\035\n\nmessage" +
-      "_id\030\004 \001(\tR\tmessageId\022\037\n\013endpoint_id\030\005 \001(" +
-      "\tR\nendpointId\022\035\n\nevent_type\030\006 \001(\tR\tevent" +
-      "Type\022%\n\016attempt_number\030\007 \001(\rR\rattemptNum" +
-      "ber\022\037\n\013status_code\030\010 \001(\rR\nstatusCode\022:\n\n" +
-      "error_kind\030\t \001(\0162\033.herald.v1.AttemptErro" +
-      "rKindR\terrorKind\022\024\n\005error\030\n \001(\tR\005error\0223" +
-      "\n\007latency\030\013 \001(\0132\031.google.protobuf.Durati" +
-      "onR\007latency\022F\n\021next_attempt_time\030\014 \001(\0132\032" +
-      ".google.protobuf.TimestampR\017nextAttemptT" +
-      "ime\022B\n\017disabled_reason\030\r \001(\0162\031.herald.v1" +
-      ".DisabledReasonR\016disabledReason\"\205\002\n\023GetA" +
-      "nalyticsRequest\0229\n\nstart_time\030\001 \001(\0132\032.go" +
-      "ogle.protobuf.TimestampR\tstartTime\0225\n\010en" +
-      "d_time\030\002 \001(\0132\032.google.protobuf.Timestamp" +
-      "R\007endTime\022\037\n\013endpoint_id\030\003 \001(\tR\nendpoint" +
-      "Id\022\035\n\nevent_type\030\004 \001(\tR\teventType\022\033\n\tten" +
-      "ant_id\030\005 \001(\tR\010tenantId\022\037\n\013all_tenants\030\006 " +
-      "\001(\010R\nallTenants\"\252\006\n\024GetAnalyticsResponse" +
-      "\0229\n\nstart_time\030\001 \001(\0132\032.google.protobuf.T" +
-      "imestampR\tstartTime\0225\n\010end_time\030\002 \001(\0132\032." +
-      "google.protobuf.TimestampR\007endTime\0221\n\006to" +
-      "tals\030\003 \001(\0132\031.herald.v1.DeliveryTotalsR\006t" +
-      "otals\022!\n\014success_rate\030\004 \001(\001R\013successRate" +
-      "\0223\n\007latency\030\005 \001(\0132\031.herald.v1.LatencySum" +
-      "maryR\007latency\022=\n\014status_codes\030\006 \003(\0132\032.he" +
-      "rald.v1.StatusCodeCountR\013statusCodes\022@\n\r" +
-      "failure_kinds\030\007 \003(\0132\033.herald.v1.FailureK" +
-      "indCountR\014failureKinds\022Q\n\027top_endpoints_" +
-      "by_volume\030\010 \003(\0132\032.herald.v1.EndpointFigu" +
-      "resR\024topEndpointsByVolume\022\\\n\035top_endpoin" +
-      "ts_by_failure_rate\030\t \003(\0132\032.herald.v1.End" +
-      "pointFiguresR\031topEndpointsByFailureRate\022" +
-      "-\n\006hourly\030\n \003(\0132\025.herald.v1.TimeBucketR\006" +
-      "hourly\022+\n\005daily\030\013 \003(\0132\025.herald.v1.TimeBu" +
-      "cketR\005daily\022&\n\005trend\030\014 \001(\0132\020.herald.v1.T" +
-      "rendR\005trend\022!\n\014health_score\030\r \001(\rR\013healt" +
-      "hScore\022<\n\rhealth_status\030\016 \001(\0162\027.herald.v" +
-      "1.HealthStatusR\014healthStatus\"\272\001\n\016Deliver" +
-      "yTotals\022\036\n\ndeliveries\030\001 \001(\004R\ndeliveries\022" +
-      "\032\n\010attempts\030\002 \001(\004R\010attempts\022\034\n\tsucceeded" +
-      "\030\003 \001(\004R\tsucceeded\022\026\n\006failed\030\004 \001(\004R\006faile" +
-      "d\022\034\n\texhausted\030\005 \001(\004R\texhausted\022\030\n\007pendi" +
-      "ng\030\006 \001(\004R\007pending\"\203\001\n\016LatencySummary\022\025\n\006" +
-      "avg_ms\030\001 \001(\001R\005avgMs\022\025\n\006p50_ms\030\002 \001(\001R\005p50" +
-      "Ms\022\025\n\006p95_ms\030\003 \001(\001R\005p95Ms\022\025\n\006p99_ms\030\004 \001(" +
-      "\001R\005p99Ms\022\025\n\006max_ms\030\005 \001(\001R\005maxMs\"H\n\017Statu" +
-      "sCodeCount\022\037\n\013status_code\030\001 \001(\rR\nstatusC" +
-      "ode\022\024\n\005count\030\002 \001(\004R\005count\"T\n\020FailureKind" +
-      "Count\022*\n\004kind\030\001 \001(\0162\026.herald.v1.FailureK" +
-      "indR\004kind\022\024\n\005count\030\002 \001(\004R\005count\"\276\001\n\017Endp" +
-      "ointFigures\022\037\n\013endpoint_id\030\001 \001(\tR\nendpoi" +
-      "ntId\022\032\n\010attempts\030\002 \001(\004R\010attempts\022\034\n\tsucc" +
-      "eeded\030\003 \001(\004R\tsucceeded\022\026\n\006failed\030\004 \001(\004R\006" +
-      "failed\022!\n\014success_rate\030\005 \001(\001R\013successRat" +
-      "e\022\025\n\006p95_ms\030\006 \001(\001R\005p95Ms\"\260\001\n\nTimeBucket\022" +
-      "9\n\nstart_time\030\001 \001(\0132\032.google.protobuf.Ti" +
-      "mestampR\tstartTime\022\032\n\010attempts\030\002 \001(\004R\010at" +
-      "tempts\022\034\n\tsucceeded\030\003 \001(\004R\tsucceeded\022\026\n\006" +
-      "failed\030\004 \001(\004R\006failed\022\025\n\006p95_ms\030\005 \001(\001R\005p9" +
-      "5Ms\"\351\001\n\005Trend\022+\n\021previous_attempts\030\001 \001(\004" +
-      "R\020previousAttempts\0222\n\025previous_success_r" +
-      "ate\030\002 \001(\001R\023previousSuccessRate\022&\n\017previo" +
-      "us_p95_ms\030\003 \001(\001R\rpreviousP95Ms\022\'\n\017attemp" +
-      "ts_change\030\004 \001(\001R\016attemptsChange\022.\n\023succe" +
-      "ss_rate_change\030\005 \001(\001R\021successRateChange\"" +
-      "\022\n\020GetHealthRequest\"u\n\021GetHealthResponse" +
-      "\0220\n\006health\030\001 \001(\0162\030.herald.v1.ServiceHeal" +
-      "thR\006health\022.\n\006checks\030\002 \003(\0132\026.herald.v1.H" +
-      "ealthCheckR\006checks\"I\n\013HealthCheck\022\022\n\004nam" +
-      "e\030\001 \001(\tR\004name\022\016\n\002ok\030\002 \001(\010R\002ok\022\026\n\006detail\030" +
-      "\003 \001(\tR\006detail\"\260\003\n\006ApiKey\022\016\n\002id\030\001 \001(\tR\002id" +
-      "\022\022\n\004name\030\002 \001(\tR\004name\022(\n\006scopes\030\003 \003(\0162\020.h" +
-      "erald.v1.ScopeR\006scopes\022\033\n\ttenant_id\030\004 \001(" +
-      "\tR\010tenantId\022;\n\013create_time\030\005 \001(\0132\032.googl" +
-      "e.protobuf.TimestampR\ncreateTime\022;\n\013expi" +
-      "re_time\030\006 \001(\0132\032.google.protobuf.Timestam" +
-      "pR\nexpireTime\022@\n\016last_used_time\030\007 \001(\0132\032." +
-      "google.protobuf.TimestampR\014lastUsedTime\022" +
-      ";\n\013revoke_time\030\010 \001(\0132\032.google.protobuf.T" +
-      "imestampR\nrevokeTime\022B\n\022publish_rate_lim" +
-      "it\030\t \001(\0132\024.herald.v1.RateLimitR\020publishR" +
-      "ateLimit\"\361\001\n\023CreateApiKeyRequest\022\022\n\004name" +
-      "\030\001 \001(\tR\004name\022(\n\006scopes\030\002 \003(\0162\020.herald.v1" +
-      ".ScopeR\006scopes\022\033\n\ttenant_id\030\003 \001(\tR\010tenan" +
-      "tId\022;\n\013expire_time\030\004 \001(\0132\032.google.protob" +
-      "uf.TimestampR\nexpireTime\022B\n\022publish_rate" +
-      "_limit\030\005 \001(\0132\024.herald.v1.RateLimitR\020publ" +
-      "ishRateLimit\"X\n\024CreateApiKeyResponse\022*\n\007" +
-      "api_key\030\001 \001(\0132\021.herald.v1.ApiKeyR\006apiKey" +
-      "\022\024\n\005token\030\002 \001(\tR\005token\"P\n\022ListApiKeysReq" +
-      "uest\022\033\n\tpage_size\030\001 \001(\005R\010pageSize\022\035\n\npag" +
-      "e_token\030\002 \001(\tR\tpageToken\"k\n\023ListApiKeysR" +
-      "esponse\022,\n\010api_keys\030\001 \003(\0132\021.herald.v1.Ap" +
-      "iKeyR\007apiKeys\022&\n\017next_page_token\030\002 \001(\tR\r" +
-      "nextPageToken\"3\n\023RevokeApiKeyRequest\022\034\n\n" +
-      "api_key_id\030\001 \001(\tR\010apiKeyId\"B\n\024RevokeApiK" +
-      "eyResponse\022*\n\007api_key\030\001 \001(\0132\021.herald.v1." +
-      "ApiKeyR\006apiKey\"L\n\006Tenant\022\033\n\ttenant_id\030\001 " +
-      "\001(\tR\010tenantId\022%\n\016endpoint_count\030\002 \001(\004R\re" +
-      "ndpointCount\"P\n\022ListTenantsRequest\022\033\n\tpa" +
-      "ge_size\030\001 \001(\005R\010pageSize\022\035\n\npage_token\030\002 " +
-      "\001(\tR\tpageToken\"j\n\023ListTenantsResponse\022+\n" +
-      "\007tenants\030\001 \003(\0132\021.herald.v1.TenantR\007tenan" +
-      "ts\022&\n\017next_page_token\030\002 \001(\tR\rnextPageTok" +
-      "en\"2\n\023DeleteTenantRequest\022\033\n\ttenant_id\030\001" +
-      " \001(\tR\010tenantId\"\243\001\n\024DeleteTenantResponse\022" +
-      "+\n\021deleted_endpoints\030\001 \001(\rR\020deletedEndpo" +
-      "ints\0221\n\024cancelled_deliveries\030\002 \001(\rR\023canc" +
-      "elledDeliveries\022+\n\021expunged_messages\030\003 \001" +
-      "(\rR\020expungedMessages*|\n\014CircuitState\022\035\n\031" +
-      "CIRCUIT_STATE_UNSPECIFIED\020\000\022\030\n\024CIRCUIT_S" +
-      "TATE_CLOSED\020\001\022\026\n\022CIRCUIT_STATE_OPEN\020\002\022\033\n" +
-      "\027CIRCUIT_STATE_HALF_OPEN\020\003*\204\001\n\016DisabledR" +
-      "eason\022\037\n\033DISABLED_REASON_UNSPECIFIED\020\000\022\032" +
-      "\n\026DISABLED_REASON_MANUAL\020\001\022\030\n\024DISABLED_R" +
-      "EASON_GONE\020\002\022\033\n\027DISABLED_REASON_FAILING\020" +
-      "\003*a\n\013RetryJitter\022\034\n\030RETRY_JITTER_UNSPECI" +
-      "FIED\020\000\022\025\n\021RETRY_JITTER_FULL\020\001\022\035\n\031RETRY_J" +
-      "ITTER_PROPORTIONAL\020\002*\300\001\n\rDeliveryState\022\036" +
-      "\n\032DELIVERY_STATE_UNSPECIFIED\020\000\022\032\n\026DELIVE" +
-      "RY_STATE_PENDING\020\001\022\034\n\030DELIVERY_STATE_IN_" +
-      "FLIGHT\020\002\022\034\n\030DELIVERY_STATE_SUCCEEDED\020\003\022\031" +
-      "\n\025DELIVERY_STATE_FAILED\020\004\022\034\n\030DELIVERY_ST" +
-      "ATE_CANCELLED\020\005*\363\001\n\020AttemptErrorKind\022\"\n\036" +
-      "ATTEMPT_ERROR_KIND_UNSPECIFIED\020\000\022\036\n\032ATTE" +
-      "MPT_ERROR_KIND_TIMEOUT\020\001\022\032\n\026ATTEMPT_ERRO" +
-      "R_KIND_DNS\020\002\022!\n\035ATTEMPT_ERROR_KIND_CONNE" +
-      "CTION\020\003\022\032\n\026ATTEMPT_ERROR_KIND_TLS\020\004\022 \n\034A" +
-      "TTEMPT_ERROR_KIND_TRANSPORT\020\005\022\036\n\032ATTEMPT" +
-      "_ERROR_KIND_BLOCKED\020\006*\302\003\n\017StatusEventKin" +
-      "d\022!\n\035STATUS_EVENT_KIND_UNSPECIFIED\020\000\022%\n!" +
-      "STATUS_EVENT_KIND_ATTEMPT_STARTED\020\001\022\'\n#S" +
-      "TATUS_EVENT_KIND_ATTEMPT_SUCCEEDED\020\002\022$\n " +
-      "STATUS_EVENT_KIND_ATTEMPT_FAILED\020\003\022%\n!ST" +
-      "ATUS_EVENT_KIND_RETRY_SCHEDULED\020\004\022(\n$STA" +
-      "TUS_EVENT_KIND_DELIVERY_EXHAUSTED\020\005\022(\n$S" +
-      "TATUS_EVENT_KIND_DELIVERY_CANCELLED\020\006\022\'\n" +
-      "#STATUS_EVENT_KIND_ENDPOINT_DISABLED\020\007\022&" +
-      "\n\"STATUS_EVENT_KIND_ENDPOINT_ENABLED\020\010\022$" +
-      "\n STATUS_EVENT_KIND_CIRCUIT_OPENED\020\t\022$\n " +
-      "STATUS_EVENT_KIND_CIRCUIT_CLOSED\020\n*\235\002\n\013F" +
-      "ailureKind\022\034\n\030FAILURE_KIND_UNSPECIFIED\020\000" +
-      "\022\030\n\024FAILURE_KIND_TIMEOUT\020\001\022\033\n\027FAILURE_KI" +
-      "ND_CONNECTION\020\002\022\024\n\020FAILURE_KIND_DNS\020\003\022\024\n" +
-      "\020FAILURE_KIND_TLS\020\004\022\032\n\026FAILURE_KIND_TRAN" +
-      "SPORT\020\005\022\031\n\025FAILURE_KIND_REDIRECT\020\006\022\035\n\031FA" +
-      "ILURE_KIND_CLIENT_ERROR\020\007\022\035\n\031FAILURE_KIN" +
-      "D_SERVER_ERROR\020\010\022\030\n\024FAILURE_KIND_BLOCKED" +
-      "\020\t*\256\001\n\014HealthStatus\022\035\n\031HEALTH_STATUS_UNS" +
-      "PECIFIED\020\000\022\033\n\027HEALTH_STATUS_EXCELLENT\020\001\022" +
-      "\026\n\022HEALTH_STATUS_GOOD\020\002\022\026\n\022HEALTH_STATUS" +
-      "_FAIR\020\003\022\026\n\022HEALTH_STATUS_POOR\020\004\022\032\n\026HEALT" +
-      "H_STATUS_CRITICAL\020\005*\206\001\n\rServiceHealth\022\036\n" +
-      "\032SERVICE_HEALTH_UNSPECIFIED\020\000\022\032\n\026SERVICE" +
-      "_HEALTH_HEALTHY\020\001\022\033\n\027SERVICE_HEALTH_DEGR" +
-      "ADED\020\002\022\034\n\030SERVICE_HEALTH_UNHEALTHY\020\003*c\n\005" +
-      "Scope\022\025\n\021SCOPE_UNSPECIFIED\020\000\022\021\n\rSCOPE_PU" +
-      "BLISH\020\001\022\016\n\nSCOPE_READ\020\002\022\017\n\013SCOPE_WRITE\020\003" +
-      "\022\017\n\013SCOPE_ADMIN\020\0042\301\016\n\016WebhookService\022@\n\007" +
-      "Publish\022\031.herald.v1.PublishRequest\032\032.her" +
-      "ald.v1.PublishResponse\022O\n\014PublishBatch\022\036" +
-      ".herald.v1.PublishBatchRequest\032\037.herald." +
-      "v1.PublishBatchResponse\022[\n\020RegisterEndpo" +
-      "int\022\".herald.v1.RegisterEndpointRequest\032" +
-      "#.herald.v1.RegisterEndpointResponse\022L\n\013" +
-      "GetEndpoint\022\035.herald.v1.GetEndpointReque" +
-      "st\032\036.herald.v1.GetEndpointResponse\022R\n\rLi" +
-      "stEndpoints\022\037.herald.v1.ListEndpointsReq" +
-      "uest\032 .herald.v1.ListEndpointsResponse\022U" +
-      "\n\016UpdateEndpoint\022 .herald.v1.UpdateEndpo" +
-      "intRequest\032!.herald.v1.UpdateEndpointRes" +
-      "ponse\022U\n\016DeleteEndpoint\022 .herald.v1.Dele" +
-      "teEndpointRequest\032!.herald.v1.DeleteEndp" +
-      "ointResponse\022g\n\024RotateEndpointSecret\022&.h" +
-      "erald.v1.RotateEndpointSecretRequest\032\'.h" +
-      "erald.v1.RotateEndpointSecretResponse\022I\n" +
-      "\nGetMessage\022\034.herald.v1.GetMessageReques" +
-      "t\032\035.herald.v1.GetMessageResponse\022O\n\014List" +
-      "Attempts\022\036.herald.v1.ListAttemptsRequest" +
-      "\032\037.herald.v1.ListAttemptsResponse\022R\n\rRet" +
-      "ryDelivery\022\037.herald.v1.RetryDeliveryRequ" +
-      "est\032 .herald.v1.RetryDeliveryResponse\022R\n" +
-      "\rReplayMessage\022\037.herald.v1.ReplayMessage" +
-      "Request\032 .herald.v1.ReplayMessageRespons" +
-      "e\022U\n\016ExpungeMessage\022 .herald.v1.ExpungeM" +
-      "essageRequest\032!.herald.v1.ExpungeMessage" +
-      "Response\022X\n\017RecoverEndpoint\022!.herald.v1.",
-      "RecoverEndpointRequest\032\".herald.v1.Recov" +
-      "erEndpointResponse\022i\n\024StreamDeliveryStat" +
-      "us\022&.herald.v1.StreamDeliveryStatusReque" +
-      "st\032\'.herald.v1.StreamDeliveryStatusRespo" +
-      "nse0\001\022O\n\014GetAnalytics\022\036.herald.v1.GetAna" +
-      "lyticsRequest\032\037.herald.v1.GetAnalyticsRe" +
-      "sponse\022F\n\tGetHealth\022\033.herald.v1.GetHealt" +
-      "hRequest\032\034.herald.v1.GetHealthResponse\022O" +
-      "\n\014CreateApiKey\022\036.herald.v1.CreateApiKeyR" +
-      "equest\032\037.herald.v1.CreateApiKeyResponse\022" +
-      "L\n\013ListApiKeys\022\035.herald.v1.ListApiKeysRe" +
-      "quest\032\036.herald.v1.ListApiKeysResponse\022O\n" +
-      "\014RevokeApiKey\022\036.herald.v1.RevokeApiKeyRe" +
-      "quest\032\037.herald.v1.RevokeApiKeyResponse\022L" +
-      "\n\013ListTenants\022\035.herald.v1.ListTenantsReq" +
-      "uest\032\036.herald.v1.ListTenantsResponse\022O\n\014" +
-      "DeleteTenant\022\036.herald.v1.DeleteTenantReq" +
-      "uest\032\037.herald.v1.DeleteTenantResponseBQ\n" +
-      "\rdev.herald.v1P\001Z>github.com/herald-webh" +
-      "ooks/herald/clients/go/heraldv1;heraldv1" +
-      "b\006proto3"
+      "nt_id\030\002 \001(\tR\010tenantId\"S\n\025ExpungeMessageR" +
+      "equest\022\035\n\nmessage_id\030\001 \001(\tR\tmessageId\022\033\n" +
+      "\ttenant_id\030\002 \001(\tR\010tenantId\"\212\001\n\026ExpungeMe" +
+      "ssageResponse\022=\n\014expunge_time\030\001 \001(\0132\032.go" +
+      "ogle.protobuf.TimestampR\013expungeTime\0221\n\024" +
+      "cancelled_deliveries\030\002 \001(\rR\023cancelledDel" +
+      "iveries\">\n\025ReplayMessageResponse\022%\n\016deli" +
+      "very_count\030\001 \001(\rR\rdeliveryCount\"\210\001\n\026Reco" +
+      "verEndpointRequest\022\037\n\013endpoint_id\030\001 \001(\tR" +
+      "\nendpointId\0220\n\005since\030\002 \001(\0132\032.google.prot" +
+      "obuf.TimestampR\005since\022\033\n\ttenant_id\030\003 \001(\t" +
+      "R\010tenantId\"5\n\027RecoverEndpointResponse\022\032\n" +
+      "\010requeued\030\001 \001(\rR\010requeued\"\316\002\n\033StreamDeli" +
+      "veryStatusRequest\022&\n\014after_cursor\030\001 \001(\004H" +
+      "\000R\013afterCursor\210\001\001\022!\n\014endpoint_ids\030\002 \003(\tR" +
+      "\013endpointIds\022\037\n\013event_types\030\003 \003(\tR\nevent" +
+      "Types\022\035\n\nmessage_id\030\004 \001(\tR\tmessageId\0220\n\005" +
+      "kinds\030\005 \003(\0162\032.herald.v1.StatusEventKindR" +
+      "\005kinds\022#\n\runtil_settled\030\006 \001(\010R\014untilSett" +
+      "led\022\033\n\ttenant_id\030\007 \001(\tR\010tenantId\022\037\n\013all_" +
+      "tenants\030\010 \001(\010R\nallTenantsB\017\n\r_after_curs" +
+      "or\"\224\001\n\034StreamDeliveryStatusResponse\0226\n\005e" +
+      "vent\030\001 \001(\0132\036.herald.v1.DeliveryStatusEve" +
+      "ntH\000R\005event\0224\n\theartbeat\030\002 \001(\0132\024.herald." +
+      "v1.HeartbeatH\000R\theartbeatB\006\n\004item\"S\n\tHea" +
+      "rtbeat\022.\n\004time\030\001 \001(\0132\032.google.protobuf.T" +
+      "imestampR\004time\022\026\n\006cursor\030\002 \001(\004R\006cursor\"\307" +
+      "\004\n\023DeliveryStatusEvent\022\026\n\006cursor\030\001 \001(\004R\006" +
+      "cursor\022.\n\004time\030\002 \001(\0132\032.google.protobuf.T" +
+      "imestampR\004time\022.\n\004kind\030\003 \001(\0162\032.herald.v1" +
+      ".StatusEventKindR\004kind\022\035\n\nmessage_id\030\004 \001" +
+      "(\tR\tmessageId\022\037\n\013endpoint_id\030\005 \001(\tR\nendp" +
+      "ointId\022\035\n\nevent_type\030\006 \001(\tR\teventType\022%\n" +
+      "\016attempt_number\030\007 \001(\rR\rattemptNumber\022\037\n\013" +
+      "status_code\030\010 \001(\rR\nstatusCode\022:\n\nerror_k" +
+      "ind\030\t \001(\0162\033.herald.v1.AttemptErrorKindR\t" +
+      "errorKind\022\024\n\005error\030\n \001(\tR\005error\0223\n\007laten" +
+      "cy\030\013 \001(\0132\031.google.protobuf.DurationR\007lat" +
+      "ency\022F\n\021next_attempt_time\030\014 \001(\0132\032.google" +
+      ".protobuf.TimestampR\017nextAttemptTime\022B\n\017" +
+      "disabled_reason\030\r \001(\0162\031.herald.v1.Disabl" +
+      "edReasonR\016disabledReason\"\205\002\n\023GetAnalytic" +
+      "sRequest\0229\n\nstart_time\030\001 \001(\0132\032.google.pr" +
+      "otobuf.TimestampR\tstartTime\0225\n\010end_time\030" +
+      "\002 \001(\0132\032.google.protobuf.TimestampR\007endTi" +
+      "me\022\037\n\013endpoint_id\030\003 \001(\tR\nendpointId\022\035\n\ne" +
+      "vent_type\030\004 \001(\tR\teventType\022\033\n\ttenant_id\030" +
+      "\005 \001(\tR\010tenantId\022\037\n\013all_tenants\030\006 \001(\010R\nal" +
+      "lTenants\"\252\006\n\024GetAnalyticsResponse\0229\n\nsta" +
+      "rt_time\030\001 \001(\0132\032.google.protobuf.Timestam" +
+      "pR\tstartTime\0225\n\010end_time\030\002 \001(\0132\032.google." +
+      "protobuf.TimestampR\007endTime\0221\n\006totals\030\003 " +
+      "\001(\0132\031.herald.v1.DeliveryTotalsR\006totals\022!" +
+      "\n\014success_rate\030\004 \001(\001R\013successRate\0223\n\007lat" +
+      "ency\030\005 \001(\0132\031.herald.v1.LatencySummaryR\007l" +
+      "atency\022=\n\014status_codes\030\006 \003(\0132\032.herald.v1" +
+      ".StatusCodeCountR\013statusCodes\022@\n\rfailure" +
+      "_kinds\030\007 \003(\0132\033.herald.v1.FailureKindCoun" +
+      "tR\014failureKinds\022Q\n\027top_endpoints_by_volu" +
+      "me\030\010 \003(\0132\032.herald.v1.EndpointFiguresR\024to" +
+      "pEndpointsByVolume\022\\\n\035top_endpoints_by_f" +
+      "ailure_rate\030\t \003(\0132\032.herald.v1.EndpointFi" +
+      "guresR\031topEndpointsByFailureRate\022-\n\006hour" +
+      "ly\030\n \003(\0132\025.herald.v1.TimeBucketR\006hourly\022" +
+      "+\n\005daily\030\013 \003(\0132\025.herald.v1.TimeBucketR\005d" +
+      "aily\022&\n\005trend\030\014 \001(\0132\020.herald.v1.TrendR\005t" +
+      "rend\022!\n\014health_score\030\r \001(\rR\013healthScore\022" +
+      "<\n\rhealth_status\030\016 \001(\0162\027.herald.v1.Healt" +
+      "hStatusR\014healthStatus\"\272\001\n\016DeliveryTotals" +
+      "\022\036\n\ndeliveries\030\001 \001(\004R\ndeliveries\022\032\n\010atte" +
+      "mpts\030\002 \001(\004R\010attempts\022\034\n\tsucceeded\030\003 \001(\004R" +
+      "\tsucceeded\022\026\n\006failed\030\004 \001(\004R\006failed\022\034\n\tex" +
+      "hausted\030\005 \001(\004R\texhausted\022\030\n\007pending\030\006 \001(" +
+      "\004R\007pending\"\203\001\n\016LatencySummary\022\025\n\006avg_ms\030" +
+      "\001 \001(\001R\005avgMs\022\025\n\006p50_ms\030\002 \001(\001R\005p50Ms\022\025\n\006p" +
+      "95_ms\030\003 \001(\001R\005p95Ms\022\025\n\006p99_ms\030\004 \001(\001R\005p99M" +
+      "s\022\025\n\006max_ms\030\005 \001(\001R\005maxMs\"H\n\017StatusCodeCo" +
+      "unt\022\037\n\013status_code\030\001 \001(\rR\nstatusCode\022\024\n\005" +
+      "count\030\002 \001(\004R\005count\"T\n\020FailureKindCount\022*" +
+      "\n\004kind\030\001 \001(\0162\026.herald.v1.FailureKindR\004ki" +
+      "nd\022\024\n\005count\030\002 \001(\004R\005count\"\276\001\n\017EndpointFig" +
+      "ures\022\037\n\013endpoint_id\030\001 \001(\tR\nendpointId\022\032\n" +
+      "\010attempts\030\002 \001(\004R\010attempts\022\034\n\tsucceeded\030\003" +
+      " \001(\004R\tsucceeded\022\026\n\006failed\030\004 \001(\004R\006failed\022" +
+      "!\n\014success_rate\030\005 \001(\001R\013successRate\022\025\n\006p9" +
+      "5_ms\030\006 \001(\001R\005p95Ms\"\260\001\n\nTimeBucket\0229\n\nstar" +
+      "t_time\030\001 \001(\0132\032.google.protobuf.Timestamp" +
+      "R\tstartTime\022\032\n\010attempts\030\002 \001(\004R\010attempts\022" +
+      "\034\n\tsucceeded\030\003 \001(\004R\tsucceeded\022\026\n\006failed\030" +
+      "\004 \001(\004R\006failed\022\025\n\006p95_ms\030\005 \001(\001R\005p95Ms\"\351\001\n" +
+      "\005Trend\022+\n\021previous_attempts\030\001 \001(\004R\020previ" +
+      "ousAttempts\0222\n\025previous_success_rate\030\002 \001" +
+      "(\001R\023previousSuccessRate\022&\n\017previous_p95_" +
+      "ms\030\003 \001(\001R\rpreviousP95Ms\022\'\n\017attempts_chan" +
+      "ge\030\004 \001(\001R\016attemptsChange\022.\n\023success_rate" +
+      "_change\030\005 \001(\001R\021successRateChange\"\022\n\020GetH" +
+      "ealthRequest\"u\n\021GetHealthResponse\0220\n\006hea" +
+      "lth\030\001 \001(\0162\030.herald.v1.ServiceHealthR\006hea" +
+      "lth\022.\n\006checks\030\002 \003(\0132\026.herald.v1.HealthCh" +
+      "eckR\006checks\"I\n\013HealthCheck\022\022\n\004name\030\001 \001(\t" +
+      "R\004name\022\016\n\002ok\030\002 \001(\010R\002ok\022\026\n\006detail\030\003 \001(\tR\006" +
+      "detail\"\260\003\n\006ApiKey\022\016\n\002id\030\001 \001(\tR\002id\022\022\n\004nam" +
+      "e\030\002 \001(\tR\004name\022(\n\006scopes\030\003 \003(\0162\020.herald.v" +
+      "1.ScopeR\006scopes\022\033\n\ttenant_id\030\004 \001(\tR\010tena" +
+      "ntId\022;\n\013create_time\030\005 \001(\0132\032.google.proto" +
+      "buf.TimestampR\ncreateTime\022;\n\013expire_time" +
+      "\030\006 \001(\0132\032.google.protobuf.TimestampR\nexpi" +
+      "reTime\022@\n\016last_used_time\030\007 \001(\0132\032.google." +
+      "protobuf.TimestampR\014lastUsedTime\022;\n\013revo" +
+      "ke_time\030\010 \001(\0132\032.google.protobuf.Timestam" +
+      "pR\nrevokeTime\022B\n\022publish_rate_limit\030\t \001(" +
+      "\0132\024.herald.v1.RateLimitR\020publishRateLimi" +
+      "t\"\361\001\n\023CreateApiKeyRequest\022\022\n\004name\030\001 \001(\tR" +
+      "\004name\022(\n\006scopes\030\002 \003(\0162\020.herald.v1.ScopeR" +
+      "\006scopes\022\033\n\ttenant_id\030\003 \001(\tR\010tenantId\022;\n\013" +
+      "expire_time\030\004 \001(\0132\032.google.protobuf.Time" +
+      "stampR\nexpireTime\022B\n\022publish_rate_limit\030" +
+      "\005 \001(\0132\024.herald.v1.RateLimitR\020publishRate" +
+      "Limit\"X\n\024CreateApiKeyResponse\022*\n\007api_key" +
+      "\030\001 \001(\0132\021.herald.v1.ApiKeyR\006apiKey\022\024\n\005tok" +
+      "en\030\002 \001(\tR\005token\"P\n\022ListApiKeysRequest\022\033\n" +
+      "\tpage_size\030\001 \001(\005R\010pageSize\022\035\n\npage_token" +
+      "\030\002 \001(\tR\tpageToken\"k\n\023ListApiKeysResponse" +
+      "\022,\n\010api_keys\030\001 \003(\0132\021.herald.v1.ApiKeyR\007a" +
+      "piKeys\022&\n\017next_page_token\030\002 \001(\tR\rnextPag" +
+      "eToken\"3\n\023RevokeApiKeyRequest\022\034\n\napi_key" +
+      "_id\030\001 \001(\tR\010apiKeyId\"B\n\024RevokeApiKeyRespo" +
+      "nse\022*\n\007api_key\030\001 \001(\0132\021.herald.v1.ApiKeyR" +
+      "\006apiKey\"L\n\006Tenant\022\033\n\ttenant_id\030\001 \001(\tR\010te" +
+      "nantId\022%\n\016endpoint_count\030\002 \001(\004R\rendpoint" +
+      "Count\"P\n\022ListTenantsRequest\022\033\n\tpage_size" +
+      "\030\001 \001(\005R\010pageSize\022\035\n\npage_token\030\002 \001(\tR\tpa" +
+      "geToken\"j\n\023ListTenantsResponse\022+\n\007tenant" +
+      "s\030\001 \003(\0132\021.herald.v1.TenantR\007tenants\022&\n\017n" +
+      "ext_page_token\030\002 \001(\tR\rnextPageToken\"2\n\023D" +
+      "eleteTenantRequest\022\033\n\ttenant_id\030\001 \001(\tR\010t" +
+      "enantId\"\243\001\n\024DeleteTenantResponse\022+\n\021dele" +
+      "ted_endpoints\030\001 \001(\rR\020deletedEndpoints\0221\n" +
+      "\024cancelled_deliveries\030\002 \001(\rR\023cancelledDe" +
+      "liveries\022+\n\021expunged_messages\030\003 \001(\rR\020exp" +
+      "ungedMessages*|\n\014CircuitState\022\035\n\031CIRCUIT" +
+      "_STATE_UNSPECIFIED\020\000\022\030\n\024CIRCUIT_STATE_CL" +
+      "OSED\020\001\022\026\n\022CIRCUIT_STATE_OPEN\020\002\022\033\n\027CIRCUI" +
+      "T_STATE_HALF_OPEN\020\003*\204\001\n\016DisabledReason\022\037" +
+      "\n\033DISABLED_REASON_UNSPECIFIED\020\000\022\032\n\026DISAB" +
+      "LED_REASON_MANUAL\020\001\022\030\n\024DISABLED_REASON_G" +
+      "ONE\020\002\022\033\n\027DISABLED_REASON_FAILING\020\003*a\n\013Re" +
+      "tryJitter\022\034\n\030RETRY_JITTER_UNSPECIFIED\020\000\022" +
+      "\025\n\021RETRY_JITTER_FULL\020\001\022\035\n\031RETRY_JITTER_P" +
+      "ROPORTIONAL\020\002*\300\001\n\rDeliveryState\022\036\n\032DELIV" +
+      "ERY_STATE_UNSPECIFIED\020\000\022\032\n\026DELIVERY_STAT" +
+      "E_PENDING\020\001\022\034\n\030DELIVERY_STATE_IN_FLIGHT\020" +
+      "\002\022\034\n\030DELIVERY_STATE_SUCCEEDED\020\003\022\031\n\025DELIV" +
+      "ERY_STATE_FAILED\020\004\022\034\n\030DELIVERY_STATE_CAN" +
+      "CELLED\020\005*\363\001\n\020AttemptErrorKind\022\"\n\036ATTEMPT" +
+      "_ERROR_KIND_UNSPECIFIED\020\000\022\036\n\032ATTEMPT_ERR" +
+      "OR_KIND_TIMEOUT\020\001\022\032\n\026ATTEMPT_ERROR_KIND_" +
+      "DNS\020\002\022!\n\035ATTEMPT_ERROR_KIND_CONNECTION\020\003" +
+      "\022\032\n\026ATTEMPT_ERROR_KIND_TLS\020\004\022 \n\034ATTEMPT_" +
+      "ERROR_KIND_TRANSPORT\020\005\022\036\n\032ATTEMPT_ERROR_" +
+      "KIND_BLOCKED\020\006*\302\003\n\017StatusEventKind\022!\n\035ST" +
+      "ATUS_EVENT_KIND_UNSPECIFIED\020\000\022%\n!STATUS_" +
+      "EVENT_KIND_ATTEMPT_STARTED\020\001\022\'\n#STATUS_E" +
+      "VENT_KIND_ATTEMPT_SUCCEEDED\020\002\022$\n STATUS_" +
+      "EVENT_KIND_ATTEMPT_FAILED\020\003\022%\n!STATUS_EV" +
+      "ENT_KIND_RETRY_SCHEDULED\020\004\022(\n$STATUS_EVE" +
+      "NT_KIND_DELIVERY_EXHAUSTED\020\005\022(\n$STATUS_E" +
+      "VENT_KIND_DELIVERY_CANCELLED\020\006\022\'\n#STATUS" +
+      "_EVENT_KIND_ENDPOINT_DISABLED\020\007\022&\n\"STATU" +
+      "S_EVENT_KIND_ENDPOINT_ENABLED\020\010\022$\n STATU" +
+      "S_EVENT_KIND_CIRCUIT_OPENED\020\t\022$\n STATUS_" +
+      "EVENT_KIND_CIRCUIT_CLOSED\020\n*\235\002\n\013FailureK" +
+      "ind\022\034\n\030FAILURE_KIND_UNSPECIFIED\020\000\022\030\n\024FAI" +
+      "LURE_KIND_TIMEOUT\020\001\022\033\n\027FAILURE_KIND_CONN" +
+      "ECTION\020\002\022\024\n\020FAILURE_KIND_DNS\020\003\022\024\n\020FAILUR" +
+      "E_KIND_TLS\020\004\022\032\n\026FAILURE_KIND_TRANSPORT\020\005" +
+      "\022\031\n\025FAILURE_KIND_REDIRECT\020\006\022\035\n\031FAILURE_K" +
+      "IND_CLIENT_ERROR\020\007\022\035\n\031FAILURE_KIND_SERVE" +
+      "R_ERROR\020\010\022\030\n\024FAILURE_KIND_BLOCKED\020\t*\256\001\n\014" +
+      "HealthStatus\022\035\n\031HEALTH_STATUS_UNSPECIFIE" +
+      "D\020\000\022\033\n\027HEALTH_STATUS_EXCELLENT\020\001\022\026\n\022HEAL" +
+      "TH_STATUS_GOOD\020\002\022\026\n\022HEALTH_STATUS_FAIR\020\003" +
+      "\022\026\n\022HEALTH_STATUS_POOR\020\004\022\032\n\026HEALTH_STATU" +
+      "S_CRITICAL\020\005*\206\001\n\rServiceHealth\022\036\n\032SERVIC" +
+      "E_HEALTH_UNSPECIFIED\020\000\022\032\n\026SERVICE_HEALTH" +
+      "_HEALTHY\020\001\022\033\n\027SERVICE_HEALTH_DEGRADED\020\002\022" +
+      "\034\n\030SERVICE_HEALTH_UNHEALTHY\020\003*c\n\005Scope\022\025" +
+      "\n\021SCOPE_UNSPECIFIED\020\000\022\021\n\rSCOPE_PUBLISH\020\001" +
+      "\022\016\n\nSCOPE_READ\020\002\022\017\n\013SCOPE_WRITE\020\003\022\017\n\013SCO" +
+      "PE_ADMIN\020\0042\301\016\n\016WebhookService\022@\n\007Publish" +
+      "\022\031.herald.v1.PublishRequest\032\032.herald.v1." +
+      "PublishResponse\022O\n\014PublishBatch\022\036.herald" +
+      ".v1.PublishBatchRequest\032\037.herald.v1.Publ" +
+      "ishBatchResponse\022[\n\020RegisterEndpoint\022\".h" +
+      "erald.v1.RegisterEndpointRequest\032#.heral" +
+      "d.v1.RegisterEndpointResponse\022L\n\013GetEndp" +
+      "oint\022\035.herald.v1.GetEndpointRequest\032\036.he" +
+      "rald.v1.GetEndpointResponse\022R\n\rListEndpo" +
+      "ints\022\037.herald.v1.ListEndpointsRequest\032 ." +
+      "herald.v1.ListEndpointsResponse\022U\n\016Updat" +
+      "eEndpoint\022 .herald.v1.UpdateEndpointRequ" +
+      "est\032!.herald.v1.UpdateEndpointResponse\022U" +
+      "\n\016DeleteEndpoint\022 .herald.v1.DeleteEndpo" +
+      "intRequest\032!.herald.v1.DeleteEndpointRes" +
+      "ponse\022g\n\024RotateEndpointSecret\022&.herald.v" +
+      "1.RotateEndpointSecretRequest\032\'.herald.v" +
+      "1.RotateEndpointSecretResponse\022I\n\nGetMes" +
+      "sage\022\034.herald.v1.GetMessageRequest\032\035.her" +
+      "ald.v1.GetMessageResponse\022O\n\014ListAttempt" +
+      "s\022\036.herald.v1.ListAttemptsRequest\032\037.hera" +
+      "ld.v1.ListAttemptsResponse\022R\n\rRetryDeliv" +
+      "ery\022\037.herald.v1.RetryDeliveryRequest\032 .h" +
+      "erald.v1.RetryDeliveryResponse\022R\n\rReplay" +
+      "Message\022\037.herald.v1.ReplayMessageRequest" +
+      "\032 .herald.v1.ReplayMessageResponse\022U\n\016Ex" +
+      "pungeMessage\022 .herald.v1.ExpungeMessageR",
+      "equest\032!.herald.v1.ExpungeMessageRespons" +
+      "e\022X\n\017RecoverEndpoint\022!.herald.v1.Recover" +
+      "EndpointRequest\032\".herald.v1.RecoverEndpo" +
+      "intResponse\022i\n\024StreamDeliveryStatus\022&.he" +
+      "rald.v1.StreamDeliveryStatusRequest\032\'.he" +
+      "rald.v1.StreamDeliveryStatusResponse0\001\022O" +
+      "\n\014GetAnalytics\022\036.herald.v1.GetAnalyticsR" +
+      "equest\032\037.herald.v1.GetAnalyticsResponse\022" +
+      "F\n\tGetHealth\022\033.herald.v1.GetHealthReques" +
+      "t\032\034.herald.v1.GetHealthResponse\022O\n\014Creat" +
+      "eApiKey\022\036.herald.v1.CreateApiKeyRequest\032" +
+      "\037.herald.v1.CreateApiKeyResponse\022L\n\013List" +
+      "ApiKeys\022\035.herald.v1.ListApiKeysRequest\032\036" +
+      ".herald.v1.ListApiKeysResponse\022O\n\014Revoke" +
+      "ApiKey\022\036.herald.v1.RevokeApiKeyRequest\032\037" +
+      ".herald.v1.RevokeApiKeyResponse\022L\n\013ListT" +
+      "enants\022\035.herald.v1.ListTenantsRequest\032\036." +
+      "herald.v1.ListTenantsResponse\022O\n\014DeleteT" +
+      "enant\022\036.herald.v1.DeleteTenantRequest\032\037." +
+      "herald.v1.DeleteTenantResponseBQ\n\rdev.he" +
+      "rald.v1P\001Z>github.com/herald-webhooks/he" +
+      "rald/clients/go/heraldv1;heraldv1b\006proto" +
+      "3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -1016,13 +1018,13 @@ public final class Herald extends com.google.protobuf.GeneratedFile {
     internal_static_herald_v1_GetMessageRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_GetMessageRequest_descriptor,
-        new java.lang.String[] { "MessageId", "TenantId", "AllTenants", });
+        new java.lang.String[] { "MessageId", "TenantId", "AllTenants", "PageToken", });
     internal_static_herald_v1_GetMessageResponse_descriptor =
       getDescriptor().getMessageType(28);
     internal_static_herald_v1_GetMessageResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_GetMessageResponse_descriptor,
-        new java.lang.String[] { "Message", "Deliveries", });
+        new java.lang.String[] { "Message", "Deliveries", "NextPageToken", });
     internal_static_herald_v1_Attempt_descriptor =
       getDescriptor().getMessageType(29);
     internal_static_herald_v1_Attempt_fieldAccessorTable = new

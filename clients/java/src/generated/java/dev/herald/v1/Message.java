@@ -205,7 +205,8 @@ private static final long serialVersionUID = 0L;
   private com.google.protobuf.Value payloadJson_;
   /**
    * <pre>
-   * The payload as JSON, when its content type is JSON.
+   * The payload as JSON, when its content type is JSON and the answer has room for it
+   * (this form can take several times the payload's size); `payload` always holds it.
    * </pre>
    *
    * <code>.google.protobuf.Value payload_json = 5 [json_name = "payloadJson"];</code>
@@ -217,7 +218,8 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * The payload as JSON, when its content type is JSON.
+   * The payload as JSON, when its content type is JSON and the answer has room for it
+   * (this form can take several times the payload's size); `payload` always holds it.
    * </pre>
    *
    * <code>.google.protobuf.Value payload_json = 5 [json_name = "payloadJson"];</code>
@@ -229,7 +231,8 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * The payload as JSON, when its content type is JSON.
+   * The payload as JSON, when its content type is JSON and the answer has room for it
+   * (this form can take several times the payload's size); `payload` always holds it.
    * </pre>
    *
    * <code>.google.protobuf.Value payload_json = 5 [json_name = "payloadJson"];</code>
@@ -1476,7 +1479,8 @@ java.lang.String defaultValue) {
         com.google.protobuf.Value, com.google.protobuf.Value.Builder, com.google.protobuf.ValueOrBuilder> payloadJsonBuilder_;
     /**
      * <pre>
-     * The payload as JSON, when its content type is JSON.
+     * The payload as JSON, when its content type is JSON and the answer has room for it
+     * (this form can take several times the payload's size); `payload` always holds it.
      * </pre>
      *
      * <code>.google.protobuf.Value payload_json = 5 [json_name = "payloadJson"];</code>
@@ -1487,7 +1491,8 @@ java.lang.String defaultValue) {
     }
     /**
      * <pre>
-     * The payload as JSON, when its content type is JSON.
+     * The payload as JSON, when its content type is JSON and the answer has room for it
+     * (this form can take several times the payload's size); `payload` always holds it.
      * </pre>
      *
      * <code>.google.protobuf.Value payload_json = 5 [json_name = "payloadJson"];</code>
@@ -1502,7 +1507,8 @@ java.lang.String defaultValue) {
     }
     /**
      * <pre>
-     * The payload as JSON, when its content type is JSON.
+     * The payload as JSON, when its content type is JSON and the answer has room for it
+     * (this form can take several times the payload's size); `payload` always holds it.
      * </pre>
      *
      * <code>.google.protobuf.Value payload_json = 5 [json_name = "payloadJson"];</code>
@@ -1520,7 +1526,8 @@ java.lang.String defaultValue) {
     }
     /**
      * <pre>
-     * The payload as JSON, when its content type is JSON.
+     * The payload as JSON, when its content type is JSON and the answer has room for it
+     * (this form can take several times the payload's size); `payload` always holds it.
      * </pre>
      *
      * <code>.google.protobuf.Value payload_json = 5 [json_name = "payloadJson"];</code>
@@ -1538,7 +1545,8 @@ java.lang.String defaultValue) {
     }
     /**
      * <pre>
-     * The payload as JSON, when its content type is JSON.
+     * The payload as JSON, when its content type is JSON and the answer has room for it
+     * (this form can take several times the payload's size); `payload` always holds it.
      * </pre>
      *
      * <code>.google.protobuf.Value payload_json = 5 [json_name = "payloadJson"];</code>
@@ -1563,7 +1571,8 @@ java.lang.String defaultValue) {
     }
     /**
      * <pre>
-     * The payload as JSON, when its content type is JSON.
+     * The payload as JSON, when its content type is JSON and the answer has room for it
+     * (this form can take several times the payload's size); `payload` always holds it.
      * </pre>
      *
      * <code>.google.protobuf.Value payload_json = 5 [json_name = "payloadJson"];</code>
@@ -1580,7 +1589,8 @@ java.lang.String defaultValue) {
     }
     /**
      * <pre>
-     * The payload as JSON, when its content type is JSON.
+     * The payload as JSON, when its content type is JSON and the answer has room for it
+     * (this form can take several times the payload's size); `payload` always holds it.
      * </pre>
      *
      * <code>.google.protobuf.Value payload_json = 5 [json_name = "payloadJson"];</code>
@@ -1592,7 +1602,8 @@ java.lang.String defaultValue) {
     }
     /**
      * <pre>
-     * The payload as JSON, when its content type is JSON.
+     * The payload as JSON, when its content type is JSON and the answer has room for it
+     * (this form can take several times the payload's size); `payload` always holds it.
      * </pre>
      *
      * <code>.google.protobuf.Value payload_json = 5 [json_name = "payloadJson"];</code>
@@ -1607,7 +1618,8 @@ java.lang.String defaultValue) {
     }
     /**
      * <pre>
-     * The payload as JSON, when its content type is JSON.
+     * The payload as JSON, when its content type is JSON and the answer has room for it
+     * (this form can take several times the payload's size); `payload` always holds it.
      * </pre>
      *
      * <code>.google.protobuf.Value payload_json = 5 [json_name = "payloadJson"];</code>

@@ -58,7 +58,8 @@ public interface MessageOrBuilder extends
 
   /**
    * <pre>
-   * The payload as JSON, when its content type is JSON.
+   * The payload as JSON, when its content type is JSON and the answer has room for it
+   * (this form can take several times the payload's size); `payload` always holds it.
    * </pre>
    *
    * <code>.google.protobuf.Value payload_json = 5 [json_name = "payloadJson"];</code>
@@ -67,7 +68,8 @@ public interface MessageOrBuilder extends
   boolean hasPayloadJson();
   /**
    * <pre>
-   * The payload as JSON, when its content type is JSON.
+   * The payload as JSON, when its content type is JSON and the answer has room for it
+   * (this form can take several times the payload's size); `payload` always holds it.
    * </pre>
    *
    * <code>.google.protobuf.Value payload_json = 5 [json_name = "payloadJson"];</code>
@@ -76,7 +78,8 @@ public interface MessageOrBuilder extends
   com.google.protobuf.Value getPayloadJson();
   /**
    * <pre>
-   * The payload as JSON, when its content type is JSON.
+   * The payload as JSON, when its content type is JSON and the answer has room for it
+   * (this form can take several times the payload's size); `payload` always holds it.
    * </pre>
    *
    * <code>.google.protobuf.Value payload_json = 5 [json_name = "payloadJson"];</code>

@@ -159,7 +159,7 @@ private static final long serialVersionUID = 0L;
   /**
    * <pre>
    * Any JSON value, written as plain JSON by grpcurl users; sent as compact JSON
-   * with content type `application/json`.
+   * with content type `application/json`. Nested at most 32 levels.
    * </pre>
    *
    * <code>.google.protobuf.Value json = 2 [json_name = "json"];</code>
@@ -172,7 +172,7 @@ private static final long serialVersionUID = 0L;
   /**
    * <pre>
    * Any JSON value, written as plain JSON by grpcurl users; sent as compact JSON
-   * with content type `application/json`.
+   * with content type `application/json`. Nested at most 32 levels.
    * </pre>
    *
    * <code>.google.protobuf.Value json = 2 [json_name = "json"];</code>
@@ -188,7 +188,7 @@ private static final long serialVersionUID = 0L;
   /**
    * <pre>
    * Any JSON value, written as plain JSON by grpcurl users; sent as compact JSON
-   * with content type `application/json`.
+   * with content type `application/json`. Nested at most 32 levels.
    * </pre>
    *
    * <code>.google.protobuf.Value json = 2 [json_name = "json"];</code>
@@ -1218,7 +1218,7 @@ java.lang.String defaultValue) {
     /**
      * <pre>
      * Any JSON value, written as plain JSON by grpcurl users; sent as compact JSON
-     * with content type `application/json`.
+     * with content type `application/json`. Nested at most 32 levels.
      * </pre>
      *
      * <code>.google.protobuf.Value json = 2 [json_name = "json"];</code>
@@ -1231,7 +1231,7 @@ java.lang.String defaultValue) {
     /**
      * <pre>
      * Any JSON value, written as plain JSON by grpcurl users; sent as compact JSON
-     * with content type `application/json`.
+     * with content type `application/json`. Nested at most 32 levels.
      * </pre>
      *
      * <code>.google.protobuf.Value json = 2 [json_name = "json"];</code>
@@ -1254,7 +1254,7 @@ java.lang.String defaultValue) {
     /**
      * <pre>
      * Any JSON value, written as plain JSON by grpcurl users; sent as compact JSON
-     * with content type `application/json`.
+     * with content type `application/json`. Nested at most 32 levels.
      * </pre>
      *
      * <code>.google.protobuf.Value json = 2 [json_name = "json"];</code>
@@ -1273,7 +1273,7 @@ java.lang.String defaultValue) {
     /**
      * <pre>
      * Any JSON value, written as plain JSON by grpcurl users; sent as compact JSON
-     * with content type `application/json`.
+     * with content type `application/json`. Nested at most 32 levels.
      * </pre>
      *
      * <code>.google.protobuf.Value json = 2 [json_name = "json"];</code>
@@ -1292,7 +1292,7 @@ java.lang.String defaultValue) {
     /**
      * <pre>
      * Any JSON value, written as plain JSON by grpcurl users; sent as compact JSON
-     * with content type `application/json`.
+     * with content type `application/json`. Nested at most 32 levels.
      * </pre>
      *
      * <code>.google.protobuf.Value json = 2 [json_name = "json"];</code>
@@ -1320,7 +1320,7 @@ java.lang.String defaultValue) {
     /**
      * <pre>
      * Any JSON value, written as plain JSON by grpcurl users; sent as compact JSON
-     * with content type `application/json`.
+     * with content type `application/json`. Nested at most 32 levels.
      * </pre>
      *
      * <code>.google.protobuf.Value json = 2 [json_name = "json"];</code>
@@ -1344,7 +1344,7 @@ java.lang.String defaultValue) {
     /**
      * <pre>
      * Any JSON value, written as plain JSON by grpcurl users; sent as compact JSON
-     * with content type `application/json`.
+     * with content type `application/json`. Nested at most 32 levels.
      * </pre>
      *
      * <code>.google.protobuf.Value json = 2 [json_name = "json"];</code>
@@ -1355,7 +1355,7 @@ java.lang.String defaultValue) {
     /**
      * <pre>
      * Any JSON value, written as plain JSON by grpcurl users; sent as compact JSON
-     * with content type `application/json`.
+     * with content type `application/json`. Nested at most 32 levels.
      * </pre>
      *
      * <code>.google.protobuf.Value json = 2 [json_name = "json"];</code>
@@ -1374,7 +1374,7 @@ java.lang.String defaultValue) {
     /**
      * <pre>
      * Any JSON value, written as plain JSON by grpcurl users; sent as compact JSON
-     * with content type `application/json`.
+     * with content type `application/json`. Nested at most 32 levels.
      * </pre>
      *
      * <code>.google.protobuf.Value json = 2 [json_name = "json"];</code>

@@ -33,7 +33,7 @@ public interface PublishRequestOrBuilder extends
   /**
    * <pre>
    * Any JSON value, written as plain JSON by grpcurl users; sent as compact JSON
-   * with content type `application/json`.
+   * with content type `application/json`. Nested at most 32 levels.
    * </pre>
    *
    * <code>.google.protobuf.Value json = 2 [json_name = "json"];</code>
@@ -43,7 +43,7 @@ public interface PublishRequestOrBuilder extends
   /**
    * <pre>
    * Any JSON value, written as plain JSON by grpcurl users; sent as compact JSON
-   * with content type `application/json`.
+   * with content type `application/json`. Nested at most 32 levels.
    * </pre>
    *
    * <code>.google.protobuf.Value json = 2 [json_name = "json"];</code>
@@ -53,7 +53,7 @@ public interface PublishRequestOrBuilder extends
   /**
    * <pre>
    * Any JSON value, written as plain JSON by grpcurl users; sent as compact JSON
-   * with content type `application/json`.
+   * with content type `application/json`. Nested at most 32 levels.
    * </pre>
    *
    * <code>.google.protobuf.Value json = 2 [json_name = "json"];</code>

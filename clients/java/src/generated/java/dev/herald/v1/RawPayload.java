@@ -53,6 +53,10 @@ private static final long serialVersionUID = 0L;
   public static final int DATA_FIELD_NUMBER = 1;
   private com.google.protobuf.ByteString data_ = com.google.protobuf.ByteString.EMPTY;
   /**
+   * <pre>
+   * With a JSON content type (`application/json`, `…+json`), nested at most 32 levels.
+   * </pre>
+   *
    * <code>bytes data = 1 [json_name = "data"];</code>
    * @return The data.
    */
@@ -429,6 +433,10 @@ private static final long serialVersionUID = 0L;
 
     private com.google.protobuf.ByteString data_ = com.google.protobuf.ByteString.EMPTY;
     /**
+     * <pre>
+     * With a JSON content type (`application/json`, `…+json`), nested at most 32 levels.
+     * </pre>
+     *
      * <code>bytes data = 1 [json_name = "data"];</code>
      * @return The data.
      */
@@ -437,6 +445,10 @@ private static final long serialVersionUID = 0L;
       return data_;
     }
     /**
+     * <pre>
+     * With a JSON content type (`application/json`, `…+json`), nested at most 32 levels.
+     * </pre>
+     *
      * <code>bytes data = 1 [json_name = "data"];</code>
      * @param value The data to set.
      * @return This builder for chaining.
@@ -449,6 +461,10 @@ private static final long serialVersionUID = 0L;
       return this;
     }
     /**
+     * <pre>
+     * With a JSON content type (`application/json`, `…+json`), nested at most 32 levels.
+     * </pre>
+     *
      * <code>bytes data = 1 [json_name = "data"];</code>
      * @return This builder for chaining.
      */

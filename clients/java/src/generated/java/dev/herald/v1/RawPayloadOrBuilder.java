@@ -11,6 +11,10 @@ public interface RawPayloadOrBuilder extends
     com.google.protobuf.MessageOrBuilder {
 
   /**
+   * <pre>
+   * With a JSON content type (`application/json`, `…+json`), nested at most 32 levels.
+   * </pre>
+   *
    * <code>bytes data = 1 [json_name = "data"];</code>
    * @return The data.
    */

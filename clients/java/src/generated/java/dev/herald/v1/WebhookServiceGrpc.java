@@ -907,7 +907,8 @@ public final class WebhookServiceGrpc {
      * reconnects with `after_cursor` receives every retained event it missed, then the live
      * tail, with no gap and no duplicate. Heartbeats keep an idle stream open. A consumer
      * that falls too far behind is ended with RESOURCE_EXHAUSTED naming the cursor to
-     * resume after; a cursor no longer retained is OUT_OF_RANGE.
+     * resume after; a cursor no longer retained, or beyond the newest event, is
+     * OUT_OF_RANGE.
      * </pre>
      */
     default void streamDeliveryStatus(dev.herald.v1.StreamDeliveryStatusRequest request,
@@ -1184,7 +1185,8 @@ public final class WebhookServiceGrpc {
      * reconnects with `after_cursor` receives every retained event it missed, then the live
      * tail, with no gap and no duplicate. Heartbeats keep an idle stream open. A consumer
      * that falls too far behind is ended with RESOURCE_EXHAUSTED naming the cursor to
-     * resume after; a cursor no longer retained is OUT_OF_RANGE.
+     * resume after; a cursor no longer retained, or beyond the newest event, is
+     * OUT_OF_RANGE.
      * </pre>
      */
     public void streamDeliveryStatus(dev.herald.v1.StreamDeliveryStatusRequest request,
@@ -1441,7 +1443,8 @@ public final class WebhookServiceGrpc {
      * reconnects with `after_cursor` receives every retained event it missed, then the live
      * tail, with no gap and no duplicate. Heartbeats keep an idle stream open. A consumer
      * that falls too far behind is ended with RESOURCE_EXHAUSTED naming the cursor to
-     * resume after; a cursor no longer retained is OUT_OF_RANGE.
+     * resume after; a cursor no longer retained, or beyond the newest event, is
+     * OUT_OF_RANGE.
      * </pre>
      */
     @io.grpc.ExperimentalApi("https://github.com/grpc/grpc-java/issues/10918")
@@ -1692,7 +1695,8 @@ public final class WebhookServiceGrpc {
      * reconnects with `after_cursor` receives every retained event it missed, then the live
      * tail, with no gap and no duplicate. Heartbeats keep an idle stream open. A consumer
      * that falls too far behind is ended with RESOURCE_EXHAUSTED naming the cursor to
-     * resume after; a cursor no longer retained is OUT_OF_RANGE.
+     * resume after; a cursor no longer retained, or beyond the newest event, is
+     * OUT_OF_RANGE.
      * </pre>
      */
     public java.util.Iterator<dev.herald.v1.StreamDeliveryStatusResponse> streamDeliveryStatus(
