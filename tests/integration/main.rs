@@ -64,6 +64,7 @@ mod protection;
 mod redis;
 mod retention;
 mod secrets;
+mod starvation;
 mod status;
 mod store;
 mod support;
