@@ -21,8 +21,10 @@
 //! - `faults`: the embedded store on a full disk (refuses, loses nothing, recovers by
 //!   itself) and on a file system turned read-only (the process exits to be restarted).
 //! - `delivery`: signing, filters, retries, outcomes of each HTTP answer, rotation.
-//! - `protection`: breakers, rate limits, in-flight caps, isolation, auto-disable,
-//!   recovery.
+//! - `protection`: breakers, rate limits, in-flight caps, auto-disable, recovery.
+//! - `starvation`: endpoints that never answer, fail or answer slowly beside healthy
+//!   ones: the healthy ones' latency stays near what it is alone; the slow endpoints'
+//!   share of the workers, and the health report naming what holds them.
 //! - `status`: the live status stream: order, filters, resume, heartbeats, cut-off.
 //! - `store`: the `Store` trait's contract on every backend, without the API in between.
 //! - `observability`: the admin port's metrics and health against what happened.
