@@ -25,6 +25,8 @@
 //! - `starvation`: endpoints that never answer, fail or answer slowly beside healthy
 //!   ones: the healthy ones' latency stays near what it is alone; the slow endpoints'
 //!   share of the workers, and the health report naming what holds them.
+//! - `receivers`: receivers answering oddly on a raw socket: a 2xx whose body stalls or
+//!   with hundreds of headers is delivered once; an unreadable head is retried, saying why.
 //! - `status`: the live status stream: order, filters, resume, heartbeats, cut-off.
 //! - `store`: the `Store` trait's contract on every backend, without the API in between.
 //! - `observability`: the admin port's metrics and health against what happened.
@@ -63,6 +65,7 @@ mod jwt;
 mod observability;
 mod process;
 mod protection;
+mod receivers;
 mod redis;
 mod retention;
 mod secrets;
