@@ -4,13 +4,14 @@
 //! An endpoint is *timely* while the last attempt this process saw end took less than
 //! `slow_after` (and was not cut off by the request timeout) and none of its attempts in
 //! flight has run that long; every other endpoint is *slow*, and so is one this process
-//! has not seen end an attempt within [`MEMORY`]. Slow endpoints together may hold at most
-//! their share of the workers. Within that share, a slow endpoint that has not answered
-//! at all (none seen, or its last attempt timed out) has [`PROBES`] attempt in flight at a
-//! time, so that a crowd of new endpoints that never answer takes one worker each, not
-//! their whole in-flight caps, from the first second on, before any of their attempts
-//! has timed out. Timely endpoints are not held back: a fast endpoint keeps its whole
-//! in-flight cap, and a new one earns it with its first timely answer.
+//! has not seen end an attempt within [`MEMORY`] (a new one among them). Slow endpoints
+//! together may hold at most their share of the workers, from the first second on: a
+//! crowd of new endpoints that never answer fills that share, never more, before any of
+//! their attempts has timed out. Once an endpoint's last attempt timed out, it has
+//! [`PROBES`] attempt in flight at a time until it answers, so that endpoints that do not
+//! answer at all hold one worker each and leave the rest of the share to the others.
+//! Timely endpoints are not held back: a fast endpoint keeps its whole in-flight cap, and
+//! a new one earns it with its first timely answer.
 //!
 //! The workers are this process's, so is their pacing, on every store: the scheduler
 //! reports the start and end of each attempt and hands the [`PaceRoom`] to the store's
@@ -28,7 +29,7 @@ use crate::domain::EndpointId;
 /// until it answers in time again (and this process forgets it when idle).
 pub const MEMORY: Duration = Duration::from_secs(60);
 
-/// Attempts in flight at once of a slow endpoint that has not answered.
+/// Attempts in flight at once of an endpoint whose last attempt timed out.
 pub const PROBES: usize = 1;
 
 /// The pacing settings.
@@ -136,10 +137,10 @@ impl Timing {
             .any(|s| now.saturating_duration_since(*s) >= slow_after);
         match self.remembered(now) {
             Some(Showed::InTime) if !running_long => Pace::Timely,
-            Some(Showed::InTime | Showed::Late) => Pace::Slow { room: usize::MAX },
-            None | Some(Showed::NoAnswer) => Pace::Slow {
+            Some(Showed::NoAnswer) => Pace::Slow {
                 room: PROBES.saturating_sub(self.started.len()),
             },
+            None | Some(Showed::InTime | Showed::Late) => Pace::Slow { room: usize::MAX },
         }
     }
 }
@@ -147,9 +148,14 @@ impl Timing {
 /// The timing of every endpoint this process has attempts in flight to, or remembers.
 #[derive(Debug)]
 pub struct Pacing {
+    /// An attempt that takes this long makes its endpoint slow.
     slow_after: Duration,
+    /// The workers of the pool, for the health report.
     workers: usize,
+    /// The most workers slow endpoints may hold together.
     slow_share: usize,
+    /// The endpoints with attempts in flight or a remembered last attempt; any other
+    /// stands as unknown.
     endpoints: HashMap<EndpointId, Timing>,
 }
 
@@ -211,7 +217,7 @@ impl Pacing {
             .collect();
         PaceRoom {
             endpoints,
-            unknown: Pace::Slow { room: PROBES },
+            unknown: Pace::Slow { room: usize::MAX },
             slow_room: self.slow_share.saturating_sub(slow_held),
         }
     }
@@ -260,34 +266,35 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn unknown_endpoints_probe_one_at_a_time_within_the_slow_share() {
+    async fn new_endpoints_share_the_slow_room_and_one_that_timed_out_probes() {
         let mut p = pacing(10);
         let now = Instant::now();
         let room = p.room(now);
-        assert_eq!(room.unknown, Pace::Slow { room: 1 });
+        assert_eq!(room.unknown, Pace::Slow { room: usize::MAX });
         assert_eq!(room.slow_room, 5, "half of 10 workers");
-        let hanging: Vec<_> = (0..6).map(|i| id(&format!("h{i}"))).collect();
-        for e in &hanging[..5] {
-            p.start(e, now);
+        let hanging = id("hanging");
+        for _ in 0..4 {
+            p.start(&hanging, now);
         }
         let room = p.room(now);
-        assert_eq!(room.of(&hanging[0]), Pace::Slow { room: 0 }, "one probe");
-        assert_eq!(room.of(&hanging[5]), Pace::Slow { room: 1 });
-        assert_eq!(room.slow_room, 0, "the share is held");
+        assert_eq!(room.of(&hanging), Pace::Slow { room: usize::MAX });
+        assert_eq!(room.slow_room, 1);
+        p.start(&id("other"), now);
         let usage = p.usage(now);
         assert_eq!((usage.busy, usage.slow, usage.slow_share), (5, 5, 5));
         assert!(usage.slow_share_full() && !usage.saturated());
-        // A timeout shows no answer: still one at a time, and the slot is back.
-        finish(
-            &mut p,
-            &hanging[0],
-            now,
-            End::TimedOut,
-            Duration::from_secs(15),
-        );
-        let room = p.room(now + Duration::from_secs(15));
-        assert_eq!(room.of(&hanging[0]), Pace::Slow { room: 1 });
-        assert_eq!(room.slow_room, 1);
+        assert_eq!(p.room(now).slow_room, 0, "the share is held");
+        // Timeouts show no answer: one attempt at a time until it answers, and the slots
+        // are back for the others.
+        let later = now + Duration::from_secs(15);
+        for _ in 0..4 {
+            p.end(&hanging, now, End::TimedOut, later);
+        }
+        let room = p.room(later);
+        assert_eq!(room.of(&hanging), Pace::Slow { room: 1 });
+        assert_eq!(room.slow_room, 4);
+        p.start(&hanging, later);
+        assert_eq!(p.room(later).of(&hanging), Pace::Slow { room: 0 });
     }
 
     #[tokio::test(start_paused = true)]
@@ -341,7 +348,7 @@ mod tests {
         finish(&mut p, &e, t0, End::Finished, Duration::from_millis(1));
         assert_eq!(p.room(t0).of(&e), Pace::Timely);
         let later = t0 + MEMORY + Duration::from_millis(1);
-        assert_eq!(p.room(later).of(&e), Pace::Slow { room: 1 });
+        assert_eq!(p.room(later).of(&e), Pace::Slow { room: usize::MAX });
         assert!(p.endpoints.is_empty(), "nothing left to remember");
     }
 
