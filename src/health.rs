@@ -191,7 +191,7 @@ fn worker_pool(w: &WorkerUse) -> String {
         )
     } else if w.saturated() {
         format!(
-            "{} of {} workers busy with endpoints answering in time: more is due than WEBHOOK_MAX_WORKERS attempts at once",
+            "{} of {} workers busy with endpoints answering in time: due deliveries wait for a worker (WEBHOOK_MAX_WORKERS)",
             w.busy, w.workers
         )
     } else if w.slow_share_full() {

@@ -5,10 +5,10 @@
 //! `max_workers` concurrent attempts, by each endpoint's room and by the room of each
 //! destination host, shared by its endpoints (asked of the [`Protection`]: `guard` in
 //! process, or the Redis store's shared one), and by the share of the workers that
-//! endpoints not answering in time may hold (its own [`Pacing`], the same on every store),
-//! and sleeps until the next due time or a wake-up; `http` sends one signed attempt and classifies it; the
-//! retry policy (`policy::retry`) schedules the next one; `signer` computes Standard
-//! Webhooks signatures. Nothing here knows of gRPC: callers hand work over through the
+//! endpoints not answering in time may hold (its own [`Pacing`], the same on every
+//! store), and sleeps until the next due time or a wake-up; `http` sends one signed
+//! attempt and classifies it; the retry policy (`policy::retry`) schedules the next one;
+//! `signer` computes Standard Webhooks signatures. Nothing here knows of gRPC: callers hand work over through the
 //! store and nudge the scheduler with [`Dispatcher::waker`].
 
 pub mod guard;

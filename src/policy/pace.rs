@@ -73,6 +73,7 @@ impl PaceRoom {
 /// How this process's workers are used, for the health report and the metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WorkerUse {
+    /// The size of the pool.
     pub workers: usize,
     /// Attempts in flight.
     pub busy: usize,
