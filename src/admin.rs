@@ -38,6 +38,7 @@ async fn metrics(State(s): State<Arc<AdminState>>) -> Response {
             .into_response();
     };
     let in_flight = s.health.protection.in_flight();
+    metrics.set_slow_workers(s.health.liveness.workers().slow);
     let circuits = s.health.circuits().await;
     let text = metrics.render(
         s.health.store.backlog().saturating_sub(in_flight),

@@ -23,6 +23,7 @@ use crate::grpc::response::MAX_PAYLOAD_BYTES;
 use crate::policy::bounds::{OutOfBounds, OverrideBounds};
 use crate::policy::breaker::{BreakerPolicy, BreakerPolicyError};
 use crate::policy::limiter::{RateLimit, RateLimitError};
+use crate::policy::pace::PaceConfig;
 use crate::policy::protection::{HostCeiling, ProtectionConfig, ProtectionError};
 use crate::policy::retry::{PolicyError, RetryPolicy};
 use crate::service::ServiceConfig;
@@ -113,6 +114,17 @@ pub struct ServeArgs {
     /// Delivery attempts in flight at once.
     #[arg(long, env = "WEBHOOK_MAX_WORKERS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_workers: u32,
+
+    /// An endpoint is slow while its last attempt took this long or more (or timed out),
+    /// or one of its attempts has been in flight this long; slow endpoints share at most
+    /// WEBHOOK_SLOW_WORKER_SHARE of the workers.
+    #[arg(long, env = "WEBHOOK_SLOW_AFTER", default_value = "1s", value_parser = duration)]
+    pub slow_after: Duration,
+
+    /// Percent of WEBHOOK_MAX_WORKERS that slow endpoints may hold together (at least
+    /// one worker); the rest is kept for endpoints that answer in time.
+    #[arg(long, env = "WEBHOOK_SLOW_WORKER_SHARE", default_value_t = 50, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub slow_worker_share: u8,
 
     /// Unfinished deliveries beyond which Publish answers RESOURCE_EXHAUSTED.
     #[arg(long, env = "WEBHOOK_MAX_QUEUE_SIZE", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
@@ -547,6 +559,7 @@ impl ServeArgs {
                 "WEBHOOK_STREAM_HEARTBEAT",
             ),
             (self.retention, "--retention", "WEBHOOK_RETENTION"),
+            (self.slow_after, "--slow-after", "WEBHOOK_SLOW_AFTER"),
             (
                 self.connection_handshake_timeout,
                 "--connection-handshake-timeout",
@@ -611,6 +624,10 @@ impl ServeArgs {
                 request_timeout: self.default_timeout,
                 retry,
                 protection,
+                pace: PaceConfig {
+                    slow_after: self.slow_after,
+                    slow_share: self.slow_worker_share,
+                },
             },
             service: ServiceConfig {
                 max_queue_size: self.max_queue_size,
@@ -1247,6 +1264,28 @@ mod tests {
             args.into_config().unwrap_err().env,
             "WEBHOOK_HOST_RATE_LIMIT"
         );
+    }
+
+    #[test]
+    fn slow_endpoints_share_half_the_workers_by_default_and_are_slow_after_a_second() {
+        let pace = ServeArgs::defaults().into_config().unwrap().delivery.pace;
+        assert_eq!(
+            pace,
+            PaceConfig {
+                slow_after: Duration::from_secs(1),
+                slow_share: 50,
+            }
+        );
+        let mut args = ServeArgs::defaults();
+        args.slow_after = Duration::ZERO;
+        assert_eq!(args.into_config().unwrap_err().env, "WEBHOOK_SLOW_AFTER");
+        let share = |value: &str| {
+            ServeArgs::without_environment()
+                .try_get_matches_from(["herald", "--slow-worker-share", value])
+                .is_ok()
+        };
+        assert!(share("1") && share("100"));
+        assert!(!share("0") && !share("101"));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::delivery::Liveness;
 use crate::domain::EndpointId;
+use crate::policy::pace::WorkerUse;
 use crate::policy::protection::{CircuitStatus, Protection};
 use crate::storage::{Condition, Store};
 use crate::telemetry::ErrorChain;
@@ -16,7 +17,8 @@ use crate::telemetry::ErrorChain;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Overall {
     Healthy,
-    /// Serving, with something to look at: a full disk, a high backlog or open circuits.
+    /// Serving, with something to look at: a full disk, a high backlog, open circuits or
+    /// saturated workers.
     Degraded,
     /// Not able to serve: storage failing or shutting down.
     Unhealthy,
@@ -84,6 +86,7 @@ impl Health {
         let backlog = self.store.backlog();
         let circuits = self.circuits().await;
         let in_flight = self.protection.in_flight();
+        let workers = self.liveness.workers();
         let workers_running = self.liveness.running();
         let unanswered = self.liveness.client_suspect();
         let open = circuits.iter().filter(|(_, c)| !c.is_closed()).count();
@@ -127,6 +130,11 @@ impl Health {
                 } else {
                     "the delivery scheduler is not running".to_owned()
                 },
+            },
+            Check {
+                name: "worker_pool",
+                ok: !workers.saturated() && !workers.slow_share_full(),
+                detail: worker_pool(&workers),
             },
             Check {
                 name: "http_client",
@@ -173,6 +181,32 @@ impl Health {
     }
 }
 
+/// How the workers are used, and why deliveries wait for them when they do.
+fn worker_pool(w: &WorkerUse) -> String {
+    let slow = "slow endpoints (no answer within WEBHOOK_SLOW_AFTER)";
+    if w.saturated() && w.slow > 0 {
+        format!(
+            "{} of {} workers busy, {} of them held by {slow}: due deliveries wait for a worker",
+            w.busy, w.workers, w.slow
+        )
+    } else if w.saturated() {
+        format!(
+            "{} of {} workers busy with endpoints answering in time: due deliveries wait for a worker (WEBHOOK_MAX_WORKERS)",
+            w.busy, w.workers
+        )
+    } else if w.slow_share_full() {
+        format!(
+            "{slow} hold {} workers, their whole share (WEBHOOK_SLOW_WORKER_SHARE): their due deliveries wait; endpoints answering in time are served",
+            w.slow
+        )
+    } else {
+        format!(
+            "{} of {} workers busy, {} held by slow endpoints (share {})",
+            w.busy, w.workers, w.slow, w.slow_share
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -212,6 +246,10 @@ mod tests {
                     max_in_flight: 4,
                     rate_limit: None,
                 },
+            },
+            pace: crate::policy::pace::PaceConfig {
+                slow_after: Duration::from_secs(1),
+                slow_share: 50,
             },
         };
         let options = StoreOptions {

@@ -5,8 +5,8 @@
 //! - `egress`: where webhooks may go: the address classifier, the operator's allow-list
 //!   and Herald's own sockets, checked at registration and at connect time.
 //! - `policy`: pure policies: retry schedule, circuit breaker, token bucket, endpoint
-//!   protection settings and status, the bounds on endpoints' overrides, and the
-//!   `Protection` seam.
+//!   protection settings and status, the bounds on endpoints' overrides, the
+//!   `Protection` seam, and the pacing that keeps workers for endpoints answering in time.
 //! - `auth`: credentials as values: scopes, stored API keys, the key token format and
 //!   hash, bearer JWT validation. Deciding what a caller may do is the service's.
 //! - `analytics`: per-minute rollups of attempts and the latency sketch behind percentiles.

@@ -19,7 +19,7 @@ use prometheus::{
 };
 
 /// The name of every metric Herald exports (dashboards and alerts may use only these).
-pub const NAMES: [&str; 23] = [
+pub const NAMES: [&str; 24] = [
     "webhook_deliveries_total",
     "webhook_attempt_failures_total",
     "webhook_delivery_duration_seconds",
@@ -31,6 +31,7 @@ pub const NAMES: [&str; 23] = [
     "webhook_validation_errors_total",
     "webhook_auth_failures_total",
     "webhook_worker_utilization",
+    "webhook_slow_workers",
     "webhook_status_stream_subscribers",
     "webhook_secrets_pending_reseal",
     "webhook_stored_payload_bytes",
@@ -103,6 +104,8 @@ pub struct Metrics {
     validation_errors: IntCounterVec,
     auth_failures: IntCounterVec,
     worker_utilization: Gauge,
+    /// Workers held by attempts to slow endpoints (no answer within `slow_after`).
+    slow_workers: IntGauge,
     stream_subscribers: IntGauge,
     /// Endpoint records not yet sealed under the current master key.
     secrets_pending_reseal: IntGauge,
@@ -240,6 +243,13 @@ impl Metrics {
                 Gauge::new(
                     "webhook_worker_utilization",
                     "Share of delivery workers busy, 0 to 1",
+                ),
+            ),
+            slow_workers: register(
+                &r,
+                IntGauge::new(
+                    "webhook_slow_workers",
+                    "Delivery workers held by attempts to slow endpoints (no answer within WEBHOOK_SLOW_AFTER)",
                 ),
             ),
             stream_subscribers: register(
@@ -422,6 +432,11 @@ impl Metrics {
             .set(busy as f64 / workers.max(1) as f64);
     }
 
+    pub fn set_slow_workers(&self, held: usize) {
+        self.slow_workers
+            .set(i64::try_from(held).unwrap_or(i64::MAX));
+    }
+
     pub fn stream_opened(&self) {
         self.stream_subscribers.inc();
     }
@@ -552,6 +567,7 @@ mod tests {
         m.validation_error("url");
         m.auth_failure("missing");
         m.set_worker_utilization(1, 2);
+        m.set_slow_workers(1);
         m.stream_opened();
         m.connection_opened("grpc");
         m.connection_refused("grpc");

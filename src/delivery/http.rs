@@ -5,6 +5,14 @@
 //! happened: delivered, retryable (with the endpoint's `Retry-After` when it gave one), or
 //! gone. It does not decide when to retry (`retry`) nor record anything (`storage`).
 //!
+//! The status line decides: once it has arrived with its head, a 2xx is a delivery
+//! whatever the body does next (stalls, is cut short), and any other status is classified
+//! by itself. The body is read afterwards for an excerpt only, bounded in size and in time
+//! ([`BODY_READ_TIME`]), best effort. A head may have up to [`MAX_RESPONSE_HEADERS`] header
+//! lines and about 400 KiB (the HTTP client's buffer); one past that cannot be read at
+//! all, so nothing says whether it was a 2xx: it is recorded as an unreadable answer, with
+//! no status, and retried, the one way a receiver's answer can lead to a duplicate.
+//!
 //! Every connection obeys the [`EgressPolicy`]: a literal address in the URL is checked
 //! before anything is sent, and host names resolve through [`Resolver`], which hands the
 //! connector only the addresses that passed (so the address checked is the address
@@ -33,6 +41,11 @@ use crate::telemetry::ErrorChain;
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 /// How much of the response body is kept with the attempt.
 const EXCERPT_BYTES: usize = 1024;
+/// How long the body is read once the status has arrived (within the request timeout):
+/// the status decides the attempt, the body only gives its excerpt.
+pub const BODY_READ_TIME: Duration = Duration::from_secs(1);
+/// Header lines an answer's head may have (the HTTP client reads 100 by default).
+pub const MAX_RESPONSE_HEADERS: usize = 1024;
 
 /// The HTTP side of delivery: one pooled client for every endpoint (and one per port of
 /// Herald's own, whose resolver refuses Herald's listening sockets).
@@ -137,6 +150,7 @@ impl WebhookClient {
                 .user_agent(concat!("Herald/", env!("CARGO_PKG_VERSION")))
                 .dns_resolver(Arc::new(resolver))
                 .tcp_nodelay(true)
+                .http1_max_headers(MAX_RESPONSE_HEADERS)
                 .pool_idle_timeout(Duration::from_secs(60))
                 .tls_certs_merge(roots.clone());
             match &proxy {
@@ -226,7 +240,7 @@ impl WebhookClient {
         }
 
         let outcome = match builder.body(req.body).send().await {
-            Ok(response) => Self::read(response, started_at).await,
+            Ok(response) => Ok(Self::read(response, started_at).await),
             Err(e) => Err(e),
         };
         let latency = clock.elapsed();
@@ -270,18 +284,30 @@ impl WebhookClient {
                 let blocked = causes(&e)
                     .find_map(|c| c.downcast_ref::<BlockedError>())
                     .map(ToString::to_string);
-                // The URL may carry credentials in its query; it is known from the endpoint.
-                let error = blocked.unwrap_or_else(|| ErrorChain(&e.without_url()).to_string());
+                let head_too_large = causes(&e)
+                    .filter_map(|c| c.downcast_ref::<hyper::Error>())
+                    .any(hyper::Error::is_parse_too_large);
+                let error = match blocked {
+                    Some(blocked) => blocked,
+                    None if head_too_large => format!(
+                        "the answer's head is past what Herald reads ({MAX_RESPONSE_HEADERS} header lines, about 400 KiB): its status is unknown"
+                    ),
+                    // The URL may carry credentials in its query; it is known from the
+                    // endpoint.
+                    None => ErrorChain(&e.without_url()).to_string(),
+                };
                 unanswered(transport_error, error, started_at, latency)
             }
         }
     }
 
-    /// Reads the status, `Retry-After` and at most [`MAX_RESPONSE_BYTES`] of the body.
+    /// Reads the status, `Retry-After` and, for at most [`BODY_READ_TIME`], at most
+    /// [`MAX_RESPONSE_BYTES`] of the body: what arrived of it by then, if it stalls or is
+    /// cut short.
     async fn read(
         mut response: reqwest::Response,
         now: SystemTime,
-    ) -> Result<(StatusCode, Option<Duration>, Bytes), reqwest::Error> {
+    ) -> (StatusCode, Option<Duration>, Bytes) {
         let status = response.status();
         let retry_after = response
             .headers()
@@ -289,14 +315,18 @@ impl WebhookClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, now));
         let mut body = BytesMut::new();
-        while body.len() < MAX_RESPONSE_BYTES {
-            match response.chunk().await? {
-                Some(chunk) => body
-                    .extend_from_slice(&chunk[..chunk.len().min(MAX_RESPONSE_BYTES - body.len())]),
-                None => break,
+        let reading = async {
+            while body.len() < MAX_RESPONSE_BYTES {
+                // The end, or a body cut short (the request timeout among the causes):
+                // the status has said what matters.
+                let Ok(Some(chunk)) = response.chunk().await else {
+                    break;
+                };
+                body.extend_from_slice(&chunk[..chunk.len().min(MAX_RESPONSE_BYTES - body.len())]);
             }
-        }
-        Ok((status, retry_after, body.freeze()))
+        };
+        let _ = tokio::time::timeout(BODY_READ_TIME, reading).await;
+        (status, retry_after, body.freeze())
     }
 }
 

@@ -4,18 +4,19 @@
 //! Layout: the scheduler (this file) leases due work from the store in batches, bounded by
 //! `max_workers` concurrent attempts, by each endpoint's room and by the room of each
 //! destination host, shared by its endpoints (asked of the [`Protection`]: `guard` in
-//! process, or the Redis store's shared one), and sleeps until
-//! the next due time or a wake-up; `http` sends one signed attempt and classifies it; the
-//! retry policy (`policy::retry`) schedules the next one; `signer` computes Standard
-//! Webhooks signatures. Nothing here knows of gRPC: callers hand work over through the
+//! process, or the Redis store's shared one), and by the share of the workers that
+//! endpoints not answering in time may hold (its own [`Pacing`], the same on every
+//! store), and sleeps until the next due time or a wake-up; `http` sends one signed
+//! attempt and classifies it; the retry policy (`policy::retry`) schedules the next one;
+//! `signer` computes Standard Webhooks signatures. Nothing here knows of gRPC: callers hand work over through the
 //! store and nudge the scheduler with [`Dispatcher::waker`].
 
 pub mod guard;
 pub mod http;
 pub mod signer;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::{Notify, Semaphore};
@@ -27,6 +28,7 @@ use self::http::{Verdict, WebhookClient, WebhookRequest};
 use crate::analytics::FailureKind;
 use crate::domain::{DisabledReason, EndpointId, TransportError};
 use crate::metrics::{AttemptStatus, Metrics};
+use crate::policy::pace::{End, PaceConfig, Pacing, WorkerUse};
 use crate::policy::protection::{
     Admission, Ended, EndpointEffects, Protection, ProtectionConfig, is_endpoint_failure,
 };
@@ -52,6 +54,8 @@ pub struct DeliveryConfig {
     pub retry: RetryPolicy,
     /// Breakers, rate limits, in-flight caps and auto-disable; endpoints may override.
     pub protection: ProtectionConfig,
+    /// What endpoints that do not answer in time may hold of the workers.
+    pub pace: PaceConfig,
 }
 
 impl DeliveryConfig {
@@ -62,13 +66,17 @@ impl DeliveryConfig {
     }
 }
 
-/// What the health report needs to know of the delivery core.
-#[derive(Debug, Default)]
+/// What the health report needs to know of the delivery core: whether the scheduler
+/// runs, whether the HTTP client gets answers, and how the workers are used.
+#[derive(Debug)]
 pub struct Liveness {
     /// The scheduler ended (stopped, or panicked).
     ended: AtomicBool,
     /// Attempts in a row, over all endpoints, that got no HTTP answer at all.
     unanswered: AtomicU32,
+    /// The attempts in flight and how each endpoint answers: the scheduler's, read by
+    /// the health report.
+    pacing: Mutex<Pacing>,
 }
 
 /// Attempts in a row without any HTTP answer after which the HTTP client itself (or the
@@ -76,6 +84,23 @@ pub struct Liveness {
 const UNANSWERED_SUSPECT: u32 = 50;
 
 impl Liveness {
+    fn new(pacing: Pacing) -> Self {
+        Self {
+            ended: AtomicBool::new(false),
+            unanswered: AtomicU32::new(0),
+            pacing: Mutex::new(pacing),
+        }
+    }
+
+    fn pacing(&self) -> MutexGuard<'_, Pacing> {
+        self.pacing.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How the workers are used now.
+    pub fn workers(&self) -> WorkerUse {
+        self.pacing().usage(Instant::now())
+    }
+
     /// False once the scheduler ended, by a stop or a panic.
     pub fn running(&self) -> bool {
         !self.ended.load(Ordering::Relaxed)
@@ -97,19 +122,47 @@ impl Drop for RunningGuard {
     }
 }
 
-/// One admitted attempt's hold on its endpoint's protection; when dropped without an
-/// outcome (shutdown), the protection is told the attempt never ended.
+/// One admitted attempt's hold on its endpoint's protection and on the workers' pacing;
+/// when dropped without an outcome (shutdown), both are told the attempt never ended.
 struct Ticket {
     protection: Arc<dyn Protection>,
+    liveness: Arc<Liveness>,
     endpoint: EndpointId,
     admission: Admission,
+    started: Instant,
     open: bool,
 }
 
 impl Ticket {
+    fn new(
+        protection: Arc<dyn Protection>,
+        liveness: Arc<Liveness>,
+        endpoint: EndpointId,
+        admission: Admission,
+    ) -> Self {
+        let started = Instant::now();
+        liveness.pacing().start(&endpoint, started);
+        Self {
+            protection,
+            liveness,
+            endpoint,
+            admission,
+            started,
+            open: true,
+        }
+    }
+
     /// Ends the attempt; returns what it means for the endpoint.
     fn finish(mut self, ended: Ended<'_>, now: SystemTime) -> EndpointEffects {
         self.open = false;
+        let end = if ended.record.transport_error == Some(TransportError::Timeout) {
+            End::TimedOut
+        } else {
+            End::Finished
+        };
+        self.liveness
+            .pacing()
+            .end(&self.endpoint, self.started, end, Instant::now());
         self.protection
             .finish(&self.endpoint, &self.admission, Some(ended), now)
     }
@@ -118,6 +171,12 @@ impl Ticket {
 impl Drop for Ticket {
     fn drop(&mut self) {
         if self.open {
+            self.liveness.pacing().end(
+                &self.endpoint,
+                self.started,
+                End::Abandoned,
+                Instant::now(),
+            );
             self.protection
                 .finish(&self.endpoint, &self.admission, None, SystemTime::now());
         }
@@ -143,6 +202,7 @@ impl Dispatcher {
         config: DeliveryConfig,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let pacing = Pacing::new(config.pace, config.max_workers);
         Self {
             store,
             client,
@@ -150,7 +210,7 @@ impl Dispatcher {
             protection,
             metrics,
             wake: Arc::new(Notify::new()),
-            liveness: Arc::default(),
+            liveness: Arc::new(Liveness::new(pacing)),
         }
     }
 
@@ -194,6 +254,7 @@ impl Dispatcher {
                 per_endpoint: allowance.per_endpoint,
                 unknown: allowance.unknown,
                 hosts: allowance.hosts,
+                pace: this.liveness.pacing().room(Instant::now()),
             };
             let batch = match this.store.claim_due(request).await {
                 Ok(batch) => {
@@ -225,12 +286,12 @@ impl Dispatcher {
                     refused.push(claim.lease);
                     continue;
                 };
-                let ticket = Ticket {
-                    protection: this.protection.clone(),
-                    endpoint: claim.endpoint.id.clone(),
+                let ticket = Ticket::new(
+                    this.protection.clone(),
+                    this.liveness.clone(),
+                    claim.endpoint.id.clone(),
                     admission,
-                    open: true,
-                };
+                );
                 let permit = permits.pop().expect("no more claims than permits");
                 let this = this.clone();
                 started += 1;

@@ -34,6 +34,7 @@ use crate::domain::{
     Attempt, AttemptRecord, Delivery, DeliveryState, Endpoint, EndpointId, EndpointUpdate,
     EventType, Message, MessageId, NewMessage, Secret, StatusEvent, TenantId,
 };
+use crate::policy::pace::{Pace, PaceRoom};
 use crate::policy::protection::{EndpointEffects, SharedRoom};
 
 /// Settings every backend takes.
@@ -238,9 +239,11 @@ pub struct Claim {
 
 /// What may be claimed: at most `limit` deliveries, per endpoint at most its entry in
 /// `per_endpoint` (`unknown` for an endpoint not listed), and per group of endpoints in
-/// `hosts` (those pointing at one host) at most the group's room. Endpoints with no room
-/// cost nothing to skip. The Redis store applies each endpoint's and host's shared limits
-/// itself and reads none of these (its protection asks for unlimited room).
+/// `hosts` (those pointing at one host) at most the group's room; and, as `pace` has it,
+/// per slow endpoint at most its room and over all of them at most the slow room.
+/// Endpoints with no room cost nothing to skip. The Redis store applies each endpoint's
+/// and host's shared limits itself and reads none of `per_endpoint`, `unknown` and
+/// `hosts` (its protection asks for unlimited room); every store applies `pace`.
 #[derive(Debug, Clone)]
 pub struct ClaimRequest {
     pub now: SystemTime,
@@ -250,15 +253,28 @@ pub struct ClaimRequest {
     pub per_endpoint: HashMap<EndpointId, usize>,
     pub unknown: usize,
     pub hosts: SharedRoom,
+    /// What the claiming process's pacing allows: its workers are its own.
+    pub pace: PaceRoom,
 }
 
 impl ClaimRequest {
-    /// How many deliveries to `endpoint` this request allows.
+    /// How many deliveries to `endpoint` this request allows, the slow endpoints'
+    /// shared room aside.
     pub fn room(&self, endpoint: &EndpointId) -> usize {
-        self.per_endpoint
+        let own = self
+            .per_endpoint
             .get(endpoint)
             .copied()
-            .unwrap_or(self.unknown)
+            .unwrap_or(self.unknown);
+        match self.pace.of(endpoint) {
+            Pace::Timely => own,
+            Pace::Slow { room } => own.min(room),
+        }
+    }
+
+    /// Whether `endpoint` takes from the slow endpoints' shared room.
+    pub fn is_slow(&self, endpoint: &EndpointId) -> bool {
+        self.pace.of(endpoint) != Pace::Timely
     }
 }
 

@@ -258,7 +258,11 @@ async fn a_full_disk_refuses_publishes_until_space_is_freed() {
         "/hook",
         (0..HELD).map(|_| Reply::status(200).held_by(gate.clone())),
     );
-    let settings = Settings::embedded(&data).set("WEBHOOK_MAX_WORKERS", &HELD.to_string());
+    // A new endpoint that has not answered is slow: it may hold every worker only when
+    // slow endpoints may hold them all.
+    let settings = Settings::embedded(&data)
+        .set("WEBHOOK_MAX_WORKERS", &HELD.to_string())
+        .set("WEBHOOK_SLOW_WORKER_SHARE", "100");
     let (mut herald, mut client) = Herald::start(&settings).await;
     register_url(&mut client, sink.url("/hook")).await;
     let mut acked = publish(&mut client, 0, HELD + WAITING).await;

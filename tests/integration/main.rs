@@ -27,8 +27,12 @@
 //!   from the future, a bug that panics, answers too large for stock clients, deep JSON,
 //!   batches that would flood the backlog.
 //! - `delivery`: signing, filters, retries, outcomes of each HTTP answer, rotation.
-//! - `protection`: breakers, rate limits, in-flight caps, isolation, auto-disable,
-//!   recovery.
+//! - `protection`: breakers, rate limits, in-flight caps, auto-disable, recovery.
+//! - `starvation`: endpoints that never answer, fail or answer slowly beside healthy
+//!   ones: the healthy ones' latency stays near what it is alone; the slow endpoints'
+//!   share of the workers, and the health report naming what holds them.
+//! - `receivers`: receivers answering oddly on a raw socket: a 2xx whose body stalls or
+//!   with hundreds of headers is delivered once; an unreadable head is retried, saying why.
 //! - `status`: the live status stream: order, filters, resume, heartbeats, cut-off.
 //! - `store`: the `Store` trait's contract on every backend, without the API in between.
 //! - `observability`: the admin port's metrics and health against what happened.
@@ -72,9 +76,11 @@ mod observability;
 mod outages;
 mod process;
 mod protection;
+mod receivers;
 mod redis;
 mod retention;
 mod secrets;
+mod starvation;
 mod status;
 mod store;
 mod support;

@@ -213,6 +213,7 @@ async fn health_report_degrades_with_an_open_circuit() {
             "disk",
             "serving",
             "workers",
+            "worker_pool",
             "http_client",
             "backlog",
             "circuits",

@@ -112,8 +112,14 @@ async fn crash_recovery_delivers_every_acknowledged_message() {
         }),
     );
 
-    let (mut herald, mut client) =
-        Herald::start(&Settings::embedded(data.path()).set("WEBHOOK_MAX_WORKERS", "4")).await;
+    // The held attempts make the endpoint slow after a second; it keeps the fourth
+    // worker only if slow endpoints may hold them all.
+    let (mut herald, mut client) = Herald::start(
+        &Settings::embedded(data.path())
+            .set("WEBHOOK_MAX_WORKERS", "4")
+            .set("WEBHOOK_SLOW_WORKER_SHARE", "100"),
+    )
+    .await;
     let endpoint_id = register_url(&mut client, sink.url("/hook")).await;
 
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));

@@ -31,6 +31,7 @@ use herald::domain::{
     SigningSecrets, StatusEvent, StatusKind, TenantId, TransportError,
 };
 use herald::policy::limiter::RateLimit;
+use herald::policy::pace::{Pace, PaceRoom};
 use herald::policy::protection::{EndpointEffects, SharedRoom, is_endpoint_failure};
 use herald::storage::codec::{content_hash, ms};
 use herald::storage::redis::RedisConfig;
@@ -72,6 +73,7 @@ each_store!(
     claim_leases_due_deliveries_once,
     claim_honours_limit_and_endpoint_room,
     claim_shares_a_hosts_room_among_its_endpoints,
+    claim_holds_slow_endpoints_to_their_share,
     expired_lease_is_taken_over_and_the_old_lease_only_records,
     success_finishes_the_delivery,
     retry_at_makes_the_delivery_due_again_at_that_time,
@@ -323,6 +325,11 @@ fn claim_request_with_room(
         per_endpoint: room.iter().map(|(e, n)| ((*e).clone(), *n)).collect(),
         unknown,
         hosts: Default::default(),
+        pace: PaceRoom {
+            endpoints: HashMap::new(),
+            unknown: Pace::Timely,
+            slow_room: usize::MAX,
+        },
     }
 }
 
@@ -879,9 +886,6 @@ async fn claim_honours_limit_and_endpoint_room(store: Arc<dyn Store>, guard: &Gu
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// 3. Lease expiry and takeover.
-
 /// Endpoints pointing at one host share its room: the process says it in the request on
 /// SQLite, the Redis store applies the host ceiling of its settings (64 in flight) itself.
 async fn claim_shares_a_hosts_room_among_its_endpoints(store: Arc<dyn Store>, _: &Guard) {
@@ -921,6 +925,69 @@ async fn claim_shares_a_hosts_room_among_its_endpoints(store: Arc<dyn Store>, _:
     let freed = claim(&store, claim_request_sharing(t0, 200, &[&a, &b], 1)).await;
     assert_eq!(freed.len(), 1, "a finished attempt frees the host one slot");
 }
+
+/// Slow endpoints, as the claiming process's pacing has them, share its slow room, each
+/// within its own room; timely ones are not held back. Every store applies the request's
+/// pacing (the workers are the process's); the Redis store looks at an endpoint it held
+/// back again a little later, as nothing in Redis says when the process has room again.
+async fn claim_holds_slow_endpoints_to_their_share(store: Arc<dyn Store>, _: &Guard) {
+    let t0 = start_time();
+    let timely = create(&store, capped_endpoint("timely", 100, t0)).await;
+    let late = create(&store, capped_endpoint("late", 100, t0)).await;
+    let probing = create(&store, capped_endpoint("probing", 100, t0)).await;
+    let unknown = create(&store, capped_endpoint("unknown", 100, t0)).await;
+    for i in 0..10 {
+        publish(
+            &store,
+            message("order.created", &format!(r#"{{"i":{i}}}"#)),
+            t0,
+        )
+        .await;
+    }
+    let paced = |now: SystemTime, slow_room: usize| ClaimRequest {
+        pace: PaceRoom {
+            endpoints: HashMap::from([
+                (timely.clone(), Pace::Timely),
+                (late.clone(), Pace::Slow { room: usize::MAX }),
+                (probing.clone(), Pace::Slow { room: 1 }),
+            ]),
+            unknown: Pace::Slow { room: 1 },
+            slow_room,
+        },
+        ..claim_request(now, LEASE, 100)
+    };
+    let first = per_endpoint(&claim(&store, paced(t0, 3)).await);
+    let count =
+        |taken: &HashMap<EndpointId, usize>, e: &EndpointId| taken.get(e).copied().unwrap_or(0);
+    assert_eq!(
+        count(&first, &timely),
+        10,
+        "a timely endpoint is not held back"
+    );
+    assert_eq!(
+        count(&first, &late) + count(&first, &probing) + count(&first, &unknown),
+        3,
+        "the slow endpoints share the slow room: {first:?}"
+    );
+    assert!(count(&first, &probing) <= 1 && count(&first, &unknown) <= 1);
+    assert!(
+        claim(&store, paced(t0, 0)).await.is_empty(),
+        "no slow room, and nothing due to the timely endpoint"
+    );
+    let later = per_endpoint(&claim(&store, paced(t0 + Duration::from_secs(1), 100)).await);
+    assert_eq!(
+        later,
+        HashMap::from([
+            (late.clone(), 10 - count(&first, &late)),
+            (probing.clone(), 1),
+            (unknown.clone(), 1),
+        ]),
+        "each slow endpoint within its own room"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. Lease expiry and takeover.
 
 async fn expired_lease_is_taken_over_and_the_old_lease_only_records(
     store: Arc<dyn Store>,

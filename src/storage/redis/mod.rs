@@ -75,6 +75,10 @@ const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
 /// How often an instance looks for deliveries whose holder's lease ran out: leases last
 /// at least 10 s, so a second's delay matters little, and the scan is not free.
 const RECLAIM_EVERY: Duration = Duration::from_secs(1);
+/// How long an endpoint the claiming process's pacing holds back waits before the
+/// promote script looks at it again. Pacing is per process, so nothing in Redis says when
+/// its room comes back; the held endpoints are slow ones, for whom this is little.
+const PACE_WAIT: Duration = Duration::from_millis(100);
 /// Longest a status-event read waits in Redis before asking again.
 const EVENT_BLOCK: Duration = Duration::from_millis(1000);
 

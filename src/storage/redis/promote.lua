@@ -3,13 +3,21 @@
 -- token bucket in `hg:<host>`, shared by every endpoint pointing at it) into the ready
 -- stream, at most ARGV[2] of them. ARGV: now, budget, then the defaults an endpoint
 -- without override has: in-flight cap, rate limit (0: none), rate window (ms), burst,
--- then each host's ceiling: in-flight cap, rate limit (0: none), rate window (ms), burst.
+-- then each host's ceiling: in-flight cap, rate limit (0: none), rate window (ms), burst;
+-- then the calling process's pacing: the room its slow endpoints share, the room of an
+-- endpoint it does not list (-1: timely, not held back), how long (ms) an endpoint its
+-- pacing holds back waits before it is looked at again, and pairs of endpoint and room
+-- (-1: timely). Pacing is the process's own, not in Redis: the wait is what lets the next
+-- look find its room again, and keeps endpoints held back from the head of `sched`.
 -- An endpoint held back by its host's full in-flight ceiling waits in `hw:<host>` until
 -- an attempt to that host ends. Returns {endpoints that used their last token, earliest
 -- scheduled time or '', endpoint version, endpoints held back by their host}.
 local now, budget = tonumber(ARGV[1]), tonumber(ARGV[2])
 local host_cap, host_rl = tonumber(ARGV[7]), tonumber(ARGV[8])
 local host_rw, host_rb = tonumber(ARGV[9]), tonumber(ARGV[10])
+local slow_room, unknown_pace, pace_wait = tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13])
+local paces = {}
+for i = 14, #ARGV, 2 do paces[ARGV[i]] = tonumber(ARGV[i + 1]) end
 local hits, host_waits = {}, 0
 local eps = redis.call('ZRANGEBYSCORE', P .. 'sched', '-inf', now, 'LIMIT', 0, 128)
 for _, ep in ipairs(eps) do
@@ -40,6 +48,11 @@ for _, ep in ipairs(eps) do
       tk = tokens(g[7], g[8], now, rl, rw, rb)
       room = math.min(room, math.floor(tk))
     end
+    local pace = paces[ep] or unknown_pace
+    local slow, paced = pace >= 0, false
+    if slow and room > 0 and math.min(pace, slow_room) < room then
+      room, paced = math.max(math.min(pace, slow_room), 0), true
+    end
     local hk, hg, host_inf, host_tk, held = g[11], nil, 0, nil, false
     if hk and room > 0 then
       hg = P .. 'hg:' .. hk
@@ -66,6 +79,7 @@ for _, ep in ipairs(eps) do
     end
     local n = #ids
     budget = budget - n
+    if slow then slow_room = slow_room - n end
     if n > 0 then
       redis.call('HINCRBY', gk, 'inf', n)
       if probe then redis.call('HSET', gk, 'bs', CIRCUIT_HALF_OPEN) end
@@ -95,6 +109,7 @@ for _, ep in ipairs(eps) do
       redis.call('SADD', P .. 'hw:' .. hk, ep)
     else
       if wake and wake > next_at then next_at = wake end
+      if paced and next_at <= now then next_at = now + pace_wait end
       redis.call('ZADD', P .. 'sched', next_at, ep)
     end
   end

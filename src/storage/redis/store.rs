@@ -12,13 +12,14 @@ use redis::{AsyncCommands, Value};
 use tokio::sync::{Notify, broadcast};
 
 use super::codec::{api_key_from, attempt_from, event_from, hex, message_from, parse, text};
-use super::{GROUP, RECLAIM_EVERY, RedisStore, Requeued, STALE_RETRIES, Save, backend};
+use super::{GROUP, PACE_WAIT, RECLAIM_EVERY, RedisStore, Requeued, STALE_RETRIES, Save, backend};
 use crate::analytics::{Rollup, RollupRow, minute_of};
 use crate::auth::{ApiKey, ApiKeyId};
 use crate::domain::{
     Attempt, Delivery, DeliveryState, Endpoint, EndpointId, EndpointUpdate, EventType, Message,
     MessageId, NewMessage, Secret, StatusEvent, TenantId,
 };
+use crate::policy::pace::Pace;
 use crate::storage::codec::{
     content_hash, ms, ms_after, reason_code, state_from, time, transport_code,
 };
@@ -542,8 +543,13 @@ impl Store for RedisStore {
                 l.burst(),
             )
         });
-        let promoted: (Vec<String>, String, i64, u64) = self
-            .invoke(&self.scripts.promote)
+        // A pace as the script reads it: a slow endpoint's room, or -1 for a timely one.
+        let pace = |pace: Pace| match pace {
+            Pace::Timely => -1,
+            Pace::Slow { room } => i64::try_from(room).unwrap_or(i64::MAX),
+        };
+        let mut promote = self.invoke(&self.scripts.promote);
+        promote
             .arg(now)
             .arg(request.limit)
             .arg(p.max_in_flight)
@@ -554,8 +560,14 @@ impl Store for RedisStore {
             .arg(host_limit)
             .arg(host_window)
             .arg(host_burst)
-            .invoke_async(&mut self.conn())
-            .await?;
+            .arg(request.pace.slow_room)
+            .arg(pace(request.pace.unknown))
+            .arg(PACE_WAIT.as_millis() as u64);
+        for (endpoint, &room) in &request.pace.endpoints {
+            promote.arg(endpoint.as_str()).arg(pace(room));
+        }
+        let promoted: (Vec<String>, String, i64, u64) =
+            promote.invoke_async(&mut self.conn()).await?;
         let (rate_limited, next_scheduled, version, host_waits) = promoted;
         let rate_limited = rate_limited
             .iter()

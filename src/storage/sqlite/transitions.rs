@@ -267,17 +267,29 @@ impl Writer {
         let host_left =
             |room: &[usize], endpoint: &EndpointId| group(endpoint).map_or(usize::MAX, |g| room[g]);
         let mut host_waits = 0;
+        let mut slow_room = request.pace.slow_room;
+        let slow_left = |slow_room: usize, endpoint: &EndpointId| {
+            if request.is_slow(endpoint) {
+                slow_room
+            } else {
+                usize::MAX
+            }
+        };
         for (_, endpoint_id) in candidates {
             if claims.len() == request.limit {
                 break;
             }
             let own = request.room(&endpoint_id).min(request.limit - claims.len());
+            let slow = slow_left(slow_room, &endpoint_id);
+            if slow == 0 {
+                continue;
+            }
             let host = host_left(&host_room, &endpoint_id);
             if host == 0 {
                 host_waits += 1;
                 continue;
             }
-            let room = own.min(host);
+            let room = own.min(host).min(slow);
             let endpoint = self.endpoint(&endpoint_id)?;
             let rows: Vec<(i64, String, u32, u32)> = self
                 .conn
@@ -291,7 +303,10 @@ impl Writer {
             if let Some(g) = group(&endpoint_id) {
                 host_room[g] -= rows.len();
             }
-            if host < own && rows.len() == room {
+            if request.is_slow(&endpoint_id) {
+                slow_room -= rows.len();
+            }
+            if host < own.min(slow) && rows.len() == room {
                 host_waits += 1;
             }
             for (delivery, message_id, attempt_count, round_start) in rows {
@@ -335,7 +350,8 @@ impl Writer {
                     let room = request
                         .room(endpoint)
                         .saturating_sub(taken.get(*endpoint).copied().unwrap_or(0))
-                        .min(host_left(&host_room, endpoint));
+                        .min(host_left(&host_room, endpoint))
+                        .min(slow_left(slow_room, endpoint));
                     room > 0
                         && self
                             .endpoints
