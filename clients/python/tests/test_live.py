@@ -1,5 +1,6 @@
 """The client against a live Herald: register, publish, receive and verify, watch the
-delivery settle across a dropped connection, and read a field violation."""
+delivery settle across a dropped connection, read a field violation, and read a message
+whose deliveries span several pages."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import os
 from collections.abc import Iterator
 from datetime import timedelta
 
+import grpc
 import pytest
 
 from herald.v1 import herald_pb2 as pb
+from herald.v1 import herald_pb2_grpc
 from herald_client import (
     AsyncClient,
     AsyncWatch,
@@ -165,6 +168,63 @@ def test_the_async_client_publishes_watches_across_a_drop_and_reports_violations
         proxy.close()
 
     asyncio.run(scenario())
+
+
+# The server's cap on WEBHOOK_MAX_PAYLOAD_BYTES (3 MiB): beside the largest message about
+# 3,000 deliveries fit in an answer, so this many take two.
+LARGEST_PAYLOAD = 3 * 1024 * 1024
+PAGED_ENDPOINTS = 3600
+
+
+def test_get_message_follows_the_pages_of_its_deliveries() -> None:
+    binary = os.environ.get("HERALD_BIN")
+    if not binary:
+        pytest.fail("HERALD_BIN must name a built herald binary for the live test")
+    herald = Herald(binary, {"WEBHOOK_MAX_PAYLOAD_BYTES": str(LARGEST_PAYLOAD)})
+    try:
+        with Client(herald.address, api_key=herald.api_key) as client:
+            # Endpoints at Herald's own gRPC port, which it never sends webhooks to, tried
+            # once: the payload is never sent, and the deliveries stay listed. (By name:
+            # the address itself is refused at registration.)
+            own = f"http://localhost:{herald.address.rsplit(':', 1)[1]}/hook"
+            once = pb.RetryPolicy(max_retries=0)
+            endpoint_ids = [f"{i:05}{'e' * 59}" for i in range(PAGED_ENDPOINTS)]
+            for endpoint_id in endpoint_ids:
+                client.register_endpoint(own, endpoint_id=endpoint_id, retry_policy=once)
+            # The largest message: a payload at the limit, and metadata at its own.
+            metadata = {f"{i:04}{'k' * 60}": f"{i:04}{'v' * 1020}" for i in range(32)}
+            published = client.publish(
+                "a.b", b"x" * LARGEST_PAYLOAD, content_type="text/plain", metadata=metadata
+            )
+            assert published.delivery_count == PAGED_ENDPOINTS
+
+            # The server's first answer holds only some of the deliveries.
+            request = pb.GetMessageRequest(message_id=published.message_id)
+            with grpc.insecure_channel(herald.address) as channel:
+                first = herald_pb2_grpc.WebhookServiceStub(channel).GetMessage(
+                    request, metadata=(("authorization", f"Bearer {herald.api_key}"),)
+                )
+            assert first.next_page_token
+            assert 0 < len(first.deliveries) < PAGED_ENDPOINTS
+
+            answer = client.get_message(published.message_id)
+            assert answer.message.id == published.message_id
+            assert len(answer.message.payload) == LARGEST_PAYLOAD
+            assert [d.endpoint_id for d in answer.deliveries] == endpoint_ids
+            assert answer.next_page_token == ""
+
+        async def read() -> pb.GetMessageResponse:
+            async with AsyncClient(herald.address, api_key=herald.api_key) as client:
+                return await client.get_message(published.message_id)
+
+        # The deliveries' states move on between the reads: the same message, the same
+        # deliveries in the same order.
+        read_async = asyncio.run(read())
+        assert read_async.message == answer.message
+        assert [d.endpoint_id for d in read_async.deliveries] == endpoint_ids
+        assert read_async.next_page_token == ""
+    finally:
+        herald.stop()
 
 
 async def async_events_until(watch: AsyncWatch, message_id: str) -> list[pb.DeliveryStatusEvent]:

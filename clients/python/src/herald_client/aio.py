@@ -33,6 +33,9 @@ from herald_client.watch import Backoff, Resumption
 __all__ = ["AsyncClient", "AsyncWatch"]
 
 _Response = TypeVar("_Response", bound=Message)
+# The answers of paged calls, and their requests.
+_Page = TypeVar("_Page", pb.ListEndpointsResponse, pb.GetMessageResponse)
+_PagedRequest = pb.ListEndpointsRequest | pb.GetMessageRequest
 
 
 class AsyncStatusStream(Protocol):
@@ -253,17 +256,10 @@ class AsyncClient:
         self, *, page_size: int = 100, tenant: str | None = None, timeout: float | None = None
     ) -> AsyncIterator[pb.Endpoint]:
         """Every endpoint of the tenant, fetching one page at a time as it is iterated."""
-        token = ""
-        while True:
-            request = pb.ListEndpointsRequest(
-                page_size=page_size, page_token=token, tenant_id=self._tenant_of(tenant)
-            )
-            page = await self._unary(self._stub.ListEndpoints, request, timeout)
+        request = pb.ListEndpointsRequest(page_size=page_size, tenant_id=self._tenant_of(tenant))
+        async for page in self._pages(self._stub.ListEndpoints, request, timeout):
             for endpoint in page.endpoints:
                 yield endpoint
-            token = page.next_page_token
-            if not token:
-                return
 
     async def update_endpoint(
         self,
@@ -328,9 +324,16 @@ class AsyncClient:
     async def get_message(
         self, message_id: str, *, tenant: str | None = None, timeout: float | None = None
     ) -> pb.GetMessageResponse:
-        """The message with the state of its delivery to every endpoint."""
+        """The message with the state of its delivery to every endpoint: the server's
+        pages followed and their deliveries joined in endpoint order (`next_page_token`
+        empty); `timeout` is each page's."""
         request = pb.GetMessageRequest(message_id=message_id, tenant_id=self._tenant_of(tenant))
-        return await self._unary(self._stub.GetMessage, request, timeout)
+        answer = pb.GetMessageResponse()
+        async for page in self._pages(self._stub.GetMessage, request, timeout):
+            # The same message on every page.
+            answer.message.CopyFrom(page.message)
+            answer.deliveries.extend(page.deliveries)
+        return answer
 
     def watch(
         self,
@@ -362,6 +365,20 @@ class AsyncClient:
         return AsyncWatch(
             open_stream, after_cursor=after_cursor, until_settled=until_settled, backoff=backoff
         )
+
+    async def _pages(
+        self,
+        method: Callable[..., Awaitable[_Page]],
+        request: _PagedRequest,
+        timeout: float | None,
+    ) -> AsyncIterator[_Page]:
+        """Every page of a paged call; see `Client._pages`."""
+        while True:
+            page = await self._unary(method, request, timeout)
+            yield page
+            if not page.next_page_token:
+                return
+            request.page_token = page.next_page_token
 
     async def _unary(
         self,

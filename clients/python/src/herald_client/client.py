@@ -33,6 +33,9 @@ from herald_client.watch import Backoff, StatusStream, Watch
 __all__ = ["Client"]
 
 _Response = TypeVar("_Response", bound=Message)
+# The answers of paged calls, and their requests.
+_Page = TypeVar("_Page", pb.ListEndpointsResponse, pb.GetMessageResponse)
+_PagedRequest = pb.ListEndpointsRequest | pb.GetMessageRequest
 
 
 class Client:
@@ -177,16 +180,9 @@ class Client:
         self, *, page_size: int = 100, tenant: str | None = None, timeout: float | None = None
     ) -> Iterator[pb.Endpoint]:
         """Every endpoint of the tenant, fetching one page at a time as it is iterated."""
-        token = ""
-        while True:
-            request = pb.ListEndpointsRequest(
-                page_size=page_size, page_token=token, tenant_id=self._tenant_of(tenant)
-            )
-            page = self._unary(self._stub.ListEndpoints, request, timeout)
+        request = pb.ListEndpointsRequest(page_size=page_size, tenant_id=self._tenant_of(tenant))
+        for page in self._pages(self._stub.ListEndpoints, request, timeout):
             yield from page.endpoints
-            token = page.next_page_token
-            if not token:
-                return
 
     def update_endpoint(
         self,
@@ -257,9 +253,16 @@ class Client:
     def get_message(
         self, message_id: str, *, tenant: str | None = None, timeout: float | None = None
     ) -> pb.GetMessageResponse:
-        """The message with the state of its delivery to every endpoint."""
+        """The message with the state of its delivery to every endpoint: the server's
+        pages followed and their deliveries joined in endpoint order (`next_page_token`
+        empty); `timeout` is each page's."""
         request = pb.GetMessageRequest(message_id=message_id, tenant_id=self._tenant_of(tenant))
-        return self._unary(self._stub.GetMessage, request, timeout)
+        answer = pb.GetMessageResponse()
+        for page in self._pages(self._stub.GetMessage, request, timeout):
+            # The same message on every page.
+            answer.message.CopyFrom(page.message)
+            answer.deliveries.extend(page.deliveries)
+        return answer
 
     # The status stream.
 
@@ -298,6 +301,21 @@ class Client:
         return Watch(
             open_stream, after_cursor=after_cursor, until_settled=until_settled, backoff=backoff
         )
+
+    def _pages(
+        self,
+        method: Callable[..., _Page],
+        request: _PagedRequest,
+        timeout: float | None,
+    ) -> Iterator[_Page]:
+        """Every page of a paged call, asking for the next while the answer names one;
+        `request` is changed to ask for each in turn."""
+        while True:
+            page = self._unary(method, request, timeout)
+            yield page
+            if not page.next_page_token:
+                return
+            request.page_token = page.next_page_token
 
     def _unary(
         self,
