@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use tokio_stream::Stream;
+use tokio_stream::{Stream, StreamExt};
 use tonic::Request;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
 use tonic::service::Interceptor;
@@ -314,6 +314,34 @@ tenanted!(all:
     pb::StreamDeliveryStatusRequest,
 );
 
+/// Requests whose answers come in pages: the token asking for the page after another,
+/// and where an answer names that next page (empty on the last).
+trait Paged: Tenanted + Clone + Send + 'static {
+    type Page: Send + 'static;
+    fn page_token(&mut self) -> &mut String;
+    fn next_page_token(page: &mut Self::Page) -> &mut String;
+}
+
+macro_rules! paged {
+    ($($request:ty => $page:ty),* $(,)?) => {$(
+        impl Paged for $request {
+            type Page = $page;
+            fn page_token(&mut self) -> &mut String {
+                &mut self.page_token
+            }
+            fn next_page_token(page: &mut $page) -> &mut String {
+                &mut page.next_page_token
+            }
+        }
+    )*};
+}
+
+paged!(
+    pb::ListEndpointsRequest => pb::ListEndpointsResponse,
+    pb::GetMessageRequest => pb::GetMessageResponse,
+    pb::ListAttemptsRequest => pb::ListAttemptsResponse,
+);
+
 impl Client {
     /// Settings for a client of the Herald at `address` (`host:port` or a URI).
     pub fn builder(address: impl Into<String>) -> ClientBuilder {
@@ -343,6 +371,35 @@ impl Client {
         let mut request = Request::new(self.with_tenant(message));
         request.set_timeout(self.timeout);
         request
+    }
+
+    /// Every page of a paged call, asking for the next while the answer names one; each
+    /// page is a unary request (the default tenant, the call's deadline). A page that
+    /// fails ends the stream with its error.
+    fn pages<T, F, Fut>(
+        &self,
+        mut request: T,
+        call: F,
+    ) -> impl Stream<Item = Result<T::Page, Error>> + Send + 'static
+    where
+        T: Paged,
+        F: Fn(Stub, Request<T>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<tonic::Response<T::Page>, tonic::Status>> + Send,
+    {
+        let client = self.clone();
+        async_stream::try_stream! {
+            loop {
+                let mut page = call(client.stub.clone(), client.unary(request.clone()))
+                    .await?
+                    .into_inner();
+                let next = std::mem::take(T::next_page_token(&mut page));
+                yield page;
+                if next.is_empty() {
+                    break;
+                }
+                *request.page_token() = next;
+            }
+        }
     }
 
     /// Publishes one event. OK means the message and its deliveries are durably stored.
@@ -430,20 +487,14 @@ impl Client {
         &self,
         request: pb::ListEndpointsRequest,
     ) -> impl Stream<Item = Result<pb::Endpoint, Error>> + Send + 'static {
-        let client = self.clone();
-        let mut request = self.with_tenant(request);
+        let pages = self.pages(request, |mut stub, call| async move {
+            stub.list_endpoints(call).await
+        });
         async_stream::try_stream! {
-            loop {
-                let mut call = Request::new(request.clone());
-                call.set_timeout(client.timeout);
-                let page = client.stub.clone().list_endpoints(call).await?.into_inner();
-                for endpoint in page.endpoints {
+            for await page in pages {
+                for endpoint in page?.endpoints {
                     yield endpoint;
                 }
-                if page.next_page_token.is_empty() {
-                    break;
-                }
-                request.page_token = page.next_page_token;
             }
         }
     }
@@ -521,19 +572,32 @@ impl Client {
             .into_inner())
     }
 
-    /// A message with the state of its delivery to every endpoint.
+    /// A message with the state of its delivery to every endpoint: the server's pages
+    /// followed (each with the call's deadline) and their deliveries joined in endpoint
+    /// order, so `next_page_token` is empty.
     ///
     /// # Errors
-    /// `NOT_FOUND` or the call's status.
+    /// `NOT_FOUND` or the status of the call for any page.
     pub async fn get_message(
         &self,
         message_id: impl Into<String>,
     ) -> Result<pb::GetMessageResponse, Error> {
-        let request = self.unary(pb::GetMessageRequest {
+        let request = pb::GetMessageRequest {
             message_id: message_id.into(),
             ..Default::default()
+        };
+        let pages = self.pages(request, |mut stub, call| async move {
+            stub.get_message(call).await
         });
-        Ok(self.stub.clone().get_message(request).await?.into_inner())
+        let mut pages = std::pin::pin!(pages);
+        let mut answer = pb::GetMessageResponse::default();
+        while let Some(page) = pages.next().await {
+            let page = page?;
+            // The same message on every page.
+            answer.message = page.message;
+            answer.deliveries.extend(page.deliveries);
+        }
+        Ok(answer)
     }
 
     /// Every delivery attempt the request selects, oldest first, page after page.
@@ -543,20 +607,14 @@ impl Client {
         &self,
         request: pb::ListAttemptsRequest,
     ) -> impl Stream<Item = Result<pb::Attempt, Error>> + Send + 'static {
-        let client = self.clone();
-        let mut request = self.with_tenant(request);
+        let pages = self.pages(request, |mut stub, call| async move {
+            stub.list_attempts(call).await
+        });
         async_stream::try_stream! {
-            loop {
-                let mut call = Request::new(request.clone());
-                call.set_timeout(client.timeout);
-                let page = client.stub.clone().list_attempts(call).await?.into_inner();
-                for attempt in page.attempts {
+            for await page in pages {
+                for attempt in page?.attempts {
                     yield attempt;
                 }
-                if page.next_page_token.is_empty() {
-                    break;
-                }
-                request.page_token = page.next_page_token;
             }
         }
     }

@@ -331,6 +331,31 @@ async fn delivers_a_verifiable_webhook_and_watches_it_settle_across_a_cut() {
     );
     read_until_succeeded(&mut watch, &[&first], &mut seen).await;
 
+    // The message with its one delivery, and that delivery's one attempt, page by page.
+    let answer = direct.get_message(&first).await.expect("get message");
+    assert_eq!(answer.message.expect("the message").id, first);
+    let delivered: Vec<_> = answer
+        .deliveries
+        .iter()
+        .map(|d| (d.endpoint_id.as_str(), d.state()))
+        .collect();
+    assert_eq!(
+        delivered,
+        [(endpoint.as_str(), pb::DeliveryState::Succeeded)]
+    );
+    assert!(answer.next_page_token.is_empty());
+    let attempts: Vec<pb::Attempt> = direct
+        .list_attempts(pb::ListAttemptsRequest {
+            message_id: first.clone(),
+            page_size: 1,
+            ..Default::default()
+        })
+        .collect::<Result<_, _>>()
+        .await
+        .expect("list attempts");
+    assert_eq!(attempts.len(), 1);
+    assert!(attempts[0].succeeded);
+
     // The watch loses its connection; two more messages are delivered meanwhile.
     relay.cut();
     let before = relay.connections();
