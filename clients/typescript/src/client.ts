@@ -18,6 +18,7 @@ import {
   type Endpoint,
   type EndpointSchema,
   type GetMessageResponse,
+  GetMessageResponseSchema,
   type PublishBatchResult,
   type PublishRequestSchema,
   type PublishResponse,
@@ -157,18 +158,18 @@ export class HeraldClient {
   async *listEndpoints(
     options?: CallOptions & { tenantId?: string; allTenants?: boolean; pageSize?: number },
   ): AsyncGenerator<Endpoint, void, undefined> {
-    let pageToken = "";
-    do {
-      const request = {
-        pageToken,
-        pageSize: options?.pageSize ?? 0,
-        allTenants: options?.allTenants ?? false,
-        tenantId: options?.allTenants === true ? "" : this.tenantOr(options?.tenantId),
-      };
-      const page = await this.unary((o) => this.stub.listEndpoints(request, o), options);
+    const request = {
+      pageSize: options?.pageSize ?? 0,
+      allTenants: options?.allTenants ?? false,
+      tenantId: options?.allTenants === true ? "" : this.tenantOr(options?.tenantId),
+    };
+    const pages = this.pages(
+      (pageToken, o) => this.stub.listEndpoints({ ...request, pageToken }, o),
+      options,
+    );
+    for await (const page of pages) {
       yield* page.endpoints;
-      pageToken = page.nextPageToken;
-    } while (pageToken !== "");
+    }
   }
 
   /** Replaces the `fields` of the endpoint named by `endpoint.id` (e.g. `["url", "enabled"]`). */
@@ -210,13 +211,24 @@ export class HeraldClient {
     return this.unary((o) => this.stub.rotateEndpointSecret(request, o), options);
   }
 
-  /** A message with the state of its delivery to every endpoint. */
+  /**
+   * A message with the state of its delivery to every endpoint: the server's pages
+   * followed and their deliveries joined in endpoint order (`nextPageToken` empty). The
+   * deadline is each page's.
+   */
   async getMessage(
     messageId: string,
     options?: CallOptions & { tenantId?: string },
   ): Promise<GetMessageResponse> {
     const request = { messageId, tenantId: this.tenantOr(options?.tenantId) };
-    return this.unary((o) => this.stub.getMessage(request, o), options);
+    const answer = create(GetMessageResponseSchema);
+    const pages = this.pages((pageToken, o) => this.stub.getMessage({ ...request, pageToken }, o), options);
+    for await (const page of pages) {
+      // The same message on every page.
+      answer.message = page.message;
+      answer.deliveries.push(...page.deliveries);
+    }
+    return answer;
   }
 
   /**
@@ -265,6 +277,19 @@ export class HeraldClient {
 
   private tenantOr(tenantId: string | undefined): string {
     return tenantId === undefined || tenantId === "" ? this.tenant : tenantId;
+  }
+
+  /** Every page of a paged call, asking for the next while the answer names one. */
+  private async *pages<T extends { nextPageToken: string }>(
+    call: (pageToken: string, options: CallOptions) => Promise<T>,
+    options: CallOptions | undefined,
+  ): AsyncGenerator<T, void, undefined> {
+    let pageToken = "";
+    do {
+      const page = await this.unary((o) => call(pageToken, o), options);
+      yield page;
+      pageToken = page.nextPageToken;
+    } while (pageToken !== "");
   }
 
   /** Runs one unary call with the default deadline, failing with a `HeraldError`. */
