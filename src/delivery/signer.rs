@@ -50,6 +50,7 @@ pub fn signature_header<'a>(
 /// Why a received webhook does not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
+    /// `skew_secs` is now minus the timestamp, saturated at the bounds of `i64`.
     #[error("webhook-timestamp is {skew_secs}s away from now, beyond the tolerance")]
     Stale { skew_secs: i64 },
     #[error("no v1 signature in webhook-signature matches")]
@@ -71,8 +72,11 @@ pub fn verify(
     now_secs: i64,
     tolerance_secs: i64,
 ) -> Result<(), VerifyError> {
-    let skew_secs = now_secs - timestamp;
-    if skew_secs.abs() > tolerance_secs {
+    // In i128, where the difference of any two timestamps fits: a hostile timestamp far
+    // from now must not overflow, nor wrap round to look fresh.
+    let skew = i128::from(now_secs) - i128::from(timestamp);
+    if skew.abs() > i128::from(tolerance_secs) {
+        let skew_secs = i64::try_from(skew).unwrap_or(if skew < 0 { i64::MIN } else { i64::MAX });
         return Err(VerifyError::Stale { skew_secs });
     }
     let matches = header
@@ -191,6 +195,32 @@ mod tests {
         assert_eq!(
             verify(&s, SIGNATURE, ID, TIMESTAMP, BODY, TIMESTAMP + 301, 300),
             Err(VerifyError::Stale { skew_secs: 301 })
+        );
+    }
+
+    #[test]
+    fn timestamps_at_the_ends_of_the_range_are_stale_not_an_overflow() {
+        let s = secret();
+        let at =
+            |timestamp, now, tolerance| verify(&s, SIGNATURE, ID, timestamp, BODY, now, tolerance);
+        assert_eq!(
+            at(i64::MIN, TIMESTAMP, 300),
+            Err(VerifyError::Stale {
+                skew_secs: i64::MAX
+            })
+        );
+        assert_eq!(
+            at(i64::MAX, -TIMESTAMP, 300),
+            Err(VerifyError::Stale {
+                skew_secs: i64::MIN
+            })
+        );
+        // The full span wraps round to -1 in i64: it must not pass as fresh.
+        assert_eq!(
+            at(i64::MIN, i64::MAX, i64::MAX),
+            Err(VerifyError::Stale {
+                skew_secs: i64::MAX
+            })
         );
     }
 

@@ -92,16 +92,7 @@ impl WebhookApi {
         &self,
         request: R,
     ) -> Result<(Tenancy, C), Status> {
-        let mut v = Violations::default();
-        let tenancy = request.tenancy(&mut v);
-        match C::try_from(request) {
-            Ok(command) if v.is_empty() => Ok((tenancy, command)),
-            Ok(_) => Err(self.fail(v.into())),
-            Err(more) => {
-                v.extend(more);
-                Err(self.fail(v.into()))
-            }
-        }
+        request::scoped(request).map_err(|v| self.fail(v.into()))
     }
 
     /// The result of the batch's event `i`; its violations are named at `requests[i]`.

@@ -227,6 +227,24 @@ macro_rules! tenanted_reads {
     )*};
 }
 
+/// The tenants a request names and the command it carries.
+///
+/// # Errors
+/// Every field violation of both.
+pub fn scoped<R: Tenanted, C: TryFrom<R, Error = Violations>>(
+    request: R,
+) -> Result<(Tenancy, C), Violations> {
+    let mut v = Violations::default();
+    let tenancy = request.tenancy(&mut v);
+    match C::try_from(request) {
+        Ok(command) => v.or(|| (tenancy, command)),
+        Err(more) => {
+            v.extend(more);
+            Err(v)
+        }
+    }
+}
+
 tenanted!(
     pb::RegisterEndpointRequest,
     pb::UpdateEndpointRequest,
@@ -611,6 +629,7 @@ fn parse_page_size(v: &mut Violations, value: i32) -> usize {
 }
 
 /// Opaque cursors: which list they belong to, and the last key returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PageToken {
     Endpoints(EndpointId),
     /// A message's deliveries, after the one to this endpoint.
@@ -632,7 +651,8 @@ impl PageToken {
         URL_SAFE_NO_PAD.encode(raw)
     }
 
-    fn decode(token: &str) -> Option<Self> {
+    /// The cursor `token` carries, or `None` when it is not a token [`Self::encode`] made.
+    pub fn decode(token: &str) -> Option<Self> {
         let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(token).ok()?).ok()?;
         match raw.split_once(':')? {
             ("e", id) => EndpointId::parse_stored(id).ok().map(Self::Endpoints),
