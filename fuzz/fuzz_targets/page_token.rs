@@ -2,14 +2,14 @@
 //!
 //! Decoding any text never panics, and a token that decodes encodes to one that decodes to
 //! the same cursor. A cursor built from the input (an attempt id, or a key the list could
-//! hold) survives encode then decode. Each list takes its own tokens only: a token given
+//! hold, a message's deliveries included) survives encode then decode. Each list takes its own tokens only: a token given
 //! to another list is refused naming `page_token`.
 #![no_main]
 
 use herald::auth::ApiKeyId;
 use herald::domain::{EndpointId, TenantId};
 use herald::grpc::pb;
-use herald::grpc::request::{ListPage, PageToken};
+use herald::grpc::request::{GetMessage, ListPage, PageToken};
 use herald::service::{AttemptsQuery, Violations};
 use libfuzzer_sys::fuzz_target;
 
@@ -22,7 +22,8 @@ fuzz_target!(|input: &[u8]| {
         round_trip(&PageToken::Attempts(i64::from_le_bytes(*id)));
     }
     if let Ok(id) = EndpointId::parse_stored(&text) {
-        round_trip(&PageToken::Endpoints(id));
+        round_trip(&PageToken::Endpoints(id.clone()));
+        round_trip(&PageToken::Deliveries(id));
     }
     if let Ok(id) = ApiKeyId::parse(&text) {
         round_trip(&PageToken::ApiKeys(id));
@@ -38,6 +39,12 @@ fn round_trip(token: &PageToken) {
     let accepted = [
         matches!(token, PageToken::Endpoints(_))
             == accepts(ListPage::<EndpointId>::try_from(pb::ListEndpointsRequest {
+                page_token: encoded.clone(),
+                ..Default::default()
+            })),
+        matches!(token, PageToken::Deliveries(_))
+            == accepts(GetMessage::try_from(pb::GetMessageRequest {
+                message_id: "msg_1".into(),
                 page_token: encoded.clone(),
                 ..Default::default()
             })),

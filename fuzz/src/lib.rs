@@ -12,8 +12,8 @@ use herald::auth::ApiKeyId;
 use herald::domain::{EndpointId, MessageId, NewMessage, TenantId};
 use herald::grpc::pb;
 use herald::grpc::request::{
-    self, ListPage, PublishBatch, RecoverEndpoint, RetryDelivery, RotateSecret, Tenanted,
-    UpdateEndpoint,
+    self, GetMessage, ListPage, PublishBatch, RecoverEndpoint, RetryDelivery, RotateSecret,
+    Tenanted, UpdateEndpoint,
 };
 use herald::service::{
     AnalyticsQuery, AttemptsQuery, NewApiKey, NewEndpoint, Publish, Violations, WatchQuery,
@@ -64,7 +64,7 @@ pub const RPCS: &[Rpc] = &[
     },
     Rpc {
         name: "GetMessage",
-        convert: scoped::<pb::GetMessageRequest, MessageId>,
+        convert: scoped::<pb::GetMessageRequest, GetMessage>,
     },
     Rpc {
         name: "ListAttempts",
