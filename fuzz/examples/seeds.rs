@@ -246,6 +246,18 @@ fn requests() -> Seeds {
             ),
         ),
         (
+            "get-message-page",
+            input(
+                "GetMessage",
+                &pb::GetMessageRequest {
+                    message_id: MESSAGE.into(),
+                    page_token: PageToken::Deliveries(EndpointId::parse(ENDPOINT).unwrap())
+                        .encode(),
+                    ..Default::default()
+                },
+            ),
+        ),
+        (
             "list-attempts",
             input(
                 "ListAttempts",
@@ -485,6 +497,12 @@ fn page_tokens() -> Seeds {
         (
             "endpoints",
             PageToken::Endpoints(EndpointId::parse_stored("acme~orders").unwrap())
+                .encode()
+                .into_bytes(),
+        ),
+        (
+            "deliveries",
+            PageToken::Deliveries(EndpointId::parse_stored("acme~orders").unwrap())
                 .encode()
                 .into_bytes(),
         ),
