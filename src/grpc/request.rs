@@ -629,7 +629,7 @@ fn parse_page_size(v: &mut Violations, value: i32) -> usize {
 }
 
 /// Opaque cursors: which list they belong to, and the last key returned.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum PageToken {
     Endpoints(EndpointId),
     /// A message's deliveries, after the one to this endpoint.
