@@ -79,7 +79,7 @@ impl Health {
             Some(why) => Err(ErrorChain(&**why).to_string()),
             None => self
                 .store
-                .pending(None, None)
+                .probe()
                 .await
                 .map_err(|e| e.to_string()),
         };

@@ -494,6 +494,9 @@ pub trait Store: Send + Sync + 'static {
     async fn purge_expired_keys(&self, now: SystemTime) -> Result<u64, StoreError>;
     /// Deliveries not yet finished (pending or in flight).
     fn backlog(&self) -> u64;
+    /// Answers once the store serves a read: the smallest question that reaches it, so
+    /// asking often costs nothing and holds nothing back (health checks).
+    async fn probe(&self) -> Result<(), StoreError>;
     /// Bytes of the payloads stored (of every message not yet deleted or expunged).
     fn stored_bytes(&self) -> u64;
 

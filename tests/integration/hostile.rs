@@ -547,6 +547,9 @@ impl Store for Buggy {
     async fn prune_rollups(&self, before_minute: i64) -> Result<u64, StoreError> {
         self.0.prune_rollups(before_minute).await
     }
+    async fn probe(&self) -> Result<(), StoreError> {
+        self.0.probe().await
+    }
     async fn sweep(&self, now: SystemTime, limit: usize) -> Result<Swept, StoreError> {
         self.0.sweep(now, limit).await
     }

@@ -87,6 +87,10 @@ struct Args {
     /// The herald binary [default: `herald` beside this executable].
     #[arg(long)]
     herald: Option<PathBuf>,
+    /// Only these rows, comma-separated (`W1,W3`) [default: every row]. W6b runs only
+    /// with W1, whose rate it halves.
+    #[arg(long, value_delimiter = ',', value_parser = ["W1", "W2", "W3", "W4", "W5", "W6a", "W6b"], conflicts_with = "soak")]
+    rows: Vec<String>,
     /// Where to write every figure as JSON.
     #[arg(long, default_value = "bench-results.json")]
     json: PathBuf,
@@ -324,7 +328,9 @@ async fn workloads(
     let mut bench = Bench::new(clock, sink, clients, setup, bar.clone());
 
     let mut measured: Vec<Measured> = Vec::new();
-    let mut workloads = VecDeque::from(plan(&settings));
+    let chosen = |key: &str| args.rows.is_empty() || args.rows.iter().any(|r| r == key);
+    let mut workloads: VecDeque<Workload> =
+        plan(&settings).into_iter().filter(|w| chosen(w.key)).collect();
     while let Some(workload) = workloads.pop_front() {
         let row = bench.run(&workload).await.with_context(|| {
             format!(
@@ -335,7 +341,7 @@ async fn workloads(
             )
         })?;
         bar.suspend(|| eprintln!("{}", summary(&row)));
-        if row.key == "W1" {
+        if row.key == "W1" && chosen("W6b") {
             workloads.push_back(half_of_w1(&row, &settings));
         }
         measured.push(row);

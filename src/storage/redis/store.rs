@@ -893,6 +893,11 @@ impl Store for RedisStore {
             .sum())
     }
 
+    async fn probe(&self) -> Result<(), StoreError> {
+        let _: String = redis::cmd("PING").query_async(&mut self.conn()).await?;
+        Ok(())
+    }
+
     async fn prune_rollups(&self, before_minute: i64) -> Result<u64, StoreError> {
         let mut conn = self.conn();
         let minutes: Vec<i64> = conn

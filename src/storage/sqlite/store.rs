@@ -484,6 +484,17 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn probe(&self) -> Result<(), StoreError> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT 1 FROM endpoints LIMIT 1")?
+                .query_row([], |_| Ok(()))
+                .optional()
+                .map(drop)?)
+        })
+        .await
+    }
+
     async fn prune_rollups(&self, before_minute: i64) -> Result<u64, StoreError> {
         self.write(move |w| {
             Ok(w.conn
