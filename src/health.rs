@@ -77,11 +77,7 @@ impl Health {
         let condition = self.store.condition().borrow().clone();
         let storage = match condition.failure() {
             Some(why) => Err(ErrorChain(&**why).to_string()),
-            None => self
-                .store
-                .probe()
-                .await
-                .map_err(|e| e.to_string()),
+            None => self.store.probe().await.map_err(|e| e.to_string()),
         };
         let backlog = self.store.backlog();
         let circuits = self.circuits().await;

@@ -11,6 +11,7 @@
 //! for an endpoint arrives decided, in the [`Outcome`].
 
 pub mod codec;
+pub mod directory;
 pub mod redis;
 pub mod sealing;
 pub mod sqlite;

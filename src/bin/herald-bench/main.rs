@@ -87,9 +87,13 @@ struct Args {
     /// The herald binary [default: `herald` beside this executable].
     #[arg(long)]
     herald: Option<PathBuf>,
+    /// Idle endpoints registered beside W9's 100 (one per customer) [default: 100000,
+    /// 1000 with --smoke].
+    #[arg(long)]
+    idle_endpoints: Option<usize>,
     /// Only these rows, comma-separated (`W1,W3`) [default: every row]. W6b runs only
     /// with W1, whose rate it halves.
-    #[arg(long, value_delimiter = ',', value_parser = ["W1", "W2", "W3", "W4", "W5", "W6a", "W6b"], conflicts_with = "soak")]
+    #[arg(long, value_delimiter = ',', value_parser = ["W1", "W2", "W3", "W4", "W5", "W6a", "W6b", "W9"], conflicts_with = "soak")]
     rows: Vec<String>,
     /// Where to write every figure as JSON.
     #[arg(long, default_value = "bench-results.json")]
@@ -132,6 +136,9 @@ impl Args {
             open_loop_seconds,
             starts: self.starts.unwrap_or(if self.smoke { 1 } else { 5 }) as usize,
             stall_seconds: self.stall_secs,
+            idle_endpoints: self
+                .idle_endpoints
+                .unwrap_or(if self.smoke { 1_000 } else { 100_000 }),
             // Long enough for start-up work to finish; a smoke run does not judge memory.
             idle_settle_seconds: if self.smoke { 0.1 } else { 1.0 },
         })
@@ -329,8 +336,10 @@ async fn workloads(
 
     let mut measured: Vec<Measured> = Vec::new();
     let chosen = |key: &str| args.rows.is_empty() || args.rows.iter().any(|r| r == key);
-    let mut workloads: VecDeque<Workload> =
-        plan(&settings).into_iter().filter(|w| chosen(w.key)).collect();
+    let mut workloads: VecDeque<Workload> = plan(&settings)
+        .into_iter()
+        .filter(|w| chosen(w.key))
+        .collect();
     while let Some(workload) = workloads.pop_front() {
         let row = bench.run(&workload).await.with_context(|| {
             format!(
@@ -369,10 +378,14 @@ async fn workloads(
         start_ms_median,
     };
     let isolation = isolation(&measured);
+    let w3 = measured
+        .iter()
+        .find(|m| m.key == "W3")
+        .map(|m| m.deliveries_per_s);
     let rows: Vec<Row> = measured
         .into_iter()
         .map(|m| Row {
-            checks: report::row_checks(&m, args.store),
+            checks: report::row_checks(&m, args.store, w3),
             durable: args.store.durable(),
             measured: m,
         })
@@ -405,40 +418,56 @@ fn plan(settings: &Settings) -> Vec<Workload> {
             key: "W1",
             title: format!("1 endpoint, {} publishers", settings.publishers),
             targets: healthy(1),
+            idle_endpoints: 0,
             load: closed(messages),
         },
         Workload {
             key: "W2",
             title: "10 endpoints (fan-out)".to_owned(),
             targets: healthy(10),
+            idle_endpoints: 0,
             load: closed(messages),
         },
         Workload {
             key: "W3",
             title: "100 endpoints (fan-out)".to_owned(),
             targets: healthy(100),
+            idle_endpoints: 0,
             load: closed((messages / 10).max(1)),
         },
         Workload {
             key: "W4",
             title: format!("1 endpoint answering in {} ms", SLOW.as_millis()),
             targets: vec![Target::Slow(SLOW)],
+            idle_endpoints: 0,
             load: closed(messages),
         },
         Workload {
             key: "W5",
             title: "10 endpoints, 1 always failing".to_owned(),
             targets: nine_healthy_one_failing,
+            idle_endpoints: 0,
             load: closed(messages),
         },
         Workload {
             key: "W6a",
             title: format!("open loop {OPEN_LOOP_RATE:.0} msg/s, 1 endpoint"),
             targets: healthy(1),
+            idle_endpoints: 0,
             load: Load::Open {
                 rate: OPEN_LOOP_RATE,
                 duration: Duration::from_secs_f64(settings.open_loop_seconds),
             },
+        },
+        Workload {
+            key: "W9",
+            title: format!(
+                "W3 beside {} idle endpoints",
+                report::number(settings.idle_endpoints as f64)
+            ),
+            targets: healthy(100),
+            idle_endpoints: settings.idle_endpoints,
+            load: closed((messages / 10).max(1)),
         },
     ]
 }
@@ -453,6 +482,7 @@ fn half_of_w1(w1: &Measured, settings: &Settings) -> Workload {
             report::number(rate)
         ),
         targets: vec![Target::Healthy],
+        idle_endpoints: 0,
         load: Load::Open {
             rate,
             duration: Duration::from_secs_f64(settings.open_loop_seconds),
@@ -592,7 +622,8 @@ mod tests {
         assert_eq!(settings.messages, 200);
         let plan = plan(&settings);
         let keys: Vec<_> = plan.iter().map(|w| w.key).collect();
-        assert_eq!(keys, ["W1", "W2", "W3", "W4", "W5", "W6a"]);
+        assert_eq!(keys, ["W1", "W2", "W3", "W4", "W5", "W6a", "W9"]);
+        assert_eq!(plan[6].idle_endpoints, 1_000);
         assert_eq!(plan[2].targets.len(), 100);
         assert!(matches!(plan[2].load, Load::Closed { messages: 20, .. }));
         assert!(matches!(plan[4].targets[9], Target::Failing));

@@ -91,6 +91,8 @@ pub struct Settings {
     pub open_loop_seconds: f64,
     pub starts: usize,
     pub stall_seconds: u64,
+    /// W9's idle endpoints.
+    pub idle_endpoints: usize,
     /// How long Herald idles after its start before its idle RSS is read.
     pub idle_settle_seconds: f64,
 }
@@ -208,7 +210,12 @@ const IDLE_RSS: &str = "idle_rss_mb";
 const START: &str = "start_ms_median";
 
 /// The budgets of DESIGN.md §10 that apply to `row` on `store`.
-pub fn row_checks(row: &Measured, store: StoreKind) -> Vec<Check> {
+/// The row's budgets; W9's is 80 % of `w3_deliveries_per_s`, when W3 ran.
+pub fn row_checks(
+    row: &Measured,
+    store: StoreKind,
+    w3_deliveries_per_s: Option<f64>,
+) -> Vec<Check> {
     let judged = store.durable();
     let mut checks = Vec::new();
     let on_sqlite = store != StoreKind::Redis;
@@ -250,6 +257,15 @@ pub fn row_checks(row: &Measured, store: StoreKind) -> Vec<Check> {
             5.0,
             judged,
         )),
+        ("W9", _) => checks.extend(w3_deliveries_per_s.map(|w3| {
+            Check::new(
+                DELIVERY_RATE,
+                row.deliveries_per_s,
+                Bound::AtLeast,
+                (w3 * 0.8).round(),
+                judged,
+            )
+        })),
         _ => {}
     }
     checks.push(Check::new(

@@ -175,6 +175,8 @@ impl Launcher {
             // default worker pool, and no host rate ceiling, so they never hold it back.
             ("WEBHOOK_HOST_MAX_IN_FLIGHT", "256"),
             ("WEBHOOK_HOST_RATE_LIMIT", "0"),
+            // W9 registers 100,000 endpoints for one tenant.
+            ("WEBHOOK_MAX_ENDPOINTS_PER_TENANT", "1000000"),
         ]);
         if let Some(retention) = self.retention {
             command.env("WEBHOOK_RETENTION", format!("{}ms", retention.as_millis()));

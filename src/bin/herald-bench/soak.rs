@@ -186,6 +186,7 @@ pub async fn run(
             humantime::format_duration(duration)
         ),
         targets: vec![Target::Healthy],
+        idle_endpoints: 0,
         load: Load::Open {
             rate: settings.rate_per_s,
             duration,
@@ -240,7 +241,7 @@ pub async fn run(
     }
     problems.extend(report::problems([&measured]));
     let row = Row {
-        checks: report::row_checks(&measured, info.store),
+        checks: report::row_checks(&measured, info.store, None),
         durable: info.durable,
         measured,
     };

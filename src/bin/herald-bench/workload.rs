@@ -25,6 +25,7 @@ use tokio::task::JoinSet;
 
 use crate::payload::{self, Clock, ms};
 use crate::procfs::{self, MachineTime};
+use crate::report;
 use crate::sink::{Receipt, Sink};
 
 pub use herald::cli::Client;
@@ -38,6 +39,8 @@ const MAX_IN_FLIGHT: u32 = 64;
 const BREAKER_THRESHOLD: u32 = 10_000;
 /// Longest wait for one phase's deliveries however steadily they trickle in.
 const SETTLE_LIMIT: Duration = Duration::from_secs(30 * 60);
+/// Registrations and deletions in flight at once.
+const REGISTRATION_CALLS: usize = 64;
 /// How often the progress bar and the wait for deliveries look at the sink.
 const TICK: Duration = Duration::from_millis(50);
 
@@ -78,6 +81,9 @@ pub struct Workload {
     pub key: &'static str,
     pub title: String,
     pub targets: Vec<Target>,
+    /// Endpoints registered beside the targets that receive none of the traffic, each
+    /// subscribed to an event type of its own (one endpoint per customer).
+    pub idle_endpoints: usize,
     pub load: Load,
 }
 
@@ -239,17 +245,76 @@ impl Bench {
     /// When Herald refuses a registration or deletion, or a process cannot be measured.
     pub async fn run(&mut self, workload: &Workload) -> anyhow::Result<Measured> {
         let endpoints = self.register(workload).await?;
+        let idle = self.register_idle(workload).await?;
         let measured = self.measure(workload, &endpoints).await;
-        for endpoint in &endpoints {
-            self.clients[0]
+        let ids = endpoints.into_iter().map(|e| e.id).chain(idle);
+        self.on_every(ids, |mut client, endpoint_id| async move {
+            client
                 .delete_endpoint(pb::DeleteEndpointRequest {
-                    endpoint_id: endpoint.id.clone(),
+                    endpoint_id: endpoint_id.clone(),
                     ..Default::default()
                 })
                 .await
-                .with_context(|| format!("delete endpoint {}", endpoint.id))?;
-        }
+                .with_context(|| format!("delete endpoint {endpoint_id}"))
+                .map(drop)
+        })
+        .await?;
         measured
+    }
+
+    /// Calls `call` for each item, [`REGISTRATION_CALLS`] at a time over the clients.
+    async fn on_every<T, F>(
+        &self,
+        items: impl Iterator<Item = T>,
+        call: impl Fn(Client, T) -> F,
+    ) -> anyhow::Result<()>
+    where
+        T: Send + 'static,
+        F: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let mut calls = JoinSet::new();
+        for (i, item) in items.enumerate() {
+            if calls.len() == REGISTRATION_CALLS {
+                calls.join_next().await.context("a call is running")???;
+            }
+            calls.spawn(call(self.clients[i % self.clients.len()].clone(), item));
+        }
+        while let Some(done) = calls.join_next().await {
+            done??;
+        }
+        Ok(())
+    }
+
+    /// Registers the workload's idle endpoints; returns their ids.
+    async fn register_idle(&mut self, workload: &Workload) -> anyhow::Result<Vec<String>> {
+        let slug = workload.slug();
+        let url = self.sink.url(0);
+        self.bar.set_message(format!(
+            "{}: registering {} idle endpoints",
+            workload.key,
+            report::number(workload.idle_endpoints as f64)
+        ));
+        let ids: Vec<String> = (0..workload.idle_endpoints)
+            .map(|i| format!("bench-{slug}-idle-{i}"))
+            .collect();
+        self.on_every(ids.clone().into_iter(), |mut client, endpoint_id| {
+            let request = pb::RegisterEndpointRequest {
+                // A type of its own, outside the traffic's `{slug}.*`.
+                event_types: vec![format!("idle.{endpoint_id}")],
+                endpoint_id,
+                url: url.clone(),
+                ..Default::default()
+            };
+            async move {
+                client
+                    .register_endpoint(request)
+                    .await
+                    .context("register an idle endpoint")
+                    .map(drop)
+            }
+        })
+        .await?;
+        Ok(ids)
     }
 
     async fn register(&mut self, workload: &Workload) -> anyhow::Result<Vec<Registered>> {

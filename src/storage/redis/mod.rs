@@ -38,6 +38,7 @@ use self::codec::{message_from, opt_ms, overrides, text};
 use self::keys::Keys;
 use self::scripts::Scripts;
 use super::codec::{ms, reason_code, reason_from, time};
+use super::directory::Directory;
 use super::sealing::{Opened, SealError};
 use super::{Expunged, StoreError, StoreOptions};
 use crate::domain::{
@@ -146,7 +147,7 @@ pub enum RedisOpenError {
 #[derive(Default)]
 struct EndpointCache {
     version: i64,
-    endpoints: HashMap<EndpointId, Arc<Endpoint>>,
+    endpoints: Directory,
     /// Endpoints whose record, when read, was not sealed as the keyring seals now.
     stale: BTreeSet<EndpointId>,
 }
@@ -435,14 +436,14 @@ impl RedisStore {
         let mut conn = self.conn();
         let version: Option<i64> = conn.get(self.keys.endpoint_version()).await?;
         let ids: Vec<String> = conn.zrange(self.keys.endpoint_ids(), 0, -1).await?;
-        let mut endpoints = HashMap::new();
+        let mut endpoints = Directory::default();
         let mut stale = BTreeSet::new();
         for chunk in ids.chunks(256) {
             for opened in self.load_records(chunk).await?.into_iter().flatten() {
                 if !opened.current {
                     stale.insert(opened.endpoint.id.clone());
                 }
-                endpoints.insert(opened.endpoint.id.clone(), Arc::new(opened.endpoint));
+                endpoints.insert(Arc::new(opened.endpoint));
             }
         }
         *self

@@ -134,8 +134,8 @@ impl Protection for SharedProtection {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .endpoints
-            .keys()
-            .cloned()
+            .values()
+            .map(|e| e.id.clone())
             .collect();
         let mut pipe = redis::pipe();
         for id in &ids {

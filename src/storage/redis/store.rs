@@ -61,8 +61,7 @@ impl Store for RedisStore {
                 for (m, id) in batch.iter().zip(&ids) {
                     let targets: Vec<&str> = cache
                         .endpoints
-                        .values()
-                        .filter(|e| e.receives(&m.tenant, &m.event_type, &m.channels))
+                        .subscribers(&m.tenant, &m.event_type, &m.channels)
                         .map(|e| e.id.as_str())
                         .collect();
                     invocation
@@ -456,8 +455,7 @@ impl Store for RedisStore {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .endpoints
-            .values()
-            .filter(|e| e.receives(&m.tenant, &m.event_type, &m.channels))
+            .subscribers(&m.tenant, &m.event_type, &m.channels)
             .map(|e| e.id.clone())
             .collect();
         let queued = self.requeue(message, &targets, now).await?;

@@ -47,6 +47,7 @@ use self::faults::Monitor;
 use self::schema::{Foreign, INCREMENTAL, SCHEMA, identify, migrate};
 use self::writer::{Durability, Job, Reply, Work, Writer};
 use super::codec::{ms, ms_after};
+use super::directory::Directory;
 use super::sealing::{Keyring, SealError};
 use super::{StoreError, StoreOptions};
 use crate::domain::StatusEvent;
@@ -306,7 +307,7 @@ impl SqliteStore {
         let mut writer = Writer {
             conn,
             synced: true,
-            endpoints: HashMap::new(),
+            endpoints: Directory::default(),
             due: HashMap::new(),
             next_lease: 0,
             idempotency_ttl: options.idempotency_ttl,

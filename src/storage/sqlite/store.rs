@@ -81,17 +81,13 @@ impl Store for SqliteStore {
         max_per_tenant: u64,
     ) -> Result<Endpoint, StoreError> {
         self.write(move |w| {
-            if w.endpoints.contains_key(&endpoint.id) {
+            if w.endpoints.contains(&endpoint.id) {
                 return Err(StoreError::AlreadyExists {
                     kind: "endpoint",
                     id: endpoint.id.to_string(),
                 });
             }
-            let count = w
-                .endpoints
-                .values()
-                .filter(|e| e.tenant == endpoint.tenant)
-                .count();
+            let count = w.endpoints.count(&endpoint.tenant);
             if u64::try_from(count).unwrap_or(u64::MAX) >= max_per_tenant {
                 return Err(StoreError::TooManyEndpoints {
                     tenant: endpoint.tenant,

@@ -253,7 +253,7 @@ impl Writer {
                     && request.room(endpoint) > 0
                     && self
                         .endpoints
-                        .get(*endpoint)
+                        .get(endpoint)
                         .is_some_and(|e| e.is_enabled())
             })
             .map(|(endpoint, at)| (*at, endpoint.clone()))
@@ -355,7 +355,7 @@ impl Writer {
                     room > 0
                         && self
                             .endpoints
-                            .get(*endpoint)
+                            .get(endpoint)
                             .is_some_and(|e| e.is_enabled())
                 })
                 .map(|(_, at)| *at)
@@ -456,19 +456,20 @@ impl Writer {
             ..result.clone()
         };
         self.emit(result)?;
-        self.conn
-            .prepare_cached("UPDATE deliveries SET attempt_count = attempt_count + 1, updated_at = ?2 WHERE id = ?1")?
-            .execute(params![lease.delivery, ms(now)])?;
         let (state, next) = match transition {
             Transition::Succeeded => (DeliveryState::Succeeded, None),
             Transition::RetryAt(at) => (DeliveryState::Pending, Some(ms(at))),
             Transition::Failed => (DeliveryState::Failed, None),
         };
+        // One statement in the usual case: the lease is still current.
         let applied = self
             .conn
-            .prepare_cached("UPDATE deliveries SET state = ?3, next_attempt_at = ?4, lease_token = NULL WHERE id = ?1 AND state = 2 AND lease_token = ?2")?
-            .execute(params![lease.delivery, lease.token, state_code(state), next])?;
+            .prepare_cached("UPDATE deliveries SET state = ?3, next_attempt_at = ?4, lease_token = NULL, attempt_count = attempt_count + 1, updated_at = ?5 WHERE id = ?1 AND state = 2 AND lease_token = ?2")?
+            .execute(params![lease.delivery, lease.token, state_code(state), next, ms(now)])?;
         if applied == 0 {
+            self.conn
+                .prepare_cached("UPDATE deliveries SET attempt_count = attempt_count + 1, updated_at = ?2 WHERE id = ?1")?
+                .execute(params![lease.delivery, ms(now)])?;
             tracing::debug!(
                 delivery = lease.delivery,
                 "lease no longer current; attempt recorded without transition"

@@ -22,6 +22,7 @@ use crate::domain::{
     Delivery, Endpoint, EndpointId, EventType, Message, MessageId, StatusEvent, TenantId,
 };
 use crate::storage::codec::{kind_code, ms, reason_code, transport_code};
+use crate::storage::directory::Directory;
 use crate::storage::sealing::Keyring;
 use crate::storage::{Resealed, StoreError};
 
@@ -55,7 +56,7 @@ pub(super) struct Writer {
     /// Whether commits fsync now (`PRAGMA synchronous = FULL`).
     pub(super) synced: bool,
     /// Every endpoint, as committed plus this batch's changes.
-    pub(super) endpoints: HashMap<EndpointId, Arc<Endpoint>>,
+    pub(super) endpoints: Directory,
     /// Per endpoint with pending work: a lower bound of its earliest due time (ms). The
     /// claim visits only endpoints due by now, so endpoints without room, or with nothing
     /// due, cost no query.
@@ -95,15 +96,14 @@ impl Writer {
             .query_map([], |row| row.get::<_, String>(0))?
             .collect::<rusqlite::Result<Vec<String>>>()?;
         drop(stmt);
-        self.endpoints.clear();
+        self.endpoints = Directory::default();
         self.stale.clear();
         for record in records {
             let opened = self.keyring.open(&record)?;
             if !opened.current {
                 self.stale.insert(opened.endpoint.id.clone());
             }
-            self.endpoints
-                .insert(opened.endpoint.id.clone(), Arc::new(opened.endpoint));
+            self.endpoints.insert(Arc::new(opened.endpoint));
         }
         Ok(())
     }
@@ -341,8 +341,7 @@ impl Writer {
         channels: &[String],
     ) -> Vec<EndpointId> {
         self.endpoints
-            .values()
-            .filter(|e| e.receives(tenant, event_type, channels))
+            .subscribers(tenant, event_type, channels)
             .map(|e| e.id.clone())
             .collect()
     }
@@ -367,8 +366,7 @@ impl Writer {
                 endpoint.tenant.as_str()
             ])?;
         self.stale.remove(&endpoint.id);
-        self.endpoints
-            .insert(endpoint.id.clone(), Arc::new(endpoint.clone()));
+        self.endpoints.insert(Arc::new(endpoint.clone()));
         Ok(endpoint)
     }
 
