@@ -11,7 +11,7 @@ use std::process::Command;
 use crate::support::take_machine;
 
 /// Every row a run reports, in order.
-const ROWS: [&str; 7] = ["W1", "W2", "W3", "W4", "W5", "W6a", "W6b"];
+const ROWS: [&str; 8] = ["W1", "W2", "W3", "W4", "W5", "W6a", "W6b", "W9"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_smoke_run_balances_every_ledger() {
@@ -66,6 +66,14 @@ async fn smoke(store: &str) {
         w5["refused_attempts"].as_u64() > Some(0),
         "{store}: the failing endpoint was attempted"
     );
+    let w3_rate = rows[2]["deliveries_per_s"].as_f64().expect("W3's rate");
+    let w9_check = rows[7]["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["figure"] == "deliveries_per_s")
+        .expect("W9 is judged against W3");
+    assert_eq!(w9_check["limit"].as_f64(), Some((w3_rate * 0.8).round()));
     for figure in ["idle_rss_mb", "peak_rss_mb", "start_ms_median"] {
         assert!(
             report["footprint"][figure].as_f64() > Some(0.0),

@@ -351,7 +351,12 @@ async fn workloads(
         })?;
         bar.suspend(|| eprintln!("{}", summary(&row)));
         if row.key == "W1" && chosen("W6b") {
-            workloads.push_back(half_of_w1(&row, &settings));
+            // Right after W6a, the other open-loop row.
+            let at = workloads
+                .iter()
+                .position(|w| w.key == "W6a")
+                .map_or(workloads.len(), |i| i + 1);
+            workloads.insert(at, half_of_w1(&row, &settings));
         }
         measured.push(row);
     }

@@ -251,10 +251,7 @@ impl Writer {
             .filter(|(endpoint, at)| {
                 **at <= now
                     && request.room(endpoint) > 0
-                    && self
-                        .endpoints
-                        .get(endpoint)
-                        .is_some_and(|e| e.is_enabled())
+                    && self.endpoints.get(endpoint).is_some_and(|e| e.is_enabled())
             })
             .map(|(endpoint, at)| (*at, endpoint.clone()))
             .collect();
@@ -352,11 +349,7 @@ impl Writer {
                         .saturating_sub(taken.get(*endpoint).copied().unwrap_or(0))
                         .min(host_left(&host_room, endpoint))
                         .min(slow_left(slow_room, endpoint));
-                    room > 0
-                        && self
-                            .endpoints
-                            .get(endpoint)
-                            .is_some_and(|e| e.is_enabled())
+                    room > 0 && self.endpoints.get(endpoint).is_some_and(|e| e.is_enabled())
                 })
                 .map(|(_, at)| *at)
                 .min()
