@@ -17,6 +17,7 @@
 //! - `soak`: the soak, its samples of memory and disk, and whether they stay flat.
 //! - `report`: budgets, the terminal tables, the JSON file.
 
+mod bigstore;
 mod payload;
 mod procfs;
 mod report;
@@ -25,7 +26,7 @@ mod sink;
 mod soak;
 mod workload;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, SystemTime};
@@ -91,9 +92,13 @@ struct Args {
     /// 1000 with --smoke].
     #[arg(long)]
     idle_endpoints: Option<usize>,
+    /// Settled messages in W8's store (embedded only) [default: 10000000, 2000 with
+    /// --smoke].
+    #[arg(long)]
+    big_store: Option<u64>,
     /// Only these rows, comma-separated (`W1,W3`) [default: every row]. W6b runs only
     /// with W1, whose rate it halves.
-    #[arg(long, value_delimiter = ',', value_parser = ["W1", "W2", "W3", "W4", "W5", "W6a", "W6b", "W9"], conflicts_with = "soak")]
+    #[arg(long, value_delimiter = ',', value_parser = ["W1", "W2", "W3", "W4", "W5", "W6a", "W6b", "W8", "W9"], conflicts_with = "soak")]
     rows: Vec<String>,
     /// Where to write every figure as JSON.
     #[arg(long, default_value = "bench-results.json")]
@@ -136,6 +141,9 @@ impl Args {
             open_loop_seconds,
             starts: self.starts.unwrap_or(if self.smoke { 1 } else { 5 }) as usize,
             stall_seconds: self.stall_secs,
+            big_store: self
+                .big_store
+                .unwrap_or(if self.smoke { 2_000 } else { 10_000_000 }),
             idle_endpoints: self
                 .idle_endpoints
                 .unwrap_or(if self.smoke { 1_000 } else { 100_000 }),
@@ -332,7 +340,7 @@ async fn workloads(
         }),
         stall: Duration::from_secs(settings.stall_seconds),
     };
-    let mut bench = Bench::new(clock, sink, clients, setup, bar.clone());
+    let mut bench = Bench::new(clock, sink.clone(), clients, setup, bar.clone());
 
     let mut measured: Vec<Measured> = Vec::new();
     let chosen = |key: &str| args.rows.is_empty() || args.rows.iter().any(|r| r == key);
@@ -360,7 +368,6 @@ async fn workloads(
         }
         measured.push(row);
     }
-    bar.finish_and_clear();
 
     let mut problems = Vec::new();
     if !herald.is_running() {
@@ -373,6 +380,16 @@ async fn workloads(
         .iter()
         .map(|m| m.peak_rss_mb)
         .fold(procfs::peak_rss_mb(herald.pid()).unwrap_or(0.0), f64::max);
+    drop(herald);
+    if chosen("W8") {
+        if args.store == StoreKind::Embedded {
+            let rows = big_store(&settings, &mut launcher, clock, sink, &bar).await?;
+            measured.extend(rows);
+        } else {
+            bar.suspend(|| eprintln!("W8 runs on the embedded store only"));
+        }
+    }
+    bar.finish_and_clear();
     let start_ms_median = median(&start_ms);
     let footprint = Footprint {
         idle_rss_mb,
@@ -383,14 +400,14 @@ async fn workloads(
         start_ms_median,
     };
     let isolation = isolation(&measured);
-    let w3 = measured
+    let rates: HashMap<&'static str, f64> = measured
         .iter()
-        .find(|m| m.key == "W3")
-        .map(|m| m.deliveries_per_s);
+        .map(|m| (m.key, m.deliveries_per_s))
+        .collect();
     let rows: Vec<Row> = measured
         .into_iter()
         .map(|m| Row {
-            checks: report::row_checks(&m, args.store, w3),
+            checks: report::row_checks(&m, args.store, &rates),
             durable: args.store.durable(),
             measured: m,
         })
@@ -475,6 +492,69 @@ fn plan(settings: &Settings) -> Vec<Workload> {
             load: closed((messages / 10).max(1)),
         },
     ]
+}
+
+/// W8: W1 and W3 again, on a fresh Herald whose store already holds `settings.big_store`
+/// settled messages.
+async fn big_store(
+    settings: &Settings,
+    launcher: &mut Launcher,
+    clock: Clock,
+    sink: Sink,
+    bar: &ProgressBar,
+) -> anyhow::Result<Vec<Measured>> {
+    bar.set_message("W8: making the store's schema");
+    let (herald, _) = launcher.start().await?;
+    let dir = herald
+        .stop()
+        .context("the embedded store has a data directory")?;
+    let database = dir.path().join("herald.sqlite3");
+    let (messages, filling) = (settings.big_store, bar.clone());
+    let started = std::time::Instant::now();
+    tokio::task::spawn_blocking(move || bigstore::fill(&database, messages, &filling)).await??;
+    let filled = started.elapsed();
+    bar.set_message("W8: starting herald on the big store");
+    let (herald, serving) = launcher.start_on(Some(dir)).await?;
+    bar.suspend(|| {
+        eprintln!(
+            "W8: {} settled messages written in {:.0} s; herald on them served in {:.0} ms",
+            report::number(messages as f64),
+            filled.as_secs_f64(),
+            serving.as_secs_f64() * 1e3
+        );
+    });
+    let mut clients = Vec::new();
+    for _ in 0..settings.channels {
+        clients.push(herald.client().await?);
+    }
+    let setup = Setup {
+        herald_pid: herald.pid(),
+        redis_pid: None,
+        warmup: Some(Load::Closed {
+            messages: settings.warmup_messages,
+            publishers: settings.publishers,
+        }),
+        stall: Duration::from_secs(settings.stall_seconds),
+    };
+    let mut bench = Bench::new(clock, sink, clients, setup, bar.clone());
+    let plan = plan(settings);
+    let mut rows = Vec::new();
+    for (key, base) in [("W8a", "W1"), ("W8b", "W3")] {
+        let mut workload = plan
+            .iter()
+            .find(|w| w.key == base)
+            .context("W1 and W3 are planned")?
+            .clone();
+        workload.key = key;
+        workload.title = format!(
+            "{base} on {} settled messages",
+            report::number(messages as f64)
+        );
+        let row = bench.run(&workload).await?;
+        bar.suspend(|| eprintln!("{}", summary(&row)));
+        rows.push(row);
+    }
+    Ok(rows)
 }
 
 /// W6b: open loop at half the rate W1 sustained end to end.

@@ -7,6 +7,7 @@
 //! for scale but never judged. A missed budget does not fail the run; a missing delivery
 //! or a failed publish does.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use serde::Serialize;
@@ -91,6 +92,8 @@ pub struct Settings {
     pub open_loop_seconds: f64,
     pub starts: usize,
     pub stall_seconds: u64,
+    /// Settled messages in W8's store.
+    pub big_store: u64,
     /// W9's idle endpoints.
     pub idle_endpoints: usize,
     /// How long Herald idles after its start before its idle RSS is read.
@@ -209,12 +212,13 @@ const PEAK_RSS: &str = "peak_rss_mb";
 const IDLE_RSS: &str = "idle_rss_mb";
 const START: &str = "start_ms_median";
 
-/// The budgets of DESIGN.md §10 that apply to `row` on `store`.
-/// The row's budgets; W9's is 80 % of `w3_deliveries_per_s`, when W3 ran.
+/// The budgets of DESIGN.md §10 that apply to `row` on `store`. W8a, W8b and W9 are
+/// judged against 80 % of the deliveries/s of the row they repeat (W1, W3, W3), when it
+/// ran: `rates` holds each row's.
 pub fn row_checks(
     row: &Measured,
     store: StoreKind,
-    w3_deliveries_per_s: Option<f64>,
+    rates: &HashMap<&'static str, f64>,
 ) -> Vec<Check> {
     let judged = store.durable();
     let mut checks = Vec::new();
@@ -257,15 +261,18 @@ pub fn row_checks(
             5.0,
             judged,
         )),
-        ("W9", _) => checks.extend(w3_deliveries_per_s.map(|w3| {
-            Check::new(
-                DELIVERY_RATE,
-                row.deliveries_per_s,
-                Bound::AtLeast,
-                (w3 * 0.8).round(),
-                judged,
-            )
-        })),
+        ("W8a" | "W8b" | "W9", _) => {
+            let base = if row.key == "W8a" { "W1" } else { "W3" };
+            checks.extend(rates.get(base).map(|rate| {
+                Check::new(
+                    DELIVERY_RATE,
+                    row.deliveries_per_s,
+                    Bound::AtLeast,
+                    (rate * 0.8).round(),
+                    judged,
+                )
+            }));
+        }
         _ => {}
     }
     checks.push(Check::new(

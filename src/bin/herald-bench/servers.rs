@@ -147,6 +147,19 @@ impl Launcher {
     ///
     /// When it cannot start, exits, or does not serve within 30 s.
     pub async fn start(&mut self) -> anyhow::Result<(Herald, Duration)> {
+        self.start_on(None).await
+    }
+
+    /// Starts a Herald as [`Self::start`] does; on the embedded store, on `data_dir` when
+    /// given (a store filled before).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::start`].
+    pub async fn start_on(
+        &mut self,
+        data_dir: Option<tempfile::TempDir>,
+    ) -> anyhow::Result<(Herald, Duration)> {
         self.started += 1;
         let mut command = Command::new(&self.binary);
         for (name, _) in std::env::vars_os() {
@@ -183,10 +196,13 @@ impl Launcher {
         }
         let data_dir = match self.store {
             StoreKind::Embedded => {
-                let dir = tempfile::Builder::new()
-                    .prefix("herald-bench-data-")
-                    .tempdir()
-                    .context("a temporary data directory")?;
+                let dir = match data_dir {
+                    Some(dir) => dir,
+                    None => tempfile::Builder::new()
+                        .prefix("herald-bench-data-")
+                        .tempdir()
+                        .context("a temporary data directory")?,
+                };
                 command.env("WEBHOOK_DATA_DIR", dir.path());
                 Some(dir)
             }
@@ -269,6 +285,13 @@ impl Herald {
     /// Its last stderr lines, for error messages.
     pub fn stderr_tail(&self) -> String {
         self.tail.text()
+    }
+
+    /// Kills it; returns its data directory, kept.
+    pub fn stop(mut self) -> Option<tempfile::TempDir> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.data_dir.take()
     }
 
     /// Whether it still runs.

@@ -12,7 +12,7 @@
 //!
 //! A growing series is reported, not a failure; a missing delivery or a failed publish is.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
@@ -241,7 +241,7 @@ pub async fn run(
     }
     problems.extend(report::problems([&measured]));
     let row = Row {
-        checks: report::row_checks(&measured, info.store, None),
+        checks: report::row_checks(&measured, info.store, &HashMap::new()),
         durable: info.durable,
         measured,
     };
