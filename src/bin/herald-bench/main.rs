@@ -210,10 +210,11 @@ impl Finished {
 async fn main() -> ExitCode {
     let args = Args::parse();
     let json = args.json.clone();
-    // Dropping the run on Ctrl-C kills the children and removes their directories.
+    // Dropping the run on Ctrl-C or SIGTERM kills the children and removes their
+    // directories.
     let outcome = tokio::select! {
         outcome = run(args) => outcome,
-        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+        why = stop_signal() => Err(anyhow::anyhow!(why)),
     };
     let finished = match outcome {
         Ok(finished) => finished,
@@ -237,6 +238,21 @@ async fn main() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// Waits for Ctrl-C or SIGTERM (`kill`, `timeout`); says which ended the run.
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => tokio::select! {
+            _ = tokio::signal::ctrl_c() => "interrupted",
+            _ = terminate.recv() => "terminated",
+        },
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            "interrupted"
+        }
     }
 }
 
