@@ -20,7 +20,7 @@ enum Subscription {
 #[derive(Debug, Default)]
 pub struct Directory {
     endpoints: HashMap<EndpointId, Arc<Endpoint>>,
-    index: HashMap<(TenantId, Subscription), HashSet<EndpointId>>,
+    index: HashMap<TenantId, HashMap<Subscription, HashSet<EndpointId>>>,
     per_tenant: HashMap<TenantId, usize>,
 }
 
@@ -45,11 +45,9 @@ impl Directory {
     /// Adds the endpoint, or replaces the one with its id.
     pub fn insert(&mut self, endpoint: Arc<Endpoint>) {
         self.remove(&endpoint.id);
+        let tenant = self.index.entry(endpoint.tenant.clone()).or_default();
         for key in subscriptions(&endpoint) {
-            self.index
-                .entry(key)
-                .or_default()
-                .insert(endpoint.id.clone());
+            tenant.entry(key).or_default().insert(endpoint.id.clone());
         }
         *self.per_tenant.entry(endpoint.tenant.clone()).or_default() += 1;
         self.endpoints.insert(endpoint.id.clone(), endpoint);
@@ -63,12 +61,17 @@ impl Directory {
                 self.per_tenant.remove(&endpoint.tenant);
             }
         }
-        for key in subscriptions(&endpoint) {
-            if let Some(ids) = self.index.get_mut(&key) {
-                ids.remove(id);
-                if ids.is_empty() {
-                    self.index.remove(&key);
+        if let Some(tenant) = self.index.get_mut(&endpoint.tenant) {
+            for key in subscriptions(&endpoint) {
+                if let Some(ids) = tenant.get_mut(&key) {
+                    ids.remove(id);
+                    if ids.is_empty() {
+                        tenant.remove(&key);
+                    }
                 }
+            }
+            if tenant.is_empty() {
+                self.index.remove(&endpoint.tenant);
             }
         }
         Some(endpoint)
@@ -90,7 +93,8 @@ impl Directory {
             .into_iter()
             .chain(prefixes);
         let mut seen = HashSet::new();
-        keys.filter_map(|key| self.index.get(&(tenant.clone(), key)))
+        let index = self.index.get(tenant);
+        keys.filter_map(move |key| index?.get(&key))
             .flatten()
             .filter(move |id| seen.insert(*id))
             .filter_map(|id| self.endpoints.get(id))
@@ -98,20 +102,15 @@ impl Directory {
     }
 }
 
-/// The index keys of what `endpoint` subscribes to.
-fn subscriptions(endpoint: &Endpoint) -> Vec<(TenantId, Subscription)> {
+/// The index keys, within its tenant, of what `endpoint` subscribes to.
+fn subscriptions(endpoint: &Endpoint) -> Vec<Subscription> {
     if endpoint.event_types.is_empty() {
-        return vec![(endpoint.tenant.clone(), Subscription::Every)];
+        return vec![Subscription::Every];
     }
     endpoint
         .event_types
         .iter()
-        .map(|p| {
-            (
-                endpoint.tenant.clone(),
-                Subscription::Pattern(p.as_str().to_owned()),
-            )
-        })
+        .map(|p| Subscription::Pattern(p.as_str().to_owned()))
         .collect()
 }
 
