@@ -83,7 +83,8 @@ pub enum AttemptStatus {
 impl AttemptStatus {
     fn label(self) -> &'static str {
         match self {
-            Self::Succeeded => "succeeded",
+            // The label value the replaced service documented its success-rate query with.
+            Self::Succeeded => "success",
             Self::Failed => "failed",
             Self::Exhausted => "exhausted",
         }
@@ -547,7 +548,7 @@ mod tests {
             MAX_LABEL_VALUES + 1
         );
         assert!(
-            text.contains(r#"webhook_deliveries_total{event_type="other",status="succeeded"} 20"#)
+            text.contains(r#"webhook_deliveries_total{event_type="other",status="success"} 20"#)
         );
     }
 

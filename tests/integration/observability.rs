@@ -27,6 +27,94 @@ fn value(scrape: &str, series: &str) -> f64 {
         .map_or(0.0, |v| v.parse().unwrap())
 }
 
+/// The series of a scrape that the PromQL selector `name{label="value",...}` picks (only
+/// equality matchers), as their labels and values.
+fn select(
+    scrape: &str,
+    name: &str,
+    matchers: &[(&str, &str)],
+) -> Vec<(Vec<(String, String)>, f64)> {
+    scrape
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (series_name, labels) = match series.split_once('{') {
+                Some((n, rest)) => (n, labels_of(rest.strip_suffix('}')?)),
+                None => (series, Vec::new()),
+            };
+            (series_name == name
+                && matchers
+                    .iter()
+                    .all(|(k, v)| labels.iter().any(|(lk, lv)| lk == k && lv == v)))
+            .then(|| (labels, value.parse().unwrap()))
+        })
+        .collect()
+}
+
+/// `a="x",b="y"` as pairs; values as Prometheus escapes them (`\"`, `\\`, `\n`).
+fn labels_of(text: &str) -> Vec<(String, String)> {
+    let mut labels = Vec::new();
+    let mut rest = text;
+    while let Some((key, after)) = rest.split_once("=\"") {
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let mut end = after.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some((_, 'n')) => value.push('\n'),
+                    Some((_, other)) => value.push(other),
+                    None => {}
+                },
+                '"' => {
+                    end = i + 1;
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        labels.push((key.trim_start_matches(',').to_owned(), value));
+        rest = &after[end..];
+    }
+    labels
+}
+
+/// PromQL's `histogram_quantile(q, name_bucket)` over every series of the histogram
+/// summed by `le`: linear within the bucket the rank falls in.
+fn histogram_quantile(scrape: &str, q: f64, bucket: &str) -> f64 {
+    let mut buckets: Vec<(f64, f64)> = Vec::new();
+    for (labels, count) in select(scrape, bucket, &[]) {
+        let le = labels
+            .iter()
+            .find(|(k, _)| k == "le")
+            .expect("every bucket has le");
+        let bound = if le.1 == "+Inf" {
+            f64::INFINITY
+        } else {
+            le.1.parse().unwrap()
+        };
+        match buckets.iter_mut().find(|(b, _)| *b == bound) {
+            Some((_, c)) => *c += count,
+            None => buckets.push((bound, count)),
+        }
+    }
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = buckets.last().expect("a +Inf bucket").1;
+    let rank = q * total;
+    let mut below = (0.0, 0.0);
+    for &(bound, count) in &buckets {
+        if count >= rank {
+            if bound.is_infinite() {
+                return below.0;
+            }
+            return below.0 + (bound - below.0) * (rank - below.1) / (count - below.1);
+        }
+        below = (bound, count);
+    }
+    unreachable!("the +Inf bucket holds every observation")
+}
+
 each_backend!(metrics_count_what_happened);
 
 async fn metrics_count_what_happened(backend: Backend) {
@@ -113,7 +201,7 @@ async fn metrics_count_what_happened(backend: Backend) {
     assert_eq!(
         value(
             &scrape,
-            r#"webhook_deliveries_total{event_type="order.created",status="succeeded"}"#
+            r#"webhook_deliveries_total{event_type="order.created",status="success"}"#
         ),
         10.0
     );
@@ -124,6 +212,19 @@ async fn metrics_count_what_happened(backend: Backend) {
         ),
         5.0
     );
+    // The replaced service's documented queries work as written: the success rate
+    // `rate(webhook_deliveries_total{status="success"}[5m]) / rate(webhook_deliveries_total[5m])`
+    // (11 of the 16 attempts delivered: 10 of order.created, 1 of limit.test) and the
+    // latency `histogram_quantile(0.95, webhook_delivery_duration_seconds_bucket)`.
+    let total = |matchers: &[(&str, &str)]| -> f64 {
+        select(&scrape, "webhook_deliveries_total", matchers)
+            .iter()
+            .map(|(_, v)| v)
+            .sum()
+    };
+    assert_eq!(total(&[("status", "success")]) / total(&[]), 11.0 / 16.0);
+    let p95 = histogram_quantile(&scrape, 0.95, "webhook_delivery_duration_seconds_bucket");
+    assert!(p95 > 0.0 && p95 < 10.0, "p95 of the attempts: {p95} s");
     assert_eq!(value(&scrape, "webhook_retry_attempts_total"), 5.0);
     // 15 attempts of order.created, 1 of limit.test.
     assert_eq!(
