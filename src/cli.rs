@@ -367,7 +367,7 @@ fn report_json(r: &pb::GetAnalyticsResponse) -> serde_json::Value {
         "end": r.end_time.map(|t| t.to_string()),
         "totals": {"deliveries": totals.deliveries, "attempts": totals.attempts, "succeeded": totals.succeeded, "failed": totals.failed, "exhausted": totals.exhausted, "pending": totals.pending},
         "success_rate": r.success_rate,
-        "latency_ms": {"avg": latency.avg_ms, "p50": latency.p50_ms, "p95": latency.p95_ms, "p99": latency.p99_ms, "max": latency.max_ms},
+        "latency_ms": {"avg": latency.avg_ms, "p50": latency.p50_ms, "p95": latency.p95_ms, "p99": latency.p99_ms, "max": latency.max_ms, "min": latency.min_ms},
         "status_codes": r.status_codes.iter().map(|s| (s.status_code.to_string(), json!(s.count))).collect::<serde_json::Map<_, _>>(),
         "failure_kinds": r.failure_kinds.iter().map(|k| (failure_name(k.kind).to_owned(), json!(k.count))).collect::<serde_json::Map<_, _>>(),
         "top_by_volume": figures(&r.top_endpoints_by_volume),

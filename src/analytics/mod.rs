@@ -90,6 +90,10 @@ pub struct Rollup {
     pub exhausted: u64,
     pub latency_sum_us: u64,
     pub latency_max_us: u64,
+    /// The fastest attempt; `None` without attempts, or when some were counted before
+    /// minimums were kept (then no lower bound is known).
+    #[serde(default)]
+    pub latency_min_us: Option<u64>,
     pub status_codes: BTreeMap<u16, u64>,
     pub failure_kinds: BTreeMap<FailureKind, u64>,
     pub latency: LatencySketch,
@@ -112,6 +116,10 @@ impl Rollup {
         self.exhausted += u64::from(exhausted);
         self.latency_sum_us = self.latency_sum_us.saturating_add(micros);
         self.latency_max_us = self.latency_max_us.max(micros);
+        self.latency_min_us = match self.attempts {
+            1 => Some(micros),
+            _ => self.latency_min_us.map(|min| min.min(micros)),
+        };
         if let Some(code) = record.status_code {
             *self.status_codes.entry(code).or_default() += 1;
         }
@@ -122,6 +130,14 @@ impl Rollup {
     }
 
     pub fn merge(&mut self, other: &Self) {
+        self.latency_min_us = match (self.attempts, other.attempts) {
+            (0, _) => other.latency_min_us,
+            (_, 0) => self.latency_min_us,
+            _ => self
+                .latency_min_us
+                .zip(other.latency_min_us)
+                .map(|(a, b)| a.min(b)),
+        };
         self.deliveries += other.deliveries;
         self.attempts += other.attempts;
         self.succeeded += other.succeeded;
@@ -139,7 +155,8 @@ impl Rollup {
     }
 
     /// The rollup as named counters, for stores that add counters up one by one
-    /// (`latency_max_us` is a maximum, not a sum). [`Rollup::add_counter`] reads them.
+    /// (`latency_max_us` is a maximum and `latency_min_us` a minimum, not sums).
+    /// [`Rollup::add_counter`] reads them.
     pub fn counters(&self) -> Vec<(String, u64)> {
         let mut counters: Vec<(String, u64)> = [
             ("deliveries", self.deliveries),
@@ -154,6 +171,10 @@ impl Rollup {
         .filter(|(_, n)| *n > 0)
         .map(|(name, n)| (name.to_owned(), n))
         .collect();
+        counters.extend(
+            self.latency_min_us
+                .map(|min| ("latency_min_us".to_owned(), min)),
+        );
         counters.extend(
             self.status_codes
                 .iter()
@@ -182,6 +203,9 @@ impl Rollup {
             "exhausted" => self.exhausted += n,
             "latency_sum_us" => self.latency_sum_us = self.latency_sum_us.saturating_add(n),
             "latency_max_us" => self.latency_max_us = self.latency_max_us.max(n),
+            "latency_min_us" => {
+                self.latency_min_us = Some(self.latency_min_us.map_or(n, |min| min.min(n)));
+            }
             _ => match name.split_once(':') {
                 Some(("status", code)) => {
                     if let Ok(code) = code.parse() {
@@ -217,8 +241,18 @@ impl Rollup {
         }
     }
 
+    /// The `q`-quantile of attempt latency in milliseconds, by nearest rank (see
+    /// [`sketch::nearest_rank`]), never below the fastest attempt nor above the slowest.
     pub fn latency_ms(&self, q: f64) -> Option<f64> {
-        self.latency.quantile(q).map(|us| us / 1000.0)
+        let estimate = self.latency.quantile(q)?;
+        let max = self.latency_max_us as f64;
+        let min = self.latency_min_us.map_or(0.0, |min| min as f64).min(max);
+        Some(estimate.clamp(min, max) / 1000.0)
+    }
+
+    /// The fastest attempt in milliseconds, when known.
+    pub fn latency_min_ms(&self) -> Option<f64> {
+        self.latency_min_us.map(|us| us as f64 / 1000.0)
     }
 }
 
@@ -443,6 +477,67 @@ mod tests {
             error: String::new(),
             response_excerpt: String::new(),
         }
+    }
+
+    fn micros(latency_us: u64) -> AttemptRecord {
+        AttemptRecord {
+            latency: Duration::from_micros(latency_us),
+            ..attempt(Some(200), None, 0)
+        }
+    }
+
+    /// The same attempts counted in one rollup, merged from rollups of one attempt each,
+    /// and rebuilt from counters as the Redis store adds them up.
+    fn counted_three_ways(latencies_us: &[u64]) -> [Rollup; 3] {
+        let (mut one, mut merged, mut counted) =
+            (Rollup::default(), Rollup::default(), Rollup::default());
+        for (i, us) in latencies_us.iter().enumerate() {
+            let mut single = Rollup::default();
+            single.record(i as u32 + 1, &micros(*us), true, false);
+            one.record(i as u32 + 1, &micros(*us), true, false);
+            merged.merge(&single);
+            for (name, n) in single.counters() {
+                counted.add_counter(&name, n);
+            }
+        }
+        [one, merged, counted]
+    }
+
+    #[test]
+    fn percentiles_stay_within_the_observed_latencies() {
+        // Two attempts of 1.49 and 4.20 ms: the sketch's bucket of 4.20 ms answers 4.21.
+        for rollup in counted_three_ways(&[1_490, 4_200]) {
+            let p50 = rollup.latency_ms(0.5).unwrap();
+            assert!((1.49..=1.49 * 1.008).contains(&p50), "p50 {p50}");
+            assert_eq!(rollup.latency_ms(0.95), Some(4.2));
+            assert_eq!(rollup.latency_ms(0.99), Some(4.2));
+            assert_eq!(rollup.latency_min_ms(), Some(1.49));
+        }
+        // One attempt: every percentile is that attempt, exactly.
+        for rollup in counted_three_ways(&[777]) {
+            for q in [0.0, 0.5, 0.99, 1.0] {
+                assert_eq!(rollup.latency_ms(q), Some(0.777));
+            }
+        }
+        // A zero latency is a minimum like any other.
+        let [.., counted] = counted_three_ways(&[0, 900]);
+        assert_eq!(counted.latency_min_ms(), Some(0.0));
+        assert_eq!(counted.latency_ms(0.5), Some(0.0));
+    }
+
+    #[test]
+    fn a_minute_counted_before_minimums_were_kept_leaves_no_lower_bound() {
+        let mut old: Rollup = serde_json::from_str(
+            r#"{"deliveries":1,"attempts":1,"succeeded":1,"failed":0,"exhausted":0,"latency_sum_us":5000,"latency_max_us":5000,"status_codes":{},"failure_kinds":{},"latency":{"buckets":{},"count":0}}"#,
+        )
+        .unwrap();
+        assert_eq!(old.latency_min_us, None);
+        let [new, ..] = counted_three_ways(&[2_000]);
+        old.merge(&new);
+        assert_eq!(old.latency_min_us, None);
+        let mut empty = Rollup::default();
+        empty.merge(&new);
+        assert_eq!(empty.latency_min_us, Some(2_000));
     }
 
     fn row(

@@ -66,17 +66,17 @@ impl LatencySketch {
         self.count += count;
     }
 
-    /// The `q`-quantile (0 ≤ q ≤ 1) in microseconds, `None` when empty.
+    /// The `q`-quantile (0 ≤ q ≤ 1) in microseconds by nearest rank: the value at 1-based
+    /// rank ⌈q·n⌉ (at least 1) of the sorted values, within α; `None` when empty.
     pub fn quantile(&self, q: f64) -> Option<f64> {
         if self.count == 0 {
             return None;
         }
-        // The rank of the wanted value among the sorted values, 0-based.
-        let rank = (q.clamp(0.0, 1.0) * (self.count - 1) as f64).round() as u64;
+        let rank = nearest_rank(q, self.count);
         let mut seen = 0;
         for (index, count) in &self.buckets {
             seen += count;
-            if seen > rank {
+            if seen >= rank {
                 return Some(Self::value(*index));
             }
         }
@@ -84,12 +84,28 @@ impl LatencySketch {
     }
 }
 
+/// The 1-based nearest rank of the `q`-quantile among `n` sorted values: ⌈q·n⌉, at least 1.
+pub fn nearest_rank(q: f64, n: u64) -> u64 {
+    ((q.clamp(0.0, 1.0) * n as f64).ceil() as u64).clamp(1, n.max(1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn exact(sorted: &[u64], q: f64) -> f64 {
-        sorted[(q * (sorted.len() - 1) as f64).round() as usize] as f64
+        sorted[nearest_rank(q, sorted.len() as u64) as usize - 1] as f64
+    }
+
+    #[test]
+    fn nearest_rank_of_small_sets() {
+        assert_eq!(nearest_rank(0.5, 2), 1);
+        assert_eq!(nearest_rank(0.95, 2), 2);
+        assert_eq!(nearest_rank(0.0, 5), 1);
+        assert_eq!(nearest_rank(0.5, 5), 3);
+        assert_eq!(nearest_rank(1.0, 5), 5);
+        assert_eq!(nearest_rank(0.99, 100), 99);
+        assert_eq!(nearest_rank(0.999, 100), 100);
     }
 
     #[test]

@@ -230,6 +230,7 @@ pub fn analytics(a: &Analytics) -> pb::GetAnalyticsResponse {
             p95_ms: ms(0.95),
             p99_ms: ms(0.99),
             max_ms: total.latency_max_us as f64 / 1000.0,
+            min_ms: total.latency_min_ms().unwrap_or_default(),
         }),
         status_codes: total
             .status_codes

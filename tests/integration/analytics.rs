@@ -28,8 +28,10 @@ async fn all_attempts(app: &TestApp, endpoint_id: &str) -> Vec<pb::Attempt> {
     }
 }
 
+/// The `q`-quantile by nearest rank: the value at 1-based rank ⌈q·n⌉ (at least 1).
 fn exact_ms(sorted_us: &[u64], q: f64) -> f64 {
-    sorted_us[(q * (sorted_us.len() - 1) as f64).round() as usize] as f64 / 1000.0
+    let rank = ((q * sorted_us.len() as f64).ceil() as usize).max(1);
+    sorted_us[rank - 1] as f64 / 1000.0
 }
 
 each_backend!(analytics_match_the_attempts_made);
@@ -150,6 +152,13 @@ async fn analytics_match_the_attempts_made(backend: Backend) {
         );
     }
     assert!((latency.max_ms - *micros.last().unwrap() as f64 / 1000.0).abs() < 1e-9);
+    assert!((latency.min_ms - micros[0] as f64 / 1000.0).abs() < 1e-9);
+    for p in [latency.p50_ms, latency.p95_ms, latency.p99_ms] {
+        assert!(
+            (latency.min_ms..=latency.max_ms).contains(&p),
+            "{p} ms outside {latency:?}"
+        );
+    }
 
     let volume: Vec<(String, u64)> = report
         .top_endpoints_by_volume

@@ -4243,14 +4243,19 @@ func (x *DeliveryTotals) GetPending() uint64 {
 	return 0
 }
 
-// Attempt latencies, within 1 % of the exact percentile.
+// Attempt latencies. A percentile pq is by nearest rank: the smallest latency that at
+// least q % of the attempts did not exceed (of two attempts, p50 is the faster one). It
+// is within 1 % of that latency and never outside [min_ms, max_ms].
 type LatencySummary struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AvgMs         float64                `protobuf:"fixed64,1,opt,name=avg_ms,json=avgMs,proto3" json:"avg_ms,omitempty"`
-	P50Ms         float64                `protobuf:"fixed64,2,opt,name=p50_ms,json=p50Ms,proto3" json:"p50_ms,omitempty"`
-	P95Ms         float64                `protobuf:"fixed64,3,opt,name=p95_ms,json=p95Ms,proto3" json:"p95_ms,omitempty"`
-	P99Ms         float64                `protobuf:"fixed64,4,opt,name=p99_ms,json=p99Ms,proto3" json:"p99_ms,omitempty"`
-	MaxMs         float64                `protobuf:"fixed64,5,opt,name=max_ms,json=maxMs,proto3" json:"max_ms,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	AvgMs float64                `protobuf:"fixed64,1,opt,name=avg_ms,json=avgMs,proto3" json:"avg_ms,omitempty"`
+	P50Ms float64                `protobuf:"fixed64,2,opt,name=p50_ms,json=p50Ms,proto3" json:"p50_ms,omitempty"`
+	P95Ms float64                `protobuf:"fixed64,3,opt,name=p95_ms,json=p95Ms,proto3" json:"p95_ms,omitempty"`
+	P99Ms float64                `protobuf:"fixed64,4,opt,name=p99_ms,json=p99Ms,proto3" json:"p99_ms,omitempty"`
+	MaxMs float64                `protobuf:"fixed64,5,opt,name=max_ms,json=maxMs,proto3" json:"max_ms,omitempty"`
+	// The fastest attempt; 0 when the window has none, or only attempts recorded before
+	// minimums were kept.
+	MinMs         float64 `protobuf:"fixed64,6,opt,name=min_ms,json=minMs,proto3" json:"min_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4316,6 +4321,13 @@ func (x *LatencySummary) GetP99Ms() float64 {
 func (x *LatencySummary) GetMaxMs() float64 {
 	if x != nil {
 		return x.MaxMs
+	}
+	return 0
+}
+
+func (x *LatencySummary) GetMinMs() float64 {
+	if x != nil {
+		return x.MinMs
 	}
 	return 0
 }
@@ -5860,13 +5872,14 @@ const file_herald_v1_herald_proto_rawDesc = "" +
 	"\tsucceeded\x18\x03 \x01(\x04R\tsucceeded\x12\x16\n" +
 	"\x06failed\x18\x04 \x01(\x04R\x06failed\x12\x1c\n" +
 	"\texhausted\x18\x05 \x01(\x04R\texhausted\x12\x18\n" +
-	"\apending\x18\x06 \x01(\x04R\apending\"\x83\x01\n" +
+	"\apending\x18\x06 \x01(\x04R\apending\"\x9a\x01\n" +
 	"\x0eLatencySummary\x12\x15\n" +
 	"\x06avg_ms\x18\x01 \x01(\x01R\x05avgMs\x12\x15\n" +
 	"\x06p50_ms\x18\x02 \x01(\x01R\x05p50Ms\x12\x15\n" +
 	"\x06p95_ms\x18\x03 \x01(\x01R\x05p95Ms\x12\x15\n" +
 	"\x06p99_ms\x18\x04 \x01(\x01R\x05p99Ms\x12\x15\n" +
-	"\x06max_ms\x18\x05 \x01(\x01R\x05maxMs\"H\n" +
+	"\x06max_ms\x18\x05 \x01(\x01R\x05maxMs\x12\x15\n" +
+	"\x06min_ms\x18\x06 \x01(\x01R\x05minMs\"H\n" +
 	"\x0fStatusCodeCount\x12\x1f\n" +
 	"\vstatus_code\x18\x01 \x01(\rR\n" +
 	"statusCode\x12\x14\n" +

@@ -117,6 +117,11 @@ for _ = 1, tonumber(ARGV[19]) do
     if value > tonumber(redis.call('HGET', rk, prefix .. name) or '0') then
       redis.call('HSET', rk, prefix .. name, value)
     end
+  elseif name == 'latency_min_us' then
+    local min = redis.call('HGET', rk, prefix .. name)
+    if not min or value < tonumber(min) then
+      redis.call('HSET', rk, prefix .. name, value)
+    end
   else
     redis.call('HINCRBY', rk, prefix .. name, value)
   end

@@ -2118,7 +2118,10 @@ Global___DeliveryTotals: _TypeAlias = DeliveryTotals  # noqa: Y015
 
 @_typing.final
 class LatencySummary(_message.Message):
-    """Attempt latencies, within 1 % of the exact percentile."""
+    """Attempt latencies. A percentile pq is by nearest rank: the smallest latency that at
+    least q % of the attempts did not exceed (of two attempts, p50 is the faster one). It
+    is within 1 % of that latency and never outside [min_ms, max_ms].
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -2127,11 +2130,16 @@ class LatencySummary(_message.Message):
     P95_MS_FIELD_NUMBER: _builtins.int
     P99_MS_FIELD_NUMBER: _builtins.int
     MAX_MS_FIELD_NUMBER: _builtins.int
+    MIN_MS_FIELD_NUMBER: _builtins.int
     avg_ms: _builtins.float
     p50_ms: _builtins.float
     p95_ms: _builtins.float
     p99_ms: _builtins.float
     max_ms: _builtins.float
+    min_ms: _builtins.float
+    """The fastest attempt; 0 when the window has none, or only attempts recorded before
+    minimums were kept.
+    """
     def __init__(
         self,
         *,
@@ -2140,10 +2148,11 @@ class LatencySummary(_message.Message):
         p95_ms: _builtins.float = ...,
         p99_ms: _builtins.float = ...,
         max_ms: _builtins.float = ...,
+        min_ms: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["avg_ms", b"avg_ms", "max_ms", b"max_ms", "p50_ms", b"p50_ms", "p95_ms", b"p95_ms", "p99_ms", b"p99_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["avg_ms", b"avg_ms", "max_ms", b"max_ms", "min_ms", b"min_ms", "p50_ms", b"p50_ms", "p95_ms", b"p95_ms", "p99_ms", b"p99_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -725,7 +725,9 @@ pub struct DeliveryTotals {
     #[prost(uint64, tag="6")]
     pub pending: u64,
 }
-/// Attempt latencies, within 1 % of the exact percentile.
+/// Attempt latencies. A percentile pq is by nearest rank: the smallest latency that at
+/// least q % of the attempts did not exceed (of two attempts, p50 is the faster one). It
+/// is within 1 % of that latency and never outside \[min_ms, max_ms\].
 #[derive(Clone, Copy, PartialEq, ::prost::Message)]
 pub struct LatencySummary {
     #[prost(double, tag="1")]
@@ -738,6 +740,10 @@ pub struct LatencySummary {
     pub p99_ms: f64,
     #[prost(double, tag="5")]
     pub max_ms: f64,
+    /// The fastest attempt; 0 when the window has none, or only attempts recorded before
+    /// minimums were kept.
+    #[prost(double, tag="6")]
+    pub min_ms: f64,
 }
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct StatusCodeCount {

@@ -7,7 +7,9 @@ package dev.herald.v1;
 
 /**
  * <pre>
- * Attempt latencies, within 1 % of the exact percentile.
+ * Attempt latencies. A percentile pq is by nearest rank: the smallest latency that at
+ * least q % of the attempts did not exceed (of two attempts, p50 is the faster one). It
+ * is within 1 % of that latency and never outside [min_ms, max_ms].
  * </pre>
  *
  * Protobuf type {@code herald.v1.LatencySummary}
@@ -107,6 +109,22 @@ private static final long serialVersionUID = 0L;
     return maxMs_;
   }
 
+  public static final int MIN_MS_FIELD_NUMBER = 6;
+  private double minMs_ = 0D;
+  /**
+   * <pre>
+   * The fastest attempt; 0 when the window has none, or only attempts recorded before
+   * minimums were kept.
+   * </pre>
+   *
+   * <code>double min_ms = 6 [json_name = "minMs"];</code>
+   * @return The minMs.
+   */
+  @java.lang.Override
+  public double getMinMs() {
+    return minMs_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -136,6 +154,9 @@ private static final long serialVersionUID = 0L;
     if (java.lang.Double.doubleToRawLongBits(maxMs_) != 0) {
       output.writeDouble(5, maxMs_);
     }
+    if (java.lang.Double.doubleToRawLongBits(minMs_) != 0) {
+      output.writeDouble(6, minMs_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -159,6 +180,10 @@ private static final long serialVersionUID = 0L;
     if (java.lang.Double.doubleToRawLongBits(maxMs_) != 0) {
       size += com.google.protobuf.CodedOutputStream
         .computeDoubleSize(5, maxMs_);
+    }
+    if (java.lang.Double.doubleToRawLongBits(minMs_) != 0) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeDoubleSize(6, minMs_);
     }
     return size;
   }
@@ -199,6 +224,9 @@ private static final long serialVersionUID = 0L;
     if (java.lang.Double.doubleToLongBits(getMaxMs())
         != java.lang.Double.doubleToLongBits(
             other.getMaxMs())) return false;
+    if (java.lang.Double.doubleToLongBits(getMinMs())
+        != java.lang.Double.doubleToLongBits(
+            other.getMinMs())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -225,6 +253,9 @@ private static final long serialVersionUID = 0L;
     hash = (37 * hash) + MAX_MS_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
         java.lang.Double.doubleToLongBits(getMaxMs()));
+    hash = (37 * hash) + MIN_MS_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        java.lang.Double.doubleToLongBits(getMinMs()));
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -324,7 +355,9 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * Attempt latencies, within 1 % of the exact percentile.
+   * Attempt latencies. A percentile pq is by nearest rank: the smallest latency that at
+   * least q % of the attempts did not exceed (of two attempts, p50 is the faster one). It
+   * is within 1 % of that latency and never outside [min_ms, max_ms].
    * </pre>
    *
    * Protobuf type {@code herald.v1.LatencySummary}
@@ -365,6 +398,7 @@ private static final long serialVersionUID = 0L;
       p95Ms_ = 0D;
       p99Ms_ = 0D;
       maxMs_ = 0D;
+      minMs_ = 0D;
       return this;
     }
 
@@ -413,6 +447,9 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000010) != 0)) {
         result.maxMs_ = maxMs_;
       }
+      if (((from_bitField0_ & 0x00000020) != 0)) {
+        result.minMs_ = minMs_;
+      }
     }
 
     @java.lang.Override
@@ -441,6 +478,9 @@ private static final long serialVersionUID = 0L;
       }
       if (java.lang.Double.doubleToRawLongBits(other.getMaxMs()) != 0) {
         setMaxMs(other.getMaxMs());
+      }
+      if (java.lang.Double.doubleToRawLongBits(other.getMinMs()) != 0) {
+        setMinMs(other.getMinMs());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -491,6 +531,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000010;
               break;
             } // case 41
+            case 49: {
+              minMs_ = input.readDouble();
+              bitField0_ |= 0x00000020;
+              break;
+            } // case 49
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -664,6 +709,53 @@ private static final long serialVersionUID = 0L;
     public Builder clearMaxMs() {
       bitField0_ = (bitField0_ & ~0x00000010);
       maxMs_ = 0D;
+      onChanged();
+      return this;
+    }
+
+    private double minMs_ ;
+    /**
+     * <pre>
+     * The fastest attempt; 0 when the window has none, or only attempts recorded before
+     * minimums were kept.
+     * </pre>
+     *
+     * <code>double min_ms = 6 [json_name = "minMs"];</code>
+     * @return The minMs.
+     */
+    @java.lang.Override
+    public double getMinMs() {
+      return minMs_;
+    }
+    /**
+     * <pre>
+     * The fastest attempt; 0 when the window has none, or only attempts recorded before
+     * minimums were kept.
+     * </pre>
+     *
+     * <code>double min_ms = 6 [json_name = "minMs"];</code>
+     * @param value The minMs to set.
+     * @return This builder for chaining.
+     */
+    public Builder setMinMs(double value) {
+
+      minMs_ = value;
+      bitField0_ |= 0x00000020;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The fastest attempt; 0 when the window has none, or only attempts recorded before
+     * minimums were kept.
+     * </pre>
+     *
+     * <code>double min_ms = 6 [json_name = "minMs"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearMinMs() {
+      bitField0_ = (bitField0_ & ~0x00000020);
+      minMs_ = 0D;
       onChanged();
       return this;
     }

@@ -39,4 +39,15 @@ public interface LatencySummaryOrBuilder extends
    * @return The maxMs.
    */
   double getMaxMs();
+
+  /**
+   * <pre>
+   * The fastest attempt; 0 when the window has none, or only attempts recorded before
+   * minimums were kept.
+   * </pre>
+   *
+   * <code>double min_ms = 6 [json_name = "minMs"];</code>
+   * @return The minMs.
+   */
+  double getMinMs();
 }
