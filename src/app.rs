@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
+use tonic_web::GrpcWebLayer;
 
 use crate::admin::{self, AdminState};
 use crate::analytics::minute_of;
@@ -46,6 +47,7 @@ use crate::delivery::http::{ClientError, WebhookClient};
 use crate::egress::EgressPolicy;
 use crate::grpc::layer::{CatchPanicLayer, GrpcMetricsLayer, RequestIdLayer};
 use crate::grpc::pb::webhook_service_server::WebhookServiceServer;
+use crate::grpc::web::CorsOrigins;
 use crate::grpc::{WebhookApi, pb};
 use crate::health::{Health, Overall};
 use crate::metrics::Metrics;
@@ -141,6 +143,8 @@ pub struct Application {
     first_request_timeout: Duration,
     /// Concurrent HTTP/2 streams per gRPC connection.
     max_streams_per_connection: u32,
+    /// The origins whose pages may call over gRPC-Web.
+    cors: CorsOrigins,
 }
 
 impl Application {
@@ -293,6 +297,7 @@ impl Application {
             max_connections: budget.max_connections,
             first_request_timeout: config.connections.first_request_timeout,
             max_streams_per_connection: config.connections.max_streams_per_connection,
+            cors: config.cors,
         })
     }
 
@@ -382,10 +387,26 @@ impl Application {
             }
         };
         let tls_enabled = self.tls.is_some();
+        match &self.cors {
+            CorsOrigins::Any => tracing::warn!(
+                "WEBHOOK_CORS_ORIGINS=*: web pages of every origin may call the gRPC port (authentication is off)"
+            ),
+            CorsOrigins::Listed(origins) => {
+                tracing::info!(
+                    ?origins,
+                    "web pages of these origins may call over gRPC-Web"
+                );
+            }
+            CorsOrigins::None => {}
+        }
         let router = Server::builder()
             .max_concurrent_streams(self.max_streams_per_connection)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+            // gRPC-Web from browsers arrives over HTTP/1.1 too.
+            .accept_http1(true)
+            .layer(self.cors.layer())
+            .layer(GrpcWebLayer::new())
             .layer(RequestIdLayer)
             .layer(GrpcMetricsLayer(self.metrics.clone()))
             .layer(CatchPanicLayer)
@@ -404,7 +425,7 @@ impl Application {
         };
         let grpc = Listener::new(
             self.listener,
-            gate(Port::Grpc, self.max_connections, Protocol::Http2),
+            gate(Port::Grpc, self.max_connections, Protocol::Grpc),
         )
         .incoming();
         let server: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =

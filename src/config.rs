@@ -20,6 +20,7 @@ use crate::delivery::DeliveryConfig;
 use crate::domain::{Jitter, ProtectionOverride, RateLimitOverride, RetryOverride};
 use crate::egress::{Allowed, EgressConfig};
 use crate::grpc::response::MAX_PAYLOAD_BYTES;
+use crate::grpc::web::CorsOrigins;
 use crate::policy::bounds::{OutOfBounds, OverrideBounds};
 use crate::policy::breaker::{BreakerPolicy, BreakerPolicyError};
 use crate::policy::limiter::{RateLimit, RateLimitError};
@@ -325,6 +326,12 @@ pub struct ServeArgs {
     #[arg(long, env = "WEBHOOK_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: Option<u32>,
 
+    /// Origins whose web pages may call the gRPC port over gRPC-Web, comma-separated
+    /// (`https://dash.example.com`); none by default. `*` (every origin) only with
+    /// WEBHOOK_AUTH=off.
+    #[arg(long, env = "WEBHOOK_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
     /// Concurrent calls (HTTP/2 streams) on one gRPC connection.
     #[arg(long, env = "WEBHOOK_MAX_STREAMS_PER_CONNECTION", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_streams_per_connection: u32,
@@ -480,6 +487,8 @@ pub struct Config {
     pub egress: EgressConfig,
     /// The gRPC port's connections.
     pub connections: ConnectionsConfig,
+    /// The origins whose pages may call the gRPC port over gRPC-Web.
+    pub cors: CorsOrigins,
 }
 
 /// A setting with an unusable value.
@@ -639,6 +648,13 @@ impl ServeArgs {
                 max_stored_bytes: self.max_stored_bytes,
                 max_streams_per_credential: self.max_streams_per_credential,
             },
+            cors: CorsOrigins::parse(&self.cors_origins, self.auth == AuthMode::On).map_err(
+                |e| ConfigError {
+                    flag: "--cors-origins",
+                    env: "WEBHOOK_CORS_ORIGINS",
+                    reason: e.to_string(),
+                },
+            )?,
             connections: ConnectionsConfig {
                 first_request_timeout: self.connection_handshake_timeout,
                 max_connections: self.max_connections,
@@ -1111,6 +1127,21 @@ mod tests {
         let e = args.into_config().unwrap_err();
         assert_eq!(e.env, "WEBHOOK_RETRY_MULTIPLIER");
         assert!(e.to_string().contains("--retry-multiplier"));
+    }
+
+    #[test]
+    fn every_origin_needs_authentication_off() {
+        let mut args = ServeArgs::defaults();
+        args.cors_origins = vec!["*".into()];
+        let e = args.clone().into_config().unwrap_err();
+        assert_eq!(e.env, "WEBHOOK_CORS_ORIGINS");
+        assert!(e.to_string().contains("WEBHOOK_AUTH=off"), "{e}");
+        args.auth = AuthMode::Off;
+        assert_eq!(args.into_config().unwrap().cors, CorsOrigins::Any);
+        assert_eq!(
+            ServeArgs::defaults().into_config().unwrap().cors,
+            CorsOrigins::None
+        );
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! Where a client's first request ends, followed in the bytes it sends, so that a
 //! connection can be held to a deadline for it without the HTTP server's help: HTTP/2
 //! frames are skipped by their length until a header block on a stream ends; an
-//! HTTP/1 request head ends at its blank line. Nothing is validated here: the HTTP
-//! server reads the same bytes and refuses what is malformed.
+//! HTTP/1 request head ends at its blank line. On the gRPC port a connection is HTTP/2
+//! while its first bytes follow the HTTP/2 preface, and HTTP/1 (gRPC-Web from a browser)
+//! from the first byte that does not. Nothing is validated here: the HTTP server reads
+//! the same bytes and refuses what is malformed.
 
-/// The HTTP/2 connection preface (`PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`) is this long.
-const PREFACE_LEN: usize = 24;
+/// The HTTP/2 connection preface.
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// Every HTTP/2 frame starts with a header this long: length (24 bits), type, flags,
 /// stream id (31 bits).
 const FRAME_HEADER_LEN: usize = 9;
@@ -17,8 +19,9 @@ const END_HEADERS: u8 = 0x4;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     Http1,
-    /// With prior knowledge: the connection starts with the preface (gRPC).
-    Http2,
+    /// gRPC: HTTP/2 with prior knowledge (the connection starts with the preface), or
+    /// HTTP/1 for gRPC-Web.
+    Grpc,
 }
 
 /// Follows a connection's first bytes until its first request's headers are complete.
@@ -31,9 +34,9 @@ enum State {
     Head {
         line_feeds: u8,
     },
-    /// HTTP/2: bytes of the preface still to come.
+    /// Bytes of the HTTP/2 preface seen so far, every one as the preface has it.
     Preface {
-        left: usize,
+        matched: usize,
     },
     /// HTTP/2: the next frame's header, as far as it came.
     FrameHeader {
@@ -53,7 +56,7 @@ impl Scanner {
     pub fn new(protocol: Protocol) -> Self {
         Self(match protocol {
             Protocol::Http1 => State::Head { line_feeds: 0 },
-            Protocol::Http2 => State::Preface { left: PREFACE_LEN },
+            Protocol::Grpc => State::Preface { matched: 0 },
         })
     }
 
@@ -74,12 +77,18 @@ impl Scanner {
                         self.0 = State::Complete;
                     }
                 }
-                State::Preface { left } => {
-                    let n = (*left).min(bytes.len());
-                    *left -= n;
-                    bytes = &bytes[n..];
-                    if *left == 0 {
-                        self.0 = next_frame();
+                State::Preface { matched } => {
+                    if bytes[0] == PREFACE[*matched] {
+                        *matched += 1;
+                        bytes = &bytes[1..];
+                        if *matched == PREFACE.len() {
+                            self.0 = next_frame();
+                        }
+                    } else {
+                        // HTTP/1: the bytes matched so far open its head.
+                        let mut head = Self::new(Protocol::Http1);
+                        head.feed(&PREFACE[..*matched]);
+                        self.0 = head.0;
                     }
                 }
                 State::FrameHeader {
@@ -146,8 +155,6 @@ fn after_payload(ends_headers: bool) -> State {
 mod tests {
     use super::*;
 
-    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
     fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
         let len = payload.len().to_be_bytes();
         let mut f = vec![len[5], len[6], len[7], kind, flags];
@@ -173,32 +180,29 @@ mod tests {
         let ping = frame(0x6, 0, 0, &[0; 8]);
         let window = frame(0x8, 0, 0, &[0, 1, 0, 0]);
         let opening: Vec<u8> = [PREFACE, &settings, &ack, &ping, &window].concat();
-        assert!(!complete(Protocol::Http2, &opening), "no request yet");
-        assert!(!complete(Protocol::Http2, PREFACE));
+        assert!(!complete(Protocol::Grpc, &opening), "no request yet");
+        assert!(!complete(Protocol::Grpc, PREFACE));
 
         // Headers in one frame.
         let headers = frame(HEADERS, END_HEADERS | 0x1, 1, &[0x82; 40]);
-        assert!(complete(
-            Protocol::Http2,
-            &[&opening[..], &headers].concat()
-        ));
+        assert!(complete(Protocol::Grpc, &[&opening[..], &headers].concat()));
         // Not before the frame's last byte has come.
         let cut = [&opening[..], &headers[..headers.len() - 1]].concat();
-        assert!(!complete(Protocol::Http2, &cut));
+        assert!(!complete(Protocol::Grpc, &cut));
 
         // A header block split over CONTINUATION frames ends with the last one.
         let first = frame(HEADERS, 0, 3, &[0x82; 10]);
         let middle = frame(CONTINUATION, 0, 3, &[0x84; 10]);
         let last = frame(CONTINUATION, END_HEADERS, 3, &[]);
         let split = [&opening[..], &first, &middle].concat();
-        assert!(!complete(Protocol::Http2, &split));
-        assert!(complete(Protocol::Http2, &[&split[..], &last].concat()));
+        assert!(!complete(Protocol::Grpc, &split));
+        assert!(complete(Protocol::Grpc, &[&split[..], &last].concat()));
 
         // Payloads are skipped by length, whatever they hold; stream 0 holds no request.
         let lookalike = frame(0x0, 0, 1, &headers);
-        assert!(!complete(Protocol::Http2, &[PREFACE, &lookalike].concat()));
+        assert!(!complete(Protocol::Grpc, &[PREFACE, &lookalike].concat()));
         let on_zero = frame(HEADERS, END_HEADERS, 0, &[0x82]);
-        assert!(!complete(Protocol::Http2, &[PREFACE, &on_zero].concat()));
+        assert!(!complete(Protocol::Grpc, &[PREFACE, &on_zero].concat()));
     }
 
     #[test]
@@ -214,5 +218,16 @@ mod tests {
             b"GET / HTTP/1.1\r\nhost: x\r\nx\r\n"
         ));
         assert!(!complete(Protocol::Http1, b""));
+    }
+
+    #[test]
+    fn the_grpc_port_follows_http1_from_the_first_byte_off_the_preface() {
+        let web = b"POST /herald.v1.WebhookService/GetHealth HTTP/1.1\r\ncontent-type: application/grpc-web+proto\r\n\r\n";
+        assert!(complete(Protocol::Grpc, web));
+        assert!(!complete(Protocol::Grpc, &web[..web.len() - 2]));
+        assert!(complete(Protocol::Grpc, b"PUT / HTTP/1.1\r\n\r\n"));
+        // Off the preface after its first line: that line feed counts toward the head's end.
+        assert!(complete(Protocol::Grpc, b"PRI * HTTP/2.0\r\n\n"));
+        assert!(!complete(Protocol::Grpc, b"PRI * HTTP/2.0\r\nx"));
     }
 }

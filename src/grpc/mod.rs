@@ -3,13 +3,14 @@
 //! converts the answer back (`response`); every error becomes a status in one place
 //! (`error`), where field violations are also counted. No handler holds a rule of its
 //! own. `layer` holds the tower layers (request ids, request metrics, panics), `codec`
-//! the codec every RPC decodes with.
+//! the codec every RPC decodes with, `web` gRPC-Web and its CORS for browsers.
 
 pub mod codec;
 pub mod error;
 pub mod layer;
 pub mod request;
 pub mod response;
+pub mod web;
 
 use std::sync::Arc;
 

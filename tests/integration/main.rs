@@ -70,6 +70,7 @@ mod egress;
 mod endpoint_bounds;
 mod expunge;
 mod faults;
+mod grpc_web;
 mod hostile;
 mod jwt;
 mod observability;
