@@ -2,16 +2,22 @@
 //! colour-coded table with a running summary; `herald stats` prints `GetAnalytics` as a
 //! report. Both take `--json` (one JSON object per line) for scripts. They are gRPC
 //! clients of a running server, like any other.
+//!
+//! `herald health` is the probe of a container health check: it asks a running server's
+//! admin port whether it is ready (`/readyz`), prints the answer, and fails unless it is.
 
 use std::io::{IsTerminal, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_stream::StreamExt;
 use tonic_types::StatusExt;
 
 use crate::analytics::sketch::LatencySketch;
+use crate::config::DEFAULT_ADMIN_ADDR;
 use crate::grpc::pb;
 use crate::grpc::pb::webhook_service_client::WebhookServiceClient;
 use tonic::metadata::errors::InvalidMetadataValue;
@@ -73,6 +79,17 @@ pub struct StatsArgs {
     pub json: bool,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct HealthArgs {
+    /// The server's admin port, as the server itself is configured; an unspecified
+    /// address (0.0.0.0, [::]) is asked on loopback.
+    #[arg(long, env = "WEBHOOK_ADMIN_ADDR", default_value = DEFAULT_ADMIN_ADDR)]
+    pub admin_addr: SocketAddr,
+    /// How long to wait for the answer.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+}
+
 /// Why a terminal view stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -90,6 +107,28 @@ pub enum CliError {
     Call(#[from] tonic::Status),
     #[error("the API key cannot be sent as a header (it has characters a header cannot carry)")]
     ApiKey,
+    #[error("cannot write the output")]
+    Output(#[from] std::io::Error),
+}
+
+/// Why `herald health` says the server is not ready.
+#[derive(Debug, thiserror::Error)]
+pub enum HealthError {
+    #[error("cannot reach the admin port at {addr}")]
+    Connect {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("no answer from the admin port at {addr} within {timeout:?}")]
+    Timeout { addr: SocketAddr, timeout: Duration },
+    #[error("the admin port at {addr} did not answer in HTTP")]
+    NotHttp { addr: SocketAddr },
+    #[error("not ready: http://{addr}/readyz answered {status} {body:?}")]
+    NotReady {
+        addr: SocketAddr,
+        status: u16,
+        body: String,
+    },
     #[error("cannot write the output")]
     Output(#[from] std::io::Error),
 }
@@ -500,4 +539,63 @@ pub async fn stats(args: StatsArgs) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// Most bytes of the admin port's answer read (`/readyz` answers a word).
+const READYZ_ANSWER_CAP: u64 = 4096;
+
+/// `herald health`: asks `/readyz` on the admin port and prints its answer.
+///
+/// # Errors
+/// When the port cannot be reached, does not answer within the timeout, or answers
+/// anything but 200.
+pub async fn health(args: HealthArgs) -> Result<(), HealthError> {
+    let mut addr = args.admin_addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr.ip() {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        });
+    }
+    let (status, body) = tokio::time::timeout(args.timeout, get_readyz(addr))
+        .await
+        .map_err(|_| HealthError::Timeout {
+            addr,
+            timeout: args.timeout,
+        })??;
+    if status != 200 {
+        return Err(HealthError::NotReady { addr, status, body });
+    }
+    writeln!(std::io::stdout(), "{body} (http://{addr}/readyz)")?;
+    Ok(())
+}
+
+/// One `GET /readyz` on a connection of its own: the answer's status code and body. The
+/// admin port is plain HTTP/1.1, and the answer is a word: no client library needed.
+async fn get_readyz(addr: SocketAddr) -> Result<(u16, String), HealthError> {
+    let unreachable = |source| HealthError::Connect { addr, source };
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(unreachable)?;
+    let request = format!("GET /readyz HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(unreachable)?;
+    let mut answer = Vec::new();
+    stream
+        .take(READYZ_ANSWER_CAP)
+        .read_to_end(&mut answer)
+        .await
+        .map_err(unreachable)?;
+    let answer = String::from_utf8_lossy(&answer);
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .ok_or(HealthError::NotHttp { addr })?;
+    let status = head
+        .strip_prefix("HTTP/1.")
+        .and_then(|rest| rest.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .ok_or(HealthError::NotHttp { addr })?;
+    Ok((status, body.trim().to_owned()))
 }

@@ -64,6 +64,10 @@ pub enum AuthMode {
     Off,
 }
 
+/// The admin port's address unless WEBHOOK_ADMIN_ADDR says otherwise; `herald health`
+/// asks the same one.
+pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9464";
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address of the gRPC server (h2c).
@@ -71,7 +75,7 @@ pub struct ServeArgs {
     pub grpc_addr: SocketAddr,
 
     /// Address of the admin HTTP port (/metrics, /livez, /readyz, /healthz).
-    #[arg(long, env = "WEBHOOK_ADMIN_ADDR", default_value = "127.0.0.1:9464")]
+    #[arg(long, env = "WEBHOOK_ADMIN_ADDR", default_value = DEFAULT_ADMIN_ADDR)]
     pub admin_addr: SocketAddr,
 
     /// Serve Prometheus metrics on the admin port.

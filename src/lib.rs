@@ -34,7 +34,8 @@
 //!   subsystem.
 //! - `app`: wires everything and runs it; spawns every long-lived task (the stores track
 //!   their own and end them on close) and shuts down within one deadline.
-//! - `cli`: `herald watch` and `herald stats`, terminal views over the API (gRPC clients).
+//! - `cli`: `herald watch` and `herald stats`, terminal views over the API (gRPC clients),
+//!   and `herald health`, the readiness probe of a container health check.
 //!
 //! Publishing commits a message and one delivery per matching endpoint; the dispatcher
 //! claims due deliveries under a lease, attempts each over HTTP, and records the attempt

@@ -1,15 +1,16 @@
-//! The `herald` binary: parse the command line (`serve`, the default, or one of the
-//! terminal views), raise the open-file limit, build the application, run it until
-//! SIGTERM or SIGINT, and report a failure with its cause chain. The exit status is 0
-//! after a graceful stop, [`EXIT_STORE_FAILED`] (74) when the store failed for good and
-//! Herald should be restarted, 1 on any other failure (configuration, startup, serving).
+//! The `herald` binary: parse the command line (`serve`, the default, one of the
+//! terminal views, or the `health` probe), raise the open-file limit, build the
+//! application, run it until SIGTERM or SIGINT, and report a failure with its cause
+//! chain. The exit status is 0 after a graceful stop, [`EXIT_STORE_FAILED`] (74) when the
+//! store failed for good and Herald should be restarted, 1 on any other failure
+//! (configuration, startup, serving).
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use herald::app::{AppError, Application, EXIT_STORE_FAILED};
-use herald::cli::{StatsArgs, WatchArgs};
+use herald::cli::{HealthArgs, StatsArgs, WatchArgs};
 use herald::config::ServeArgs;
 
 #[derive(Debug, Parser)]
@@ -37,6 +38,9 @@ enum Command {
     Watch(WatchArgs),
     /// Print delivery analytics of a running server.
     Stats(StatsArgs),
+    /// Ask a running server's admin port whether it is ready: exit 0 when it is, 1 when
+    /// it is not or cannot be reached (a container health check).
+    Health(HealthArgs),
 }
 
 impl Cli {
@@ -90,6 +94,7 @@ async fn main() -> ExitCode {
         }
         Command::Watch(args) => herald::cli::watch(args).await.map_err(anyhow::Error::from),
         Command::Stats(args) => herald::cli::stats(args).await.map_err(anyhow::Error::from),
+        Command::Health(args) => herald::cli::health(args).await.map_err(anyhow::Error::from),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

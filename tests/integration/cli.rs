@@ -1,4 +1,5 @@
-//! `herald watch` and `herald stats`: the real binary, as a client of a real server.
+//! `herald watch`, `herald stats` and `herald health`: the real binary, as a client of a
+//! real server.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -156,4 +157,77 @@ async fn watch_follows_deliveries_and_stats_reports_them() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("cannot connect"));
     app.stop().await;
+}
+
+/// `herald health` as a health check runs it: from the server's own settings, and so with
+/// its unspecified listening address.
+fn probe(admin_addr: &str, timeout: &str) -> std::process::Output {
+    herald(&["health", "--timeout", timeout])
+        .env("WEBHOOK_ADMIN_ADDR", admin_addr)
+        .output()
+        .expect("herald runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_exits_0_only_when_the_server_says_it_is_ready() {
+    let app = spawn_app(Backend::Memory).await;
+    for asked in [
+        app.admin.to_string(),
+        format!("0.0.0.0:{}", app.admin.port()),
+    ] {
+        let ready = probe(&asked, "20s");
+        assert!(
+            ready.status.success(),
+            "{asked}: {}",
+            String::from_utf8_lossy(&ready.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&ready.stdout).trim(),
+            format!("ready (http://{}/readyz)", app.admin)
+        );
+    }
+    app.stop().await;
+
+    // An admin port that answers 503, as Herald's does while its store is down.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let unready = listener.local_addr().unwrap();
+    let router = axum::Router::new().route(
+        "/readyz",
+        axum::routing::get(|| async { (http::StatusCode::SERVICE_UNAVAILABLE, "not ready") }),
+    );
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let answer = probe(&unready.to_string(), "20s");
+    server.abort();
+    assert_eq!(answer.status.code(), Some(1));
+    assert!(answer.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&answer.stderr).trim(),
+        format!("error: not ready: http://{unready}/readyz answered 503 \"not ready\"")
+    );
+}
+
+#[tokio::test]
+async fn health_fails_clearly_when_nothing_answers() {
+    // A port bound but not listening: connecting to it is refused.
+    let bound = tokio::net::TcpSocket::new_v4().unwrap();
+    bound.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let closed = bound.local_addr().unwrap();
+    let refused = probe(&closed.to_string(), "20s");
+    assert_eq!(refused.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        message.starts_with(&format!("error: cannot reach the admin port at {closed}: "))
+            && message.contains("refused"),
+        "{message}"
+    );
+
+    // A port that accepts the connection and never answers: the timeout ends the wait.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let waited = probe(&addr.to_string(), "300ms");
+    assert_eq!(waited.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&waited.stderr).trim(),
+        format!("error: no answer from the admin port at {addr} within 300ms")
+    );
 }

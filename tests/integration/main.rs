@@ -12,8 +12,11 @@
 //! - `connections`: idle and hostile connections: deadlines for a first request, the
 //!   connection cap and its evictions, streams per connection and per credential, the
 //!   binary flooded with idle sockets under a soft (and hard) open-file limit of 1,024.
-//! - `cli`: `herald watch` and `herald stats` against a live server.
-//! - `deploy`: the Grafana dashboard and Prometheus alerts use only Herald's metrics.
+//! - `cli`: `herald watch`, `herald stats` and `herald health` against a live server.
+//! - `deploy`: the deploy kit against the binary: the Grafana dashboard and Prometheus
+//!   alerts use only Herald's metrics; the Dockerfile, compose and Kubernetes manifests
+//!   name only Herald's settings, with values it accepts, listen and probe where it
+//!   does, keep secrets out, outlast its shutdown grace and pin their images.
 //! - `egress`: only public destinations unless allowed: IP literals refused at
 //!   registration, every resolved address checked at delivery (rebinding included),
 //!   Herald's own ports, a CONNECT proxy, a private CA.
