@@ -70,7 +70,9 @@ async fn healthz(State(s): State<Arc<AdminState>>) -> Response {
         .collect();
     (
         code,
-        Json(json!({"status": report.overall.as_str(), "checks": checks})),
+        Json(
+            json!({"status": report.overall.as_str(), "checks": checks, "profile": report.profile}),
+        ),
     )
         .into_response()
 }

@@ -145,6 +145,8 @@ pub struct Application {
     max_streams_per_connection: u32,
     /// The origins whose pages may call over gRPC-Web.
     cors: CorsOrigins,
+    /// How long after start the periodic jobs first run (the profile's).
+    periodic_jobs_after: Duration,
 }
 
 impl Application {
@@ -191,6 +193,7 @@ impl Application {
             config.legacy_signature_headers,
             &config.egress,
             egress.clone(),
+            &config.profile.sizing,
         )?;
         let metrics = Arc::new(Metrics::new());
         let protection = config.delivery.protection;
@@ -244,6 +247,7 @@ impl Application {
             stopping: stopping.clone(),
             max_queue_size: config.service.max_queue_size,
             authentication: config.auth.enabled,
+            profile: config.profile.to_string(),
         });
         let service = Service::new(
             Parts {
@@ -264,6 +268,12 @@ impl Application {
         );
         warn_about_access(&config);
         warn_about_secrets(&config);
+        tracing::info!(
+            profile = config.profile.kind.name(),
+            workers = config.delivery.max_workers,
+            "sizing: {}",
+            config.profile
+        );
         count_records_to_reseal(store.as_ref(), &metrics).await;
         if let Some(token) = service
             .first_admin_key()
@@ -298,6 +308,7 @@ impl Application {
             first_request_timeout: config.connections.first_request_timeout,
             max_streams_per_connection: config.connections.max_streams_per_connection,
             cors: config.cors,
+            periodic_jobs_after: config.profile.sizing.periodic_jobs_after,
         })
     }
 
@@ -353,22 +364,32 @@ impl Application {
             health.clone(),
             stopping.child_token(),
         ));
-        tasks.spawn(housekeeping(
-            self.store.clone(),
-            self.analytics_retention,
-            stopping.child_token(),
-        ));
-        tasks.spawn(sweep_expired(
-            self.store.clone(),
-            self.metrics.clone(),
-            self.retention_sweep_interval,
-            stopping.child_token(),
-        ));
-        tasks.spawn(reseal_secrets(
-            self.store.clone(),
-            self.metrics.clone(),
-            stopping.child_token(),
-        ));
+        // The periodic jobs; the serverless profile starts them once a cold start has served.
+        let periodic: [Pin<Box<dyn Future<Output = ()> + Send>>; 3] = [
+            Box::pin(housekeeping(
+                self.store.clone(),
+                self.analytics_retention,
+                stopping.child_token(),
+            )),
+            Box::pin(sweep_expired(
+                self.store.clone(),
+                self.metrics.clone(),
+                self.retention_sweep_interval,
+                stopping.child_token(),
+            )),
+            Box::pin(reseal_secrets(
+                self.store.clone(),
+                self.metrics.clone(),
+                stopping.child_token(),
+            )),
+        ];
+        for job in periodic {
+            tasks.spawn(once_after(
+                self.periodic_jobs_after,
+                stopping.child_token(),
+                job,
+            ));
+        }
 
         let drain = {
             let stopping = stopping.clone();
@@ -559,6 +580,14 @@ async fn follow_health(
         tracing::warn!(serving, "health changed");
         reporter.set_service_status("", status).await;
         reporter.set_service_status(SERVICE_NAME, status).await;
+    }
+}
+
+/// Runs `job` once `delay` has passed, unless `stop` fires first.
+async fn once_after(delay: Duration, stop: CancellationToken, job: impl Future<Output = ()>) {
+    tokio::select! {
+        () = tokio::time::sleep(delay) => job.await,
+        () = stop.cancelled() => {}
     }
 }
 

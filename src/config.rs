@@ -27,6 +27,7 @@ use crate::policy::limiter::{RateLimit, RateLimitError};
 use crate::policy::pace::PaceConfig;
 use crate::policy::protection::{HostCeiling, ProtectionConfig, ProtectionError};
 use crate::policy::retry::{PolicyError, RetryPolicy};
+use crate::profile::{Profile, ProfileSetting};
 use crate::service::ServiceConfig;
 use crate::storage::StoreOptions;
 use crate::storage::redis::RedisConfig;
@@ -116,9 +117,16 @@ pub struct ServeArgs {
     #[arg(long, env = "WEBHOOK_INSTANCE_ID")]
     pub instance_id: Option<String>,
 
-    /// Delivery attempts in flight at once.
-    #[arg(long, env = "WEBHOOK_MAX_WORKERS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub max_workers: u32,
+    /// Delivery attempts in flight at once [default: 256, or 32 in the serverless
+    /// profile].
+    #[arg(long, env = "WEBHOOK_MAX_WORKERS", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_workers: Option<u32>,
+
+    /// Sizing: `server`, `serverless` (small pools, shorter idle timeouts, periodic jobs
+    /// after a cold start has served), or `auto`: serverless when AWS_LAMBDA_FUNCTION_NAME,
+    /// FUNCTION_APP, FUNCTIONS_WORKER_RUNTIME, FUNCTION_NAME or K_SERVICE is set.
+    #[arg(long, env = "WEBHOOK_PROFILE", value_enum, default_value = "auto")]
+    pub profile: ProfileSetting,
 
     /// An endpoint is slow while its last attempt took this long or more (or timed out),
     /// or one of its attempts has been in flight this long; slow endpoints share at most
@@ -493,6 +501,8 @@ pub struct Config {
     pub connections: ConnectionsConfig,
     /// The origins whose pages may call the gRPC port over gRPC-Web.
     pub cors: CorsOrigins,
+    /// The sizing profile, and why it was chosen.
+    pub profile: Profile,
 }
 
 /// A setting with an unusable value.
@@ -508,6 +518,7 @@ impl ServeArgs {
     /// # Errors
     /// Names the first setting whose value cannot work, alone or with the others.
     pub fn into_config(self) -> Result<Config, ConfigError> {
+        let profile = Profile::choose(self.profile, |name| std::env::var(name).ok());
         let protection = self.protection()?;
         let keyring = Arc::new(self.keyring()?);
         let auth = self.auth_config()?;
@@ -631,9 +642,10 @@ impl ServeArgs {
                 status_buffer: self.stream_buffer as usize,
                 retention: self.retention,
                 keyring,
+                readers: profile.sizing.store_readers,
             },
             delivery: DeliveryConfig {
-                max_workers: self.max_workers as usize,
+                max_workers: self.max_workers.unwrap_or(profile.sizing.max_workers) as usize,
                 request_timeout: self.default_timeout,
                 retry,
                 protection,
@@ -652,6 +664,7 @@ impl ServeArgs {
                 max_stored_bytes: self.max_stored_bytes,
                 max_streams_per_credential: self.max_streams_per_credential,
             },
+            profile,
             cors: CorsOrigins::parse(&self.cors_origins, self.auth == AuthMode::On).map_err(
                 |e| ConfigError {
                     flag: "--cors-origins",

@@ -46,6 +46,8 @@ pub struct Check {
 pub struct Report {
     pub overall: Overall,
     pub checks: Vec<Check>,
+    /// The sizing profile in use, why, and its sizes.
+    pub profile: String,
 }
 
 /// What the report looks at.
@@ -61,6 +63,8 @@ pub struct Health {
     pub max_queue_size: u64,
     /// Whether calls need a credential; without, the service is degraded.
     pub authentication: bool,
+    /// The sizing profile in use, as the report shows it.
+    pub profile: String,
 }
 
 impl Health {
@@ -173,7 +177,11 @@ impl Health {
         } else {
             Overall::Degraded
         };
-        Report { overall, checks }
+        Report {
+            overall,
+            checks,
+            profile: self.profile.clone(),
+        }
     }
 }
 
@@ -254,6 +262,7 @@ mod tests {
             status_buffer: 100,
             retention: Duration::from_secs(60),
             keyring: Arc::default(),
+            readers: 1,
         };
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open_memory(options).unwrap());
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -267,6 +276,7 @@ mod tests {
                 false,
                 &EgressConfig::default(),
                 Arc::new(EgressPolicy::new(&EgressConfig::default(), Vec::new())),
+                &crate::profile::Kind::Server.sizing(),
             )
             .unwrap(),
             delivery.clone(),
@@ -280,6 +290,7 @@ mod tests {
             stopping: CancellationToken::new(),
             max_queue_size: 100,
             authentication: true,
+            profile: "server".to_owned(),
         };
         let workers = |r: &Report| r.checks.iter().find(|c| c.name == "workers").cloned();
         let before = health.report().await;

@@ -2,6 +2,7 @@
 //!
 //! Layout (the map of the system), bottom up: each module imports only modules above it.
 //! - `domain`: the values everything else passes around, valid by construction.
+//! - `profile`: sizing for a long-lived server or a serverless platform (detected).
 //! - `egress`: where webhooks may go: the address classifier, the operator's allow-list
 //!   and Herald's own sockets, checked at registration and at connect time.
 //! - `policy`: pure policies: retry schedule, circuit breaker, token bucket, endpoint
@@ -56,6 +57,7 @@ pub mod grpc;
 pub mod health;
 pub mod metrics;
 pub mod policy;
+pub mod profile;
 pub mod service;
 pub mod status;
 pub mod storage;

@@ -35,6 +35,7 @@ use super::signer::signature_header;
 use crate::domain::{AttemptRecord, CustomHeader, Secret, TraceContext, TransportError};
 use crate::egress::{CustomResolver, EgressConfig, EgressPolicy, Refused};
 use crate::policy::retry::parse_retry_after;
+use crate::profile::Sizing;
 use crate::telemetry::ErrorChain;
 
 /// How much of a response body is read; the rest is dropped with the connection.
@@ -118,6 +119,7 @@ impl WebhookClient {
         legacy_headers: bool,
         config: &EgressConfig,
         policy: Arc<EgressPolicy>,
+        sizing: &Sizing,
     ) -> Result<Self, ClientError> {
         let roots = match &config.ca_file {
             Some(path) => {
@@ -151,7 +153,8 @@ impl WebhookClient {
                 .dns_resolver(Arc::new(resolver))
                 .tcp_nodelay(true)
                 .http1_max_headers(MAX_RESPONSE_HEADERS)
-                .pool_idle_timeout(Duration::from_secs(60))
+                .pool_idle_timeout(sizing.idle_timeout)
+                .pool_max_idle_per_host(sizing.idle_connections_per_host.unwrap_or(usize::MAX))
                 .tls_certs_merge(roots.clone());
             match &proxy {
                 Some(proxy) => builder.proxy(proxy.clone()),
@@ -472,6 +475,7 @@ impl Resolve for Resolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::profile::Kind;
 
     #[test]
     fn excerpt_is_bounded_and_never_splits_a_character() {
@@ -512,6 +516,7 @@ mod tests {
             false,
             &config,
             Arc::new(EgressPolicy::new(&config, Vec::new())),
+            &Kind::Server.sizing(),
         )
         .unwrap();
         let header = |name: &str| CustomHeader {

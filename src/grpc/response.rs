@@ -454,6 +454,7 @@ pub fn health(report: HealthReport) -> pb::GetHealthResponse {
                 detail: c.detail,
             })
             .collect(),
+        profile: report.profile,
     }
 }
 

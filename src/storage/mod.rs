@@ -52,6 +52,8 @@ pub struct StoreOptions {
     pub retention: Duration,
     /// The master keys endpoint secrets are sealed with at rest (none: in clear).
     pub keyring: Arc<Keyring>,
+    /// Reader connections the embedded store opens at most (as reads need them).
+    pub readers: usize,
 }
 
 /// What went wrong in the store.

@@ -113,6 +113,7 @@ fn is_setting(name: &str) -> bool {
         .any(|prefix| name.starts_with(prefix))
         || name == "ENABLE_METRICS"
         || name == "ENABLE_TRACING"
+        || herald::profile::PLATFORM_VARIABLES.contains(&name)
 }
 
 /// A `herald` child process. Dropping it kills the process if it still runs.

@@ -79,6 +79,7 @@ mod jwt;
 mod observability;
 mod outages;
 mod process;
+mod profile;
 mod protection;
 mod receivers;
 mod redis;

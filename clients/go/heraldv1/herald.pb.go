@@ -4711,9 +4711,11 @@ func (*GetHealthRequest) Descriptor() ([]byte, []int) {
 }
 
 type GetHealthResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Health        ServiceHealth          `protobuf:"varint,1,opt,name=health,proto3,enum=herald.v1.ServiceHealth" json:"health,omitempty"`
-	Checks        []*HealthCheck         `protobuf:"bytes,2,rep,name=checks,proto3" json:"checks,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Health ServiceHealth          `protobuf:"varint,1,opt,name=health,proto3,enum=herald.v1.ServiceHealth" json:"health,omitempty"`
+	Checks []*HealthCheck         `protobuf:"bytes,2,rep,name=checks,proto3" json:"checks,omitempty"`
+	// The sizing profile in use (WEBHOOK_PROFILE), why it was chosen, and its sizes.
+	Profile       string `protobuf:"bytes,3,opt,name=profile,proto3" json:"profile,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4760,6 +4762,13 @@ func (x *GetHealthResponse) GetChecks() []*HealthCheck {
 		return x.Checks
 	}
 	return nil
+}
+
+func (x *GetHealthResponse) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
 }
 
 type HealthCheck struct {
@@ -5909,10 +5918,11 @@ const file_herald_v1_herald_proto_rawDesc = "" +
 	"\x0fprevious_p95_ms\x18\x03 \x01(\x01R\rpreviousP95Ms\x12'\n" +
 	"\x0fattempts_change\x18\x04 \x01(\x01R\x0eattemptsChange\x12.\n" +
 	"\x13success_rate_change\x18\x05 \x01(\x01R\x11successRateChange\"\x12\n" +
-	"\x10GetHealthRequest\"u\n" +
+	"\x10GetHealthRequest\"\x8f\x01\n" +
 	"\x11GetHealthResponse\x120\n" +
 	"\x06health\x18\x01 \x01(\x0e2\x18.herald.v1.ServiceHealthR\x06health\x12.\n" +
-	"\x06checks\x18\x02 \x03(\v2\x16.herald.v1.HealthCheckR\x06checks\"I\n" +
+	"\x06checks\x18\x02 \x03(\v2\x16.herald.v1.HealthCheckR\x06checks\x12\x18\n" +
+	"\aprofile\x18\x03 \x01(\tR\aprofile\"I\n" +
 	"\vHealthCheck\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x16\n" +

@@ -313,6 +313,8 @@ fn is_setting(name: &str) -> bool {
         .iter()
         .any(|prefix| name.starts_with(prefix))
         || ["ENABLE_METRICS", "ENABLE_TRACING", "RUST_LOG"].contains(&name)
+        // A serverless platform's variable would size Herald for it.
+        || herald::profile::PLATFORM_VARIABLES.contains(&name)
 }
 
 /// Reads a child's stderr to its end: hands over the gRPC address of the `herald

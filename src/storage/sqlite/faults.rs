@@ -255,6 +255,7 @@ mod tests {
             status_buffer: 16,
             retention: Duration::from_secs(3600),
             keyring: Arc::new(Keyring::default()),
+            readers: 1,
         })
         .unwrap();
         let mut condition = store.monitor.subscribe();

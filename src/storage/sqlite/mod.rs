@@ -114,7 +114,8 @@ enum Reads {
     Pool {
         path: PathBuf,
         idle: Mutex<Vec<Connection>>,
-        /// One permit per reader connection: at most [`MAX_READERS`] ever exist.
+        /// One permit per reader connection: at most `StoreOptions::readers` (and never
+        /// more than [`MAX_READERS`]) ever exist.
         readers: Arc<Semaphore>,
     },
     /// An in-memory database has one connection: reads queue with the writes.
@@ -239,7 +240,7 @@ impl SqliteStore {
         let reads = Reads::Pool {
             path: path.clone(),
             idle: Mutex::new(Vec::new()),
-            readers: Arc::new(Semaphore::new(MAX_READERS)),
+            readers: Arc::new(Semaphore::new(options.readers.clamp(1, MAX_READERS))),
         };
         let monitor = Monitor::new(dir.to_owned());
         Self::start(conn, reads, options, monitor, Some(lock)).map_err(|e| e.opening(&path))

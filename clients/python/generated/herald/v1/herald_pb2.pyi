@@ -2322,7 +2322,10 @@ class GetHealthResponse(_message.Message):
 
     HEALTH_FIELD_NUMBER: _builtins.int
     CHECKS_FIELD_NUMBER: _builtins.int
+    PROFILE_FIELD_NUMBER: _builtins.int
     health: Global___ServiceHealth.ValueType
+    profile: _builtins.str
+    """The sizing profile in use (WEBHOOK_PROFILE), why it was chosen, and its sizes."""
     @_builtins.property
     def checks(self) -> _containers.RepeatedCompositeFieldContainer[Global___HealthCheck]: ...
     def __init__(
@@ -2330,10 +2333,11 @@ class GetHealthResponse(_message.Message):
         *,
         health: Global___ServiceHealth.ValueType = ...,
         checks: _abc.Iterable[Global___HealthCheck] | None = ...,
+        profile: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["checks", b"checks", "health", b"health"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checks", b"checks", "health", b"health", "profile", b"profile"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

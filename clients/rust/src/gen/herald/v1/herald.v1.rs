@@ -811,6 +811,9 @@ pub struct GetHealthResponse {
     pub health: i32,
     #[prost(message, repeated, tag="2")]
     pub checks: ::prost::alloc::vec::Vec<HealthCheck>,
+    /// The sizing profile in use (WEBHOOK_PROFILE), why it was chosen, and its sizes.
+    #[prost(string, tag="3")]
+    pub profile: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct HealthCheck {

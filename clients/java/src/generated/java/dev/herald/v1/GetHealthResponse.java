@@ -30,6 +30,7 @@ private static final long serialVersionUID = 0L;
   private GetHealthResponse() {
     health_ = 0;
     checks_ = java.util.Collections.emptyList();
+    profile_ = "";
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -109,6 +110,53 @@ private static final long serialVersionUID = 0L;
     return checks_.get(index);
   }
 
+  public static final int PROFILE_FIELD_NUMBER = 3;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object profile_ = "";
+  /**
+   * <pre>
+   * The sizing profile in use (WEBHOOK_PROFILE), why it was chosen, and its sizes.
+   * </pre>
+   *
+   * <code>string profile = 3 [json_name = "profile"];</code>
+   * @return The profile.
+   */
+  @java.lang.Override
+  public java.lang.String getProfile() {
+    java.lang.Object ref = profile_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      profile_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * The sizing profile in use (WEBHOOK_PROFILE), why it was chosen, and its sizes.
+   * </pre>
+   *
+   * <code>string profile = 3 [json_name = "profile"];</code>
+   * @return The bytes for profile.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getProfileBytes() {
+    java.lang.Object ref = profile_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      profile_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -129,6 +177,9 @@ private static final long serialVersionUID = 0L;
     for (int i = 0; i < checks_.size(); i++) {
       output.writeMessage(2, checks_.get(i));
     }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(profile_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 3, profile_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -146,6 +197,9 @@ private static final long serialVersionUID = 0L;
           }
           size += 1 * count;
         }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(profile_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(3, profile_);
+    }
     return size;
   }
   @java.lang.Override
@@ -173,6 +227,8 @@ private static final long serialVersionUID = 0L;
     if (health_ != other.health_) return false;
     if (!getChecksList()
         .equals(other.getChecksList())) return false;
+    if (!getProfile()
+        .equals(other.getProfile())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -190,6 +246,8 @@ private static final long serialVersionUID = 0L;
       hash = (37 * hash) + CHECKS_FIELD_NUMBER;
       hash = (53 * hash) + getChecksList().hashCode();
     }
+    hash = (37 * hash) + PROFILE_FIELD_NUMBER;
+    hash = (53 * hash) + getProfile().hashCode();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -329,6 +387,7 @@ private static final long serialVersionUID = 0L;
         checksBuilder_.clear();
       }
       bitField0_ = (bitField0_ & ~0x00000002);
+      profile_ = "";
       return this;
     }
 
@@ -378,6 +437,9 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000001) != 0)) {
         result.health_ = health_;
       }
+      if (((from_bitField0_ & 0x00000004) != 0)) {
+        result.profile_ = profile_;
+      }
     }
 
     @java.lang.Override
@@ -421,6 +483,11 @@ private static final long serialVersionUID = 0L;
           }
         }
       }
+      if (!other.getProfile().isEmpty()) {
+        profile_ = other.profile_;
+        bitField0_ |= 0x00000004;
+        onChanged();
+      }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -463,6 +530,11 @@ private static final long serialVersionUID = 0L;
               }
               break;
             } // case 18
+            case 26: {
+              profile_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000004;
+              break;
+            } // case 26
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -764,6 +836,98 @@ private static final long serialVersionUID = 0L;
         checks_ = null;
       }
       return checksBuilder_;
+    }
+
+    private java.lang.Object profile_ = "";
+    /**
+     * <pre>
+     * The sizing profile in use (WEBHOOK_PROFILE), why it was chosen, and its sizes.
+     * </pre>
+     *
+     * <code>string profile = 3 [json_name = "profile"];</code>
+     * @return The profile.
+     */
+    public java.lang.String getProfile() {
+      java.lang.Object ref = profile_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        profile_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * The sizing profile in use (WEBHOOK_PROFILE), why it was chosen, and its sizes.
+     * </pre>
+     *
+     * <code>string profile = 3 [json_name = "profile"];</code>
+     * @return The bytes for profile.
+     */
+    public com.google.protobuf.ByteString
+        getProfileBytes() {
+      java.lang.Object ref = profile_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        profile_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * The sizing profile in use (WEBHOOK_PROFILE), why it was chosen, and its sizes.
+     * </pre>
+     *
+     * <code>string profile = 3 [json_name = "profile"];</code>
+     * @param value The profile to set.
+     * @return This builder for chaining.
+     */
+    public Builder setProfile(
+        java.lang.String value) {
+      java.util.Objects.requireNonNull(value);
+      profile_ = value;
+      bitField0_ |= 0x00000004;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The sizing profile in use (WEBHOOK_PROFILE), why it was chosen, and its sizes.
+     * </pre>
+     *
+     * <code>string profile = 3 [json_name = "profile"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearProfile() {
+      profile_ = getDefaultInstance().getProfile();
+      bitField0_ = (bitField0_ & ~0x00000004);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The sizing profile in use (WEBHOOK_PROFILE), why it was chosen, and its sizes.
+     * </pre>
+     *
+     * <code>string profile = 3 [json_name = "profile"];</code>
+     * @param value The bytes for profile to set.
+     * @return This builder for chaining.
+     */
+    public Builder setProfileBytes(
+        com.google.protobuf.ByteString value) {
+      java.util.Objects.requireNonNull(value);
+      checkByteStringIsUtf8(value);
+      profile_ = value;
+      bitField0_ |= 0x00000004;
+      onChanged();
+      return this;
     }
 
     // @@protoc_insertion_point(builder_scope:herald.v1.GetHealthResponse)

@@ -44,4 +44,24 @@ public interface GetHealthResponseOrBuilder extends
    */
   dev.herald.v1.HealthCheckOrBuilder getChecksOrBuilder(
       int index);
+
+  /**
+   * <pre>
+   * The sizing profile in use (WEBHOOK_PROFILE), why it was chosen, and its sizes.
+   * </pre>
+   *
+   * <code>string profile = 3 [json_name = "profile"];</code>
+   * @return The profile.
+   */
+  java.lang.String getProfile();
+  /**
+   * <pre>
+   * The sizing profile in use (WEBHOOK_PROFILE), why it was chosen, and its sizes.
+   * </pre>
+   *
+   * <code>string profile = 3 [json_name = "profile"];</code>
+   * @return The bytes for profile.
+   */
+  com.google.protobuf.ByteString
+      getProfileBytes();
 }
