@@ -143,6 +143,8 @@ pub struct Application {
     first_request_timeout: Duration,
     /// Concurrent HTTP/2 streams per gRPC connection.
     max_streams_per_connection: u32,
+    /// When a gRPC connection is asked to go, and how long its calls may go on then.
+    max_connection_age: (Duration, Duration),
     /// The origins whose pages may call over gRPC-Web.
     cors: CorsOrigins,
     /// How long after start the periodic jobs first run (the profile's).
@@ -307,6 +309,7 @@ impl Application {
             max_connections: budget.max_connections,
             first_request_timeout: config.connections.first_request_timeout,
             max_streams_per_connection: config.connections.max_streams_per_connection,
+            max_connection_age: (config.connections.max_age, config.connections.max_age_grace),
             cors: config.cors,
             periodic_jobs_after: config.profile.sizing.periodic_jobs_after,
         })
@@ -424,6 +427,8 @@ impl Application {
             .max_concurrent_streams(self.max_streams_per_connection)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+            .max_connection_age(self.max_connection_age.0)
+            .max_connection_age_grace(self.max_connection_age.1)
             // gRPC-Web from browsers arrives over HTTP/1.1 too.
             .accept_http1(true)
             .layer(self.cors.layer())

@@ -344,6 +344,17 @@ pub struct ServeArgs {
     #[arg(long, env = "WEBHOOK_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
 
+    /// A gRPC connection older than this is asked to go (HTTP/2 GOAWAY), so that clients
+    /// reconnect and spread over the instances behind a load balancer; its calls in
+    /// flight have WEBHOOK_MAX_CONNECTION_AGE_GRACE to finish (a status stream resumes
+    /// from its cursor on the new connection).
+    #[arg(long, env = "WEBHOOK_MAX_CONNECTION_AGE", default_value = "30m", value_parser = duration)]
+    pub max_connection_age: Duration,
+
+    /// How long calls on a connection past its age may go on before it is closed.
+    #[arg(long, env = "WEBHOOK_MAX_CONNECTION_AGE_GRACE", default_value = "5m", value_parser = duration)]
+    pub max_connection_age_grace: Duration,
+
     /// Concurrent calls (HTTP/2 streams) on one gRPC connection.
     #[arg(long, env = "WEBHOOK_MAX_STREAMS_PER_CONNECTION", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_streams_per_connection: u32,
@@ -676,6 +687,8 @@ impl ServeArgs {
                 first_request_timeout: self.connection_handshake_timeout,
                 max_connections: self.max_connections,
                 max_streams_per_connection: self.max_streams_per_connection,
+                max_age: self.max_connection_age,
+                max_age_grace: self.max_connection_age_grace,
             },
             legacy_signature_headers: self.legacy_signature_headers,
             shutdown_grace: self.shutdown_grace,

@@ -60,6 +60,10 @@ pub struct ConnectionsConfig {
     pub max_connections: Option<u32>,
     /// Concurrent HTTP/2 streams (calls) per connection.
     pub max_streams_per_connection: u32,
+    /// Age at which a connection is asked to go (GOAWAY), so clients rebalance.
+    pub max_age: Duration,
+    /// How long its calls may go on after that before it is closed.
+    pub max_age_grace: Duration,
 }
 
 /// Which port a gate guards, as metrics label it.

@@ -213,6 +213,43 @@ async fn calls_per_connection_are_capped_by_the_http2_settings() {
     app.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_connections_are_asked_to_go_so_clients_rebalance() {
+    let mut app = spawn_app_with(Backend::Memory, |c| {
+        c.connections.max_age = Duration::from_millis(300);
+        c.connections.max_age_grace = Duration::from_millis(300);
+    })
+    .await;
+    let tcp = TcpStream::connect(app.addr).await.unwrap();
+    let (requests, connection) = h2::client::handshake(tcp).await.expect("HTTP/2");
+    // Resolves once the server has ended the connection.
+    let driven = tokio::spawn(connection);
+    let request = http::Request::post(format!("http://{}/grpc.health.v1.Health/Check", app.addr))
+        .header("content-type", "application/grpc")
+        .body(())
+        .unwrap();
+    let (answer, _) = requests
+        .ready()
+        .await
+        .unwrap()
+        .send_request(request, true)
+        .unwrap();
+    // A request was served: the first-request deadline no longer applies to it.
+    answer.await.expect("an answer");
+    let ended = tokio::time::timeout(PATIENCE, driven)
+        .await
+        .expect("the server ends a connection past its age")
+        .unwrap();
+    if let Err(e) = ended {
+        assert!(e.is_go_away() || e.is_io(), "{e:?}");
+    }
+    // A tonic client reconnects by itself: calls keep working across the ages.
+    for _ in 0..3 {
+        health(&mut app.client).await.expect("served");
+    }
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn connections_beyond_the_open_file_limit_stop_startup() {
     let (mut config, _store) = test_config(Backend::Memory).await;
