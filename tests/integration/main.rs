@@ -13,6 +13,8 @@
 //!   connection cap and its evictions, streams per connection and per credential, the
 //!   binary flooded with idle sockets under a soft (and hard) open-file limit of 1,024.
 //! - `cli`: `herald watch` and `herald stats` against a live server.
+//! - `dashboard`: the page at `/ui` on the admin port: content types, security headers,
+//!   the gRPC port named on the page's host, nothing else under `/ui`.
 //! - `deploy`: the Grafana dashboard and Prometheus alerts use only Herald's metrics.
 //! - `egress`: only public destinations unless allowed: IP literals refused at
 //!   registration, every resolved address checked at delivery (rebinding included),
@@ -63,6 +65,7 @@ mod child;
 mod cli;
 mod cluster;
 mod connections;
+mod dashboard;
 mod data_dir;
 mod delivery;
 mod deploy;
