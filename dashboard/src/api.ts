@@ -39,7 +39,11 @@ export function codeName(code: Code): string {
 /** A refused or failed call, as the operator should read it. */
 export function describeError(error: unknown): string {
   const e = ConnectError.from(error);
-  return `${codeName(e.code)}: ${e.rawMessage}`;
+  // A browser hides why a cross-origin call failed; the usual reason is CORS.
+  const hint = e.code === Code.Unknown && /fetch/i.test(e.rawMessage)
+    ? ` (the gRPC port could not be reached from this page: is its origin, ${location.origin}, listed in WEBHOOK_CORS_ORIGINS?)`
+    : "";
+  return `${codeName(e.code)}: ${e.rawMessage}${hint}`;
 }
 
 export function isCode(error: unknown, code: Code): boolean {

@@ -5,7 +5,7 @@ import { h, svg } from "./dom.js";
 
 const W = 420;
 const H = 180;
-const PAD = { left: 44, right: 10, top: 10, bottom: 28 };
+const PAD = { left: 60, right: 10, top: 10, bottom: 28 };
 
 function niceMax(value: number): number {
   if (value <= 0) return 1;
