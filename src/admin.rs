@@ -1,6 +1,8 @@
 //! The admin HTTP port, apart from gRPC: `/metrics` (Prometheus text), `/livez`,
-//! `/readyz` (storage answers and the server is not shutting down) and `/healthz` (a
-//! JSON health report with per-check detail).
+//! `/readyz` (storage answers and the server is not shutting down), `/healthz` (a
+//! JSON health report with per-check detail) and the dashboard under `/ui`.
+
+pub mod dashboard;
 
 use std::sync::Arc;
 
@@ -18,15 +20,19 @@ pub struct AdminState {
     /// `None` when metrics are turned off.
     pub metrics: Option<Arc<Metrics>>,
     pub health: Arc<Health>,
+    /// Where the dashboard's page finds the gRPC port.
+    pub dashboard: dashboard::Dashboard,
 }
 
 pub fn router(state: Arc<AdminState>) -> axum::Router {
+    let dashboard = dashboard::router(state.dashboard);
     axum::Router::new()
         .route("/metrics", get(metrics))
         .route("/livez", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/healthz", get(healthz))
         .with_state(state)
+        .merge(dashboard)
 }
 
 async fn metrics(State(s): State<Arc<AdminState>>) -> Response {

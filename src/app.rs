@@ -32,6 +32,7 @@ use tonic::transport::Server;
 use tonic_health::ServingStatus;
 use tonic_web::GrpcWebLayer;
 
+use crate::admin::dashboard::Dashboard;
 use crate::admin::{self, AdminState};
 use crate::analytics::minute_of;
 use crate::auth::IssuedToken;
@@ -288,6 +289,10 @@ impl Application {
         let admin = Arc::new(AdminState {
             metrics: config.enable_metrics.then(|| metrics.clone()),
             health: health.clone(),
+            dashboard: Dashboard {
+                grpc_port: local_addr.port(),
+                tls: tls.is_some(),
+            },
         });
         Ok(Self {
             listener,

@@ -30,7 +30,8 @@
 //!   accepting with a pause when descriptors run out; the open-file limit and the
 //!   budget that keeps descriptors for deliveries and the store.
 //! - `tls`: TLS and mTLS for the gRPC port, with certificates re-read when they change.
-//! - `admin`: the admin HTTP port: metrics, liveness, readiness, health report.
+//! - `admin`: the admin HTTP port: metrics, liveness, readiness, health report, and the
+//!   dashboard page (`/ui`, built from `dashboard/` and embedded).
 //! - `config`: settings from flags and environment, validated into one struct per
 //!   subsystem.
 //! - `app`: wires everything and runs it; spawns every long-lived task (the stores track

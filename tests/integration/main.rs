@@ -13,10 +13,16 @@
 //!   connection cap and its evictions, streams per connection and per credential, the
 //!   binary flooded with idle sockets under a soft (and hard) open-file limit of 1,024.
 //! - `cli`: `herald watch`, `herald stats` and `herald health` against a live server.
+//! - `dashboard`: the page at `/ui` on the admin port: content types, security headers,
+//!   the gRPC port named on the page's host, nothing else under `/ui`.
 //! - `deploy`: the deploy kit against the binary: the Grafana dashboard and Prometheus
 //!   alerts use only Herald's metrics; the Dockerfile, compose and Kubernetes manifests
 //!   name only Herald's settings, with values it accepts, listen and probe where it
 //!   does, keep secrets out, outlast its shutdown grace and pin their images.
+//! - `grpc_web`: gRPC-Web as a browser speaks it: credentials, the status stream over
+//!   HTTP/1.1, CORS for the listed origins only.
+//! - `profile`: the sizing profile chosen from the environment, logged, reported and in
+//!   effect.
 //! - `egress`: only public destinations unless allowed: IP literals refused at
 //!   registration, every resolved address checked at delivery (rebinding included),
 //!   Herald's own ports, a CONNECT proxy, a private CA.
@@ -66,6 +72,7 @@ mod child;
 mod cli;
 mod cluster;
 mod connections;
+mod dashboard;
 mod data_dir;
 mod delivery;
 mod deploy;
