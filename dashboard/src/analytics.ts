@@ -1,7 +1,6 @@
 // View 4: GetAnalytics for a chosen window (and optionally one endpoint): totals, success
-// rate, latency percentiles, p95 and success rate over time, per-endpoint latency,
+// rate, latency percentiles, p50/p95/p99 and success rate over time, per-endpoint latency,
 // failure kinds, status codes, the endpoints failing most, and the health score.
-// The API gives p50/p99 for the whole window and p95 per hour or day: the charts say so.
 
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { FailureKind, type GetAnalyticsResponse, HealthStatus, type TimeBucket } from "../gen/herald/v1/herald_pb.js";
@@ -85,9 +84,13 @@ function render(r: GetAnalyticsResponse): Child[] {
         { label: "p99", value: l?.p99Ms ?? 0 },
         { label: "max", value: l?.maxMs ?? 0 },
       ].filter((b) => (t?.attempts ?? 0n) > 0n || b.value > 0), (v) => formatMs(v)),
-      lineChart(`p95 latency per ${per}`, [
-        { name: "p95", className: "line", points: buckets.filter((b) => b.attempts > 0n).map((b) => ({ t: time(b), value: b.p95Ms })) },
-      ], (v) => formatMs(v)),
+      lineChart(`Latency per ${per}`, ([
+        ["p50", "line-p50", (b: TimeBucket) => b.p50Ms],
+        ["p95", "line", (b: TimeBucket) => b.p95Ms],
+        ["p99", "line-p99", (b: TimeBucket) => b.p99Ms],
+      ] as const).map(([name, className, of]) => ({
+        name, className, points: buckets.filter((b) => b.attempts > 0n).map((b) => ({ t: time(b), value: of(b) })),
+      })), (v) => formatMs(v)),
       lineChart(`Success rate per ${per}`, [
         {
           name: "success", className: "line-p50",
@@ -105,13 +108,14 @@ function render(r: GetAnalyticsResponse): Child[] {
     h("h2", {}, "Endpoints failing most"),
     h("table", {},
       h("thead", {}, h("tr", {}, h("th", {}, "Endpoint"), h("th", { class: "num" }, "Attempts"), h("th", { class: "num" }, "Failed"),
-        h("th", { class: "num" }, "Success rate"), h("th", { class: "num" }, "p95"))),
+        h("th", { class: "num" }, "Success rate"), h("th", { class: "num" }, "p50"), h("th", { class: "num" }, "p95"),
+        h("th", { class: "num" }, "p99"))),
       h("tbody", { id: "top-failing" }, ...r.topEndpointsByFailureRate.map((e) =>
         h("tr", {},
           h("td", {}, e.endpointId),
           h("td", { class: "num" }, String(e.attempts)),
           h("td", { class: "num" }, String(e.failed)),
           h("td", { class: "num" }, percent(e.successRate)),
-          h("td", { class: "num" }, formatMs(e.p95Ms)))))),
+          ...[e.p50Ms, e.p95Ms, e.p99Ms].map((ms) => h("td", { class: "num" }, formatMs(ms))))))),
   ];
 }

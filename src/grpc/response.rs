@@ -193,7 +193,9 @@ fn endpoint_figures(f: &EndpointFigures) -> pb::EndpointFigures {
         succeeded: f.rollup.succeeded,
         failed: f.rollup.failed,
         success_rate: f.rollup.success_rate().unwrap_or_default(),
+        p50_ms: f.rollup.latency_ms(0.5).unwrap_or_default(),
         p95_ms: f.rollup.latency_ms(0.95).unwrap_or_default(),
+        p99_ms: f.rollup.latency_ms(0.99).unwrap_or_default(),
     }
 }
 
@@ -203,7 +205,9 @@ fn time_bucket(b: &Bucket) -> pb::TimeBucket {
         attempts: b.rollup.attempts,
         succeeded: b.rollup.succeeded,
         failed: b.rollup.failed,
+        p50_ms: b.rollup.latency_ms(0.5).unwrap_or_default(),
         p95_ms: b.rollup.latency_ms(0.95).unwrap_or_default(),
+        p99_ms: b.rollup.latency_ms(0.99).unwrap_or_default(),
     }
 }
 

@@ -159,6 +159,18 @@ async fn analytics_match_the_attempts_made(backend: Backend) {
             "{p} ms outside {latency:?}"
         );
     }
+    // Per bucket and per endpoint: ordered, and within the window's fastest and slowest.
+    let within = |p50: f64, p95: f64, p99: f64| {
+        latency.min_ms <= p50 && p50 <= p95 && p95 <= p99 && p99 <= latency.max_ms
+    };
+    let buckets: Vec<_> = report.hourly.iter().filter(|b| b.attempts > 0).collect();
+    assert!(!buckets.is_empty());
+    for b in buckets {
+        assert!(within(b.p50_ms, b.p95_ms, b.p99_ms), "{b:?}");
+    }
+    for e in &report.top_endpoints_by_volume {
+        assert!(within(e.p50_ms, e.p95_ms, e.p99_ms), "{e:?}");
+    }
 
     let volume: Vec<(String, u64)> = report
         .top_endpoints_by_volume

@@ -4444,6 +4444,8 @@ type EndpointFigures struct {
 	Failed        uint64                 `protobuf:"varint,4,opt,name=failed,proto3" json:"failed,omitempty"`
 	SuccessRate   float64                `protobuf:"fixed64,5,opt,name=success_rate,json=successRate,proto3" json:"success_rate,omitempty"`
 	P95Ms         float64                `protobuf:"fixed64,6,opt,name=p95_ms,json=p95Ms,proto3" json:"p95_ms,omitempty"`
+	P50Ms         float64                `protobuf:"fixed64,7,opt,name=p50_ms,json=p50Ms,proto3" json:"p50_ms,omitempty"`
+	P99Ms         float64                `protobuf:"fixed64,8,opt,name=p99_ms,json=p99Ms,proto3" json:"p99_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4520,6 +4522,20 @@ func (x *EndpointFigures) GetP95Ms() float64 {
 	return 0
 }
 
+func (x *EndpointFigures) GetP50Ms() float64 {
+	if x != nil {
+		return x.P50Ms
+	}
+	return 0
+}
+
+func (x *EndpointFigures) GetP99Ms() float64 {
+	if x != nil {
+		return x.P99Ms
+	}
+	return 0
+}
+
 type TimeBucket struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	StartTime     *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
@@ -4527,6 +4543,8 @@ type TimeBucket struct {
 	Succeeded     uint64                 `protobuf:"varint,3,opt,name=succeeded,proto3" json:"succeeded,omitempty"`
 	Failed        uint64                 `protobuf:"varint,4,opt,name=failed,proto3" json:"failed,omitempty"`
 	P95Ms         float64                `protobuf:"fixed64,5,opt,name=p95_ms,json=p95Ms,proto3" json:"p95_ms,omitempty"`
+	P50Ms         float64                `protobuf:"fixed64,6,opt,name=p50_ms,json=p50Ms,proto3" json:"p50_ms,omitempty"`
+	P99Ms         float64                `protobuf:"fixed64,7,opt,name=p99_ms,json=p99Ms,proto3" json:"p99_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4592,6 +4610,20 @@ func (x *TimeBucket) GetFailed() uint64 {
 func (x *TimeBucket) GetP95Ms() float64 {
 	if x != nil {
 		return x.P95Ms
+	}
+	return 0
+}
+
+func (x *TimeBucket) GetP50Ms() float64 {
+	if x != nil {
+		return x.P50Ms
+	}
+	return 0
+}
+
+func (x *TimeBucket) GetP99Ms() float64 {
+	if x != nil {
+		return x.P99Ms
 	}
 	return 0
 }
@@ -5895,7 +5927,7 @@ const file_herald_v1_herald_proto_rawDesc = "" +
 	"\x05count\x18\x02 \x01(\x04R\x05count\"T\n" +
 	"\x10FailureKindCount\x12*\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x16.herald.v1.FailureKindR\x04kind\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\x04R\x05count\"\xbe\x01\n" +
+	"\x05count\x18\x02 \x01(\x04R\x05count\"\xec\x01\n" +
 	"\x0fEndpointFigures\x12\x1f\n" +
 	"\vendpoint_id\x18\x01 \x01(\tR\n" +
 	"endpointId\x12\x1a\n" +
@@ -5903,7 +5935,9 @@ const file_herald_v1_herald_proto_rawDesc = "" +
 	"\tsucceeded\x18\x03 \x01(\x04R\tsucceeded\x12\x16\n" +
 	"\x06failed\x18\x04 \x01(\x04R\x06failed\x12!\n" +
 	"\fsuccess_rate\x18\x05 \x01(\x01R\vsuccessRate\x12\x15\n" +
-	"\x06p95_ms\x18\x06 \x01(\x01R\x05p95Ms\"\xb0\x01\n" +
+	"\x06p95_ms\x18\x06 \x01(\x01R\x05p95Ms\x12\x15\n" +
+	"\x06p50_ms\x18\a \x01(\x01R\x05p50Ms\x12\x15\n" +
+	"\x06p99_ms\x18\b \x01(\x01R\x05p99Ms\"\xde\x01\n" +
 	"\n" +
 	"TimeBucket\x129\n" +
 	"\n" +
@@ -5911,7 +5945,9 @@ const file_herald_v1_herald_proto_rawDesc = "" +
 	"\battempts\x18\x02 \x01(\x04R\battempts\x12\x1c\n" +
 	"\tsucceeded\x18\x03 \x01(\x04R\tsucceeded\x12\x16\n" +
 	"\x06failed\x18\x04 \x01(\x04R\x06failed\x12\x15\n" +
-	"\x06p95_ms\x18\x05 \x01(\x01R\x05p95Ms\"\xe9\x01\n" +
+	"\x06p95_ms\x18\x05 \x01(\x01R\x05p95Ms\x12\x15\n" +
+	"\x06p50_ms\x18\x06 \x01(\x01R\x05p50Ms\x12\x15\n" +
+	"\x06p99_ms\x18\a \x01(\x01R\x05p99Ms\"\xe9\x01\n" +
 	"\x05Trend\x12+\n" +
 	"\x11previous_attempts\x18\x01 \x01(\x04R\x10previousAttempts\x122\n" +
 	"\x15previous_success_rate\x18\x02 \x01(\x01R\x13previousSuccessRate\x12&\n" +

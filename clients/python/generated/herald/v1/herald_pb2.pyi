@@ -2212,12 +2212,16 @@ class EndpointFigures(_message.Message):
     FAILED_FIELD_NUMBER: _builtins.int
     SUCCESS_RATE_FIELD_NUMBER: _builtins.int
     P95_MS_FIELD_NUMBER: _builtins.int
+    P50_MS_FIELD_NUMBER: _builtins.int
+    P99_MS_FIELD_NUMBER: _builtins.int
     endpoint_id: _builtins.str
     attempts: _builtins.int
     succeeded: _builtins.int
     failed: _builtins.int
     success_rate: _builtins.float
     p95_ms: _builtins.float
+    p50_ms: _builtins.float
+    p99_ms: _builtins.float
     def __init__(
         self,
         *,
@@ -2227,10 +2231,12 @@ class EndpointFigures(_message.Message):
         failed: _builtins.int = ...,
         success_rate: _builtins.float = ...,
         p95_ms: _builtins.float = ...,
+        p50_ms: _builtins.float = ...,
+        p99_ms: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "endpoint_id", b"endpoint_id", "failed", b"failed", "p95_ms", b"p95_ms", "succeeded", b"succeeded", "success_rate", b"success_rate"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "endpoint_id", b"endpoint_id", "failed", b"failed", "p50_ms", b"p50_ms", "p95_ms", b"p95_ms", "p99_ms", b"p99_ms", "succeeded", b"succeeded", "success_rate", b"success_rate"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2245,10 +2251,14 @@ class TimeBucket(_message.Message):
     SUCCEEDED_FIELD_NUMBER: _builtins.int
     FAILED_FIELD_NUMBER: _builtins.int
     P95_MS_FIELD_NUMBER: _builtins.int
+    P50_MS_FIELD_NUMBER: _builtins.int
+    P99_MS_FIELD_NUMBER: _builtins.int
     attempts: _builtins.int
     succeeded: _builtins.int
     failed: _builtins.int
     p95_ms: _builtins.float
+    p50_ms: _builtins.float
+    p99_ms: _builtins.float
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -2259,10 +2269,12 @@ class TimeBucket(_message.Message):
         succeeded: _builtins.int = ...,
         failed: _builtins.int = ...,
         p95_ms: _builtins.float = ...,
+        p50_ms: _builtins.float = ...,
+        p99_ms: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "failed", b"failed", "p95_ms", b"p95_ms", "start_time", b"start_time", "succeeded", b"succeeded"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "failed", b"failed", "p50_ms", b"p50_ms", "p95_ms", b"p95_ms", "p99_ms", b"p99_ms", "start_time", b"start_time", "succeeded", b"succeeded"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

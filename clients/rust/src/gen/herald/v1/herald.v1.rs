@@ -773,6 +773,10 @@ pub struct EndpointFigures {
     pub success_rate: f64,
     #[prost(double, tag="6")]
     pub p95_ms: f64,
+    #[prost(double, tag="7")]
+    pub p50_ms: f64,
+    #[prost(double, tag="8")]
+    pub p99_ms: f64,
 }
 #[derive(Clone, Copy, PartialEq, ::prost::Message)]
 pub struct TimeBucket {
@@ -786,6 +790,10 @@ pub struct TimeBucket {
     pub failed: u64,
     #[prost(double, tag="5")]
     pub p95_ms: f64,
+    #[prost(double, tag="6")]
+    pub p50_ms: f64,
+    #[prost(double, tag="7")]
+    pub p99_ms: f64,
 }
 #[derive(Clone, Copy, PartialEq, ::prost::Message)]
 pub struct Trend {

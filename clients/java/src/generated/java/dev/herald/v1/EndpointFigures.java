@@ -143,6 +143,28 @@ private static final long serialVersionUID = 0L;
     return p95Ms_;
   }
 
+  public static final int P50_MS_FIELD_NUMBER = 7;
+  private double p50Ms_ = 0D;
+  /**
+   * <code>double p50_ms = 7 [json_name = "p50Ms"];</code>
+   * @return The p50Ms.
+   */
+  @java.lang.Override
+  public double getP50Ms() {
+    return p50Ms_;
+  }
+
+  public static final int P99_MS_FIELD_NUMBER = 8;
+  private double p99Ms_ = 0D;
+  /**
+   * <code>double p99_ms = 8 [json_name = "p99Ms"];</code>
+   * @return The p99Ms.
+   */
+  @java.lang.Override
+  public double getP99Ms() {
+    return p99Ms_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -175,6 +197,12 @@ private static final long serialVersionUID = 0L;
     if (java.lang.Double.doubleToRawLongBits(p95Ms_) != 0) {
       output.writeDouble(6, p95Ms_);
     }
+    if (java.lang.Double.doubleToRawLongBits(p50Ms_) != 0) {
+      output.writeDouble(7, p50Ms_);
+    }
+    if (java.lang.Double.doubleToRawLongBits(p99Ms_) != 0) {
+      output.writeDouble(8, p99Ms_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -201,6 +229,14 @@ private static final long serialVersionUID = 0L;
     if (java.lang.Double.doubleToRawLongBits(p95Ms_) != 0) {
       size += com.google.protobuf.CodedOutputStream
         .computeDoubleSize(6, p95Ms_);
+    }
+    if (java.lang.Double.doubleToRawLongBits(p50Ms_) != 0) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeDoubleSize(7, p50Ms_);
+    }
+    if (java.lang.Double.doubleToRawLongBits(p99Ms_) != 0) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeDoubleSize(8, p99Ms_);
     }
     return size;
   }
@@ -240,6 +276,12 @@ private static final long serialVersionUID = 0L;
     if (java.lang.Double.doubleToLongBits(getP95Ms())
         != java.lang.Double.doubleToLongBits(
             other.getP95Ms())) return false;
+    if (java.lang.Double.doubleToLongBits(getP50Ms())
+        != java.lang.Double.doubleToLongBits(
+            other.getP50Ms())) return false;
+    if (java.lang.Double.doubleToLongBits(getP99Ms())
+        != java.lang.Double.doubleToLongBits(
+            other.getP99Ms())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -268,6 +310,12 @@ private static final long serialVersionUID = 0L;
     hash = (37 * hash) + P95_MS_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
         java.lang.Double.doubleToLongBits(getP95Ms()));
+    hash = (37 * hash) + P50_MS_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        java.lang.Double.doubleToLongBits(getP50Ms()));
+    hash = (37 * hash) + P99_MS_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        java.lang.Double.doubleToLongBits(getP99Ms()));
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -405,6 +453,8 @@ private static final long serialVersionUID = 0L;
       failed_ = 0L;
       successRate_ = 0D;
       p95Ms_ = 0D;
+      p50Ms_ = 0D;
+      p99Ms_ = 0D;
       return this;
     }
 
@@ -456,6 +506,12 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000020) != 0)) {
         result.p95Ms_ = p95Ms_;
       }
+      if (((from_bitField0_ & 0x00000040) != 0)) {
+        result.p50Ms_ = p50Ms_;
+      }
+      if (((from_bitField0_ & 0x00000080) != 0)) {
+        result.p99Ms_ = p99Ms_;
+      }
     }
 
     @java.lang.Override
@@ -489,6 +545,12 @@ private static final long serialVersionUID = 0L;
       }
       if (java.lang.Double.doubleToRawLongBits(other.getP95Ms()) != 0) {
         setP95Ms(other.getP95Ms());
+      }
+      if (java.lang.Double.doubleToRawLongBits(other.getP50Ms()) != 0) {
+        setP50Ms(other.getP50Ms());
+      }
+      if (java.lang.Double.doubleToRawLongBits(other.getP99Ms()) != 0) {
+        setP99Ms(other.getP99Ms());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -544,6 +606,16 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000020;
               break;
             } // case 49
+            case 57: {
+              p50Ms_ = input.readDouble();
+              bitField0_ |= 0x00000040;
+              break;
+            } // case 57
+            case 65: {
+              p99Ms_ = input.readDouble();
+              bitField0_ |= 0x00000080;
+              break;
+            } // case 65
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -789,6 +861,70 @@ private static final long serialVersionUID = 0L;
     public Builder clearP95Ms() {
       bitField0_ = (bitField0_ & ~0x00000020);
       p95Ms_ = 0D;
+      onChanged();
+      return this;
+    }
+
+    private double p50Ms_ ;
+    /**
+     * <code>double p50_ms = 7 [json_name = "p50Ms"];</code>
+     * @return The p50Ms.
+     */
+    @java.lang.Override
+    public double getP50Ms() {
+      return p50Ms_;
+    }
+    /**
+     * <code>double p50_ms = 7 [json_name = "p50Ms"];</code>
+     * @param value The p50Ms to set.
+     * @return This builder for chaining.
+     */
+    public Builder setP50Ms(double value) {
+
+      p50Ms_ = value;
+      bitField0_ |= 0x00000040;
+      onChanged();
+      return this;
+    }
+    /**
+     * <code>double p50_ms = 7 [json_name = "p50Ms"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearP50Ms() {
+      bitField0_ = (bitField0_ & ~0x00000040);
+      p50Ms_ = 0D;
+      onChanged();
+      return this;
+    }
+
+    private double p99Ms_ ;
+    /**
+     * <code>double p99_ms = 8 [json_name = "p99Ms"];</code>
+     * @return The p99Ms.
+     */
+    @java.lang.Override
+    public double getP99Ms() {
+      return p99Ms_;
+    }
+    /**
+     * <code>double p99_ms = 8 [json_name = "p99Ms"];</code>
+     * @param value The p99Ms to set.
+     * @return This builder for chaining.
+     */
+    public Builder setP99Ms(double value) {
+
+      p99Ms_ = value;
+      bitField0_ |= 0x00000080;
+      onChanged();
+      return this;
+    }
+    /**
+     * <code>double p99_ms = 8 [json_name = "p99Ms"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearP99Ms() {
+      bitField0_ = (bitField0_ & ~0x00000080);
+      p99Ms_ = 0D;
       onChanged();
       return this;
     }

@@ -51,4 +51,16 @@ public interface EndpointFiguresOrBuilder extends
    * @return The p95Ms.
    */
   double getP95Ms();
+
+  /**
+   * <code>double p50_ms = 7 [json_name = "p50Ms"];</code>
+   * @return The p50Ms.
+   */
+  double getP50Ms();
+
+  /**
+   * <code>double p99_ms = 8 [json_name = "p99Ms"];</code>
+   * @return The p99Ms.
+   */
+  double getP99Ms();
 }

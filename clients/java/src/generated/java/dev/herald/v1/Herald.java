@@ -660,165 +660,167 @@ public final class Herald extends com.google.protobuf.GeneratedFile {
       "e\030\001 \001(\rR\nstatusCode\022\024\n\005count\030\002 \001(\004R\005coun" +
       "t\"T\n\020FailureKindCount\022*\n\004kind\030\001 \001(\0162\026.he" +
       "rald.v1.FailureKindR\004kind\022\024\n\005count\030\002 \001(\004" +
-      "R\005count\"\276\001\n\017EndpointFigures\022\037\n\013endpoint_" +
+      "R\005count\"\354\001\n\017EndpointFigures\022\037\n\013endpoint_" +
       "id\030\001 \001(\tR\nendpointId\022\032\n\010attempts\030\002 \001(\004R\010" +
       "attempts\022\034\n\tsucceeded\030\003 \001(\004R\tsucceeded\022\026" +
       "\n\006failed\030\004 \001(\004R\006failed\022!\n\014success_rate\030\005" +
       " \001(\001R\013successRate\022\025\n\006p95_ms\030\006 \001(\001R\005p95Ms" +
-      "\"\260\001\n\nTimeBucket\0229\n\nstart_time\030\001 \001(\0132\032.go" +
-      "ogle.protobuf.TimestampR\tstartTime\022\032\n\010at" +
-      "tempts\030\002 \001(\004R\010attempts\022\034\n\tsucceeded\030\003 \001(" +
-      "\004R\tsucceeded\022\026\n\006failed\030\004 \001(\004R\006failed\022\025\n\006" +
-      "p95_ms\030\005 \001(\001R\005p95Ms\"\351\001\n\005Trend\022+\n\021previou" +
-      "s_attempts\030\001 \001(\004R\020previousAttempts\0222\n\025pr" +
-      "evious_success_rate\030\002 \001(\001R\023previousSucce" +
-      "ssRate\022&\n\017previous_p95_ms\030\003 \001(\001R\rpreviou" +
-      "sP95Ms\022\'\n\017attempts_change\030\004 \001(\001R\016attempt" +
-      "sChange\022.\n\023success_rate_change\030\005 \001(\001R\021su" +
-      "ccessRateChange\"\022\n\020GetHealthRequest\"\217\001\n\021" +
-      "GetHealthResponse\0220\n\006health\030\001 \001(\0162\030.hera" +
-      "ld.v1.ServiceHealthR\006health\022.\n\006checks\030\002 " +
-      "\003(\0132\026.herald.v1.HealthCheckR\006checks\022\030\n\007p" +
-      "rofile\030\003 \001(\tR\007profile\"I\n\013HealthCheck\022\022\n\004" +
-      "name\030\001 \001(\tR\004name\022\016\n\002ok\030\002 \001(\010R\002ok\022\026\n\006deta" +
-      "il\030\003 \001(\tR\006detail\"\260\003\n\006ApiKey\022\016\n\002id\030\001 \001(\tR" +
-      "\002id\022\022\n\004name\030\002 \001(\tR\004name\022(\n\006scopes\030\003 \003(\0162" +
-      "\020.herald.v1.ScopeR\006scopes\022\033\n\ttenant_id\030\004" +
-      " \001(\tR\010tenantId\022;\n\013create_time\030\005 \001(\0132\032.go" +
-      "ogle.protobuf.TimestampR\ncreateTime\022;\n\013e" +
-      "xpire_time\030\006 \001(\0132\032.google.protobuf.Times" +
-      "tampR\nexpireTime\022@\n\016last_used_time\030\007 \001(\013" +
-      "2\032.google.protobuf.TimestampR\014lastUsedTi" +
-      "me\022;\n\013revoke_time\030\010 \001(\0132\032.google.protobu" +
-      "f.TimestampR\nrevokeTime\022B\n\022publish_rate_" +
-      "limit\030\t \001(\0132\024.herald.v1.RateLimitR\020publi" +
-      "shRateLimit\"\361\001\n\023CreateApiKeyRequest\022\022\n\004n" +
-      "ame\030\001 \001(\tR\004name\022(\n\006scopes\030\002 \003(\0162\020.herald" +
-      ".v1.ScopeR\006scopes\022\033\n\ttenant_id\030\003 \001(\tR\010te" +
-      "nantId\022;\n\013expire_time\030\004 \001(\0132\032.google.pro" +
-      "tobuf.TimestampR\nexpireTime\022B\n\022publish_r" +
-      "ate_limit\030\005 \001(\0132\024.herald.v1.RateLimitR\020p" +
-      "ublishRateLimit\"X\n\024CreateApiKeyResponse\022" +
-      "*\n\007api_key\030\001 \001(\0132\021.herald.v1.ApiKeyR\006api" +
-      "Key\022\024\n\005token\030\002 \001(\tR\005token\"P\n\022ListApiKeys" +
-      "Request\022\033\n\tpage_size\030\001 \001(\005R\010pageSize\022\035\n\n" +
-      "page_token\030\002 \001(\tR\tpageToken\"k\n\023ListApiKe" +
-      "ysResponse\022,\n\010api_keys\030\001 \003(\0132\021.herald.v1" +
-      ".ApiKeyR\007apiKeys\022&\n\017next_page_token\030\002 \001(" +
-      "\tR\rnextPageToken\"3\n\023RevokeApiKeyRequest\022" +
-      "\034\n\napi_key_id\030\001 \001(\tR\010apiKeyId\"B\n\024RevokeA" +
-      "piKeyResponse\022*\n\007api_key\030\001 \001(\0132\021.herald." +
-      "v1.ApiKeyR\006apiKey\"L\n\006Tenant\022\033\n\ttenant_id" +
-      "\030\001 \001(\tR\010tenantId\022%\n\016endpoint_count\030\002 \001(\004" +
-      "R\rendpointCount\"P\n\022ListTenantsRequest\022\033\n" +
-      "\tpage_size\030\001 \001(\005R\010pageSize\022\035\n\npage_token" +
-      "\030\002 \001(\tR\tpageToken\"j\n\023ListTenantsResponse" +
-      "\022+\n\007tenants\030\001 \003(\0132\021.herald.v1.TenantR\007te" +
-      "nants\022&\n\017next_page_token\030\002 \001(\tR\rnextPage" +
-      "Token\"2\n\023DeleteTenantRequest\022\033\n\ttenant_i" +
-      "d\030\001 \001(\tR\010tenantId\"\243\001\n\024DeleteTenantRespon" +
-      "se\022+\n\021deleted_endpoints\030\001 \001(\rR\020deletedEn" +
-      "dpoints\0221\n\024cancelled_deliveries\030\002 \001(\rR\023c" +
-      "ancelledDeliveries\022+\n\021expunged_messages\030" +
-      "\003 \001(\rR\020expungedMessages*|\n\014CircuitState\022" +
-      "\035\n\031CIRCUIT_STATE_UNSPECIFIED\020\000\022\030\n\024CIRCUI" +
-      "T_STATE_CLOSED\020\001\022\026\n\022CIRCUIT_STATE_OPEN\020\002" +
-      "\022\033\n\027CIRCUIT_STATE_HALF_OPEN\020\003*\204\001\n\016Disabl" +
-      "edReason\022\037\n\033DISABLED_REASON_UNSPECIFIED\020" +
-      "\000\022\032\n\026DISABLED_REASON_MANUAL\020\001\022\030\n\024DISABLE" +
-      "D_REASON_GONE\020\002\022\033\n\027DISABLED_REASON_FAILI" +
-      "NG\020\003*a\n\013RetryJitter\022\034\n\030RETRY_JITTER_UNSP" +
-      "ECIFIED\020\000\022\025\n\021RETRY_JITTER_FULL\020\001\022\035\n\031RETR" +
-      "Y_JITTER_PROPORTIONAL\020\002*\300\001\n\rDeliveryStat" +
-      "e\022\036\n\032DELIVERY_STATE_UNSPECIFIED\020\000\022\032\n\026DEL" +
-      "IVERY_STATE_PENDING\020\001\022\034\n\030DELIVERY_STATE_" +
-      "IN_FLIGHT\020\002\022\034\n\030DELIVERY_STATE_SUCCEEDED\020" +
-      "\003\022\031\n\025DELIVERY_STATE_FAILED\020\004\022\034\n\030DELIVERY" +
-      "_STATE_CANCELLED\020\005*\363\001\n\020AttemptErrorKind\022" +
-      "\"\n\036ATTEMPT_ERROR_KIND_UNSPECIFIED\020\000\022\036\n\032A" +
-      "TTEMPT_ERROR_KIND_TIMEOUT\020\001\022\032\n\026ATTEMPT_E" +
-      "RROR_KIND_DNS\020\002\022!\n\035ATTEMPT_ERROR_KIND_CO" +
-      "NNECTION\020\003\022\032\n\026ATTEMPT_ERROR_KIND_TLS\020\004\022 " +
-      "\n\034ATTEMPT_ERROR_KIND_TRANSPORT\020\005\022\036\n\032ATTE" +
-      "MPT_ERROR_KIND_BLOCKED\020\006*\302\003\n\017StatusEvent" +
-      "Kind\022!\n\035STATUS_EVENT_KIND_UNSPECIFIED\020\000\022" +
-      "%\n!STATUS_EVENT_KIND_ATTEMPT_STARTED\020\001\022\'" +
-      "\n#STATUS_EVENT_KIND_ATTEMPT_SUCCEEDED\020\002\022" +
-      "$\n STATUS_EVENT_KIND_ATTEMPT_FAILED\020\003\022%\n" +
-      "!STATUS_EVENT_KIND_RETRY_SCHEDULED\020\004\022(\n$" +
-      "STATUS_EVENT_KIND_DELIVERY_EXHAUSTED\020\005\022(" +
-      "\n$STATUS_EVENT_KIND_DELIVERY_CANCELLED\020\006" +
-      "\022\'\n#STATUS_EVENT_KIND_ENDPOINT_DISABLED\020" +
-      "\007\022&\n\"STATUS_EVENT_KIND_ENDPOINT_ENABLED\020" +
-      "\010\022$\n STATUS_EVENT_KIND_CIRCUIT_OPENED\020\t\022" +
-      "$\n STATUS_EVENT_KIND_CIRCUIT_CLOSED\020\n*\235\002" +
-      "\n\013FailureKind\022\034\n\030FAILURE_KIND_UNSPECIFIE" +
-      "D\020\000\022\030\n\024FAILURE_KIND_TIMEOUT\020\001\022\033\n\027FAILURE" +
-      "_KIND_CONNECTION\020\002\022\024\n\020FAILURE_KIND_DNS\020\003" +
-      "\022\024\n\020FAILURE_KIND_TLS\020\004\022\032\n\026FAILURE_KIND_T" +
-      "RANSPORT\020\005\022\031\n\025FAILURE_KIND_REDIRECT\020\006\022\035\n" +
-      "\031FAILURE_KIND_CLIENT_ERROR\020\007\022\035\n\031FAILURE_" +
-      "KIND_SERVER_ERROR\020\010\022\030\n\024FAILURE_KIND_BLOC" +
-      "KED\020\t*\256\001\n\014HealthStatus\022\035\n\031HEALTH_STATUS_" +
-      "UNSPECIFIED\020\000\022\033\n\027HEALTH_STATUS_EXCELLENT" +
-      "\020\001\022\026\n\022HEALTH_STATUS_GOOD\020\002\022\026\n\022HEALTH_STA" +
-      "TUS_FAIR\020\003\022\026\n\022HEALTH_STATUS_POOR\020\004\022\032\n\026HE" +
-      "ALTH_STATUS_CRITICAL\020\005*\206\001\n\rServiceHealth" +
-      "\022\036\n\032SERVICE_HEALTH_UNSPECIFIED\020\000\022\032\n\026SERV" +
-      "ICE_HEALTH_HEALTHY\020\001\022\033\n\027SERVICE_HEALTH_D" +
-      "EGRADED\020\002\022\034\n\030SERVICE_HEALTH_UNHEALTHY\020\003*" +
-      "c\n\005Scope\022\025\n\021SCOPE_UNSPECIFIED\020\000\022\021\n\rSCOPE" +
-      "_PUBLISH\020\001\022\016\n\nSCOPE_READ\020\002\022\017\n\013SCOPE_WRIT" +
-      "E\020\003\022\017\n\013SCOPE_ADMIN\020\0042\301\016\n\016WebhookService\022" +
-      "@\n\007Publish\022\031.herald.v1.PublishRequest\032\032." +
-      "herald.v1.PublishResponse\022O\n\014PublishBatc" +
-      "h\022\036.herald.v1.PublishBatchRequest\032\037.hera" +
-      "ld.v1.PublishBatchResponse\022[\n\020RegisterEn" +
-      "dpoint\022\".herald.v1.RegisterEndpointReque" +
-      "st\032#.herald.v1.RegisterEndpointResponse\022" +
-      "L\n\013GetEndpoint\022\035.herald.v1.GetEndpointRe" +
-      "quest\032\036.herald.v1.GetEndpointResponse\022R\n" +
-      "\rListEndpoints\022\037.herald.v1.ListEndpoints" +
-      "Request\032 .herald.v1.ListEndpointsRespons" +
-      "e\022U\n\016UpdateEndpoint\022 .herald.v1.UpdateEn" +
-      "dpointRequest\032!.herald.v1.UpdateEndpoint" +
-      "Response\022U\n\016DeleteEndpoint\022 .herald.v1.D" +
-      "eleteEndpointRequest\032!.herald.v1.DeleteE" +
-      "ndpointResponse\022g\n\024RotateEndpointSecret\022" +
-      "&.herald.v1.RotateEndpointSecretRequest\032" +
-      "\'.herald.v1.RotateEndpointSecretResponse" +
-      "\022I\n\nGetMessage\022\034.herald.v1.GetMessageReq" +
-      "uest\032\035.herald.v1.GetMessageResponse\022O\n\014L" +
-      "istAttempts\022\036.herald.v1.ListAttemptsRequ" +
-      "est\032\037.herald.v1.ListAttemptsResponse\022R\n\r" +
-      "RetryDelivery\022\037.herald.v1.RetryDeliveryR" +
-      "equest\032 .herald.v1.RetryDeliveryResponse" +
-      "\022R\n\rReplayMessage\022\037.herald.v1.ReplayMess" +
-      "ageRequest\032 .herald.v1.ReplayMessageResp",
-      "onse\022U\n\016ExpungeMessage\022 .herald.v1.Expun" +
-      "geMessageRequest\032!.herald.v1.ExpungeMess" +
-      "ageResponse\022X\n\017RecoverEndpoint\022!.herald." +
-      "v1.RecoverEndpointRequest\032\".herald.v1.Re" +
-      "coverEndpointResponse\022i\n\024StreamDeliveryS" +
-      "tatus\022&.herald.v1.StreamDeliveryStatusRe" +
-      "quest\032\'.herald.v1.StreamDeliveryStatusRe" +
-      "sponse0\001\022O\n\014GetAnalytics\022\036.herald.v1.Get" +
-      "AnalyticsRequest\032\037.herald.v1.GetAnalytic" +
-      "sResponse\022F\n\tGetHealth\022\033.herald.v1.GetHe" +
-      "althRequest\032\034.herald.v1.GetHealthRespons" +
-      "e\022O\n\014CreateApiKey\022\036.herald.v1.CreateApiK" +
-      "eyRequest\032\037.herald.v1.CreateApiKeyRespon" +
-      "se\022L\n\013ListApiKeys\022\035.herald.v1.ListApiKey" +
-      "sRequest\032\036.herald.v1.ListApiKeysResponse" +
-      "\022O\n\014RevokeApiKey\022\036.herald.v1.RevokeApiKe" +
-      "yRequest\032\037.herald.v1.RevokeApiKeyRespons" +
-      "e\022L\n\013ListTenants\022\035.herald.v1.ListTenants" +
-      "Request\032\036.herald.v1.ListTenantsResponse\022" +
-      "O\n\014DeleteTenant\022\036.herald.v1.DeleteTenant" +
-      "Request\032\037.herald.v1.DeleteTenantResponse" +
-      "BQ\n\rdev.herald.v1P\001Z>github.com/herald-w" +
-      "ebhooks/herald/clients/go/heraldv1;heral" +
-      "dv1b\006proto3"
+      "\022\025\n\006p50_ms\030\007 \001(\001R\005p50Ms\022\025\n\006p99_ms\030\010 \001(\001R" +
+      "\005p99Ms\"\336\001\n\nTimeBucket\0229\n\nstart_time\030\001 \001(" +
+      "\0132\032.google.protobuf.TimestampR\tstartTime" +
+      "\022\032\n\010attempts\030\002 \001(\004R\010attempts\022\034\n\tsucceede" +
+      "d\030\003 \001(\004R\tsucceeded\022\026\n\006failed\030\004 \001(\004R\006fail" +
+      "ed\022\025\n\006p95_ms\030\005 \001(\001R\005p95Ms\022\025\n\006p50_ms\030\006 \001(" +
+      "\001R\005p50Ms\022\025\n\006p99_ms\030\007 \001(\001R\005p99Ms\"\351\001\n\005Tren" +
+      "d\022+\n\021previous_attempts\030\001 \001(\004R\020previousAt" +
+      "tempts\0222\n\025previous_success_rate\030\002 \001(\001R\023p" +
+      "reviousSuccessRate\022&\n\017previous_p95_ms\030\003 " +
+      "\001(\001R\rpreviousP95Ms\022\'\n\017attempts_change\030\004 " +
+      "\001(\001R\016attemptsChange\022.\n\023success_rate_chan" +
+      "ge\030\005 \001(\001R\021successRateChange\"\022\n\020GetHealth" +
+      "Request\"\217\001\n\021GetHealthResponse\0220\n\006health\030" +
+      "\001 \001(\0162\030.herald.v1.ServiceHealthR\006health\022" +
+      ".\n\006checks\030\002 \003(\0132\026.herald.v1.HealthCheckR" +
+      "\006checks\022\030\n\007profile\030\003 \001(\tR\007profile\"I\n\013Hea" +
+      "lthCheck\022\022\n\004name\030\001 \001(\tR\004name\022\016\n\002ok\030\002 \001(\010" +
+      "R\002ok\022\026\n\006detail\030\003 \001(\tR\006detail\"\260\003\n\006ApiKey\022" +
+      "\016\n\002id\030\001 \001(\tR\002id\022\022\n\004name\030\002 \001(\tR\004name\022(\n\006s" +
+      "copes\030\003 \003(\0162\020.herald.v1.ScopeR\006scopes\022\033\n" +
+      "\ttenant_id\030\004 \001(\tR\010tenantId\022;\n\013create_tim" +
+      "e\030\005 \001(\0132\032.google.protobuf.TimestampR\ncre" +
+      "ateTime\022;\n\013expire_time\030\006 \001(\0132\032.google.pr" +
+      "otobuf.TimestampR\nexpireTime\022@\n\016last_use" +
+      "d_time\030\007 \001(\0132\032.google.protobuf.Timestamp" +
+      "R\014lastUsedTime\022;\n\013revoke_time\030\010 \001(\0132\032.go" +
+      "ogle.protobuf.TimestampR\nrevokeTime\022B\n\022p" +
+      "ublish_rate_limit\030\t \001(\0132\024.herald.v1.Rate" +
+      "LimitR\020publishRateLimit\"\361\001\n\023CreateApiKey" +
+      "Request\022\022\n\004name\030\001 \001(\tR\004name\022(\n\006scopes\030\002 " +
+      "\003(\0162\020.herald.v1.ScopeR\006scopes\022\033\n\ttenant_" +
+      "id\030\003 \001(\tR\010tenantId\022;\n\013expire_time\030\004 \001(\0132" +
+      "\032.google.protobuf.TimestampR\nexpireTime\022" +
+      "B\n\022publish_rate_limit\030\005 \001(\0132\024.herald.v1." +
+      "RateLimitR\020publishRateLimit\"X\n\024CreateApi" +
+      "KeyResponse\022*\n\007api_key\030\001 \001(\0132\021.herald.v1" +
+      ".ApiKeyR\006apiKey\022\024\n\005token\030\002 \001(\tR\005token\"P\n" +
+      "\022ListApiKeysRequest\022\033\n\tpage_size\030\001 \001(\005R\010" +
+      "pageSize\022\035\n\npage_token\030\002 \001(\tR\tpageToken\"" +
+      "k\n\023ListApiKeysResponse\022,\n\010api_keys\030\001 \003(\013" +
+      "2\021.herald.v1.ApiKeyR\007apiKeys\022&\n\017next_pag" +
+      "e_token\030\002 \001(\tR\rnextPageToken\"3\n\023RevokeAp" +
+      "iKeyRequest\022\034\n\napi_key_id\030\001 \001(\tR\010apiKeyI" +
+      "d\"B\n\024RevokeApiKeyResponse\022*\n\007api_key\030\001 \001" +
+      "(\0132\021.herald.v1.ApiKeyR\006apiKey\"L\n\006Tenant\022" +
+      "\033\n\ttenant_id\030\001 \001(\tR\010tenantId\022%\n\016endpoint" +
+      "_count\030\002 \001(\004R\rendpointCount\"P\n\022ListTenan" +
+      "tsRequest\022\033\n\tpage_size\030\001 \001(\005R\010pageSize\022\035" +
+      "\n\npage_token\030\002 \001(\tR\tpageToken\"j\n\023ListTen" +
+      "antsResponse\022+\n\007tenants\030\001 \003(\0132\021.herald.v" +
+      "1.TenantR\007tenants\022&\n\017next_page_token\030\002 \001" +
+      "(\tR\rnextPageToken\"2\n\023DeleteTenantRequest" +
+      "\022\033\n\ttenant_id\030\001 \001(\tR\010tenantId\"\243\001\n\024Delete" +
+      "TenantResponse\022+\n\021deleted_endpoints\030\001 \001(" +
+      "\rR\020deletedEndpoints\0221\n\024cancelled_deliver" +
+      "ies\030\002 \001(\rR\023cancelledDeliveries\022+\n\021expung" +
+      "ed_messages\030\003 \001(\rR\020expungedMessages*|\n\014C" +
+      "ircuitState\022\035\n\031CIRCUIT_STATE_UNSPECIFIED" +
+      "\020\000\022\030\n\024CIRCUIT_STATE_CLOSED\020\001\022\026\n\022CIRCUIT_" +
+      "STATE_OPEN\020\002\022\033\n\027CIRCUIT_STATE_HALF_OPEN\020" +
+      "\003*\204\001\n\016DisabledReason\022\037\n\033DISABLED_REASON_" +
+      "UNSPECIFIED\020\000\022\032\n\026DISABLED_REASON_MANUAL\020" +
+      "\001\022\030\n\024DISABLED_REASON_GONE\020\002\022\033\n\027DISABLED_" +
+      "REASON_FAILING\020\003*a\n\013RetryJitter\022\034\n\030RETRY" +
+      "_JITTER_UNSPECIFIED\020\000\022\025\n\021RETRY_JITTER_FU" +
+      "LL\020\001\022\035\n\031RETRY_JITTER_PROPORTIONAL\020\002*\300\001\n\r" +
+      "DeliveryState\022\036\n\032DELIVERY_STATE_UNSPECIF" +
+      "IED\020\000\022\032\n\026DELIVERY_STATE_PENDING\020\001\022\034\n\030DEL" +
+      "IVERY_STATE_IN_FLIGHT\020\002\022\034\n\030DELIVERY_STAT" +
+      "E_SUCCEEDED\020\003\022\031\n\025DELIVERY_STATE_FAILED\020\004" +
+      "\022\034\n\030DELIVERY_STATE_CANCELLED\020\005*\363\001\n\020Attem" +
+      "ptErrorKind\022\"\n\036ATTEMPT_ERROR_KIND_UNSPEC" +
+      "IFIED\020\000\022\036\n\032ATTEMPT_ERROR_KIND_TIMEOUT\020\001\022" +
+      "\032\n\026ATTEMPT_ERROR_KIND_DNS\020\002\022!\n\035ATTEMPT_E" +
+      "RROR_KIND_CONNECTION\020\003\022\032\n\026ATTEMPT_ERROR_" +
+      "KIND_TLS\020\004\022 \n\034ATTEMPT_ERROR_KIND_TRANSPO" +
+      "RT\020\005\022\036\n\032ATTEMPT_ERROR_KIND_BLOCKED\020\006*\302\003\n" +
+      "\017StatusEventKind\022!\n\035STATUS_EVENT_KIND_UN" +
+      "SPECIFIED\020\000\022%\n!STATUS_EVENT_KIND_ATTEMPT" +
+      "_STARTED\020\001\022\'\n#STATUS_EVENT_KIND_ATTEMPT_" +
+      "SUCCEEDED\020\002\022$\n STATUS_EVENT_KIND_ATTEMPT" +
+      "_FAILED\020\003\022%\n!STATUS_EVENT_KIND_RETRY_SCH" +
+      "EDULED\020\004\022(\n$STATUS_EVENT_KIND_DELIVERY_E" +
+      "XHAUSTED\020\005\022(\n$STATUS_EVENT_KIND_DELIVERY" +
+      "_CANCELLED\020\006\022\'\n#STATUS_EVENT_KIND_ENDPOI" +
+      "NT_DISABLED\020\007\022&\n\"STATUS_EVENT_KIND_ENDPO" +
+      "INT_ENABLED\020\010\022$\n STATUS_EVENT_KIND_CIRCU" +
+      "IT_OPENED\020\t\022$\n STATUS_EVENT_KIND_CIRCUIT" +
+      "_CLOSED\020\n*\235\002\n\013FailureKind\022\034\n\030FAILURE_KIN" +
+      "D_UNSPECIFIED\020\000\022\030\n\024FAILURE_KIND_TIMEOUT\020" +
+      "\001\022\033\n\027FAILURE_KIND_CONNECTION\020\002\022\024\n\020FAILUR" +
+      "E_KIND_DNS\020\003\022\024\n\020FAILURE_KIND_TLS\020\004\022\032\n\026FA" +
+      "ILURE_KIND_TRANSPORT\020\005\022\031\n\025FAILURE_KIND_R" +
+      "EDIRECT\020\006\022\035\n\031FAILURE_KIND_CLIENT_ERROR\020\007" +
+      "\022\035\n\031FAILURE_KIND_SERVER_ERROR\020\010\022\030\n\024FAILU" +
+      "RE_KIND_BLOCKED\020\t*\256\001\n\014HealthStatus\022\035\n\031HE" +
+      "ALTH_STATUS_UNSPECIFIED\020\000\022\033\n\027HEALTH_STAT" +
+      "US_EXCELLENT\020\001\022\026\n\022HEALTH_STATUS_GOOD\020\002\022\026" +
+      "\n\022HEALTH_STATUS_FAIR\020\003\022\026\n\022HEALTH_STATUS_" +
+      "POOR\020\004\022\032\n\026HEALTH_STATUS_CRITICAL\020\005*\206\001\n\rS" +
+      "erviceHealth\022\036\n\032SERVICE_HEALTH_UNSPECIFI" +
+      "ED\020\000\022\032\n\026SERVICE_HEALTH_HEALTHY\020\001\022\033\n\027SERV" +
+      "ICE_HEALTH_DEGRADED\020\002\022\034\n\030SERVICE_HEALTH_" +
+      "UNHEALTHY\020\003*c\n\005Scope\022\025\n\021SCOPE_UNSPECIFIE" +
+      "D\020\000\022\021\n\rSCOPE_PUBLISH\020\001\022\016\n\nSCOPE_READ\020\002\022\017" +
+      "\n\013SCOPE_WRITE\020\003\022\017\n\013SCOPE_ADMIN\020\0042\301\016\n\016Web" +
+      "hookService\022@\n\007Publish\022\031.herald.v1.Publi" +
+      "shRequest\032\032.herald.v1.PublishResponse\022O\n" +
+      "\014PublishBatch\022\036.herald.v1.PublishBatchRe" +
+      "quest\032\037.herald.v1.PublishBatchResponse\022[" +
+      "\n\020RegisterEndpoint\022\".herald.v1.RegisterE" +
+      "ndpointRequest\032#.herald.v1.RegisterEndpo" +
+      "intResponse\022L\n\013GetEndpoint\022\035.herald.v1.G" +
+      "etEndpointRequest\032\036.herald.v1.GetEndpoin" +
+      "tResponse\022R\n\rListEndpoints\022\037.herald.v1.L" +
+      "istEndpointsRequest\032 .herald.v1.ListEndp" +
+      "ointsResponse\022U\n\016UpdateEndpoint\022 .herald" +
+      ".v1.UpdateEndpointRequest\032!.herald.v1.Up" +
+      "dateEndpointResponse\022U\n\016DeleteEndpoint\022 " +
+      ".herald.v1.DeleteEndpointRequest\032!.heral" +
+      "d.v1.DeleteEndpointResponse\022g\n\024RotateEnd" +
+      "pointSecret\022&.herald.v1.RotateEndpointSe" +
+      "cretRequest\032\'.herald.v1.RotateEndpointSe" +
+      "cretResponse\022I\n\nGetMessage\022\034.herald.v1.G" +
+      "etMessageRequest\032\035.herald.v1.GetMessageR" +
+      "esponse\022O\n\014ListAttempts\022\036.herald.v1.List" +
+      "AttemptsRequest\032\037.herald.v1.ListAttempts" +
+      "Response\022R\n\rRetryDelivery\022\037.herald.v1.Re" +
+      "tryDeliveryRequest\032 .herald.v1.RetryDeli",
+      "veryResponse\022R\n\rReplayMessage\022\037.herald.v" +
+      "1.ReplayMessageRequest\032 .herald.v1.Repla" +
+      "yMessageResponse\022U\n\016ExpungeMessage\022 .her" +
+      "ald.v1.ExpungeMessageRequest\032!.herald.v1" +
+      ".ExpungeMessageResponse\022X\n\017RecoverEndpoi" +
+      "nt\022!.herald.v1.RecoverEndpointRequest\032\"." +
+      "herald.v1.RecoverEndpointResponse\022i\n\024Str" +
+      "eamDeliveryStatus\022&.herald.v1.StreamDeli" +
+      "veryStatusRequest\032\'.herald.v1.StreamDeli" +
+      "veryStatusResponse0\001\022O\n\014GetAnalytics\022\036.h" +
+      "erald.v1.GetAnalyticsRequest\032\037.herald.v1" +
+      ".GetAnalyticsResponse\022F\n\tGetHealth\022\033.her" +
+      "ald.v1.GetHealthRequest\032\034.herald.v1.GetH" +
+      "ealthResponse\022O\n\014CreateApiKey\022\036.herald.v" +
+      "1.CreateApiKeyRequest\032\037.herald.v1.Create" +
+      "ApiKeyResponse\022L\n\013ListApiKeys\022\035.herald.v" +
+      "1.ListApiKeysRequest\032\036.herald.v1.ListApi" +
+      "KeysResponse\022O\n\014RevokeApiKey\022\036.herald.v1" +
+      ".RevokeApiKeyRequest\032\037.herald.v1.RevokeA" +
+      "piKeyResponse\022L\n\013ListTenants\022\035.herald.v1" +
+      ".ListTenantsRequest\032\036.herald.v1.ListTena" +
+      "ntsResponse\022O\n\014DeleteTenant\022\036.herald.v1." +
+      "DeleteTenantRequest\032\037.herald.v1.DeleteTe" +
+      "nantResponseBQ\n\rdev.herald.v1P\001Z>github." +
+      "com/herald-webhooks/herald/clients/go/he" +
+      "raldv1;heraldv1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -1157,13 +1159,13 @@ public final class Herald extends com.google.protobuf.GeneratedFile {
     internal_static_herald_v1_EndpointFigures_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_EndpointFigures_descriptor,
-        new java.lang.String[] { "EndpointId", "Attempts", "Succeeded", "Failed", "SuccessRate", "P95Ms", });
+        new java.lang.String[] { "EndpointId", "Attempts", "Succeeded", "Failed", "SuccessRate", "P95Ms", "P50Ms", "P99Ms", });
     internal_static_herald_v1_TimeBucket_descriptor =
       getDescriptor().getMessageType(51);
     internal_static_herald_v1_TimeBucket_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_herald_v1_TimeBucket_descriptor,
-        new java.lang.String[] { "StartTime", "Attempts", "Succeeded", "Failed", "P95Ms", });
+        new java.lang.String[] { "StartTime", "Attempts", "Succeeded", "Failed", "P95Ms", "P50Ms", "P99Ms", });
     internal_static_herald_v1_Trend_descriptor =
       getDescriptor().getMessageType(52);
     internal_static_herald_v1_Trend_fieldAccessorTable = new
