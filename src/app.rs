@@ -74,6 +74,9 @@ const RESEAL_PAUSE: Duration = Duration::from_millis(20);
 const RESEAL_INTERVAL: Duration = Duration::from_secs(30);
 /// The name `grpc.health.v1` knows the API by.
 const SERVICE_NAME: &str = "herald.v1.WebhookService";
+/// The health service a liveness probe asks: SERVING while the gRPC server answers,
+/// whatever the store does (a restart would not bring a store back sooner).
+pub const LIVENESS_SERVICE: &str = "liveness";
 /// The longest shutdown after the store failed: attempts in flight cannot be recorded
 /// (they are made again after the restart), so only answers already on their way wait.
 const STORE_FAILED_GRACE: Duration = Duration::from_secs(1);
@@ -341,6 +344,9 @@ impl Application {
         let (health, health_service) = tonic_health::server::health_reporter();
         health
             .set_serving::<WebhookServiceServer<WebhookApi>>()
+            .await;
+        health
+            .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
             .await;
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)

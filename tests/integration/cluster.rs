@@ -879,6 +879,13 @@ async fn redis_crash_loses_nothing_acknowledged_and_delivery_resumes() {
     }
     wait_for_health(&cluster, ServingStatus::NotServing).await;
     let outage_seen = killed_at.elapsed();
+    // Liveness stays SERVING: restarting an instance would not bring Redis back.
+    for node in &cluster.nodes {
+        assert_eq!(
+            health(node.grpc_addr(), herald::app::LIVENESS_SERVICE).await,
+            Some(ServingStatus::Serving)
+        );
+    }
 
     cluster.redis.restart().await;
     let restarted_at = Instant::now();
