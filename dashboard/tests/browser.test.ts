@@ -230,6 +230,19 @@ test("the dashboard follows, opens, retries and measures a delivery in a browser
   await endpoint.waitFor();
   assert.match(await endpoint.innerText(), /enabled[\s\S]*closed/);
   await page.screenshot({ path: path.join(out, "endpoints.png"), fullPage: true });
+  // Its actions, as an admin key may take them.
+  const notice = page.locator("#endpoints-message .notice");
+  await endpoint.locator("button", { hasText: "Disable" }).click();
+  await notice.filter({ hasText: `${ENDPOINT} disabled.` }).waitFor();
+  await endpoint.filter({ hasText: "disabled (manual)" }).waitFor();
+  await endpoint.locator("button", { hasText: "Enable" }).click();
+  await notice.filter({ hasText: `${ENDPOINT} enabled.` }).waitFor();
+  await endpoint.locator("button", { hasText: "Disable" }).waitFor();
+  await endpoint.locator("button", { hasText: "Rotate secret" }).click();
+  await notice.filter({ hasText: /\(shown once\): whsec_/ }).waitFor();
+  await endpoint.locator("button", { hasText: "Recover" }).click();
+  await notice.filter({ hasText: `0 failed deliveries of ${ENDPOINT} queued again.` }).waitFor();
+  assert.match(await endpoint.innerText(), /enabled[\s\S]*closed/);
 
   // Analytics over the last 24 hours count the three attempts, all succeeded.
   await page.locator('nav a[data-view="analytics"]').click();
