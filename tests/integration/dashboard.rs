@@ -3,19 +3,11 @@
 //! nothing else under `/ui`. (The page itself is driven in a real browser by
 //! `dashboard/tests/browser.test.ts`.)
 
-use crate::support::{Backend, PATIENCE, TestApp, spawn_app};
+use crate::support::{Backend, TestApp, browser, spawn_app};
 
 const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
     img-src 'self' data:; connect-src 'self' http://{grpc}; frame-ancestors 'none'; \
     base-uri 'none'; form-action 'none'";
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .http1_only()
-        .timeout(PATIENCE)
-        .build()
-        .unwrap()
-}
 
 async fn get(app: &TestApp, path: &str) -> reqwest::Response {
     browser()

@@ -9,20 +9,11 @@ use http::HeaderValue;
 use prost::Message;
 
 use crate::support::{
-    ADMIN_KEY, Backend, PATIENCE, Sink, TestApp, publish_json, spawn_app, spawn_app_with,
+    ADMIN_KEY, Backend, PATIENCE, Sink, TestApp, browser, publish_json, spawn_app, spawn_app_with,
 };
 
 const SERVICE: &str = "herald.v1.WebhookService";
 const DASHBOARD: &str = "http://dash.herald.test:8080";
-
-/// A client as a browser's fetch is: HTTP/1.1 only.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .http1_only()
-        .timeout(PATIENCE)
-        .build()
-        .unwrap()
-}
 
 /// One gRPC-Web message frame: flag 0, length, the message.
 fn frame(message: &impl Message) -> Vec<u8> {
@@ -117,25 +108,17 @@ async fn grpc_web_calls_need_the_same_credentials() {
     app.register_url("https://hooks.example.com/a".into()).await;
     let list = pb::ListEndpointsRequest::default();
 
-    let (status, messages) = unary(
-        call(&app, "ListEndpoints", &list, None, None)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, (tonic::Code::Unauthenticated as i32).to_string());
-    assert!(messages.is_empty());
-
-    let (status, messages) = unary(
-        call(&app, "ListEndpoints", &list, Some("not-a-key"), None)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, (tonic::Code::Unauthenticated as i32).to_string());
-    assert!(messages.is_empty());
+    for key in [None, Some("not-a-key")] {
+        let (status, messages) = unary(
+            call(&app, "ListEndpoints", &list, key, None)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, (tonic::Code::Unauthenticated as i32).to_string());
+        assert!(messages.is_empty());
+    }
 
     let (status, messages) = unary(
         call(&app, "ListEndpoints", &list, Some(ADMIN_KEY), None)

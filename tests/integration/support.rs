@@ -502,6 +502,15 @@ where
     }
 }
 
+/// An HTTP client as a browser's fetch is: HTTP/1.1 only.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .http1_only()
+        .timeout(PATIENCE)
+        .build()
+        .unwrap()
+}
+
 pub fn publish_json(event_type: &str, json: serde_json::Value) -> pb::PublishRequest {
     pb::PublishRequest {
         event_type: event_type.to_owned(),
