@@ -446,8 +446,58 @@ fn dockerfile_builds_herald_and_runs_it_as_its_settings_say() {
         .collect();
     assert_eq!(
         kept,
-        BTreeSet::from(["Cargo.toml", "Cargo.lock", "build.rs", "proto", "src"])
+        BTreeSet::from([
+            "Cargo.toml",
+            "Cargo.lock",
+            "build.rs",
+            "proto",
+            "src",
+            "dashboard/dist"
+        ])
     );
+    // Every file the binary embeds is in the context.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for embedded in embedded_files(&root.join("src")) {
+        let relative = embedded
+            .strip_prefix(root)
+            .unwrap_or_else(|_| panic!("{} is outside the repository", embedded.display()));
+        assert!(
+            kept.iter().any(|k| relative.starts_with(k)),
+            "the image build needs {}, which Dockerfile.dockerignore leaves out",
+            relative.display()
+        );
+    }
+}
+
+/// The files that `include_bytes!`/`include_str!` with a literal path embed, from the
+/// code under `dir` that the binary is built from (test modules, at the end of their
+/// files, left out).
+fn embedded_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(embedded_files(&path));
+            continue;
+        }
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let code = read(&path);
+        let code = code.split("#[cfg(test)]").next().unwrap_or_default();
+        for opening in ["include_bytes!(\"", "include_str!(\""] {
+            for (at, _) in code.match_indices(opening) {
+                let rest = &code[at + opening.len()..];
+                let literal = &rest[..rest.find('"').expect("a closing quote")];
+                let file = path.parent().unwrap().join(literal);
+                found.push(
+                    file.canonicalize()
+                        .unwrap_or_else(|e| panic!("{} embeds {literal}: {e}", path.display())),
+                );
+            }
+        }
+    }
+    found
 }
 
 /// A compose service.
