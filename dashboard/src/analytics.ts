@@ -71,9 +71,10 @@ function render(r: GetAnalyticsResponse): Child[] {
       figure("Exhausted", String(t?.exhausted ?? 0n)),
       figure("Pending now", String(t?.pending ?? 0n)),
       figure("Latency p50 / p95 / p99", `${formatMs(l?.p50Ms ?? 0)} / ${formatMs(l?.p95Ms ?? 0)} / ${formatMs(l?.p99Ms ?? 0)}`, "latency")),
-    trend ? h("p", { class: "muted" },
-      `Against the window before: ${trend.previousAttempts} attempts (${(trend.attemptsChange * 100).toFixed(0)} % change), ` +
-      `success rate ${percent(trend.previousSuccessRate)} (${(trend.successRateChange * 100).toFixed(1)} points change).`) : null,
+    trend ? h("p", { class: "muted", id: "trend" }, trend.previousAttempts === 0n
+      ? "The window before had no attempts to compare with."
+      : `Against the window before: ${trend.previousAttempts} attempts (${(trend.attemptsChange * 100).toFixed(0)} % change), ` +
+        `success rate ${percent(trend.previousSuccessRate)} (${(trend.successRateChange * 100).toFixed(1)} points change).`) : null,
     h("div", { class: "charts" },
       gauge("Health score", r.healthScore, enumWord(HealthStatus[r.healthStatus])),
       barChart("Latency over the window", [

@@ -250,6 +250,7 @@ test("the dashboard follows, opens, retries and measures a delivery in a browser
   assert.equal(await page.locator("#attempts").innerText(), "3");
   assert.equal(await page.locator("#success-rate").innerText(), "100.0 %");
   assert.equal(await page.locator("#health-score").textContent(), "100");
+  assert.equal(await page.locator("#trend").innerText(), "The window before had no attempts to compare with.");
   assert.ok((await page.locator("svg.chart").count()) >= 5);
   await page.screenshot({ path: path.join(out, "analytics.png"), fullPage: true });
 
