@@ -127,17 +127,24 @@ impl fmt::Display for Profile {
         };
         let s = &self.sizing;
         let idle = s.idle_connections_per_host.map_or(
-            "idle HTTP connections per host as many as were in use".to_owned(),
+            "as many idle HTTP connections per host as were in use".to_owned(),
             |n| format!("{n} idle HTTP connections per host"),
         );
+        let periodic = if s.periodic_jobs_after.is_zero() {
+            "periodic jobs from the start".to_owned()
+        } else {
+            format!(
+                "periodic jobs from {} after start",
+                humantime::format_duration(s.periodic_jobs_after)
+            )
+        };
         write!(
             f,
-            "{} ({why}): {} workers by default, {idle}, kept {}, {} embedded-store readers, periodic jobs from {} after start",
+            "{} ({why}): {} workers by default, {idle}, kept {}, {} embedded-store readers, {periodic}",
             self.kind.name(),
             s.max_workers,
             humantime::format_duration(s.idle_timeout),
             s.store_readers,
-            humantime::format_duration(s.periodic_jobs_after),
         )
     }
 }
@@ -189,9 +196,13 @@ mod tests {
         assert!(serverless.idle_timeout < server.idle_timeout);
         assert!(serverless.idle_connections_per_host.is_some());
         let line = Profile::choose(ProfileSetting::Auto, with(&[("K_SERVICE", "x")])).to_string();
-        assert!(
-            line.starts_with("serverless (K_SERVICE is set): 32 workers by default, 4 idle HTTP connections per host, kept 10s"),
-            "{line}"
+        assert_eq!(
+            line,
+            "serverless (K_SERVICE is set): 32 workers by default, 4 idle HTTP connections per host, kept 10s, 4 embedded-store readers, periodic jobs from 10s after start"
+        );
+        assert_eq!(
+            Profile::choose(ProfileSetting::Server, with(&[])).to_string(),
+            "server (WEBHOOK_PROFILE): 256 workers by default, as many idle HTTP connections per host as were in use, kept 1m, 32 embedded-store readers, periodic jobs from the start"
         );
     }
 }
