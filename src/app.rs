@@ -39,8 +39,8 @@ use crate::auth::IssuedToken;
 use crate::auth::jwt::{JwtSetupError, JwtVerifier};
 use crate::config::{Config, StorageConfig};
 use crate::connections::{
-    self, ADMIN_MAX_CONNECTIONS, Budget, BudgetError, FirstRequest, Gate, Listener, Port, Protocol,
-    Reserve,
+    self, ADMIN_MAX_CONNECTIONS, Budget, BudgetError, ConnectionsConfig, FirstRequest, Gate,
+    Listener, Port, Protocol, Reserve,
 };
 use crate::delivery::Dispatcher;
 use crate::delivery::guard::Guards;
@@ -143,12 +143,8 @@ pub struct Application {
     shutdown_grace: Duration,
     /// gRPC connections open at once, as the open-file budget allows.
     max_connections: usize,
-    /// How long a new connection has to complete its first request.
-    first_request_timeout: Duration,
-    /// Concurrent HTTP/2 streams per gRPC connection.
-    max_streams_per_connection: u32,
-    /// When a gRPC connection is asked to go, and how long its calls may go on then.
-    max_connection_age: (Duration, Duration),
+    /// The gRPC port's connection settings (its cap is `max_connections`).
+    connections: ConnectionsConfig,
     /// The origins whose pages may call over gRPC-Web.
     cors: CorsOrigins,
     /// How long after start the periodic jobs first run (the profile's).
@@ -315,9 +311,7 @@ impl Application {
             tls,
             shutdown_grace: config.shutdown_grace,
             max_connections: budget.max_connections,
-            first_request_timeout: config.connections.first_request_timeout,
-            max_streams_per_connection: config.connections.max_streams_per_connection,
-            max_connection_age: (config.connections.max_age, config.connections.max_age_grace),
+            connections: config.connections,
             cors: config.cors,
             periodic_jobs_after: config.profile.sizing.periodic_jobs_after,
         })
@@ -435,11 +429,11 @@ impl Application {
             CorsOrigins::None => {}
         }
         let router = Server::builder()
-            .max_concurrent_streams(self.max_streams_per_connection)
+            .max_concurrent_streams(self.connections.max_streams_per_connection)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-            .max_connection_age(self.max_connection_age.0)
-            .max_connection_age_grace(self.max_connection_age.1)
+            .max_connection_age(self.connections.max_age)
+            .max_connection_age_grace(self.connections.max_age_grace)
             // gRPC-Web from browsers arrives over HTTP/1.1 too.
             .accept_http1(true)
             .layer(self.cors.layer())
@@ -455,7 +449,7 @@ impl Application {
             Gate::new(
                 port,
                 max,
-                self.first_request_timeout,
+                self.connections.first_request_timeout,
                 protocol,
                 self.metrics.clone(),
             )
